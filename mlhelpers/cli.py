@@ -1,0 +1,99 @@
+"""The ``mlh`` command: run, validate and list pipeline runs (and the commands other modules add).
+
+Exit codes: 0 success, 1 a step failed, 2 bad input (parameters, files, arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mlhelpers.config import PROJECT_ROOT, ParamsError, load_params
+
+
+def _add_run_parser(commands) -> None:
+    run = commands.add_parser("run", help="run the pipeline (explore, baseline, export) from a params file")
+    run.add_argument("params_file", type=Path, help="YAML params file, e.g. params/demo.yaml")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one parameter (repeatable), e.g. --set cv_folds=3")
+    run.add_argument("--steps", default=None, help="comma-separated steps to run (default: all)")
+    run.add_argument("--from", dest="based_on", type=Path, default=None, metavar="RUN_DIR",
+                     help="start from an earlier run's results (needed when --steps skips explore)")
+    run.add_argument("--runs-root", type=Path, default=PROJECT_ROOT / "runs", help="where run folders go")
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mlhelpers.pipeline import check_step_inputs, new_run_dir, parse_steps, run_pipeline
+
+    steps = parse_steps(args.steps)
+    params = load_params(args.params_file, args.overrides)
+    check_step_inputs(steps, args.based_on)
+    run_dir = new_run_dir(args.runs_root, args.params_file.stem)
+    print(f"run folder: {run_dir}", flush=True)
+    result = run_pipeline(params, steps, run_dir, params_file=args.params_file, based_on=args.based_on)
+    if result.succeeded:
+        print(f"succeeded in {result.manifest['seconds']:.1f} s: {run_dir}")
+        return 0
+    error = result.manifest["error"]
+    print(f"\nstep {error['step']!r} failed at cell [{error['cell']}]: {error['message']}\n"
+          f"executed notebook (with the failing cell): {error['notebook']}\n"
+          f"manifest: {run_dir / 'manifest.json'}", file=sys.stderr)
+    return 1
+
+
+def _add_validate_parser(commands) -> None:
+    validate = commands.add_parser("validate", help="check a params file (and its data) without running")
+    validate.add_argument("params_file", type=Path)
+    validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    validate.set_defaults(handler=_validate)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    params = load_params(args.params_file, args.overrides)
+    print(f"{args.params_file}: ok (data {params.data_file}, target {params.target!r}, task {params.task})")
+    return 0
+
+
+def _add_runs_parser(commands) -> None:
+    runs = commands.add_parser("runs", help="list runs with status, duration and headline metric")
+    runs.add_argument("--runs-root", type=Path, default=PROJECT_ROOT / "runs")
+    runs.set_defaults(handler=_runs)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from mlhelpers.pipeline import list_runs
+
+    rows = list_runs(args.runs_root)
+    if not rows:
+        print(f"no runs under {args.runs_root}; start one with `mlh run params/demo.yaml`")
+        return 0
+    header = f"{'run':<36} {'status':<10} {'seconds':>8}  headline"
+    print(header)
+    for row in rows:
+        seconds = f"{row['seconds']:.1f}" if row["seconds"] is not None else "-"
+        print(f"{row['run']:<36} {row['status']:<10} {seconds:>8}  {row['headline']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlh", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_run_parser, _add_validate_parser, _add_runs_parser):
+        add(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ParamsError, FileNotFoundError, ValueError) as exc:
+        # Bad input: one clear message, no traceback, nothing started.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
