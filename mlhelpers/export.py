@@ -1,0 +1,345 @@
+"""Export step: refit the chosen pipeline on every training row, test it once, describe it.
+
+Reads the baseline step's ``model_spec.json`` and ``split.json`` (and the leaderboard when a
+different model is selected); writes ``model/metrics.json``, ``model/input_schema.json`` and
+``model/model_card.md``. Persistence, parity and serving measurements live in
+``mlhelpers.persistence``; MLflow logging in ``mlhelpers.tracking``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlhelpers.artifacts import artifact_path, atomic_path, read_artifact, step_dir, write_json
+
+__all__ = [
+    "ExportData", "ExportError", "resolve_spec", "load_export_data", "refit", "evaluate_on_test",
+    "write_metrics", "infer_input_schema", "write_input_schema", "write_model_card", "package_versions",
+]
+
+# Roles whose values are checked against the categories seen in training; high-cardinality
+# columns accept unseen values (the encoder maps them to "unknown").
+CLOSED_ROLES = ("boolean", "categorical")
+
+
+class ExportError(ValueError):
+    """The export step cannot proceed: the message names the problem and the fix."""
+
+
+@dataclass
+class ExportData:
+    """The baseline step's split of the table: features and encoded targets."""
+
+    X_train: pd.DataFrame
+    y_train: np.ndarray
+    X_test: pd.DataFrame
+    y_test: np.ndarray
+    task: str
+    classes: list | None
+    strategy: str
+
+    def summary(self) -> pd.DataFrame:
+        """One row per side of the split: rows, features and target balance or spread."""
+        rows = []
+        for side, X, y in (("train", self.X_train, self.y_train), ("test", self.X_test, self.y_test)):
+            row: dict[str, Any] = {"split": side, "rows": len(X), "features": X.shape[1]}
+            if self.task == "classification":
+                counts = np.bincount(y, minlength=len(self.classes))
+                row |= {f"share_{label}": round(count / len(y), 4) for label, count in zip(self.classes, counts)}
+            else:
+                row |= {"target_mean": float(np.mean(y)), "target_std": float(np.std(y))}
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("split")
+
+
+def resolve_spec(run_dir: str | Path, selected_model: str = "auto") -> dict[str, Any]:
+    """The model spec to export: the baseline's choice (``"auto"``) or another leaderboard model.
+
+    Another model is rebuilt from the spec's features with that model's zoo defaults, and its
+    CV scores come from ``leaderboard.csv``. Raises ``ExportError`` for a model the baseline
+    did not cross-validate.
+    """
+    from mlhelpers.config import MODEL_NAMES
+
+    spec = read_artifact(run_dir, "model_spec")
+    if selected_model in ("auto", spec["model"]):
+        return spec
+    if selected_model not in MODEL_NAMES:
+        raise ExportError(f"selected_model {selected_model!r} is not a supported model; "
+                          f"use 'auto' or one of {', '.join(MODEL_NAMES)}.")
+    leaderboard = read_leaderboard(run_dir)
+    if selected_model not in set(leaderboard["model"]):
+        raise ExportError(f"selected_model {selected_model!r} is not on the baseline leaderboard "
+                          f"({', '.join(leaderboard['model'])}); pick one of those or 'auto', "
+                          "or rerun the baseline step with it in `models`.")
+    row = leaderboard.set_index("model").loc[selected_model]
+    cv = {name[: -len("_mean")]: {"mean": float(row[name]), "std": float(row[name[: -len("_mean")] + "_std"])}
+          for name in leaderboard.columns
+          if name.endswith("_mean") and name[: -len("_mean")] + "_std" in leaderboard.columns}
+    return spec | {"model": selected_model, "estimator_params": {}, "cv": cv}
+
+
+def read_leaderboard(run_dir: str | Path) -> pd.DataFrame:
+    """The baseline leaderboard as a DataFrame (best model first)."""
+    path = artifact_path(run_dir, "leaderboard")
+    if not path.exists():
+        read_artifact(run_dir, "model_spec")  # says which step to run if the whole step is missing
+        raise ExportError(f"{path} is missing: rerun the baseline step (notebooks/02_baseline.ipynb).")
+    return pd.read_csv(path)
+
+
+def load_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[str, Any]) -> ExportData:
+    """Split the loaded table (rows with a missing target already dropped) as the baseline did.
+
+    Raises ``ExportError`` when the table no longer matches the split or the spec (changed data,
+    another target): rerun the baseline step on this data.
+    """
+    target = spec["target"]
+    if target not in frame.columns:
+        raise ExportError(f"the data has no target column {target!r} (model_spec.json's target); "
+                          "export with the same data and target as the baseline step.")
+    features = [c for c in frame.columns if c in set(all_features(spec))]
+    missing = sorted(set(all_features(spec)) - set(features))
+    if missing:
+        raise ExportError(f"the data lacks feature columns {missing} that model_spec.json uses; "
+                          "rerun the baseline step on this data.")
+    train_index, test_index = split["train_index"], split["test_index"]
+    unknown = pd.Index(train_index + test_index).difference(frame.index)
+    if len(unknown):
+        raise ExportError(f"split.json names {len(unknown)} rows the data does not have (e.g. {list(unknown[:3])}); "
+                          "the data changed since the baseline step: rerun it.")
+    from mlhelpers.modeling import encode_target
+
+    y_train, classes = encode_target(frame.loc[train_index, target], spec["task"], spec.get("classes"))
+    y_test, _ = encode_target(frame.loc[test_index, target], spec["task"], classes)
+    return ExportData(X_train=frame.loc[train_index, features], y_train=y_train,
+                      X_test=frame.loc[test_index, features], y_test=y_test,
+                      task=spec["task"], classes=classes, strategy=split.get("strategy", "unknown"))
+
+
+def all_features(spec: dict[str, Any]) -> list[str]:
+    """Every column the spec's pipeline reads, in role order."""
+    return [name for names in spec["features"].values() for name in names]
+
+
+def refit(spec: dict[str, Any], data: ExportData):
+    """The spec's pipeline, fitted on every training row (the test rows stay unseen)."""
+    from mlhelpers.modeling import build_pipeline
+
+    return build_pipeline(spec).fit(data.X_train, data.y_train)
+
+
+def evaluate_on_test(pipeline, data: ExportData) -> dict[str, float]:
+    """Every metric of the task on the held-out test split, computed once."""
+    if data.task == "classification":
+        return _classification_metrics(data.y_test, pipeline.predict_proba(data.X_test), len(data.classes))
+    return _regression_metrics(data.y_test, pipeline.predict(data.X_test))
+
+
+def _classification_metrics(y: np.ndarray, proba: np.ndarray, n_classes: int) -> dict[str, float]:
+    from sklearn import metrics
+
+    labels = np.arange(n_classes)
+    predicted = proba.argmax(axis=1)
+    scores = {"accuracy": metrics.accuracy_score(y, predicted),
+              "balanced_accuracy": metrics.balanced_accuracy_score(y, predicted),
+              "log_loss": metrics.log_loss(y, proba, labels=labels)}
+    if n_classes == 2:
+        scores |= {"roc_auc": metrics.roc_auc_score(y, proba[:, 1]),
+                   "average_precision": metrics.average_precision_score(y, proba[:, 1]),
+                   "f1": metrics.f1_score(y, predicted)}
+    else:
+        scores |= {"roc_auc": metrics.roc_auc_score(y, proba, multi_class="ovr", labels=labels),
+                   "f1": metrics.f1_score(y, predicted, average="macro")}
+    return {name: float(value) for name, value in scores.items()}
+
+
+def _regression_metrics(y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    from sklearn import metrics
+
+    return {"rmse": float(np.sqrt(metrics.mean_squared_error(y, predicted))),
+            "mae": float(metrics.mean_absolute_error(y, predicted)),
+            "r2": float(metrics.r2_score(y, predicted))}
+
+
+def write_metrics(run_dir: str | Path, spec: dict[str, Any], test: dict[str, float],
+                  data: ExportData | None = None) -> dict[str, Any]:
+    """Write ``model/metrics.json`` (primary metric, test scores, CV mean and std) and return it."""
+    payload: dict[str, Any] = {"primary_metric": spec["primary_metric"], "model": spec["model"],
+                               "test": test, "cv": spec.get("cv", {})}
+    if data is not None:
+        payload |= {"n_train": len(data.X_train), "n_test": len(data.X_test)}
+    write_json(step_dir(run_dir, "export") / "metrics.json", payload)
+    return read_artifact(run_dir, "metrics")
+
+
+def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """CV mean ± std next to the test score, one row per metric (primary first)."""
+    names = list(dict.fromkeys([metrics["primary_metric"], *metrics["test"], *metrics["cv"]]))
+    rows = [{"metric": name,
+             "cv_mean": metrics["cv"].get(name, {}).get("mean"),
+             "cv_std": metrics["cv"].get(name, {}).get("std"),
+             "test": metrics["test"].get(name)} for name in names]
+    return pd.DataFrame(rows).set_index("metric")
+
+
+def infer_input_schema(data: ExportData, spec: dict[str, Any]) -> dict[str, Any]:
+    """What a scoring row must look like: columns, dtypes, allowed categories, ranges seen in training.
+
+    Numeric columns record ``min``/``max`` (informational: values outside are scored);
+    ``boolean``/``categorical`` columns list every value seen (others are refused);
+    ``high_cardinality`` columns accept any value. Missing values are accepted everywhere
+    (the pipeline imputes them); a row with every feature missing is refused.
+    """
+    roles = {name: role for role, names in spec["features"].items() for name in names}
+    columns: dict[str, Any] = {}
+    for name in data.X_train.columns:
+        series = data.X_train[name]
+        info: dict[str, Any] = {"role": roles[name], "dtype": str(series.dtype),
+                                "missing_seen": bool(series.isna().any())}
+        if roles[name] == "numeric" and pd.api.types.is_numeric_dtype(series):
+            info |= {"min": _builtin(series.min()), "max": _builtin(series.max())}
+        elif roles[name] in CLOSED_ROLES:
+            info["categories"] = sorted((_builtin(v) for v in series.dropna().unique()), key=str)
+        else:
+            info["n_categories"] = int(series.nunique())
+        columns[name] = info
+    return {"target": spec["target"], "task": spec["task"], "classes": data.classes,
+            "model": spec["model"], "columns": columns}
+
+
+def _builtin(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def write_input_schema(run_dir: str | Path, schema: dict[str, Any]) -> pd.DataFrame:
+    """Write ``model/input_schema.json``; return it as a table (one row per column)."""
+    write_json(step_dir(run_dir, "export") / "input_schema.json", schema)
+    rows = []
+    for name, info in schema["columns"].items():
+        allowed = info.get("categories")
+        rows.append({"column": name, "role": info["role"], "dtype": info["dtype"],
+                     "missing_seen": info["missing_seen"], "min": info.get("min"), "max": info.get("max"),
+                     "allowed": None if allowed is None else ", ".join(map(str, allowed[:12]))
+                     + (" ..." if len(allowed) > 12 else "")})
+    return pd.DataFrame(rows).set_index("column")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages that make or read the model."""
+    import platform
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for package in ("mlhelpers", "scikit-learn", "xgboost", "pandas", "numpy", "skops",
+                    "skl2onnx", "onnxruntime", "mlflow"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def write_model_card(run_dir: str | Path, spec: dict[str, Any], metrics: dict[str, Any],
+                     schema: dict[str, Any], data: ExportData, eda: dict[str, Any] | None = None,
+                     formats: pd.DataFrame | None = None, trained_at: str | None = None) -> Path:
+    """Write ``model/model_card.md``: data, intended use, metrics (CV spread and test), limits,
+    leakage notes from explore, exported formats (with the reason a format is missing), training
+    date and versions. ``formats`` is a table with one row per format (index: format name) and
+    columns such as ``file``, ``status``, ``max_abs_diff``, ``note``. Returns the card's path.
+    """
+    from datetime import datetime, timezone
+
+    trained_at = trained_at or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"# Model card: {spec['model']} predicting `{spec['target']}`", "",
+             f"Trained {trained_at} by the export step (`notebooks/03_export.ipynb`), seed {spec['seed']}.", ""]
+    lines += _card_data(spec, schema, data, eda)
+    lines += _card_use(spec, schema)
+    lines += _card_metrics(metrics)
+    lines += _card_limits(spec, schema, eda)
+    if formats is not None and len(formats):
+        lines += ["## Exported formats", "", _markdown_table(formats.reset_index()), ""]
+    lines += ["## Versions", "", *(f"- {name}: {version}" for name, version in package_versions().items()), ""]
+    path = step_dir(run_dir, "export") / "model_card.md"
+    with atomic_path(path) as temp:
+        temp.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _card_data(spec: dict[str, Any], schema: dict[str, Any], data: ExportData,
+               eda: dict[str, Any] | None) -> list[str]:
+    lines = ["## Data", "",
+             f"- Task: {spec['task']}" + (f", classes {', '.join(map(str, data.classes))}" if data.classes else ""),
+             f"- Training rows: {len(data.X_train)}; held-out test rows: {len(data.X_test)} "
+             f"(split strategy: {data.strategy}); the final model is refit on the training rows only.",
+             f"- Features ({len(schema['columns'])}): "
+             + "; ".join(f"{role}: {', '.join(names)}" for role, names in spec["features"].items() if names)]
+    if eda is not None:
+        dropped = {name: info["reason"] for name, info in eda.get("columns", {}).items()
+                   if info.get("drop") and name != spec["target"]}
+        lines.append(f"- Source table: {eda.get('n_rows', '?')} rows with a known target, "
+                     f"{eda.get('n_rows_missing_target', 0)} rows without one dropped.")
+        if dropped:
+            lines.append("- Columns not used: " + "; ".join(f"`{n}` ({r})" for n, r in dropped.items()))
+    return lines + [""]
+
+
+def _card_use(spec: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    output = ("the predicted class label and one probability per class" if spec["task"] == "classification"
+              else f"a predicted value of `{spec['target']}`")
+    return ["## Intended use", "",
+            f"Scoring tabular rows shaped like the training data (see `input_schema.json`); it returns {output}. "
+            "Batch scoring (`mlh predict`) and the MLflow model refuse rows that break the schema "
+            "(missing columns, wrong types, unseen categories, empty rows) instead of guessing. "
+            "It is a baseline for decision support, not for automated decisions about people "
+            "without review.", ""]
+
+
+def _card_metrics(metrics: dict[str, Any]) -> list[str]:
+    table = metrics_table(metrics).reset_index()
+    return ["## Metrics", "",
+            f"Primary metric: **{metrics['primary_metric']}**. CV: mean ± std over the baseline's folds "
+            "(training rows only); test: one evaluation on the held-out split.", "",
+            _markdown_table(table), ""]
+
+
+def _card_limits(spec: dict[str, Any], schema: dict[str, Any], eda: dict[str, Any] | None) -> list[str]:
+    numeric = [f"`{n}` {info['min']}..{info['max']}" for n, info in schema["columns"].items()
+               if "min" in info]
+    lines = ["## Limits", "",
+             "- Trained on one table at one point in time; drift in the population or in how columns are "
+             "recorded degrades it silently. Monitor the input ranges and the score distribution.",
+             "- Numeric values outside the ranges seen in training are scored, but the model has seen no data there: "
+             + ", ".join(numeric) if numeric else "- No numeric features."]
+    lines.append("- The test score is one draw; the CV std shows how much it moves between samples.")
+    suspects = (eda or {}).get("leakage_suspects") or []
+    lines += ["", "## Leakage notes (from explore)", ""]
+    if eda is None:
+        lines.append("- The explore step's `eda.json` was not available: no leakage review recorded.")
+    elif suspects:
+        used = set(all_features(spec))
+        for name in suspects:
+            status = "used by the model: check it is known at prediction time" if name in used else "not used"
+            lines.append(f"- `{name}`: flagged as a leakage suspect; {status}.")
+    else:
+        lines.append("- No leakage suspects were flagged.")
+    return lines + [""]
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    def cell(value: Any) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        if isinstance(value, float):
+            return f"{value:.6g}"
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])

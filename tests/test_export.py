@@ -1,0 +1,178 @@
+"""Export step helpers on the real credit data: refit, one test evaluation, schema, card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlhelpers.artifacts import MissingArtifactError, read_artifact, write_json
+from mlhelpers.config import PROJECT_ROOT
+from mlhelpers.data import load_table
+from mlhelpers.export import (ExportError, evaluate_on_test, infer_input_schema, load_export_data,
+                              metrics_table, refit, resolve_spec, write_input_schema, write_metrics,
+                              write_model_card)
+
+CREDIT = PROJECT_ROOT / "data" / "credit.csv"
+CREDIT_FEATURES = {
+    "numeric": ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"],
+    "boolean": [],
+    "categorical": ["Home", "Marital", "Records", "Job"],
+    "high_cardinality": [],
+}
+
+
+def make_baseline_run(run_dir: Path, model: str = "xgboost", seed: int = 42) -> Path:
+    """A run folder holding what the explore and baseline steps write for credit.csv (small, fast)."""
+    from sklearn.model_selection import train_test_split
+
+    frame = load_table(CREDIT)
+    train_index, test_index = train_test_split(frame.index.to_list(), test_size=0.2, random_state=seed,
+                                               stratify=frame["Status"])
+    columns = {name: {"role": role, "drop": False, "reason": role}
+               for role, names in CREDIT_FEATURES.items() for name in names}
+    columns["rownames"] = {"role": "identifier", "drop": True, "reason": "unique for 100% of rows"}
+    columns["Status"] = {"role": "target", "drop": True, "reason": "target"}
+    write_json(run_dir / "explore" / "eda.json", {
+        "target": "Status", "task": "classification", "primary_metric": "roc_auc", "n_rows": len(frame),
+        "n_rows_missing_target": 0, "n_cols": frame.shape[1], "classes": ["bad", "good"],
+        "columns": columns, "leakage_suspects": ["rownames"],
+        "recommended_models": ["dummy", "linear", "xgboost"]})
+    write_json(run_dir / "baseline" / "split.json", {"strategy": "stratified", "test_index": sorted(test_index),
+                                                     "train_index": sorted(train_index)})
+    estimator_params = {"n_estimators": 40, "max_depth": 3} if model == "xgboost" else {}
+    write_json(run_dir / "baseline" / "model_spec.json", {
+        "model": model, "task": "classification", "target": "Status", "primary_metric": "roc_auc",
+        "classes": ["bad", "good"], "features": CREDIT_FEATURES, "estimator_params": estimator_params,
+        "seed": seed, "n_jobs": 1, "cv": {"roc_auc": {"mean": 0.83, "std": 0.01},
+                                          "accuracy": {"mean": 0.79, "std": 0.012}}})
+    pd.DataFrame({"model": [model, "linear", "dummy"],
+                  "roc_auc_mean": [0.83, 0.82, 0.5], "roc_auc_std": [0.01, 0.012, 0.0],
+                  "accuracy_mean": [0.79, 0.78, 0.72], "accuracy_std": [0.012, 0.01, 0.0],
+                  "fit_seconds": [0.5, 0.1, 0.01], "predict_seconds": [0.01, 0.01, 0.0]}
+                 ).to_csv(run_dir / "baseline" / "leaderboard.csv", index=False)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    run_dir = make_baseline_run(tmp_path_factory.mktemp("run"))
+    spec = resolve_spec(run_dir)
+    data = load_export_data(load_table(CREDIT), spec, read_artifact(run_dir, "split"))
+    pipeline = refit(spec, data)
+    return run_dir, spec, data, pipeline
+
+
+def test_split_matches_the_baseline_split(exported):
+    run_dir, spec, data, _ = exported
+    split = read_artifact(run_dir, "split")
+    assert list(data.X_test.index) == split["test_index"]
+    assert len(data.X_train) + len(data.X_test) == 4454
+    assert set(data.X_train.columns) == {c for cols in CREDIT_FEATURES.values() for c in cols}
+    assert "rownames" not in data.X_train.columns and "Status" not in data.X_train.columns
+    assert set(np.unique(data.y_test)) == {0, 1}
+    summary = data.summary()
+    assert summary.loc["test", "rows"] == len(split["test_index"])
+    assert summary.loc["train", "share_good"] == pytest.approx(summary.loc["test", "share_good"], abs=0.01)
+
+
+def test_refit_and_test_metrics_are_sane_and_reproducible(exported):
+    run_dir, spec, data, pipeline = exported
+    test = evaluate_on_test(pipeline, data)
+    assert set(test) >= {"roc_auc", "average_precision", "accuracy", "log_loss", "f1", "balanced_accuracy"}
+    assert 0.75 < test["roc_auc"] < 0.95  # credit scoring: a real signal, nowhere near perfect
+    again = evaluate_on_test(refit(spec, data), data)
+    assert again == test  # same seed, same data: same digits
+    metrics = write_metrics(run_dir, spec, test, data)
+    assert metrics["schema_version"] == 1 and metrics["primary_metric"] == "roc_auc"
+    assert metrics["cv"]["roc_auc"] == {"mean": 0.83, "std": 0.01}
+    assert metrics["test"]["roc_auc"] == pytest.approx(test["roc_auc"])
+    table = metrics_table(metrics)
+    assert table.index[0] == "roc_auc" and table.loc["roc_auc", "cv_std"] == 0.01
+    assert np.isnan(table.loc["log_loss", "cv_mean"])  # no CV score for it: shown empty, not invented
+
+
+def test_regression_metrics_on_a_real_regression_set(tmp_path):
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame
+    spec = {"model": "linear", "task": "regression", "target": "target", "primary_metric": "rmse",
+            "classes": None, "features": {"numeric": [c for c in frame.columns if c != "target"]},
+            "estimator_params": {}, "seed": 0, "n_jobs": 1}
+    split = {"strategy": "random", "train_index": list(range(0, 350)), "test_index": list(range(350, 442))}
+    data = load_export_data(frame, spec, split)
+    test = evaluate_on_test(refit(spec, data), data)
+    assert set(test) == {"rmse", "mae", "r2"}
+    assert 0.3 < test["r2"] < 0.7 and test["mae"] < test["rmse"] < 70
+    schema = infer_input_schema(data, spec)
+    assert schema["classes"] is None and schema["columns"]["bmi"]["min"] < 0 < schema["columns"]["bmi"]["max"]
+
+
+def test_selected_model_rebuilds_a_leaderboard_model(exported):
+    run_dir, *_ = exported
+    spec = resolve_spec(run_dir, "linear")
+    assert spec["model"] == "linear" and spec["estimator_params"] == {}
+    assert spec["cv"]["roc_auc"] == {"mean": 0.82, "std": 0.012}
+    assert spec["features"] == CREDIT_FEATURES
+
+
+def test_selected_model_refused_when_unknown_or_not_on_leaderboard(exported):
+    run_dir, *_ = exported
+    with pytest.raises(ExportError, match="not a supported model.*use 'auto' or one of"):
+        resolve_spec(run_dir, "svm")
+    with pytest.raises(ExportError, match="'random_forest' is not on the baseline leaderboard"):
+        resolve_spec(run_dir, "random_forest")
+
+
+def test_missing_baseline_says_which_step_to_run(tmp_path):
+    with pytest.raises(MissingArtifactError, match="run the baseline step first"):
+        resolve_spec(tmp_path)
+
+
+def test_changed_data_is_refused(exported):
+    run_dir, spec, *_ = exported
+    split = read_artifact(run_dir, "split")
+    frame = load_table(CREDIT)
+    with pytest.raises(ExportError, match="split.json names 454 rows the data does not have"):
+        load_export_data(frame.head(4000), spec, split)
+    with pytest.raises(ExportError, match=r"lacks feature columns \['Income'\]"):
+        load_export_data(frame.drop(columns="Income"), spec, split)
+    with pytest.raises(ExportError, match="no target column 'Status'"):
+        load_export_data(frame.drop(columns="Status"), spec, split)
+
+
+def test_input_schema_records_types_categories_and_ranges(exported):
+    run_dir, spec, data, _ = exported
+    schema = infer_input_schema(data, spec)
+    table = write_input_schema(run_dir, schema)
+    saved = read_artifact(run_dir, "input_schema")
+    assert saved["classes"] == ["bad", "good"] and saved["task"] == "classification"
+    assert saved["columns"]["Home"]["categories"] == sorted(data.X_train["Home"].dropna().unique())
+    assert saved["columns"]["Income"]["missing_seen"] is True
+    assert saved["columns"]["Age"] == {"role": "numeric", "dtype": "int64", "missing_seen": False,
+                                       "min": int(data.X_train["Age"].min()), "max": int(data.X_train["Age"].max())}
+    assert list(table.index) == list(data.X_train.columns)
+
+
+def test_model_card_has_every_section(exported):
+    run_dir, spec, data, pipeline = exported
+    metrics = write_metrics(run_dir, spec, evaluate_on_test(pipeline, data), data)
+    schema = infer_input_schema(data, spec)
+    formats = pd.DataFrame({"format": ["skops", "onnx"], "status": ["ok", "not exported"],
+                            "note": ["", "converter missing | for X"]}).set_index("format")
+    path = write_model_card(run_dir, spec, metrics, schema, data,
+                            eda=read_artifact(run_dir, "eda"), formats=formats, trained_at="2026-01-02 03:04 UTC")
+    card = path.read_text()
+    for section in ("## Data", "## Intended use", "## Metrics", "## Limits", "## Leakage notes",
+                    "## Exported formats", "## Versions"):
+        assert section in card
+    assert "Trained 2026-01-02 03:04 UTC" in card
+    assert "| roc_auc | 0.83 | 0.01 |" in card
+    assert "`rownames`: flagged as a leakage suspect; not used." in card
+    assert "converter missing \\| for X" in card
+    age = data.X_train["Age"]
+    assert "scikit-learn: " in card and f"`Age` {age.min()}..{age.max()}" in card
+    assert json.loads((run_dir / "model" / "metrics.json").read_text())["model"] == "xgboost"
