@@ -169,7 +169,8 @@ def _failure(exc: BaseException, step: str, notebook: Path) -> dict[str, Any]:
 
 
 def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: Path | None = None,
-                 based_on: Path | None = None, progress: bool = True) -> RunResult:
+                 based_on: Path | None = None, progress: bool = True,
+                 notebooks_dir: Path = NOTEBOOKS_DIR) -> RunResult:
     """Execute ``steps`` in order into the (new, empty) ``run_dir``; stop at the first failure.
 
     The manifest is rewritten after every step, so a crash still leaves an honest record.
@@ -182,7 +183,7 @@ def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: P
         _copy_earlier_results(based_on, run_dir, steps)
     write_json(manifest_path, manifest)
     kernel = ensure_kernel()
-    parameters = params.model_dump(mode="json") | {"run_dir": str(run_dir)}
+    values = params.model_dump(mode="json") | {"run_dir": str(run_dir)}
     started = time.perf_counter()
     for position, step in enumerate(steps, start=1):
         notebook = run_dir / STEPS[step]
@@ -190,11 +191,16 @@ def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: P
         record["status"] = "running"
         write_json(manifest_path, manifest)
         if progress:
-            print(f"[{position}/{len(steps)}] {step}: {NOTEBOOKS_DIR / STEPS[step]} -> {notebook}", flush=True)
+            print(f"[{position}/{len(steps)}] {step}: {notebooks_dir / STEPS[step]} -> {notebook}", flush=True)
         step_started = time.perf_counter()
+        source = notebooks_dir / STEPS[step]
         try:
+            # Pass only what the notebook declares: the others keep their defaults, and papermill
+            # warns about every undeclared name it is given.
+            declared = papermill.inspect_notebook(str(source))
+            parameters = {key: value for key, value in values.items() if key in declared}
             papermill.execute_notebook(
-                str(NOTEBOOKS_DIR / STEPS[step]), str(notebook), parameters=parameters,
+                str(source), str(notebook), parameters=parameters,
                 kernel_name=kernel, cwd=str(PROJECT_ROOT), progress_bar=progress, log_output=False,
             )
             record["status"] = "succeeded"

@@ -1,0 +1,99 @@
+"""Params: every bad input is refused with a message naming the key and the fix."""
+
+import pytest
+
+from mlhelpers.config import (PROJECT_ROOT, Params, ParamsError, load_params, parse_overrides,
+                              resolve_path, validate_notebook_params, validate_params)
+
+
+def write(tmp_path, text, name="p.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_demo_params_are_valid_and_match_the_defaults():
+    params = load_params(PROJECT_ROOT / "params" / "demo.yaml")
+    assert params.target == "Status"
+    assert params.data_file == PROJECT_ROOT / "data" / "credit.csv"
+    # The notebooks' defaults are the schema's defaults: they must run the demo.
+    defaults = Params()
+    assert (defaults.data_path, defaults.target, defaults.seed) == (params.data_path, params.target, params.seed)
+
+
+def test_regression_params_are_valid():
+    params = load_params(PROJECT_ROOT / "params" / "diamonds.yaml")
+    assert (params.task, params.target) == ("regression", "price")
+
+
+def test_relative_paths_start_at_the_project_root():
+    assert resolve_path("data/credit.csv") == PROJECT_ROOT / "data" / "credit.csv"
+    assert resolve_path("/tmp/x.csv").as_posix() == "/tmp/x.csv"
+
+
+def test_overrides_are_typed_like_yaml():
+    assert parse_overrides(["cv_folds=3", "models=[dummy, linear]", "task=regression"]) == {
+        "cv_folds": 3, "models": ["dummy", "linear"], "task": "regression"}
+    with pytest.raises(ParamsError, match="expected key=value"):
+        parse_overrides(["cv_folds"])
+
+
+def test_overrides_win_over_the_file():
+    params = load_params(PROJECT_ROOT / "params" / "demo.yaml", ["cv_folds=3", "seed=7"])
+    assert (params.cv_folds, params.seed) == (3, 7)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("target: Status\ncv_fold: 3\n", r"unknown key 'cv_fold' \(did you mean 'cv_folds'\?\)"),
+    ("target: Status\ncv_folds: five\n", r"key 'cv_folds': Input should be a valid integer; got 'five'"),
+    ("target: Status\ncv_folds: 1\n", r"key 'cv_folds': .*greater than or equal to 2"),
+    ("target: Status\ntest_size: 1.5\n", r"key 'test_size': .*less than 1"),
+    ("target: Status\ntest_size: 0\n", r"key 'test_size': .*greater than 0"),
+    ("target: Status\ntask: clasification\n", r"key 'task': Input should be 'auto', 'classification' or 'regression'"),
+    ("target: status\n", r"key 'target': 'status' is not a column of credit.csv \(did you mean 'Status'\?\)"),
+    ("data_path: data/nope.csv\n", r"key 'data_path': file .*nope.csv does not exist"),
+    ("target: Status\nprimary_metric: auc\n", r"key 'primary_metric': unknown metric 'auc'"),
+    ("target: Status\nmodels: [xgb]\n", r"key 'models.0'"),
+    ("target: Status\nmodels: []\n", r"key 'models'"),
+    ("target: Status\ndrop_columns: [Nope]\n", r"key 'drop_columns': 'Nope' is not a column"),
+    ("target: Status\ndrop_columns: [Status]\n", r"'drop_columns' lists the target"),
+    ("target: Status\nn_jobs: 0\n", r"key 'n_jobs': must be -1"),
+    ("target: Status\ncv_folds: true\n", r"key 'cv_folds': Input should be a valid integer"),
+])
+def test_bad_values_are_refused_naming_the_key(tmp_path, text, message):
+    with pytest.raises(ParamsError, match=message):
+        load_params(write(tmp_path, text))
+
+
+def test_malformed_yaml_names_the_line(tmp_path):
+    with pytest.raises(ParamsError, match=r"malformed YAML at line 2, column 12: mapping values are not allowed"):
+        load_params(write(tmp_path, "target: Status\ncv_folds: 3: 4\n"))
+
+
+def test_empty_file_is_refused(tmp_path):
+    with pytest.raises(ParamsError, match="the file is empty"):
+        load_params(write(tmp_path, "# nothing here\n"))
+
+
+def test_a_list_instead_of_a_mapping_is_refused(tmp_path):
+    with pytest.raises(ParamsError, match="expected a mapping"):
+        load_params(write(tmp_path, "- target\n- Status\n"))
+
+
+def test_missing_params_file_is_refused(tmp_path):
+    with pytest.raises(ParamsError, match="does not exist"):
+        load_params(tmp_path / "absent.yaml")
+
+
+def test_notebook_namespace_is_validated_like_the_cli():
+    namespace = {"In": [], "Out": {}, "_": None, "get_ipython": print,
+                 "target": "Status", "cv_folds": 3, "run_dir": "runs/x"}
+    assert validate_notebook_params(namespace).cv_folds == 3
+    with pytest.raises(ParamsError, match=r"unknown key 'cv_fold'"):
+        validate_notebook_params(namespace | {"cv_fold": 3})
+    with pytest.raises(ParamsError, match=r"key 'test_size'"):
+        validate_notebook_params(namespace | {"test_size": 2.0})
+
+
+def test_validation_without_data_check_does_not_touch_files():
+    assert validate_params({"data_path": "nowhere.csv"}, check_data=False).data_path == "nowhere.csv"

@@ -1,0 +1,100 @@
+"""The pipeline runs real notebooks with a real kernel into run folders, and records what happened."""
+
+import json
+
+import nbformat
+import pytest
+
+from mlhelpers.config import Params, ParamsError
+from mlhelpers.pipeline import (STEPS, check_step_inputs, git_state, list_runs, new_run_dir,
+                                package_versions, parse_steps, run_pipeline)
+
+
+def make_notebooks(folder, failing_step=None):
+    """Tiny step notebooks: each writes a marker into its step folder, one may fail."""
+    folder.mkdir()
+    for step, name in STEPS.items():
+        body = "raise ValueError('boom in ' + run_dir)" if step == failing_step else (
+            "from pathlib import Path\n"
+            f"Path(run_dir, '{step}').mkdir(exist_ok=True)\n"
+            f"Path(run_dir, '{step}', 'done.txt').write_text(str(cv_folds))")
+        params_cell = nbformat.v4.new_code_cell("run_dir = 'x'\ncv_folds = 5")
+        params_cell.metadata["tags"] = ["parameters"]
+        notebook = nbformat.v4.new_notebook(cells=[params_cell, nbformat.v4.new_code_cell(body)])
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(notebook, folder / name)
+    return folder
+
+
+def test_steps_are_parsed_in_pipeline_order():
+    assert parse_steps(None) == ["explore", "baseline", "export"]
+    assert parse_steps("export, explore") == ["explore", "export"]
+    with pytest.raises(ParamsError, match="unknown step trian; choose from explore, baseline, export"):
+        parse_steps("explore,trian")
+
+
+def test_a_later_step_alone_needs_an_earlier_run(tmp_path):
+    with pytest.raises(ParamsError, match="needs the artifacts of explore, baseline"):
+        check_step_inputs(["export"], None)
+    with pytest.raises(ParamsError, match="has no explore/ folder"):
+        check_step_inputs(["baseline"], tmp_path)
+    (tmp_path / "explore").mkdir()
+    check_step_inputs(["baseline"], tmp_path)
+
+
+def test_run_folders_are_never_reused(tmp_path):
+    first, second = new_run_dir(tmp_path, "demo"), new_run_dir(tmp_path, "demo")
+    assert first != second and first.parent == second.parent == tmp_path / "demo"
+
+
+def test_a_successful_run_writes_notebooks_artifacts_and_manifest(tmp_path):
+    notebooks = make_notebooks(tmp_path / "nb")
+    run_dir = new_run_dir(tmp_path / "runs", "demo")
+    result = run_pipeline(Params(cv_folds=3), list(STEPS), run_dir, progress=False, notebooks_dir=notebooks)
+
+    assert result.succeeded
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["schema_version"] == 1 and manifest["status"] == "succeeded"
+    assert manifest["params"]["cv_folds"] == 3 and manifest["seed"] == 42
+    assert len(manifest["data"]["sha256"]) == 64
+    assert manifest["versions"]["scikit-learn"] == package_versions()["scikit-learn"]
+    assert set(manifest["git"]) == {"commit", "dirty"}
+    assert {step: info["status"] for step, info in manifest["steps"].items()} == dict.fromkeys(STEPS, "succeeded")
+    assert all(info["seconds"] > 0 for info in manifest["steps"].values())
+    for step, name in STEPS.items():
+        assert (run_dir / name).exists()
+        # the run folder, not the notebook's default, received the step's output
+        assert (run_dir / step / "done.txt").read_text() == "3"
+
+
+def test_a_failed_step_stops_the_run_and_keeps_the_failing_notebook(tmp_path):
+    notebooks = make_notebooks(tmp_path / "nb", failing_step="baseline")
+    run_dir = new_run_dir(tmp_path / "runs", "demo")
+    result = run_pipeline(Params(), list(STEPS), run_dir, progress=False, notebooks_dir=notebooks)
+
+    assert not result.succeeded
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert [manifest["steps"][s]["status"] for s in STEPS] == ["succeeded", "failed", "pending"]
+    # parameters [1], papermill's injected parameters [2], the failing cell [3]
+    assert manifest["error"]["step"] == "baseline" and manifest["error"]["cell"] == 3
+    assert manifest["error"]["message"].startswith("ValueError: boom in ")
+    executed = nbformat.read(run_dir / STEPS["baseline"], as_version=4)
+    assert any(output.get("ename") == "ValueError" for cell in executed.cells for output in cell.get("outputs", []))
+    assert not (run_dir / STEPS["export"]).exists()
+    assert list_runs(tmp_path / "runs")[0]["status"] == "failed"
+
+
+def test_a_run_can_start_from_an_earlier_runs_results(tmp_path):
+    notebooks = make_notebooks(tmp_path / "nb")
+    first = new_run_dir(tmp_path / "runs", "demo")
+    run_pipeline(Params(), ["explore"], first, progress=False, notebooks_dir=notebooks)
+    second = new_run_dir(tmp_path / "runs", "demo")
+    result = run_pipeline(Params(), ["baseline"], second, based_on=first, progress=False, notebooks_dir=notebooks)
+    assert result.succeeded and (second / "explore" / "done.txt").exists()
+    assert result.manifest["based_on"] == str(first)
+
+
+def test_git_state_reports_commit_and_dirty_flag():
+    state = git_state()
+    assert state["commit"] is None or len(state["commit"]) == 40
