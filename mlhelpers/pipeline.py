@@ -127,16 +127,17 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def start_manifest(params: Params, params_file: Path | None, steps: list[str],
+def start_manifest(params: Params, run_dir: Path, params_file: Path | None, steps: list[str],
                    based_on: Path | None) -> dict[str, Any]:
-    """The manifest of a run about to start: params, data fingerprint, versions, git state."""
+    """The manifest of a run about to start: params as the notebooks get them, data fingerprint,
+    versions, git state."""
     from mlhelpers.data import file_sha256
 
     data_file = params.data_file
     return {
         "schema_version": SCHEMA_VERSION,
         "params_file": str(params_file) if params_file else None,
-        "params": params.model_dump(mode="json"),
+        "params": step_parameters(params, run_dir),
         "data": {"path": str(data_file), "sha256": file_sha256(data_file),
                  "bytes": data_file.stat().st_size},
         "versions": package_versions(),
@@ -149,6 +150,11 @@ def start_manifest(params: Params, params_file: Path | None, steps: list[str],
         "seconds": None,
         "steps": {step: {"status": "pending", "seconds": None, "notebook": STEPS[step]} for step in steps},
     }
+
+
+def step_parameters(params: Params, run_dir: Path) -> dict[str, Any]:
+    """Every parameter as the step notebooks receive it, pointed at this run's folder."""
+    return params.model_dump(mode="json") | {"run_dir": str(run_dir)}
 
 
 def _copy_earlier_results(based_on: Path, run_dir: Path, steps: list[str]) -> None:
@@ -177,13 +183,13 @@ def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: P
     """
     import papermill
 
-    manifest = start_manifest(params, params_file, steps, based_on)
+    manifest = start_manifest(params, run_dir, params_file, steps, based_on)
     manifest_path = run_dir / "manifest.json"
     if based_on is not None:
         _copy_earlier_results(based_on, run_dir, steps)
     write_json(manifest_path, manifest)
     kernel = ensure_kernel()
-    values = params.model_dump(mode="json") | {"run_dir": str(run_dir)}
+    values = step_parameters(params, run_dir)
     started = time.perf_counter()
     for position, step in enumerate(steps, start=1):
         notebook = run_dir / STEPS[step]

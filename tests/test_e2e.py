@@ -1,0 +1,76 @@
+"""End to end: `mlh run` on the demo data, the way a user runs it, and plain papermill validation."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from mlhelpers.config import PROJECT_ROOT
+from mlhelpers.pipeline import STEPS, ensure_kernel
+
+MLH = [sys.executable, "-m", "mlhelpers.cli"]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    runs_root = tmp_path_factory.mktemp("runs")
+    done = subprocess.run(
+        MLH + ["run", "params/demo.yaml", "--runs-root", str(runs_root), "--set", "cv_folds=3",
+               "--set", f"mlflow_tracking_uri=sqlite:///{runs_root / 'mlflow.db'}"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    run_dirs = list((runs_root / "demo").iterdir())
+    return done, runs_root, run_dirs
+
+
+def test_demo_run_succeeds_with_one_run_folder(demo_run):
+    done, _, run_dirs = demo_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(run_dirs) == 1 and "succeeded" in done.stdout
+
+
+def test_manifest_records_params_data_versions_and_steps(demo_run):
+    _, _, (run_dir,) = demo_run
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded"
+    assert manifest["params"]["cv_folds"] == 3 and manifest["params"]["run_dir"] == str(run_dir)
+    assert manifest["data"]["sha256"] == __import__("mlhelpers.data", fromlist=["x"]).file_sha256(
+        PROJECT_ROOT / "data" / "credit.csv")
+    assert {"python", "pandas", "scikit-learn", "xgboost", "mlflow"} <= set(manifest["versions"])
+    for step, notebook in STEPS.items():
+        assert manifest["steps"][step]["status"] == "succeeded"
+        assert (run_dir / notebook).exists()
+
+
+def test_artifacts_of_every_step_are_in_the_run_folder(demo_run):
+    _, _, (run_dir,) = demo_run
+    eda = json.loads((run_dir / "explore" / "eda.json").read_text())
+    assert eda["target"] == "Status" and eda["task"] == "classification"
+    assert eda["columns"]["rownames"]["drop"] is True
+    leaderboard = pd.read_csv(run_dir / "baseline" / "leaderboard.csv")
+    assert {"model", "fit_seconds", "predict_seconds"} <= set(leaderboard.columns)
+    spec = json.loads((run_dir / "baseline" / "model_spec.json").read_text())
+    metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
+    assert metrics["primary_metric"] == spec["primary_metric"] == eda["primary_metric"]
+    score = metrics["test"][metrics["primary_metric"]]
+    assert 0.7 < score <= 1.0  # credit scoring: ROC AUC of a sound baseline is about 0.8
+
+
+def test_runs_lists_the_run_with_its_headline(demo_run):
+    _, runs_root, (run_dir,) = demo_run
+    done = subprocess.run(MLH + ["runs", "--runs-root", str(runs_root)], capture_output=True, text=True)
+    assert run_dir.name in done.stdout and "succeeded" in done.stdout and "test " in done.stdout
+
+
+def test_plain_papermill_validates_inside_the_notebook(tmp_path):
+    ensure_kernel()
+    output = tmp_path / "out.ipynb"
+    done = subprocess.run(
+        [sys.executable, "-m", "papermill", str(PROJECT_ROOT / "notebooks" / "01_explore.ipynb"), str(output),
+         "-f", str(PROJECT_ROOT / "params" / "demo.yaml"), "-p", "cv_fold", "3",
+         "-p", "run_dir", str(tmp_path / "run"), "-k", "mlhelpers"],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "unknown key 'cv_fold' (did you mean 'cv_folds'?)" in done.stderr
+    assert not (tmp_path / "run" / "explore" / "eda.json").exists()
