@@ -1,21 +1,47 @@
-"""Loading tabular data from files and databases into pandas."""
+"""Loading tabular data from files and databases into pandas, with clear errors and compact dtypes.
+
+CSV files have their encoding, delimiter and decimal mark detected; ``NA``, empty, ``null`` and
+``?`` read as missing in every format. Every error names the file and the problem.
+"""
 
 from __future__ import annotations
 
+import csv
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 SQL_SUFFIXES = {".db", ".sqlite", ".sqlite3", ".duckdb"}
+COMPRESSION_SUFFIXES = {".gz", ".bz2", ".zip", ".xz", ".zst"}
+# Strings read as missing, on top of pandas' defaults (which include NA, null, NULL, NaN and "").
+MISSING_MARKERS = ["?", "", "NA", "N/A", "null", "NULL", "Null", "NaN", "nan", "None"]
+SAMPLE_BYTES = 256 * 1024
+CSV_DELIMITERS = ",;\t|"
+_MAGIC = {b"PAR1": "a Parquet file", b"PK\x03\x04": "a zip archive (an Excel .xlsx file?)",
+          b"SQLite format 3": "a SQLite database", b"\x1f\x8b": "a gzip archive",
+          b"%PDF": "a PDF document", b"\x89PNG": "a PNG image",
+          b"\xd0\xcf\x11\xe0": "an old Excel .xls / Office file"}
 
 
 class DataError(ValueError):
     """A data file that cannot be read: the message names the file and the problem."""
 
 
+@dataclass(frozen=True)
+class CsvFormat:
+    """What ``sniff_csv`` found: the text encoding, the field delimiter and the decimal mark."""
+
+    encoding: str
+    delimiter: str
+    decimal: str = "."
+    thousands: str | None = None
+
+
 def _format(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in {".gz", ".bz2", ".zip", ".xz", ".zst"}:
+    if suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
         suffixes = suffixes[:-1]
     suffix = suffixes[-1] if suffixes else ""
     if suffix in {".csv", ".tsv", ".txt"}:
@@ -32,23 +58,191 @@ def _format(path: Path) -> str:
                     "JSON lines, or a SQLite/DuckDB database with data_query.")
 
 
-def load_table(path: str | Path, query: str | None = None, nrows: int | None = None) -> pd.DataFrame:
-    """Read a whole table (or its first ``nrows`` rows) from a file or a SQL query."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file does not exist.")
-    kind = _format(path)
-    if kind == "csv":
-        return pd.read_csv(path, sep=None, engine="python", nrows=nrows) if nrows else pd.read_csv(path)
-    if kind == "parquet":
-        frame = pd.read_parquet(path)
-    elif kind == "excel":
-        frame = pd.read_excel(path, nrows=nrows)
-    elif kind == "jsonl":
-        frame = pd.read_json(path, lines=True, nrows=nrows)
+def _head_bytes(path: Path, size: int = SAMPLE_BYTES) -> bytes:
+    """The first ``size`` bytes of the file, decompressed when its name says it is compressed."""
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        import gzip as opener
+    elif suffix == ".bz2":
+        import bz2 as opener
+    elif suffix == ".xz":
+        import lzma as opener
+    elif suffix == ".zip":
+        import zipfile
+
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if not names:
+                return b""
+            with archive.open(names[0]) as handle:
+                return handle.read(size)
     else:
-        frame = _read_sql(path, query)
-    return frame.head(nrows) if nrows else frame
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    try:
+        with opener.open(path, "rb") as handle:
+            return handle.read(size)
+    except (OSError, EOFError, ValueError) as exc:
+        raise DataError(f"{path}: cannot decompress ({exc}); is it really a {suffix} file?") from None
+
+
+def _detect_encoding(path: Path, sample: bytes) -> str:
+    if sample.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    for magic, what in _MAGIC.items():
+        if sample.startswith(magic):
+            raise DataError(f"{path}: this is {what}, not a text CSV file; give it the right "
+                            "file extension or export the data as CSV.")
+    if b"\x00" in sample:
+        raise DataError(f"{path}: the file is binary (it contains NUL bytes), not a text CSV file; "
+                        "check that it is the right file or convert it to CSV (UTF-8).")
+    try:
+        # An incremental decoder tolerates a multi-byte character cut at the end of the sample.
+        import codecs
+
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = sample.decode("cp1252")
+        if not re.search(r"[\x80-\x9f]", text):  # Windows-1252 / Latin-1, the usual non-UTF-8 CSV
+            return "cp1252"
+    except UnicodeDecodeError:
+        pass
+    import charset_normalizer
+
+    best = charset_normalizer.from_bytes(sample).best()
+    if best is None:
+        raise DataError(f"{path}: unreadable text encoding (neither UTF-8, Windows-1252 nor any "
+                        "encoding charset-normalizer recognises); re-save the file as UTF-8.")
+    return best.encoding
+
+
+def _detect_delimiter(lines: list[str]) -> str:
+    text = "\n".join(lines)
+    try:
+        return csv.Sniffer().sniff(text, delimiters=CSV_DELIMITERS).delimiter
+    except csv.Error:
+        pass
+    # Fallback: the candidate that splits the most lines into the same number (>1) of fields.
+    best, best_score = ",", 0
+    for candidate in CSV_DELIMITERS:
+        widths = [len(row) for row in csv.reader(lines, delimiter=candidate)]
+        if not widths:
+            continue
+        mode = max(set(widths), key=widths.count)
+        score = widths.count(mode) if mode > 1 else 0
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
+
+
+def _detect_decimal(lines: list[str], delimiter: str) -> tuple[str, str | None]:
+    if delimiter == ",":
+        return ".", None
+    fields = [field.strip() for row in csv.reader(lines[1:], delimiter=delimiter) for field in row]
+    comma = sum(bool(re.fullmatch(r"[-+]?(\d{1,3}(\.\d{3})+|\d+),\d+", f)) for f in fields)
+    dot = sum(bool(re.fullmatch(r"[-+]?\d+\.\d+", f)) for f in fields)
+    if comma > dot:
+        grouped = any(re.fullmatch(r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?", f) for f in fields)
+        return ",", "." if grouped else None
+    return ".", None
+
+
+def sniff_csv(path: str | Path) -> CsvFormat:
+    """Detect a CSV file's encoding, delimiter and decimal mark from its first 256 KB.
+
+    Raises ``DataError`` for an empty, binary or undecodable file and for duplicate column names.
+    """
+    path = Path(path)
+    sample = _head_bytes(path)
+    if not sample.strip():
+        raise DataError(f"{path}: the file is empty; it needs a header line and at least one data row.")
+    encoding = _detect_encoding(path, sample)
+    text = sample.decode(encoding, errors="ignore")
+    lines = text.splitlines()
+    if len(sample) == SAMPLE_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line of a cut sample is usually incomplete
+    lines = [line for line in lines[:200] if line.strip()]
+    delimiter = _detect_delimiter(lines)
+    header = next(csv.reader(lines[:1], delimiter=delimiter), [])
+    names = [name.strip() for name in header]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise DataError(f"{path}: duplicate column names {duplicates}; rename them so every column "
+                        "has a unique name.")
+    decimal, thousands = _detect_decimal(lines, delimiter)
+    return CsvFormat(encoding=encoding, delimiter=delimiter, decimal=decimal, thousands=thousands)
+
+
+def _read_csv(path: Path, nrows: int | None) -> pd.DataFrame:
+    fmt = sniff_csv(path)
+    try:
+        return pd.read_csv(path, sep=fmt.delimiter, decimal=fmt.decimal, thousands=fmt.thousands,
+                           encoding=fmt.encoding, na_values=MISSING_MARKERS, keep_default_na=True,
+                           skipinitialspace=True, nrows=nrows, low_memory=False)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: unreadable text encoding: byte {exc.start} past the sample is not "
+                        f"valid {fmt.encoding} ({exc.reason}); re-save the file as UTF-8.") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty; it needs a header line and at least one data row.") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: malformed CSV with delimiter {fmt.delimiter!r}: {exc}".rstrip()
+                        + "; check quoting and the number of fields per line.") from None
+
+
+def _check_duplicate_names(path: Path, names: list) -> None:
+    names = [str(name).strip() for name in names]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise DataError(f"{path}: duplicate column names {duplicates}; rename them so every column "
+                        "has a unique name.")
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+        _check_duplicate_names(path, schema.names)
+        return pd.read_parquet(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc}); check the file or its extension.") from None
+
+
+def _read_excel(path: Path, nrows: int | None) -> pd.DataFrame:
+    try:
+        header = pd.read_excel(path, header=None, nrows=1)
+        _check_duplicate_names(path, header.iloc[0].tolist() if len(header) else [])
+        return pd.read_excel(path, nrows=nrows, na_values=MISSING_MARKERS)
+    except DataError:
+        raise
+    except Exception as exc:  # openpyxl and xlrd raise many types for a file that is not Excel
+        raise DataError(f"{path}: not a readable Excel file ({type(exc).__name__}: {exc}); "
+                        "check the file or its extension.") from None
+
+
+def _read_jsonl(path: Path, nrows: int | None) -> pd.DataFrame:
+    import json
+
+    first = next((line for line in _head_bytes(path).decode("utf-8", errors="replace").splitlines()
+                  if line.strip()), "")
+
+    def no_duplicates(pairs):
+        _check_duplicate_names(path, [key for key, _ in pairs])
+        return dict(pairs)
+
+    try:
+        json.loads(first, object_pairs_hook=no_duplicates)
+        return pd.read_json(path, lines=True, nrows=nrows)
+    except DataError:
+        raise
+    except ValueError as exc:
+        raise DataError(f"{path}: not valid JSON lines ({exc}); expected one JSON object per line.") from None
 
 
 def _read_sql(path: Path, query: str | None) -> pd.DataFrame:
@@ -63,9 +257,121 @@ def _read_sql(path: Path, query: str | None) -> pd.DataFrame:
             connection.execute(f"ATTACH '{path}' AS source (TYPE sqlite, READ_ONLY); USE source;")
         else:
             connection.execute(f"ATTACH '{path}' AS source (READ_ONLY); USE source;")
-        return connection.execute(query).df()
+        result = connection.execute(query)
+        _check_duplicate_names(path, [column[0] for column in result.description])
+        return result.df()
+    except duckdb.Error as exc:
+        raise DataError(f"{path}: the query failed: {str(exc).splitlines()[0]}; check data_query "
+                        "and that the file is a SQLite or DuckDB database.") from None
     finally:
         connection.close()
+
+
+def _normalize_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Turn the missing markers in string columns into real missing values (non-CSV formats)."""
+    markers = set(MISSING_MARKERS)
+    for name in frame.columns[frame.dtypes == object]:
+        column = frame[name]
+        try:
+            is_marker = column.str.strip().isin(markers)
+        except AttributeError:  # no strings in this column
+            continue
+        if is_marker.any():
+            frame[name] = column.mask(is_marker)
+    return frame
+
+
+def load_table(path: str | Path, query: str | None = None, nrows: int | None = None) -> pd.DataFrame:
+    """Read a whole table (or its first ``nrows`` rows) from a file or a SQL query.
+
+    Returns the DataFrame as read (no dtype changes beyond missing markers). Raises ``DataError``
+    naming the file and the problem: missing, empty, header only, binary or wrong format,
+    duplicate column names, unreadable encoding.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file does not exist.")
+    kind = _format(path)
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty (0 bytes); it needs a header and at least one data row.")
+    if kind == "csv":
+        frame = _read_csv(path, nrows)
+    elif kind == "parquet":
+        frame = _read_parquet(path)
+    elif kind == "excel":
+        frame = _read_excel(path, nrows)
+    elif kind == "jsonl":
+        frame = _read_jsonl(path, nrows)
+    else:
+        frame = _read_sql(path, query)
+    if nrows:
+        frame = frame.head(nrows)
+    if kind != "csv":
+        frame = _normalize_missing(frame)
+    if frame.shape[1] == 0:
+        raise DataError(f"{path}: no columns found; the file needs a header line naming the columns.")
+    if len(frame) == 0:
+        raise DataError(f"{path}: header only, no data rows (columns: {', '.join(map(str, frame.columns[:10]))}).")
+    frame.columns = [str(name).strip() for name in frame.columns]
+    return frame
+
+
+def compact_dtypes(frame: pd.DataFrame, max_category_share: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Shrink dtypes without changing any value: strings to ``category`` (when at most
+    ``max_category_share`` of rows are distinct), integers to the smallest integer type, floats to
+    float32 where that is lossless.
+
+    Returns the compacted frame (a copy) and a per-column table: dtype before and after, memory in MB.
+    """
+    import numpy as np
+
+    out = {}
+    rows = []
+    for name in frame.columns:
+        column = frame[name]
+        before = column.memory_usage(index=False, deep=True)
+        new = column
+        if column.dtype == object:
+            kind = pd.api.types.infer_dtype(column, skipna=True)
+            if kind == "string" and column.nunique(dropna=True) <= max_category_share * len(column):
+                new = column.astype("category")
+        elif pd.api.types.is_integer_dtype(column.dtype) and not isinstance(column.dtype, pd.api.extensions.ExtensionDtype):
+            new = pd.to_numeric(column, downcast="integer")
+        elif column.dtype == np.float64:
+            small = column.astype(np.float32)
+            with np.errstate(invalid="ignore", over="ignore"):
+                same = np.array_equal(small.to_numpy(dtype=np.float64), column.to_numpy(), equal_nan=True)
+            if same:
+                new = small
+        out[name] = new
+        rows.append({"column": name, "dtype_before": str(column.dtype), "dtype_after": str(new.dtype),
+                     "mb_before": before / 1e6,
+                     "mb_after": new.memory_usage(index=False, deep=True) / 1e6})
+    compact = pd.DataFrame(out, index=frame.index)
+    return compact, pd.DataFrame(rows).set_index("column").round(3)
+
+
+def load_compact(path: str | Path, query: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Load a table (see ``load_table``) and compact its dtypes.
+
+    Returns the frame and a one-column summary table: source, format, CSV dialect, shape, memory
+    before and after, and the share saved.
+    """
+    path = Path(path)
+    frame = load_table(path, query=query)
+    compact, per_column = compact_dtypes(frame)
+    before, after = per_column["mb_before"].sum(), per_column["mb_after"].sum()
+    summary = {"source": path.name + (f" ({query})" if query else ""), "format": _format(path)}
+    if summary["format"] == "csv":
+        fmt = sniff_csv(path)
+        summary |= {"encoding": fmt.encoding, "delimiter": repr(fmt.delimiter), "decimal mark": repr(fmt.decimal)}
+    changed = per_column[per_column["dtype_before"] != per_column["dtype_after"]]
+    summary |= {"rows": f"{len(compact):,}", "columns": str(compact.shape[1]),
+                "memory as read (MB)": f"{before:,.1f}", "memory compacted (MB)": f"{after:,.1f}",
+                "memory saved": f"{1 - after / before:.0%}" if before else "0%",
+                "dtypes changed": ", ".join(f"{c}: {r.dtype_before}->{r.dtype_after}"
+                                            for c, r in changed.iterrows()) or "none"}
+    return compact, pd.DataFrame({"value": summary})
 
 
 def read_columns(path: str | Path, query: str | None = None) -> list[str]:
