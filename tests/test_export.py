@@ -176,3 +176,18 @@ def test_model_card_has_every_section(exported):
     age = data.X_train["Age"]
     assert "scikit-learn: " in card and f"`Age` {age.min()}..{age.max()}" in card
     assert json.loads((run_dir / "model" / "metrics.json").read_text())["model"] == "xgboost"
+
+
+def make_model_dir(run_dir: Path):
+    """``make_baseline_run`` plus what the export step writes for serving: ``model/model.skops``,
+    ``model/input_schema.json`` and ``model/metrics.json``. Returns (run_dir, spec, data, pipeline)."""
+    from mlhelpers.persistence import save_skops
+
+    make_baseline_run(run_dir)
+    spec = resolve_spec(run_dir)
+    data = load_export_data(load_table(CREDIT), spec, read_artifact(run_dir, "split"))
+    pipeline = refit(spec, data)
+    save_skops(pipeline, run_dir / "model" / "model.skops")
+    write_input_schema(run_dir, infer_input_schema(data, spec))
+    write_metrics(run_dir, spec, evaluate_on_test(pipeline, data), data)
+    return run_dir, spec, data, pipeline

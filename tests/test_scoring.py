@@ -1,0 +1,203 @@
+"""Batch scoring on the real credit model: schema checks per row, chunked files, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_export import make_model_dir
+
+from mlhelpers.cli import main
+from mlhelpers.scoring import (SchemaError, ScoringError, check_rows, load_model_dir, predict_rows,
+                               score_file)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    run_dir, spec, data, pipeline = make_model_dir(tmp_path_factory.mktemp("run"))
+    schema = json.loads((run_dir / "model" / "input_schema.json").read_text())
+    return run_dir / "model", schema, data, pipeline
+
+
+def _reference(pipeline, rows: pd.DataFrame, schema) -> pd.DataFrame:
+    """What the in-memory pipeline says for clean rows, labels and probabilities."""
+    return predict_rows(pipeline, rows, schema)
+
+
+def _broken_rows(data) -> pd.DataFrame:
+    rows = data.X_test.head(6).astype(object).reset_index(drop=True)
+    rows.loc[1, "Age"] = "forty"                       # wrong type
+    rows.loc[2, "Home"] = "castle"                     # unseen category
+    rows.loc[3, :] = np.nan                            # empty row
+    rows.loc[4, ["Income", "Job"]] = [None, None]      # missing values: allowed, imputed
+    rows.loc[5, ["Time", "Marital"]] = ["soon", "it's complicated"]  # two problems, both reported
+    return rows
+
+
+def test_check_rows_refuses_each_broken_row_with_its_reason(model):
+    _, schema, data, _ = model
+    check = check_rows(_broken_rows(data), schema)
+    assert list(check.valid.index) == [0, 4]
+    reasons = check.rejects["reason"].to_dict()
+    assert reasons[1] == "Age: 'forty' is not a finite number"
+    assert reasons[2].startswith("Home: unseen category 'castle' (known: ignore, other, owner")
+    assert reasons[3] == "empty row: every feature is missing"
+    assert reasons[5] == ("Time: 'soon' is not a finite number; Marital: unseen category \"it's complicated\" "
+                          "(known: divorced, married, separated, single, widow)")
+    assert check.rejects.loc[2, "Home"] == "castle"  # the raw row travels with its reason
+    assert check.valid["Age"].dtype == float and check.valid.loc[4, ["Income", "Job"]].isna().all()
+
+
+def test_check_rows_converts_text_like_a_csv_reader_gives_it(model):
+    _, schema, data, pipeline = model
+    text = data.X_test.head(20).astype(str).replace("nan", np.nan)
+    check = check_rows(text, schema)
+    assert check.rejects.empty
+    pd.testing.assert_frame_equal(predict_rows(pipeline, check.valid, schema),
+                                  _reference(pipeline, data.X_test.head(20), schema))
+
+
+def test_missing_columns_refuse_the_whole_input(model):
+    _, schema, data, _ = model
+    with pytest.raises(SchemaError, match=r"lacks column\(s\) \['Job', 'Income'\] that the model needs"):
+        check_rows(data.X_test.drop(columns=["Income", "Job"]), schema)
+
+
+def test_extra_columns_are_ignored_and_reported(model):
+    _, schema, data, pipeline = model
+    rows = data.X_test.head(5).assign(customer_id=range(5), note="x")
+    check = check_rows(rows, schema)
+    assert check.extra_columns == ["customer_id", "note"] and len(check.valid) == 5
+    assert list(check.valid.columns) == list(schema["columns"])
+
+
+def test_boolean_columns_accept_true_false_spellings_only():
+    schema = {"columns": {"flag": {"role": "boolean", "dtype": "bool", "missing_seen": False,
+                                   "categories": [False, True]},
+                          "x": {"role": "numeric", "dtype": "float64", "missing_seen": False}}}
+    rows = pd.DataFrame({"flag": [True, "false", "1", 0, "maybe", None], "x": 1.0})
+    check = check_rows(rows, schema)
+    assert check.valid["flag"].tolist() == [True, False, True, False, None]
+    assert check.rejects["reason"].tolist() == ["flag: 'maybe' is not true/false"]
+
+
+def test_score_csv_in_chunks_matches_the_in_memory_model(model, tmp_path):
+    model_dir, schema, data, pipeline = model
+    clean = data.X_test.head(40).reset_index(drop=True)
+    broken = _broken_rows(data)
+    source = pd.concat([clean, broken], ignore_index=True).assign(customer_id=lambda f: np.arange(len(f)))
+    path = tmp_path / "in.csv"
+    source.to_csv(path, index=False)
+    with open(path, "a") as handle:
+        handle.write("\n")  # a blank line: reported as an empty row
+    one = score_file(model_dir, path, tmp_path / "one.csv", chunk_rows=10_000, progress=False)
+    chunked = score_file(model_dir, path, tmp_path / "chunked.csv", chunk_rows=7, progress=False)
+    assert (one.rows, one.scored, one.rejected) == (47, 42, 5)
+    assert (chunked.rows, chunked.scored, chunked.rejected) == (47, 42, 5)
+    assert one.extra_columns == ["customer_id"]
+    assert "47 rows: 42 scored" in one.line() and "5 rejected" in one.line() and "customer_id" in one.line()
+    out = pd.read_csv(tmp_path / "one.csv")
+    pd.testing.assert_frame_equal(out, pd.read_csv(tmp_path / "chunked.csv"))
+    assert list(out.columns) == ["row", "prediction", "proba_bad", "proba_good"]
+    expected = _reference(pipeline, clean, schema)
+    np.testing.assert_allclose(out.head(40)[["proba_bad", "proba_good"]], expected[["proba_bad", "proba_good"]],
+                               rtol=1e-12)  # CSV round trip of the probabilities
+    assert out.head(40)["prediction"].tolist() == expected["prediction"].tolist()
+    assert set(out["prediction"]) <= {"bad", "good"}
+    rejects = pd.read_csv(tmp_path / "one.rejects.csv")
+    assert rejects["row"].tolist() == [41, 42, 43, 45, 46]
+    assert rejects["reason"].iloc[-1] == "empty row: every feature is missing"
+    assert rejects.columns[:2].tolist() == ["row", "reason"]
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files
+
+
+def test_score_parquet_and_jsonl(model, tmp_path):
+    model_dir, schema, data, pipeline = model
+    clean = data.X_test.head(30).reset_index(drop=True)
+    clean.to_parquet(tmp_path / "in.parquet")
+    clean.to_json(tmp_path / "in.jsonl", orient="records", lines=True)
+    expected = _reference(pipeline, clean, schema)
+    for name in ("in.parquet", "in.jsonl"):
+        summary = score_file(model_dir, tmp_path / name, tmp_path / f"{name}.out.parquet", chunk_rows=8,
+                             progress=False)
+        assert (summary.rows, summary.scored, summary.rejected) == (30, 30, 0)
+        out = pd.read_parquet(tmp_path / f"{name}.out.parquet")
+        assert out["row"].tolist() == list(range(30))
+        np.testing.assert_array_equal(out["proba_good"], expected["proba_good"])
+        assert out["prediction"].tolist() == expected["prediction"].tolist()
+
+
+def test_a_file_of_only_rejects_still_writes_both_files(model, tmp_path):
+    model_dir, schema, data, _ = model
+    rows = data.X_test.head(3).assign(Home="castle")
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    summary = score_file(model_dir, tmp_path / "in.csv", tmp_path / "out.parquet", progress=False)
+    assert (summary.scored, summary.rejected) == (0, 3)
+    assert pd.read_parquet(tmp_path / "out.parquet").columns.tolist() == ["row", "prediction", "proba_bad",
+                                                                          "proba_good"]
+    assert len(pd.read_csv(tmp_path / "out.rejects.csv")) == 3
+
+
+def test_bad_files_and_arguments_fail_before_any_work(model, tmp_path):
+    model_dir, schema, data, _ = model
+    data.X_test.drop(columns="Age").to_csv(tmp_path / "no_age.csv", index=False)
+    with pytest.raises(SchemaError, match=r"lacks column\(s\) \['Age'\]"):
+        score_file(model_dir, tmp_path / "no_age.csv", tmp_path / "out.csv", progress=False)
+    assert not (tmp_path / "out.csv").exists()
+    with pytest.raises(ScoringError, match=r"input file .*in\.xml: unsupported type '\.xml'; use CSV"):
+        score_file(model_dir, tmp_path / "in.xml", tmp_path / "out.csv")
+    with pytest.raises(ScoringError, match=r"output file .*out\.xlsx: unsupported type '\.xlsx'; use \.csv or \.parquet"):
+        score_file(model_dir, tmp_path / "no_age.csv", tmp_path / "out.xlsx")
+    with pytest.raises(ScoringError, match="input file .*absent.csv does not exist"):
+        score_file(model_dir, tmp_path / "absent.csv", tmp_path / "out.csv")
+    with pytest.raises(ScoringError, match="is not an exported model folder: model.skops, input_schema.json missing"):
+        load_model_dir(tmp_path)
+
+
+def test_tampered_model_file_is_refused(model, tmp_path):
+    from mlhelpers.persistence import ModelFileError
+
+    model_dir, *_ = model
+    tampered = tmp_path / "model"
+    tampered.mkdir()
+    (tampered / "input_schema.json").write_text((model_dir / "input_schema.json").read_text())
+    blob = bytearray((model_dir / "model.skops").read_bytes())
+    blob[len(blob) // 2: len(blob) // 2 + 64] = b"\x00" * 64
+    (tampered / "model.skops").write_bytes(bytes(blob))
+    with pytest.raises(ModelFileError, match="skops"):
+        load_model_dir(tampered)
+
+
+def test_model_with_an_untrusted_type_is_refused(model, tmp_path):
+    import operator
+
+    import skops.io as sio
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from mlhelpers.persistence import UntrustedModelError
+
+    model_dir, _, data, pipeline = model
+    smuggled = make_pipeline(FunctionTransformer(operator.attrgetter("values")), pipeline)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    sio.dump(smuggled, folder / "model.skops")
+    (folder / "input_schema.json").write_text((model_dir / "input_schema.json").read_text())
+    with pytest.raises(UntrustedModelError, match="outside the trusted allowlist: operator.attrgetter"):
+        load_model_dir(folder)
+
+
+def test_mlh_predict_command(model, tmp_path, capsys):
+    model_dir, schema, data, _ = model
+    _broken_rows(data).to_csv(tmp_path / "in.csv", index=False)
+    code = main(["predict", str(model_dir), str(tmp_path / "in.csv"), "-o", str(tmp_path / "p.csv"),
+                 "--rejects", str(tmp_path / "bad.csv"), "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "6 rows: 2 scored" in printed and "4 rejected" in printed and "bad.csv" in printed
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 2 and len(pd.read_csv(tmp_path / "bad.csv")) == 4
+    code = main(["predict", str(tmp_path), str(tmp_path / "in.csv"), "-o", str(tmp_path / "p.csv")])
+    assert code == 2
+    assert "not an exported model folder" in capsys.readouterr().err
