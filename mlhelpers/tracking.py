@@ -1,0 +1,228 @@
+"""MLflow: log the export step's run (params, metrics, reports, notebooks) and a model that serves.
+
+The logged model is an MLflow "model from code": a few lines that build ``served_model()``; no
+pickle is stored. At load time it reads ``model.skops`` with the trusted type list
+(``mlhelpers.persistence.load_skops``) and ``input_schema.json``, checks every row like
+``mlh predict`` does (``mlhelpers.scoring.check_rows``) and returns class labels with one
+probability per class. Bad rows raise ``MlflowException(INVALID_PARAMETER_VALUE)``, which
+``mlflow models serve`` answers with HTTP 400 and the reasons.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["TrackingResult", "served_model", "model_signature", "log_export_run", "local_store_paths"]
+
+_MODEL_CODE = '''"""MLflow model from code: the mlhelpers pipeline behind input-schema checks."""
+from mlflow.models import set_model
+
+from mlhelpers.tracking import served_model
+
+set_model(served_model())
+'''
+# Files never logged from the run folder: raw pickles (only measured as a reference) and temp files.
+_SKIPPED_SUFFIXES = {".pkl", ".pickle", ".joblib", ".tmp"}
+_MAX_REASONS = 5
+
+
+@dataclass
+class TrackingResult:
+    """Where the run and its model went, and the command that serves the model."""
+
+    tracking_uri: str
+    experiment_id: str
+    run_id: str
+    model_uri: str
+    logged_files: list[str]
+
+    @property
+    def serve_command(self) -> str:
+        """A shell command that serves the logged model on http://127.0.0.1:5001/invocations."""
+        return (f"MLFLOW_TRACKING_URI='{self.tracking_uri}' mlflow models serve -m {self.model_uri} "
+                "--env-manager local -h 127.0.0.1 -p 5001")
+
+    def table(self) -> pd.DataFrame:
+        """The result as a two-column table for the notebook."""
+        return pd.DataFrame({"value": [self.tracking_uri, self.experiment_id, self.run_id, self.model_uri,
+                                       len(self.logged_files), self.serve_command]},
+                            index=["tracking_uri", "experiment_id", "run_id", "model_uri", "files logged",
+                                   "serve with"])
+
+
+def served_model():
+    """The ``mlflow.pyfunc.PythonModel`` that serves an exported pipeline (see the module doc)."""
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    class ServedPipeline(mlflow.pyfunc.PythonModel):
+        """Checks rows against the input schema, then predicts labels (and class probabilities)."""
+
+        def load_context(self, context) -> None:
+            import json
+
+            from mlhelpers.persistence import load_skops
+
+            self.pipeline = load_skops(context.artifacts["model"])
+            self.schema = json.loads(Path(context.artifacts["input_schema"]).read_text(encoding="utf-8"))
+
+        def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+            from mlhelpers.scoring import SchemaError, check_rows, predict_rows
+
+            frame = pd.DataFrame(model_input)
+            try:
+                check = check_rows(frame.reset_index(drop=True), self.schema)
+            except SchemaError as error:
+                raise MlflowException(str(error), error_code=INVALID_PARAMETER_VALUE) from None
+            if len(check.rejects):
+                reasons = "; ".join(f"row {row}: {reason}" for row, reason
+                                    in check.rejects["reason"].head(_MAX_REASONS).items())
+                more = f" (and {len(check.rejects) - _MAX_REASONS} more)" if len(check.rejects) > _MAX_REASONS else ""
+                raise MlflowException(f"{len(check.rejects)} of {len(frame)} rows break the input schema, "
+                                      f"nothing was scored: {reasons}{more}", error_code=INVALID_PARAMETER_VALUE)
+            return predict_rows(self.pipeline, check.valid, self.schema).reset_index(drop=True)
+
+    return ServedPipeline()
+
+
+def model_signature(schema: dict[str, Any]):
+    """The MLflow signature of the served model, from ``input_schema.json``: numeric columns as
+    doubles, categories as strings (booleans as booleans); outputs ``prediction`` (+ probabilities)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    def input_type(info: dict[str, Any]) -> str:
+        if info["dtype"] == "bool":
+            return "boolean"
+        return "double" if info["dtype"].startswith(("int", "uint", "float")) else "string"
+
+    inputs = Schema([ColSpec(input_type(info), name) for name, info in schema["columns"].items()])
+    if schema["task"] == "classification":
+        label = "string" if all(isinstance(c, str) for c in schema["classes"]) else "double"
+        outputs = Schema([ColSpec(label, "prediction")]
+                         + [ColSpec("double", f"proba_{c}") for c in schema["classes"]])
+    else:
+        outputs = Schema([ColSpec("double", "prediction")])
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def local_store_paths(tracking_uri: str) -> Path | None:
+    """For a local ``sqlite:///<file>`` store, the artifact folder next to the database; else None."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlartifacts"
+
+
+def log_export_run(run_dir: str | Path, params, spec: dict[str, Any], metrics: dict[str, Any],
+                   input_example: pd.DataFrame, skip_notebooks: tuple[str, ...] = ("03_export.ipynb",)
+                   ) -> TrackingResult:
+    """Log the export as one MLflow run and return where it went.
+
+    Logs ``params`` (the validated ``Params``) and the model spec as params, the test scores
+    and CV mean/std as metrics, the run folder's executed notebooks (those present, except
+    ``skip_notebooks``: the notebook still running is incomplete) and every report under
+    explore/, baseline/ and model/ as artifacts, and the model with its signature and
+    ``input_example`` (rows in the input schema's form). Uses ``params.tracking_uri``; a local
+    SQLite store keeps its artifacts in ``mlartifacts/`` next to the database file.
+    """
+    import mlflow
+
+    run_dir = Path(run_dir)
+    model_dir = run_dir / "model"
+    for name in ("model.skops", "input_schema.json"):
+        if not (model_dir / name).is_file():
+            raise FileNotFoundError(f"{model_dir / name} is missing: save the model and its input schema "
+                                    "(earlier cells of notebooks/03_export.ipynb) before logging to MLflow.")
+    previous_uri = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(params.tracking_uri)
+    try:
+        experiment_id = _experiment_id(params.mlflow_experiment, params.tracking_uri)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec['model']}-{run_dir.name}") as run:
+            mlflow.log_params(_flat_params(params, spec))
+            mlflow.log_metrics(_flat_metrics(metrics))
+            mlflow.set_tags({"mlhelpers.run_dir": str(run_dir), "mlhelpers.model": spec["model"],
+                             "mlhelpers.task": spec["task"]})
+            logged = _log_run_files(run_dir, skip_notebooks)
+            info = _log_model(model_dir, input_example)
+        return TrackingResult(tracking_uri=params.tracking_uri, experiment_id=experiment_id,
+                              run_id=run.info.run_id, model_uri=info.model_uri, logged_files=logged)
+    finally:
+        mlflow.set_tracking_uri(previous_uri)
+
+
+def _experiment_id(name: str, tracking_uri: str) -> str:
+    import mlflow
+
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifacts = local_store_paths(tracking_uri)
+    return mlflow.create_experiment(name, artifact_location=artifacts.as_uri() if artifacts else None)
+
+
+def _flat_params(params, spec: dict[str, Any]) -> dict[str, str]:
+    values = {key: value for key, value in params.model_dump().items()}
+    values |= {"spec.model": spec["model"], "spec.primary_metric": spec["primary_metric"],
+               "spec.n_features": sum(len(v) for v in spec["features"].values())}
+    values |= {f"spec.estimator.{k}": v for k, v in spec.get("estimator_params", {}).items()}
+    return {key: str(value)[:6000] for key, value in values.items()}
+
+
+def _flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    flat = {f"test_{name}": float(value) for name, value in metrics["test"].items()}
+    for name, spread in metrics.get("cv", {}).items():
+        flat |= {f"cv_{name}_mean": float(spread["mean"]), f"cv_{name}_std": float(spread["std"])}
+    return flat
+
+
+def _log_run_files(run_dir: Path, skip_notebooks: tuple[str, ...]) -> list[str]:
+    import mlflow
+
+    logged = []
+    for notebook in sorted(run_dir.glob("*.ipynb")):
+        if notebook.name not in skip_notebooks:
+            mlflow.log_artifact(str(notebook), artifact_path="notebooks")
+            logged.append(f"notebooks/{notebook.name}")
+    for step in ("explore", "baseline", "model"):
+        folder = run_dir / step
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix.lower() not in _SKIPPED_SUFFIXES and not path.name.startswith("."):
+                where = Path("reports", step, *path.relative_to(folder).parts[:-1]).as_posix()
+                mlflow.log_artifact(str(path), artifact_path=where)
+                logged.append(f"{where}/{path.name}")
+    manifest = run_dir / "manifest.json"
+    if manifest.is_file():
+        mlflow.log_artifact(str(manifest), artifact_path="reports")
+        logged.append("reports/manifest.json")
+    return logged
+
+
+def _log_model(model_dir: Path, input_example: pd.DataFrame):
+    import json
+
+    import mlflow
+
+    from mlhelpers.export import package_versions
+
+    schema = json.loads((model_dir / "input_schema.json").read_text(encoding="utf-8"))
+    versions = package_versions()
+    requirements = [f"{name}=={versions[name]}" for name in
+                    ("mlflow", "scikit-learn", "xgboost", "pandas", "numpy", "skops")
+                    if versions[name] != "not installed"]
+    with tempfile.TemporaryDirectory() as folder:
+        code = Path(folder) / "served_model.py"
+        code.write_text(_MODEL_CODE, encoding="utf-8")
+        return mlflow.pyfunc.log_model(
+            name="model", python_model=str(code),
+            artifacts={"model": str(model_dir / "model.skops"), "input_schema": str(model_dir / "input_schema.json")},
+            code_paths=[str(Path(__file__).resolve().parent)],  # ships mlhelpers with the model
+            signature=model_signature(schema), input_example=input_example,
+            pip_requirements=requirements)

@@ -1,0 +1,177 @@
+"""MLflow tracking and serving for real: a local SQLite store, the logged model, `mlflow models serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_export import make_model_dir
+
+from mlhelpers.config import validate_params
+from mlhelpers.scoring import check_rows, predict_rows
+from mlhelpers.tracking import local_store_paths, log_export_run, model_signature
+
+SERVER_START_SECONDS = 120
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    """One export run folder (with executed-notebook stand-ins) logged to a fresh SQLite store."""
+    root = tmp_path_factory.mktemp("tracking")
+    run_dir, spec, data, pipeline = make_model_dir(root / "run")
+    for name in ("01_explore.ipynb", "02_baseline.ipynb", "03_export.ipynb"):
+        (run_dir / name).write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    (run_dir / "model" / "reference.joblib").write_bytes(b"not logged")
+    params = validate_params({"run_dir": str(run_dir), "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+                              "mlflow_experiment": "export-tests"})
+    schema = json.loads((run_dir / "model" / "input_schema.json").read_text())
+    metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
+    example = check_rows(data.X_test.head(3), schema).valid
+    result = log_export_run(run_dir, params, spec, metrics, example)
+    return result, params, schema, data, pipeline
+
+
+def test_run_holds_params_metrics_reports_and_notebooks(logged):
+    import mlflow
+
+    result, params, *_ = logged
+    client = mlflow.MlflowClient(tracking_uri=result.tracking_uri)
+    run = client.get_run(result.run_id)
+    assert run.data.params["spec.model"] == "xgboost" and run.data.params["seed"] == "42"
+    assert run.data.params["spec.estimator.n_estimators"] == "40"
+    assert run.data.metrics["cv_roc_auc_mean"] == 0.83 and run.data.metrics["cv_roc_auc_std"] == 0.01
+    assert 0.75 < run.data.metrics["test_roc_auc"] < 0.95
+    assert client.get_experiment(result.experiment_id).name == "export-tests"
+    assert "notebooks/01_explore.ipynb" in result.logged_files and "notebooks/02_baseline.ipynb" in result.logged_files
+    assert "notebooks/03_export.ipynb" not in result.logged_files  # still running when logged: incomplete
+    assert {"reports/model/metrics.json", "reports/model/input_schema.json", "reports/model/model.skops",
+            "reports/baseline/model_spec.json", "reports/baseline/leaderboard.csv",
+            "reports/explore/eda.json"} <= set(result.logged_files)
+    assert not any(name.endswith(".joblib") for name in result.logged_files)
+    stored = {a.path for a in client.list_artifacts(result.run_id, "notebooks")}
+    assert stored == {"notebooks/01_explore.ipynb", "notebooks/02_baseline.ipynb"}
+    artifacts = local_store_paths(result.tracking_uri)
+    assert artifacts == Path(params.tracking_uri.removeprefix("sqlite:///")).parent / "mlartifacts"
+    assert any(artifacts.rglob("metrics.json"))  # next to the database, not in the working directory
+
+
+def test_logged_model_predicts_labels_like_the_pipeline(logged):
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    result, _, schema, data, pipeline = logged
+    mlflow.set_tracking_uri(result.tracking_uri)
+    try:
+        served = mlflow.pyfunc.load_model(result.model_uri)
+    finally:
+        mlflow.set_tracking_uri(None)
+    rows = check_rows(data.X_test.head(50), schema).valid
+    expected = predict_rows(pipeline, rows, schema).reset_index(drop=True)
+    pd.testing.assert_frame_equal(served.predict(rows), expected)
+    assert str(served.metadata.get_input_schema().input_types_dict()["Home"]) == "DataType.string"
+    bad = rows.head(3).copy()
+    bad.loc[bad.index[1], "Home"] = "castle"
+    with pytest.raises(MlflowException, match="1 of 3 rows break the input schema.*row 1: Home: unseen category"):
+        served.predict(bad)
+
+
+def test_signature_types_follow_the_input_schema():
+    schema = {"task": "classification", "classes": ["no", "yes"],
+              "columns": {"a": {"dtype": "int64"}, "b": {"dtype": "object"}, "c": {"dtype": "bool"}}}
+    signature = model_signature(schema)
+    assert [t.name for t in signature.inputs.input_types()] == ["double", "string", "boolean"]
+    assert signature.outputs.input_names() == ["prediction", "proba_no", "proba_yes"]
+    regression = model_signature({"task": "regression", "classes": None, "columns": {"a": {"dtype": "float64"}}})
+    assert regression.outputs.input_names() == ["prediction"]
+
+
+def test_logging_needs_the_saved_model(tmp_path):
+    params = validate_params({"run_dir": str(tmp_path)})
+    with pytest.raises(FileNotFoundError, match=r"model\.skops is missing: save the model and its input schema"):
+        log_export_run(tmp_path, params, {}, {}, pd.DataFrame())
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _post(url: str, payload: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def server(logged, tmp_path_factory):
+    """`mlflow models serve` on a free loopback port; always stopped at the end."""
+    result = logged[0]
+    port = _free_port()
+    bin_dir = str(Path(sys.executable).parent)
+    env = os.environ | {"MLFLOW_TRACKING_URI": result.tracking_uri, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen([os.path.join(bin_dir, "mlflow"), "models", "serve", "-m", result.model_uri,
+                                    "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+                                   env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mlflow models serve did not come up in {SERVER_START_SECONDS} s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/invocations"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_served_model_answers_like_the_notebook_and_refuses_bad_rows(logged, server):
+    _, _, schema, data, pipeline = logged
+    rows = data.X_test.head(25)  # as loaded: ints, floats, strings and missing values
+    payload = json.loads(rows.to_json(orient="split", index=False))
+    status, body = _post(server, {"dataframe_split": payload})
+    assert status == 200, body
+    served = pd.DataFrame(body["predictions"])
+    expected = predict_rows(pipeline, rows, schema).reset_index(drop=True)
+    assert served["prediction"].tolist() == expected["prediction"].tolist()
+    np.testing.assert_allclose(served[["proba_bad", "proba_good"]], expected[["proba_bad", "proba_good"]], rtol=1e-12)
+
+    unseen = json.loads(rows.head(2).assign(Home=["rent", "castle"]).to_json(orient="split", index=False))
+    status, body = _post(server, {"dataframe_split": unseen})
+    assert status == 400
+    assert "row 1: Home: unseen category 'castle'" in body["message"]
+
+    wrong_type = json.loads(rows.head(2).astype({"Age": object}).assign(Age=[30, "forty"]).to_json(orient="split", index=False))
+    status, body = _post(server, {"dataframe_split": wrong_type})
+    assert status == 400 and "Age" in body["message"]
+
+    missing = json.loads(rows.head(2).drop(columns="Income").to_json(orient="split", index=False))
+    status, body = _post(server, {"dataframe_split": missing})
+    assert 400 <= status < 500 and "Income" in body["message"]
