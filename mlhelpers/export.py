@@ -1,6 +1,6 @@
 """Export step: refit the chosen pipeline on every training row, test it once, describe it.
 
-Reads the baseline step's ``model_spec.json`` and ``split.json`` (and the leaderboard when a
+Reads the baseline step's ``model_spec.json`` and ``split.json`` (and ``cv_results.json`` when a
 different model is selected); writes ``model/metrics.json``, ``model/input_schema.json`` and
 ``model/model_card.md``. Persistence, parity and serving measurements live in
 ``mlhelpers.persistence``; MLflow logging in ``mlhelpers.tracking``.
@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlhelpers.artifacts import artifact_path, atomic_path, read_artifact, step_dir, write_json
+from mlhelpers.artifacts import atomic_path, read_artifact, step_dir, write_json
 
 __all__ = [
     "ExportData", "ExportError", "resolve_spec", "load_export_data", "refit", "evaluate_on_test",
-    "write_metrics", "infer_input_schema", "write_input_schema", "write_model_card", "package_versions",
+    "write_metrics", "metrics_table", "infer_input_schema", "write_input_schema", "write_model_card", "package_versions",
 ]
 
 # Roles whose values are checked against the categories seen in training; high-cardinality
@@ -58,11 +58,11 @@ class ExportData:
 
 
 def resolve_spec(run_dir: str | Path, selected_model: str = "auto") -> dict[str, Any]:
-    """The model spec to export: the baseline's choice (``"auto"``) or another leaderboard model.
+    """The model spec to export: the baseline's choice (``"auto"``) or another model it cross-validated.
 
-    Another model is rebuilt from the spec's features with that model's zoo defaults, and its
-    CV scores come from ``leaderboard.csv``. Raises ``ExportError`` for a model the baseline
-    did not cross-validate.
+    Another model is rebuilt from the spec's features with the estimator parameters and the
+    fold scores the baseline recorded for it in ``cv_results.json``. Raises ``ExportError`` for
+    a model the baseline did not cross-validate.
     """
     from mlhelpers.config import MODEL_NAMES
 
@@ -72,25 +72,17 @@ def resolve_spec(run_dir: str | Path, selected_model: str = "auto") -> dict[str,
     if selected_model not in MODEL_NAMES:
         raise ExportError(f"selected_model {selected_model!r} is not a supported model; "
                           f"use 'auto' or one of {', '.join(MODEL_NAMES)}.")
-    leaderboard = read_leaderboard(run_dir)
-    if selected_model not in set(leaderboard["model"]):
+    models = read_artifact(run_dir, "cv_results").get("models", {})
+    if selected_model not in models:
         raise ExportError(f"selected_model {selected_model!r} is not on the baseline leaderboard "
-                          f"({', '.join(leaderboard['model'])}); pick one of those or 'auto', "
+                          f"({', '.join(models)}); pick one of those or 'auto', "
                           "or rerun the baseline step with it in `models`.")
-    row = leaderboard.set_index("model").loc[selected_model]
-    cv = {name[: -len("_mean")]: {"mean": float(row[name]), "std": float(row[name[: -len("_mean")] + "_std"])}
-          for name in leaderboard.columns
-          if name.endswith("_mean") and name[: -len("_mean")] + "_std" in leaderboard.columns}
-    return spec | {"model": selected_model, "estimator_params": {}, "cv": cv}
-
-
-def read_leaderboard(run_dir: str | Path) -> pd.DataFrame:
-    """The baseline leaderboard as a DataFrame (best model first)."""
-    path = artifact_path(run_dir, "leaderboard")
-    if not path.exists():
-        read_artifact(run_dir, "model_spec")  # says which step to run if the whole step is missing
-        raise ExportError(f"{path} is missing: rerun the baseline step (notebooks/02_baseline.ipynb).")
-    return pd.read_csv(path)
+    result = models[selected_model]
+    cv = {metric: {"mean": float(np.mean(folds)), "std": float(np.std(folds))}
+          for metric, folds in result["fold_scores"].items()}
+    rebuilt = {key: value for key, value in spec.items() if key not in ("decision_threshold", "selection_reason")}
+    return rebuilt | {"model": selected_model, "estimator_params": result.get("estimator_params", {}), "cv": cv,
+                      "selection_reason": f"selected_model={selected_model!r} in the export parameters"}
 
 
 def load_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[str, Any]) -> ExportData:
@@ -134,37 +126,15 @@ def refit(spec: dict[str, Any], data: ExportData):
     return build_pipeline(spec).fit(data.X_train, data.y_train)
 
 
-def evaluate_on_test(pipeline, data: ExportData) -> dict[str, float]:
-    """Every metric of the task on the held-out test split, computed once."""
+def evaluate_on_test(pipeline, data: ExportData, primary_metric: str) -> dict[str, float]:
+    """Every metric of the task on the held-out test split, computed once, primary metric first
+    (the same metric code as the baseline's cross-validation: ``mlhelpers.evaluate.scores``)."""
+    from mlhelpers.evaluate import scores, task_metrics
+
+    metrics = task_metrics(data.task, primary_metric)
     if data.task == "classification":
-        return _classification_metrics(data.y_test, pipeline.predict_proba(data.X_test), len(data.classes))
-    return _regression_metrics(data.y_test, pipeline.predict(data.X_test))
-
-
-def _classification_metrics(y: np.ndarray, proba: np.ndarray, n_classes: int) -> dict[str, float]:
-    from sklearn import metrics
-
-    labels = np.arange(n_classes)
-    predicted = proba.argmax(axis=1)
-    scores = {"accuracy": metrics.accuracy_score(y, predicted),
-              "balanced_accuracy": metrics.balanced_accuracy_score(y, predicted),
-              "log_loss": metrics.log_loss(y, proba, labels=labels)}
-    if n_classes == 2:
-        scores |= {"roc_auc": metrics.roc_auc_score(y, proba[:, 1]),
-                   "average_precision": metrics.average_precision_score(y, proba[:, 1]),
-                   "f1": metrics.f1_score(y, predicted)}
-    else:
-        scores |= {"roc_auc": metrics.roc_auc_score(y, proba, multi_class="ovr", labels=labels),
-                   "f1": metrics.f1_score(y, predicted, average="macro")}
-    return {name: float(value) for name, value in scores.items()}
-
-
-def _regression_metrics(y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    from sklearn import metrics
-
-    return {"rmse": float(np.sqrt(metrics.mean_squared_error(y, predicted))),
-            "mae": float(metrics.mean_absolute_error(y, predicted)),
-            "r2": float(metrics.r2_score(y, predicted))}
+        return scores(metrics, data.y_test, pipeline.predict_proba(data.X_test), len(data.classes))
+    return scores(metrics, data.y_test, pipeline.predict(data.X_test))
 
 
 def write_metrics(run_dir: str | Path, spec: dict[str, Any], test: dict[str, float],
@@ -193,7 +163,8 @@ def infer_input_schema(data: ExportData, spec: dict[str, Any]) -> dict[str, Any]
 
     Numeric columns record ``min``/``max`` (informational: values outside are scored);
     ``boolean``/``categorical`` columns list every value seen (others are refused);
-    ``high_cardinality`` columns accept any value. Missing values are accepted everywhere
+    ``high_cardinality`` columns accept any value; ``datetime`` columns record the range and
+    refuse values that do not parse as a date/time. Missing values are accepted everywhere
     (the pipeline imputes them); a row with every feature missing is refused.
     """
     roles = {name: role for role, names in spec["features"].items() for name in names}
@@ -204,6 +175,9 @@ def infer_input_schema(data: ExportData, spec: dict[str, Any]) -> dict[str, Any]
                                 "missing_seen": bool(series.isna().any())}
         if roles[name] == "numeric" and pd.api.types.is_numeric_dtype(series):
             info |= {"min": _builtin(series.min()), "max": _builtin(series.max())}
+        elif roles[name] == "datetime":
+            parsed = pd.to_datetime(series.astype("object"), errors="coerce", format="mixed")
+            info |= {"min": _iso(parsed.min()), "max": _iso(parsed.max())}
         elif roles[name] in CLOSED_ROLES:
             info["categories"] = sorted((_builtin(v) for v in series.dropna().unique()), key=str)
         else:
@@ -211,6 +185,10 @@ def infer_input_schema(data: ExportData, spec: dict[str, Any]) -> dict[str, Any]
         columns[name] = info
     return {"target": spec["target"], "task": spec["task"], "classes": data.classes,
             "model": spec["model"], "columns": columns}
+
+
+def _iso(value: Any) -> str | None:
+    return None if pd.isna(value) else value.isoformat()
 
 
 def _builtin(value: Any) -> Any:

@@ -47,7 +47,7 @@ def check_rows(frame: pd.DataFrame, schema: dict[str, Any]) -> RowCheck:
 
     A row is refused, with every reason listed, when it is empty (every feature missing), has a
     value that is not a number in a numeric column, or a category never seen in training in a
-    categorical/boolean column. Missing values are allowed (the pipeline imputes them); extra
+    categorical/boolean column, or a value that is no date/time in a datetime column. Missing values are allowed (the pipeline imputes them); extra
     columns are ignored. Raises ``SchemaError`` when columns the model needs are absent.
     """
     columns: dict[str, Any] = schema["columns"]
@@ -80,6 +80,10 @@ def _convert(raw: pd.Series, name: str, info: dict[str, Any]) -> tuple[pd.Series
         values = text.map({"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False})
         bad = present & values.isna().to_numpy()
         return values.where(present, None), bad, _why(raw, bad, f"{name}: {{}} is not true/false")
+    if info["role"] == "datetime":  # the pipeline parses dates itself: check they parse, pass them on
+        parsed = pd.to_datetime(raw.astype("object"), errors="coerce", format="mixed")
+        bad = present & parsed.isna().to_numpy()
+        return raw, bad, _why(raw, bad, f"{name}: {{}} is not a date/time")
     numeric_dtype = dtype.startswith(("int", "uint", "float"))
     if numeric_dtype:
         values = pd.to_numeric(raw, errors="coerce").astype(float)

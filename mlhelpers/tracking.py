@@ -100,6 +100,8 @@ def model_signature(schema: dict[str, Any]):
     def input_type(info: dict[str, Any]) -> str:
         if info["dtype"] == "bool":
             return "boolean"
+        if info["dtype"].startswith("datetime64"):
+            return "datetime"
         return "double" if info["dtype"].startswith(("int", "uint", "float")) else "string"
 
     inputs = Schema([ColSpec(input_type(info), name) for name, info in schema["columns"].items()])

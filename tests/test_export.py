@@ -22,6 +22,7 @@ CREDIT_FEATURES = {
     "boolean": [],
     "categorical": ["Home", "Marital", "Records", "Job"],
     "high_cardinality": [],
+    "datetime": [],
 }
 
 
@@ -49,6 +50,14 @@ def make_baseline_run(run_dir: Path, model: str = "xgboost", seed: int = 42) -> 
         "classes": ["bad", "good"], "features": CREDIT_FEATURES, "estimator_params": estimator_params,
         "seed": seed, "n_jobs": 1, "cv": {"roc_auc": {"mean": 0.83, "std": 0.01},
                                           "accuracy": {"mean": 0.79, "std": 0.012}}})
+    write_json(run_dir / "baseline" / "cv_results.json", {
+        "primary_metric": "roc_auc", "strategy": "stratified", "n_folds": 2, "selected": model,
+        "models": {model: {"fold_scores": {"roc_auc": [0.82, 0.84], "accuracy": [0.778, 0.802]},
+                           "estimator_params": estimator_params},
+                   "linear": {"fold_scores": {"roc_auc": [0.808, 0.832], "accuracy": [0.77, 0.79]},
+                              "estimator_params": {"class_weight": "balanced"}},
+                   "dummy": {"fold_scores": {"roc_auc": [0.5, 0.5], "accuracy": [0.72, 0.72]},
+                             "estimator_params": {}}}})
     pd.DataFrame({"model": [model, "linear", "dummy"],
                   "roc_auc_mean": [0.83, 0.82, 0.5], "roc_auc_std": [0.01, 0.012, 0.0],
                   "accuracy_mean": [0.79, 0.78, 0.72], "accuracy_std": [0.012, 0.01, 0.0],
@@ -81,10 +90,10 @@ def test_split_matches_the_baseline_split(exported):
 
 def test_refit_and_test_metrics_are_sane_and_reproducible(exported):
     run_dir, spec, data, pipeline = exported
-    test = evaluate_on_test(pipeline, data)
+    test = evaluate_on_test(pipeline, data, spec["primary_metric"])
     assert set(test) >= {"roc_auc", "average_precision", "accuracy", "log_loss", "f1", "balanced_accuracy"}
     assert 0.75 < test["roc_auc"] < 0.95  # credit scoring: a real signal, nowhere near perfect
-    again = evaluate_on_test(refit(spec, data), data)
+    again = evaluate_on_test(refit(spec, data), data, spec["primary_metric"])
     assert again == test  # same seed, same data: same digits
     metrics = write_metrics(run_dir, spec, test, data)
     assert metrics["schema_version"] == 1 and metrics["primary_metric"] == "roc_auc"
@@ -104,7 +113,7 @@ def test_regression_metrics_on_a_real_regression_set(tmp_path):
             "estimator_params": {}, "seed": 0, "n_jobs": 1}
     split = {"strategy": "random", "train_index": list(range(0, 350)), "test_index": list(range(350, 442))}
     data = load_export_data(frame, spec, split)
-    test = evaluate_on_test(refit(spec, data), data)
+    test = evaluate_on_test(refit(spec, data), data, spec["primary_metric"])
     assert set(test) == {"rmse", "mae", "r2"}
     assert 0.3 < test["r2"] < 0.7 and test["mae"] < test["rmse"] < 70
     schema = infer_input_schema(data, spec)
@@ -114,9 +123,12 @@ def test_regression_metrics_on_a_real_regression_set(tmp_path):
 def test_selected_model_rebuilds_a_leaderboard_model(exported):
     run_dir, *_ = exported
     spec = resolve_spec(run_dir, "linear")
-    assert spec["model"] == "linear" and spec["estimator_params"] == {}
-    assert spec["cv"]["roc_auc"] == {"mean": 0.82, "std": 0.012}
-    assert spec["features"] == CREDIT_FEATURES
+    assert spec["model"] == "linear" and spec["estimator_params"] == {"class_weight": "balanced"}
+    assert spec["cv"]["roc_auc"] == {"mean": pytest.approx(0.82), "std": pytest.approx(0.012)}
+    assert spec["features"] == CREDIT_FEATURES and "decision_threshold" not in spec
+    data = load_export_data(load_table(CREDIT), spec, read_artifact(run_dir, "split"))
+    pipeline = refit(spec, data)
+    assert type(pipeline[-1]).__name__ == "LogisticRegression" and pipeline[-1].class_weight == "balanced"
 
 
 def test_selected_model_refused_when_unknown_or_not_on_leaderboard(exported):
@@ -159,7 +171,7 @@ def test_input_schema_records_types_categories_and_ranges(exported):
 
 def test_model_card_has_every_section(exported):
     run_dir, spec, data, pipeline = exported
-    metrics = write_metrics(run_dir, spec, evaluate_on_test(pipeline, data), data)
+    metrics = write_metrics(run_dir, spec, evaluate_on_test(pipeline, data, spec["primary_metric"]), data)
     schema = infer_input_schema(data, spec)
     formats = pd.DataFrame({"format": ["skops", "onnx"], "status": ["ok", "not exported"],
                             "note": ["", "converter missing | for X"]}).set_index("format")
@@ -189,5 +201,5 @@ def make_model_dir(run_dir: Path):
     pipeline = refit(spec, data)
     save_skops(pipeline, run_dir / "model" / "model.skops")
     write_input_schema(run_dir, infer_input_schema(data, spec))
-    write_metrics(run_dir, spec, evaluate_on_test(pipeline, data), data)
+    write_metrics(run_dir, spec, evaluate_on_test(pipeline, data, spec["primary_metric"]), data)
     return run_dir, spec, data, pipeline

@@ -83,6 +83,15 @@ def test_boolean_columns_accept_true_false_spellings_only():
     assert check.rejects["reason"].tolist() == ["flag: 'maybe' is not true/false"]
 
 
+def test_datetime_columns_must_parse():
+    schema = {"columns": {"when": {"role": "datetime", "dtype": "object", "missing_seen": False,
+                                   "min": "2020-01-01T00:00:00", "max": "2021-01-01T00:00:00"}}}
+    check = check_rows(pd.DataFrame({"when": ["2020-03-04", "2020-03-04 10:30", "yesterday-ish", None]}), schema)
+    assert check.valid["when"].tolist() == ["2020-03-04", "2020-03-04 10:30"]
+    assert check.rejects["reason"].tolist() == ["when: 'yesterday-ish' is not a date/time",
+                                                "empty row: every feature is missing"]
+
+
 def test_score_csv_in_chunks_matches_the_in_memory_model(model, tmp_path):
     model_dir, schema, data, pipeline = model
     clean = data.X_test.head(40).reset_index(drop=True)
