@@ -18,8 +18,9 @@ import pandas as pd
 from mlhelpers.artifacts import atomic_path, read_artifact, step_dir, write_json
 
 __all__ = [
-    "ExportData", "ExportError", "resolve_spec", "load_export_data", "refit", "evaluate_on_test",
-    "write_metrics", "metrics_table", "infer_input_schema", "write_input_schema", "write_model_card", "package_versions",
+    "ExportData", "ExportError", "resolve_spec", "load_export_data", "prepare_export_data", "refit",
+    "evaluate_on_test", "write_metrics", "metrics_table", "infer_input_schema", "write_input_schema",
+    "save_formats", "write_model_card", "package_versions",
 ]
 
 # Roles whose values are checked against the categories seen in training; high-cardinality
@@ -33,8 +34,9 @@ class ExportError(ValueError):
 
 @dataclass
 class ExportData:
-    """The baseline step's split of the table: features and encoded targets."""
+    """The baseline step's split of the table (features and encoded targets) and the spec to refit."""
 
+    spec: dict[str, Any]
     X_train: pd.DataFrame
     y_train: np.ndarray
     X_test: pd.DataFrame
@@ -55,6 +57,21 @@ class ExportData:
                 row |= {"target_mean": float(np.mean(y)), "target_std": float(np.std(y))}
             rows.append(row)
         return pd.DataFrame(rows).set_index("split")
+
+    def spec_table(self) -> pd.DataFrame:
+        """What gets refit and why: model, parameters, features, CV score of the primary metric."""
+        spec, metric = self.spec, self.spec["primary_metric"]
+        cv = spec.get("cv", {}).get(metric)
+        threshold = spec.get("decision_threshold")
+        rows = {"model": spec["model"], "task": spec["task"], "target": spec["target"],
+                "estimator parameters": ", ".join(f"{k}={v}" for k, v in spec.get("estimator_params", {}).items()) or "zoo defaults",
+                "features": ", ".join(f"{role}: {len(names)}" for role, names in spec["features"].items() if names),
+                f"CV {metric}": f"{cv['mean']:.4f} ± {cv['std']:.4f}" if cv else "not recorded",
+                "why this model": spec.get("selection_reason", "chosen by the baseline step"),
+                "decision threshold": (f"{threshold['threshold']:.4f} on P({threshold['positive_class']}) "
+                                       f"({threshold['rule']}); labels use 0.5") if threshold else "none",
+                "seed": spec["seed"]}
+        return pd.DataFrame({"value": list(rows.values())}, index=list(rows))
 
 
 def resolve_spec(run_dir: str | Path, selected_model: str = "auto") -> dict[str, Any]:
@@ -85,7 +102,23 @@ def resolve_spec(run_dir: str | Path, selected_model: str = "auto") -> dict[str,
                       "selection_reason": f"selected_model={selected_model!r} in the export parameters"}
 
 
-def load_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[str, Any]) -> ExportData:
+def load_export_data(params) -> ExportData:
+    """Read the baseline's spec (or rebuild ``params.selected_model``) and split, load the data
+    named by ``params`` exactly as the baseline did, and split it. Raises ``ExportError`` when
+    the params and the baseline disagree (another target) and ``MissingArtifactError`` when the
+    baseline step has not run in ``params.run_dir``."""
+    from mlhelpers.data import drop_missing_target, load_table
+
+    spec = resolve_spec(params.run_path, params.selected_model)
+    split = read_artifact(params.run_path, "split")
+    if spec["target"] != params.target:
+        raise ExportError(f"model_spec.json in {params.run_path} predicts {spec['target']!r}, params say "
+                          f"{params.target!r}; export with the baseline's target or rerun 01 and 02 with this one.")
+    frame, _ = drop_missing_target(load_table(params.data_file, query=params.data_query), params.target)
+    return prepare_export_data(frame, spec, split)
+
+
+def prepare_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[str, Any]) -> ExportData:
     """Split the loaded table (rows with a missing target already dropped) as the baseline did.
 
     Raises ``ExportError`` when the table no longer matches the split or the spec (changed data,
@@ -109,7 +142,7 @@ def load_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[str,
 
     y_train, classes = encode_target(frame.loc[train_index, target], spec["task"], spec.get("classes"))
     y_test, _ = encode_target(frame.loc[test_index, target], spec["task"], classes)
-    return ExportData(X_train=frame.loc[train_index, features], y_train=y_train,
+    return ExportData(spec=spec, X_train=frame.loc[train_index, features], y_train=y_train,
                       X_test=frame.loc[test_index, features], y_test=y_test,
                       task=spec["task"], classes=classes, strategy=split.get("strategy", "unknown"))
 
@@ -119,33 +152,32 @@ def all_features(spec: dict[str, Any]) -> list[str]:
     return [name for names in spec["features"].values() for name in names]
 
 
-def refit(spec: dict[str, Any], data: ExportData):
+def refit(data: ExportData):
     """The spec's pipeline, fitted on every training row (the test rows stay unseen)."""
     from mlhelpers.modeling import build_pipeline
 
-    return build_pipeline(spec).fit(data.X_train, data.y_train)
+    return build_pipeline(data.spec).fit(data.X_train, data.y_train)
 
 
-def evaluate_on_test(pipeline, data: ExportData, primary_metric: str) -> dict[str, float]:
+def evaluate_on_test(pipeline, data: ExportData) -> dict[str, float]:
     """Every metric of the task on the held-out test split, computed once, primary metric first
     (the same metric code as the baseline's cross-validation: ``mlhelpers.evaluate.scores``)."""
     from mlhelpers.evaluate import scores, task_metrics
 
-    metrics = task_metrics(data.task, primary_metric)
+    metrics = task_metrics(data.task, data.spec["primary_metric"])
     if data.task == "classification":
         return scores(metrics, data.y_test, pipeline.predict_proba(data.X_test), len(data.classes))
     return scores(metrics, data.y_test, pipeline.predict(data.X_test))
 
 
-def write_metrics(run_dir: str | Path, spec: dict[str, Any], test: dict[str, float],
-                  data: ExportData | None = None) -> dict[str, Any]:
-    """Write ``model/metrics.json`` (primary metric, test scores, CV mean and std) and return it."""
-    payload: dict[str, Any] = {"primary_metric": spec["primary_metric"], "model": spec["model"],
-                               "test": test, "cv": spec.get("cv", {})}
-    if data is not None:
-        payload |= {"n_train": len(data.X_train), "n_test": len(data.X_test)}
-    write_json(step_dir(run_dir, "export") / "metrics.json", payload)
-    return read_artifact(run_dir, "metrics")
+def write_metrics(run_dir: str | Path, data: ExportData, test: dict[str, float]) -> pd.DataFrame:
+    """Write ``model/metrics.json`` (primary metric, test scores, CV mean and std); return
+    ``metrics_table`` of it."""
+    spec = data.spec
+    write_json(step_dir(run_dir, "export") / "metrics.json", {
+        "primary_metric": spec["primary_metric"], "model": spec["model"], "test": test, "cv": spec.get("cv", {}),
+        "n_train": len(data.X_train), "n_test": len(data.X_test)})
+    return metrics_table(read_artifact(run_dir, "metrics"))
 
 
 def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
@@ -158,7 +190,7 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("metric")
 
 
-def infer_input_schema(data: ExportData, spec: dict[str, Any]) -> dict[str, Any]:
+def infer_input_schema(data: ExportData) -> dict[str, Any]:
     """What a scoring row must look like: columns, dtypes, allowed categories, ranges seen in training.
 
     Numeric columns record ``min``/``max`` (informational: values outside are scored);
@@ -167,6 +199,7 @@ def infer_input_schema(data: ExportData, spec: dict[str, Any]) -> dict[str, Any]
     refuse values that do not parse as a date/time. Missing values are accepted everywhere
     (the pipeline imputes them); a row with every feature missing is refused.
     """
+    spec = data.spec
     roles = {name: role for role, names in spec["features"].items() for name in names}
     columns: dict[str, Any] = {}
     for name in data.X_train.columns:
@@ -195,8 +228,9 @@ def _builtin(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def write_input_schema(run_dir: str | Path, schema: dict[str, Any]) -> pd.DataFrame:
-    """Write ``model/input_schema.json``; return it as a table (one row per column)."""
+def write_input_schema(run_dir: str | Path, data: ExportData) -> pd.DataFrame:
+    """Write ``model/input_schema.json`` (``infer_input_schema``); return it as a table, one row per column."""
+    schema = infer_input_schema(data)
     write_json(step_dir(run_dir, "export") / "input_schema.json", schema)
     rows = []
     for name, info in schema["columns"].items():
@@ -223,25 +257,89 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def write_model_card(run_dir: str | Path, spec: dict[str, Any], metrics: dict[str, Any],
-                     schema: dict[str, Any], data: ExportData, eda: dict[str, Any] | None = None,
-                     formats: pd.DataFrame | None = None, trained_at: str | None = None) -> Path:
-    """Write ``model/model_card.md``: data, intended use, metrics (CV spread and test), limits,
-    leakage notes from explore, exported formats (with the reason a format is missing), training
-    date and versions. ``formats`` is a table with one row per format (index: format name) and
-    columns such as ``file``, ``status``, ``max_abs_diff``, ``note``. Returns the card's path.
+def save_formats(pipeline, data: ExportData, model_dir: str | Path) -> pd.DataFrame:
+    """Save the model in every format that works and prove each file's parity on the test split.
+
+    ``model.skops`` always (the trusted format, reloaded with the explicit type allowlist);
+    ``model.onnx`` when the pipeline converts (``mlhelpers.persistence.to_onnx``), else the row
+    says why and any ``model.onnx`` left by an earlier run is removed. Every saved file is
+    reloaded and compared with the in-memory pipeline; a broken bound raises ``ParityError``
+    (after the table is built, naming the format), so nothing ships silently. Returns one row per
+    format: file, size, status, precision, parity figures and a note.
+    """
+    from mlhelpers import persistence
+
+    model_dir = Path(model_dir)
+    skops_path = persistence.save_skops(pipeline, model_dir / "model.skops")
+    parities = [persistence.check_parity(pipeline, persistence.load_skops(skops_path), data.X_test,
+                                         data.task, name="skops")]
+    rows = [_format_row("skops", skops_path, parities[0], "exact copy of the fitted pipeline",
+                        "trusted format: loaded with an explicit allowlist of types")]
+    onnx_path = model_dir / "model.onnx"
+    converted = persistence.to_onnx(pipeline, data.X_test)
+    if converted.model is None:
+        onnx_path.unlink(missing_ok=True)  # never ship a stale graph from an earlier run
+        rows.append({"format": "onnx", "file": None, "status": "not exported", "note": converted.reason})
+    else:
+        persistence.save_onnx(converted.model, onnx_path)
+        parities.append(persistence.check_parity(pipeline, persistence.OnnxPredictor(onnx_path), data.X_test,
+                                                 data.task, name="onnx"))
+        precision = "double" if converted.double_precision else "float32 where double is unavailable (XGBoost trees)"
+        rows.append(_format_row("onnx", onnx_path, parities[-1], precision, "portable, fast single-row serving"))
+    table = pd.DataFrame(rows).set_index("format")
+    for parity in parities:
+        persistence.assert_parity(parity)
+    return table
+
+
+def _format_row(name: str, path: Path, parity, precision: str, note: str) -> dict[str, Any]:
+    return {"format": name, "file": path.name, "size_bytes": path.stat().st_size,
+            "status": "ok" if parity.ok else "PARITY BROKEN", "precision": precision,
+            "max_abs_diff": parity.max_abs_diff, "max_rel_diff": parity.max_rel_diff,
+            "label_mismatches": parity.label_mismatches, "tolerance": parity.tolerance,
+            "parity_rows": parity.n_rows, "note": note}
+
+
+def write_model_card(run_dir: str | Path, data: ExportData, formats: pd.DataFrame | None = None,
+                     serving: pd.DataFrame | None = None, trained_at: str | None = None) -> Path:
+    """Write ``model/model_card.md`` and return its path.
+
+    Sections: data, intended use, metrics (CV mean ± std next to the test score, from
+    ``metrics.json``), limits (ranges from ``input_schema.json``), leakage notes from the explore
+    step's ``eda.json`` (when present), exported formats with parity (``save_formats``; a format
+    that could not be exported appears with the reason), serving measurements
+    (``persistence.serving_report``), training date and versions.
     """
     from datetime import datetime, timezone
 
+    from mlhelpers.artifacts import MissingArtifactError
+
+    spec = data.spec
+    metrics, schema = read_artifact(run_dir, "metrics"), read_artifact(run_dir, "input_schema")
+    try:
+        eda = read_artifact(run_dir, "eda")
+    except MissingArtifactError:
+        eda = None
     trained_at = trained_at or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# Model card: {spec['model']} predicting `{spec['target']}`", "",
-             f"Trained {trained_at} by the export step (`notebooks/03_export.ipynb`), seed {spec['seed']}.", ""]
+             f"Trained {trained_at} by the export step (`notebooks/03_export.ipynb`), seed {spec['seed']}. "
+             f"Why this model: {spec.get('selection_reason', 'chosen by the baseline step')}.", ""]
     lines += _card_data(spec, schema, data, eda)
     lines += _card_use(spec, schema)
     lines += _card_metrics(metrics)
     lines += _card_limits(spec, schema, eda)
     if formats is not None and len(formats):
-        lines += ["## Exported formats", "", _markdown_table(formats.reset_index()), ""]
+        lines += ["## Exported formats", "",
+                  "Each file was reloaded and compared with the in-memory model on the test split "
+                  "(bounds: probabilities 1e-5 absolute, regression 1e-6 relative, labels exact).", "",
+                  _markdown_table(formats.reset_index()), ""]
+    if serving is not None and len(serving):
+        shown = [c for c in ("name", "size_bytes", "load_seconds", "peak_memory_mb", "single_row_p50_ms",
+                             "single_row_p99_ms", "batch_rows_per_second", "single_row_speedup", "parity_ok",
+                             "recommended") if c in serving.columns]
+        lines += ["## Serving", "",
+                  "Measured in fresh processes next to a joblib pickle of the same pipeline (the reference).", "",
+                  _markdown_table(serving[shown]), ""]
     lines += ["## Versions", "", *(f"- {name}: {version}" for name, version in package_versions().items()), ""]
     path = step_dir(run_dir, "export") / "model_card.md"
     with atomic_path(path) as temp:
@@ -268,8 +366,13 @@ def _card_data(spec: dict[str, Any], schema: dict[str, Any], data: ExportData,
 
 
 def _card_use(spec: dict[str, Any], schema: dict[str, Any]) -> list[str]:
-    output = ("the predicted class label and one probability per class" if spec["task"] == "classification"
-              else f"a predicted value of `{spec['target']}`")
+    output = ("the predicted class label (the most probable class) and one probability per class"
+              if spec["task"] == "classification" else f"a predicted value of `{spec['target']}`")
+    threshold = spec.get("decision_threshold")
+    if threshold:
+        output += (f"; the baseline suggests predicting `{threshold['positive_class']}` when its probability is at "
+                   f"least {threshold['threshold']:.4f} ({threshold['rule']}): apply it to "
+                   f"`proba_{threshold['positive_class']}` when both errors cost alike")
     return ["## Intended use", "",
             f"Scoring tabular rows shaped like the training data (see `input_schema.json`); it returns {output}. "
             "Batch scoring (`mlh predict`) and the MLflow model refuse rows that break the schema "

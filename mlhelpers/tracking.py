@@ -121,26 +121,32 @@ def local_store_paths(tracking_uri: str) -> Path | None:
     return Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlartifacts"
 
 
-def log_export_run(run_dir: str | Path, params, spec: dict[str, Any], metrics: dict[str, Any],
-                   input_example: pd.DataFrame, skip_notebooks: tuple[str, ...] = ("03_export.ipynb",)
-                   ) -> TrackingResult:
+def log_export_run(params, data, skip_notebooks: tuple[str, ...] = ("03_export.ipynb",)) -> TrackingResult:
     """Log the export as one MLflow run and return where it went.
 
-    Logs ``params`` (the validated ``Params``) and the model spec as params, the test scores
-    and CV mean/std as metrics, the run folder's executed notebooks (those present, except
-    ``skip_notebooks``: the notebook still running is incomplete) and every report under
-    explore/, baseline/ and model/ as artifacts, and the model with its signature and
-    ``input_example`` (rows in the input schema's form). Uses ``params.tracking_uri``; a local
-    SQLite store keeps its artifacts in ``mlartifacts/`` next to the database file.
+    ``params`` are the validated ``Params`` and ``data`` the export step's ``ExportData``. Logs the
+    params and the model spec as params, the test scores and CV mean/std (``model/metrics.json``)
+    as metrics, the run folder's executed notebooks (those present, except ``skip_notebooks``: the
+    notebook still running is incomplete) and every report under explore/, baseline/ and model/ as
+    artifacts, and the model with its signature and an input example (test rows in the input
+    schema's form). Uses ``params.tracking_uri``; a local SQLite store keeps its artifacts in
+    ``mlartifacts/`` next to the database file. Raises ``FileNotFoundError`` when the model files
+    are not saved yet.
     """
     import mlflow
 
-    run_dir = Path(run_dir)
+    from mlhelpers.artifacts import read_artifact
+    from mlhelpers.scoring import check_rows
+
+    run_dir = Path(params.run_path)
     model_dir = run_dir / "model"
-    for name in ("model.skops", "input_schema.json"):
+    spec = data.spec
+    for name in ("model.skops", "input_schema.json", "metrics.json"):
         if not (model_dir / name).is_file():
-            raise FileNotFoundError(f"{model_dir / name} is missing: save the model and its input schema "
+            raise FileNotFoundError(f"{model_dir / name} is missing: save the model, its input schema and metrics "
                                     "(earlier cells of notebooks/03_export.ipynb) before logging to MLflow.")
+    metrics = read_artifact(run_dir, "metrics")
+    input_example = check_rows(data.X_test.head(5), read_artifact(run_dir, "input_schema")).valid
     previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(params.tracking_uri)
     try:

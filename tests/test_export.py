@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from mlhelpers.artifacts import MissingArtifactError, read_artifact, write_json
-from mlhelpers.config import PROJECT_ROOT
+from mlhelpers.config import PROJECT_ROOT, validate_params
 from mlhelpers.data import load_table
 from mlhelpers.export import (ExportError, evaluate_on_test, infer_input_schema, load_export_data,
-                              metrics_table, refit, resolve_spec, write_input_schema, write_metrics,
-                              write_model_card)
+                              prepare_export_data, refit, resolve_spec, save_formats, write_input_schema,
+                              write_metrics, write_model_card)
 
 CREDIT = PROJECT_ROOT / "data" / "credit.csv"
 CREDIT_FEATURES = {
@@ -69,10 +69,9 @@ def make_baseline_run(run_dir: Path, model: str = "xgboost", seed: int = 42) -> 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     run_dir = make_baseline_run(tmp_path_factory.mktemp("run"))
-    spec = resolve_spec(run_dir)
-    data = load_export_data(load_table(CREDIT), spec, read_artifact(run_dir, "split"))
-    pipeline = refit(spec, data)
-    return run_dir, spec, data, pipeline
+    data = load_export_data(validate_params({"run_dir": str(run_dir)}))
+    pipeline = refit(data)
+    return run_dir, data.spec, data, pipeline
 
 
 def test_split_matches_the_baseline_split(exported):
@@ -86,25 +85,27 @@ def test_split_matches_the_baseline_split(exported):
     summary = data.summary()
     assert summary.loc["test", "rows"] == len(split["test_index"])
     assert summary.loc["train", "share_good"] == pytest.approx(summary.loc["test", "share_good"], abs=0.01)
+    table = data.spec_table()
+    assert table.loc["model", "value"] == "xgboost" and table.loc["CV roc_auc", "value"] == "0.8300 ± 0.0100"
 
 
 def test_refit_and_test_metrics_are_sane_and_reproducible(exported):
     run_dir, spec, data, pipeline = exported
-    test = evaluate_on_test(pipeline, data, spec["primary_metric"])
-    assert set(test) >= {"roc_auc", "average_precision", "accuracy", "log_loss", "f1", "balanced_accuracy"}
+    test = evaluate_on_test(pipeline, data)
+    assert list(test)[0] == "roc_auc"
+    assert set(test) == {"roc_auc", "average_precision", "accuracy", "log_loss", "f1", "balanced_accuracy"}
     assert 0.75 < test["roc_auc"] < 0.95  # credit scoring: a real signal, nowhere near perfect
-    again = evaluate_on_test(refit(spec, data), data, spec["primary_metric"])
-    assert again == test  # same seed, same data: same digits
-    metrics = write_metrics(run_dir, spec, test, data)
+    assert evaluate_on_test(refit(data), data) == test  # same seed, same data: same digits
+    table = write_metrics(run_dir, data, test)
+    metrics = read_artifact(run_dir, "metrics")
     assert metrics["schema_version"] == 1 and metrics["primary_metric"] == "roc_auc"
     assert metrics["cv"]["roc_auc"] == {"mean": 0.83, "std": 0.01}
-    assert metrics["test"]["roc_auc"] == pytest.approx(test["roc_auc"])
-    table = metrics_table(metrics)
+    assert metrics["test"] == test and metrics["n_test"] == len(data.X_test)
     assert table.index[0] == "roc_auc" and table.loc["roc_auc", "cv_std"] == 0.01
     assert np.isnan(table.loc["log_loss", "cv_mean"])  # no CV score for it: shown empty, not invented
 
 
-def test_regression_metrics_on_a_real_regression_set(tmp_path):
+def test_regression_on_a_real_regression_set():
     from sklearn.datasets import load_diabetes
 
     frame = load_diabetes(as_frame=True).frame
@@ -112,26 +113,26 @@ def test_regression_metrics_on_a_real_regression_set(tmp_path):
             "classes": None, "features": {"numeric": [c for c in frame.columns if c != "target"]},
             "estimator_params": {}, "seed": 0, "n_jobs": 1}
     split = {"strategy": "random", "train_index": list(range(0, 350)), "test_index": list(range(350, 442))}
-    data = load_export_data(frame, spec, split)
-    test = evaluate_on_test(refit(spec, data), data, spec["primary_metric"])
-    assert set(test) == {"rmse", "mae", "r2"}
+    data = prepare_export_data(frame, spec, split)
+    test = evaluate_on_test(refit(data), data)
+    assert list(test) == ["rmse", "mae", "r2"]
     assert 0.3 < test["r2"] < 0.7 and test["mae"] < test["rmse"] < 70
-    schema = infer_input_schema(data, spec)
+    schema = infer_input_schema(data)
     assert schema["classes"] is None and schema["columns"]["bmi"]["min"] < 0 < schema["columns"]["bmi"]["max"]
 
 
-def test_selected_model_rebuilds_a_leaderboard_model(exported):
+def test_selected_model_rebuilds_another_cross_validated_model(exported):
     run_dir, *_ = exported
     spec = resolve_spec(run_dir, "linear")
     assert spec["model"] == "linear" and spec["estimator_params"] == {"class_weight": "balanced"}
     assert spec["cv"]["roc_auc"] == {"mean": pytest.approx(0.82), "std": pytest.approx(0.012)}
     assert spec["features"] == CREDIT_FEATURES and "decision_threshold" not in spec
-    data = load_export_data(load_table(CREDIT), spec, read_artifact(run_dir, "split"))
-    pipeline = refit(spec, data)
+    data = prepare_export_data(load_table(CREDIT), spec, read_artifact(run_dir, "split"))
+    pipeline = refit(data)
     assert type(pipeline[-1]).__name__ == "LogisticRegression" and pipeline[-1].class_weight == "balanced"
 
 
-def test_selected_model_refused_when_unknown_or_not_on_leaderboard(exported):
+def test_selected_model_refused_when_unknown_or_not_cross_validated(exported):
     run_dir, *_ = exported
     with pytest.raises(ExportError, match="not a supported model.*use 'auto' or one of"):
         resolve_spec(run_dir, "svm")
@@ -141,7 +142,13 @@ def test_selected_model_refused_when_unknown_or_not_on_leaderboard(exported):
 
 def test_missing_baseline_says_which_step_to_run(tmp_path):
     with pytest.raises(MissingArtifactError, match="run the baseline step first"):
-        resolve_spec(tmp_path)
+        load_export_data(validate_params({"run_dir": str(tmp_path)}))
+
+
+def test_another_target_than_the_baseline_is_refused(exported):
+    run_dir, *_ = exported
+    with pytest.raises(ExportError, match="predicts 'Status', params say 'Age'"):
+        load_export_data(validate_params({"run_dir": str(run_dir), "target": "Age"}))
 
 
 def test_changed_data_is_refused(exported):
@@ -149,17 +156,16 @@ def test_changed_data_is_refused(exported):
     split = read_artifact(run_dir, "split")
     frame = load_table(CREDIT)
     with pytest.raises(ExportError, match="split.json names 454 rows the data does not have"):
-        load_export_data(frame.head(4000), spec, split)
+        prepare_export_data(frame.head(4000), spec, split)
     with pytest.raises(ExportError, match=r"lacks feature columns \['Income'\]"):
-        load_export_data(frame.drop(columns="Income"), spec, split)
+        prepare_export_data(frame.drop(columns="Income"), spec, split)
     with pytest.raises(ExportError, match="no target column 'Status'"):
-        load_export_data(frame.drop(columns="Status"), spec, split)
+        prepare_export_data(frame.drop(columns="Status"), spec, split)
 
 
 def test_input_schema_records_types_categories_and_ranges(exported):
     run_dir, spec, data, _ = exported
-    schema = infer_input_schema(data, spec)
-    table = write_input_schema(run_dir, schema)
+    table = write_input_schema(run_dir, data)
     saved = read_artifact(run_dir, "input_schema")
     assert saved["classes"] == ["bad", "good"] and saved["task"] == "classification"
     assert saved["columns"]["Home"]["categories"] == sorted(data.X_train["Home"].dropna().unique())
@@ -169,25 +175,56 @@ def test_input_schema_records_types_categories_and_ranges(exported):
     assert list(table.index) == list(data.X_train.columns)
 
 
+def test_datetime_columns_record_their_range():
+    frame = pd.DataFrame({"when": ["2021-05-01", "2020-01-02", None, "2022-12-31 10:00"], "y": [1.0, 2, 3, 4]})
+    spec = {"model": "linear", "task": "regression", "target": "y", "features": {"datetime": ["when"]}}
+    data = prepare_export_data(frame, spec, {"train_index": [0, 1, 2, 3], "test_index": []})
+    assert infer_input_schema(data)["columns"]["when"] == {
+        "role": "datetime", "dtype": "object", "missing_seen": True,
+        "min": "2020-01-02T00:00:00", "max": "2022-12-31T10:00:00"}
+
+
+def test_formats_are_saved_with_parity_proved(exported, tmp_path):
+    run_dir, spec, data, pipeline = exported
+    formats = save_formats(pipeline, data, tmp_path)
+    assert list(formats.index) == ["skops", "onnx"] and (formats["status"] == "ok").all()
+    assert (formats["label_mismatches"] == 0).all() and (formats["max_abs_diff"] <= 1e-5).all()
+    assert formats.loc["skops", "max_abs_diff"] == 0.0  # the same pipeline, bit for bit
+    assert (tmp_path / "model.skops").stat().st_size == formats.loc["skops", "size_bytes"]
+    assert (tmp_path / "model.onnx").is_file()
+
+
+def test_a_model_that_does_not_convert_is_reported_and_no_stale_onnx_ships(exported, tmp_path):
+    run_dir, spec, _, _ = exported
+    dummy = prepare_export_data(load_table(CREDIT), spec | {"model": "dummy", "estimator_params": {}},
+                                read_artifact(run_dir, "split"))
+    (tmp_path / "model.onnx").write_bytes(b"left over from an earlier run")
+    formats = save_formats(refit(dummy), dummy, tmp_path)
+    assert formats.loc["onnx", "status"] == "not exported"
+    assert "DummyClassifier" in formats.loc["onnx", "note"]
+    assert formats.loc["skops", "status"] == "ok"
+    assert not (tmp_path / "model.onnx").exists()
+
+
 def test_model_card_has_every_section(exported):
     run_dir, spec, data, pipeline = exported
-    metrics = write_metrics(run_dir, spec, evaluate_on_test(pipeline, data, spec["primary_metric"]), data)
-    schema = infer_input_schema(data, spec)
+    write_metrics(run_dir, data, evaluate_on_test(pipeline, data))
+    write_input_schema(run_dir, data)
     formats = pd.DataFrame({"format": ["skops", "onnx"], "status": ["ok", "not exported"],
                             "note": ["", "converter missing | for X"]}).set_index("format")
-    path = write_model_card(run_dir, spec, metrics, schema, data,
-                            eda=read_artifact(run_dir, "eda"), formats=formats, trained_at="2026-01-02 03:04 UTC")
-    card = path.read_text()
+    serving = pd.DataFrame({"name": ["pickle", "skops"], "size_bytes": [10, 20], "single_row_p50_ms": [1.5, 0.1],
+                            "recommended": [False, True]})
+    card = write_model_card(run_dir, data, formats=formats, serving=serving,
+                            trained_at="2026-01-02 03:04 UTC").read_text()
     for section in ("## Data", "## Intended use", "## Metrics", "## Limits", "## Leakage notes",
-                    "## Exported formats", "## Versions"):
+                    "## Exported formats", "## Serving", "## Versions"):
         assert section in card
     assert "Trained 2026-01-02 03:04 UTC" in card
     assert "| roc_auc | 0.83 | 0.01 |" in card
     assert "`rownames`: flagged as a leakage suspect; not used." in card
-    assert "converter missing \\| for X" in card
+    assert "converter missing \\| for X" in card and "| skops | 20 | 0.1 | True |" in card
     age = data.X_train["Age"]
     assert "scikit-learn: " in card and f"`Age` {age.min()}..{age.max()}" in card
-    assert json.loads((run_dir / "model" / "metrics.json").read_text())["model"] == "xgboost"
 
 
 def make_model_dir(run_dir: Path):
@@ -196,10 +233,9 @@ def make_model_dir(run_dir: Path):
     from mlhelpers.persistence import save_skops
 
     make_baseline_run(run_dir)
-    spec = resolve_spec(run_dir)
-    data = load_export_data(load_table(CREDIT), spec, read_artifact(run_dir, "split"))
-    pipeline = refit(spec, data)
+    data = load_export_data(validate_params({"run_dir": str(run_dir)}))
+    pipeline = refit(data)
     save_skops(pipeline, run_dir / "model" / "model.skops")
-    write_input_schema(run_dir, infer_input_schema(data, spec))
-    write_metrics(run_dir, spec, evaluate_on_test(pipeline, data, spec["primary_metric"]), data)
-    return run_dir, spec, data, pipeline
+    write_input_schema(run_dir, data)
+    write_metrics(run_dir, data, evaluate_on_test(pipeline, data))
+    return run_dir, data.spec, data, pipeline

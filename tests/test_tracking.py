@@ -36,9 +36,7 @@ def logged(tmp_path_factory):
     params = validate_params({"run_dir": str(run_dir), "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
                               "mlflow_experiment": "export-tests"})
     schema = json.loads((run_dir / "model" / "input_schema.json").read_text())
-    metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
-    example = check_rows(data.X_test.head(3), schema).valid
-    result = log_export_run(run_dir, params, spec, metrics, example)
+    result = log_export_run(params, data)
     return result, params, schema, data, pipeline
 
 
@@ -96,10 +94,10 @@ def test_signature_types_follow_the_input_schema():
     assert regression.outputs.input_names() == ["prediction"]
 
 
-def test_logging_needs_the_saved_model(tmp_path):
+def test_logging_needs_the_saved_model(tmp_path, logged):
     params = validate_params({"run_dir": str(tmp_path)})
-    with pytest.raises(FileNotFoundError, match=r"model\.skops is missing: save the model and its input schema"):
-        log_export_run(tmp_path, params, {}, {}, pd.DataFrame())
+    with pytest.raises(FileNotFoundError, match=r"model\.skops is missing: save the model, its input schema"):
+        log_export_run(params, logged[3])
 
 
 def _free_port() -> int:
