@@ -256,21 +256,41 @@ def _read_jsonl(path: Path, nrows: int | None) -> pd.DataFrame:
 def _read_sql(path: Path, query: str | None) -> pd.DataFrame:
     if not query:
         raise DataError(f"{path}: a database needs a query; set data_query, e.g. 'SELECT * FROM my_table'.")
+    if path.suffix.lower() == ".duckdb":
+        return _read_duckdb(path, query)
+    # SQLite through the standard library: DuckDB's sqlite extension would need a download.
+    import sqlite3
+
+    try:
+        with open(path, "rb") as handle:
+            if not handle.read(16).startswith(b"SQLite format 3"):
+                raise DataError(f"{path}: not a SQLite database (wrong header); check the file or its extension.")
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            cursor = connection.execute(query)
+            names = [column[0] for column in cursor.description or []]
+            _check_duplicate_names(path, names)
+            return pd.DataFrame.from_records(cursor.fetchall(), columns=names)
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise DataError(f"{path}: the query failed: {exc}; check data_query (table and column names).") from None
+
+
+def _read_duckdb(path: Path, query: str) -> pd.DataFrame:
     import duckdb
 
-    connection = duckdb.connect()
     try:
-        if path.suffix.lower() != ".duckdb":
-            connection.execute("INSTALL sqlite; LOAD sqlite;")
-            connection.execute(f"ATTACH '{path}' AS source (TYPE sqlite, READ_ONLY); USE source;")
-        else:
-            connection.execute(f"ATTACH '{path}' AS source (READ_ONLY); USE source;")
+        connection = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise DataError(f"{path}: not a readable DuckDB database ({str(exc).splitlines()[0]}).") from None
+    try:
         result = connection.execute(query)
         _check_duplicate_names(path, [column[0] for column in result.description])
         return result.df()
     except duckdb.Error as exc:
         raise DataError(f"{path}: the query failed: {str(exc).splitlines()[0]}; check data_query "
-                        "and that the file is a SQLite or DuckDB database.") from None
+                        "(table and column names).") from None
     finally:
         connection.close()
 

@@ -1,0 +1,219 @@
+"""Loading: every supported format, detected CSV dialects, missing markers, compact dtypes, and a
+clear error for each bad file."""
+
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlhelpers.config import PROJECT_ROOT
+from mlhelpers.data import (DataError, compact_dtypes, drop_missing_target, load_compact, load_table,
+                            read_columns, sniff_csv)
+
+CREDIT = PROJECT_ROOT / "data" / "credit.csv"
+DIAMONDS = PROJECT_ROOT / "data" / "diamonds.csv.gz"
+
+
+@pytest.fixture(scope="module")
+def credit():
+    return pd.read_csv(CREDIT).head(300)
+
+
+def test_credit_csv_loads_with_its_missing_values():
+    frame = load_table(CREDIT)
+    assert frame.shape == (4454, 15)
+    assert frame["Income"].isna().sum() == 381
+    assert frame["Status"].dtype == object
+
+
+def test_compressed_csv_loads():
+    frame = load_table(DIAMONDS)
+    assert frame.shape == (53940, 11)
+    assert set(["carat", "cut", "price"]) <= set(frame.columns)
+
+
+def test_semicolon_decimal_comma_windows_1252_is_detected(tmp_path):
+    path = tmp_path / "european.csv"
+    text = "ville;prix;quantité\nSète;1,5;3\nNîmes;2,25;4\nArlès;?;5\n"
+    path.write_bytes(text.encode("cp1252"))
+    fmt = sniff_csv(path)
+    assert (fmt.encoding, fmt.delimiter, fmt.decimal) == ("cp1252", ";", ",")
+    frame = load_table(path)
+    assert frame["ville"].tolist() == ["Sète", "Nîmes", "Arlès"]
+    assert frame["prix"].tolist()[:2] == [1.5, 2.25] and np.isnan(frame["prix"].iloc[2])
+    assert list(frame.columns) == ["ville", "prix", "quantité"]
+
+
+def test_thousands_separator_with_decimal_comma(tmp_path):
+    path = tmp_path / "amounts.csv"
+    path.write_text("name;amount\na;1.234,5\nb;12,75\nc;2.000.000,0\n", encoding="utf-8")
+    assert sniff_csv(path).thousands == "."
+    assert load_table(path)["amount"].tolist() == [1234.5, 12.75, 2_000_000.0]
+
+
+def test_tab_delimited_and_utf8_bom(tmp_path):
+    path = tmp_path / "tabs.tsv"
+    path.write_bytes("\ufeffa\tb\tc\n1\tx y\t2.5\n3\tz\t4.5\n".encode("utf-8"))
+    fmt = sniff_csv(path)
+    assert fmt.delimiter == "\t" and fmt.encoding == "utf-8-sig"
+    assert list(load_table(path).columns) == ["a", "b", "c"]
+
+
+def test_missing_markers_read_as_missing_in_csv(tmp_path):
+    path = tmp_path / "markers.csv"
+    path.write_text("x,y\n1,NA\n2,\n3,null\n4,?\n5,ok\n", encoding="utf-8")
+    frame = load_table(path)
+    assert frame["y"].isna().tolist() == [True, True, True, True, False]
+
+
+def test_missing_markers_read_as_missing_in_json_lines(tmp_path):
+    path = tmp_path / "markers.jsonl"
+    pd.DataFrame({"x": [1, 2, 3], "y": ["?", "null", "ok"]}).to_json(path, orient="records", lines=True)
+    assert load_table(path)["y"].isna().tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "xlsx", "jsonl"])
+def test_other_formats_round_trip(tmp_path, credit, suffix):
+    path = tmp_path / f"credit.{suffix}"
+    {"parquet": credit.to_parquet, "xlsx": lambda p: credit.to_excel(p, index=False),
+     "jsonl": lambda p: credit.to_json(p, orient="records", lines=True)}[suffix](path)
+    frame = load_table(path)
+    assert frame.shape == credit.shape
+    assert frame["Status"].tolist() == credit["Status"].tolist()
+    assert frame["Income"].isna().sum() == credit["Income"].isna().sum()
+    assert read_columns(path) == list(credit.columns)
+
+
+def test_sqlite_and_duckdb_queries(tmp_path, credit):
+    import duckdb
+
+    sqlite_path = tmp_path / "credit.sqlite"
+    with sqlite3.connect(sqlite_path) as connection:
+        credit.to_sql("credit", connection, index=False)
+    frame = load_table(sqlite_path, query="SELECT Status, Income FROM credit WHERE Age > 30")
+    assert list(frame.columns) == ["Status", "Income"] and len(frame) == (credit["Age"] > 30).sum()
+
+    duck_path = tmp_path / "credit.duckdb"
+    with duckdb.connect(str(duck_path)) as connection:
+        connection.execute("CREATE TABLE credit AS SELECT * FROM credit")
+    assert len(load_table(duck_path, query="SELECT * FROM credit")) == len(credit)
+
+
+def test_single_row_file_and_all_missing_column_load(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("a,b,empty\n1,x,\n", encoding="utf-8")
+    frame = load_table(path)
+    assert frame.shape == (1, 3) and frame["empty"].isna().all()
+
+
+# ---------------------------------------------------------------------------- bad files
+
+@pytest.mark.parametrize("content, match", [
+    (b"", r"empty\.csv: the file is empty"),
+    (b"  \n\n", r"empty\.csv: the file is empty"),
+    (b"a,b,c\n", r"empty\.csv: header only, no data rows"),
+    (b"a,b\n1,2\n\x00\x01\x02\x03binary", r"empty\.csv: the file is binary"),
+    (b"PAR1\x15\x04\x15\x10", r"empty\.csv: this is a Parquet file, not a text CSV"),
+    (b"PK\x03\x04\x14\x00", r"empty\.csv: this is a zip archive"),
+    (b"a,b,a\n1,2,3\n", r"empty\.csv: duplicate column names \['a'\]"),
+])
+def test_bad_csv_files_are_named_with_their_problem(tmp_path, content, match):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=match):
+        load_table(path)
+
+
+def test_unreadable_encoding(tmp_path):
+    path = tmp_path / "garbled.csv"
+    rng = np.random.default_rng(0)
+    path.write_bytes(b"a,b\n" + bytes(rng.integers(0x80, 0x100, 4000, dtype=np.uint8)))
+    with pytest.raises(DataError, match=r"garbled\.csv: unreadable text encoding"):
+        load_table(path)
+
+
+def test_ragged_csv_is_reported_as_malformed(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("a,b\n1,2\n3,4,5,6\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"ragged\.csv: malformed CSV"):
+        load_table(path)
+
+
+def test_duplicate_columns_in_excel_and_sql(tmp_path, credit):
+    excel = tmp_path / "dup.xlsx"
+    pd.DataFrame([[1, 2], [3, 4]], columns=["x", "x"]).to_excel(excel, index=False)
+    with pytest.raises(DataError, match=r"dup\.xlsx: duplicate column names \['x'\]"):
+        load_table(excel)
+    database = tmp_path / "credit.sqlite"
+    with sqlite3.connect(database) as connection:
+        credit.to_sql("credit", connection, index=False)
+    with pytest.raises(DataError, match=r"duplicate column names \['Age'\]"):
+        load_table(database, query="SELECT Age, Age FROM credit")
+
+
+def test_duplicate_keys_in_json_lines(tmp_path):
+    path = tmp_path / "dup.jsonl"
+    path.write_text('{"a": 1, "a": 2}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"dup\.jsonl: duplicate column names \['a'\]"):
+        load_table(path)
+
+
+@pytest.mark.parametrize("name, content, match", [
+    ("fake.parquet", b"a,b\n1,2\n", r"fake\.parquet: not a readable Parquet file"),
+    ("fake.xlsx", b"a,b\n1,2\n", r"fake\.xlsx: not a readable Excel file"),
+    ("fake.jsonl", b"a,b\n1,2\n", r"fake\.jsonl: not valid JSON lines"),
+    ("table.feather", b"x", r"table\.feather: unsupported file type '\.feather'"),
+])
+def test_wrong_format_for_extension(tmp_path, name, content, match):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=match):
+        load_table(path)
+
+
+def test_database_errors(tmp_path, credit):
+    database = tmp_path / "credit.sqlite"
+    with sqlite3.connect(database) as connection:
+        credit.to_sql("credit", connection, index=False)
+    with pytest.raises(DataError, match=r"a database needs a query; set data_query"):
+        load_table(database)
+    with pytest.raises(DataError, match=r"the query failed: .*check data_query"):
+        load_table(database, query="SELECT * FROM no_such_table")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match=r"nope\.csv: file does not exist"):
+        load_table(tmp_path / "nope.csv")
+
+
+# ---------------------------------------------------------------------------- compact dtypes
+
+def test_compact_dtypes_keeps_every_value_and_saves_memory():
+    frame = load_table(CREDIT)
+    compact, report = compact_dtypes(frame)
+    assert compact["Status"].dtype == "category" and compact["Seniority"].dtype == np.int8
+    assert compact["Income"].dtype == np.float32  # whole numbers: float32 holds them exactly
+    restored = compact.astype(frame.dtypes.to_dict())
+    pd.testing.assert_frame_equal(restored, frame)
+    assert report["mb_after"].sum() < 0.2 * report["mb_before"].sum()
+
+
+def test_compact_dtypes_leaves_lossy_floats_and_unique_strings_alone():
+    frame = pd.DataFrame({"precise": [0.1, 0.2, 1 / 3], "ids": ["a", "b", "c"]})
+    compact, _ = compact_dtypes(frame)
+    assert compact["precise"].dtype == np.float64 and compact["ids"].dtype == object
+
+
+def test_load_compact_reports_the_dialect_and_memory_saved():
+    frame, report = load_compact(CREDIT)
+    assert frame.shape == (4454, 15)
+    values = report["value"]
+    assert values["encoding"] == "utf-8" and values["delimiter"] == "','"
+    assert values["memory saved"].endswith("%") and int(values["memory saved"][:-1]) > 50
+
+
+def test_drop_missing_target_keeps_labels():
+    frame = pd.DataFrame({"y": [1.0, None, 3.0], "x": [1, 2, 3]})
+    known, dropped = drop_missing_target(frame, "y")
+    assert dropped == 1 and known.index.tolist() == [0, 2]
