@@ -15,7 +15,8 @@ Public API (stable; the export step, ``mlh predict`` and ``mlh optimize`` build 
     ``.predict(frame)`` / ``.predict_proba(frame)`` take the same DataFrame the pipeline takes.
 ``check_parity(reference, candidate, frame, task, tolerance=None, name="candidate") -> ParityResult``
     ``ParityResult(ok, max_abs_diff, max_rel_diff, label_mismatches, tolerance, n_rows, name)``;
-    bounds: regression 1e-6 relative, probabilities 1e-5 absolute, labels exact.
+    bounds: regression 1e-6 relative, probabilities 1e-5 absolute, labels exact (rows the reference
+    scores as an exact tie, top two probabilities within 1e-9, are counted apart in ``tied_mismatches``).
     ``assert_parity(result)`` raises ``ParityError`` naming the format and the difference.
 ``measure_serving(name, path, load_fn, frame, n_single=1000) -> dict``
     Size, load time, peak memory, single-row p50/p99 and batch throughput, measured in a fresh
@@ -47,6 +48,12 @@ from mlhelpers.artifacts import atomic_path, write_json
 # load. Found with skops.io.get_untrusted_types over every model of the zoo on both tasks.
 TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
+    "mlhelpers.modeling.DatetimeParts",   # our own stateless transformer (column names only)
+    # HistGradientBoosting keeps partial(check_array, ...) in its fitted preprocessor. A partial
+    # is only as safe as the function it wraps; skops lists that function as a type of its own,
+    # so partial(os.system) would still be refused for "os.system".
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn._loss.link.IdentityLink",
@@ -61,6 +68,10 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 
 REGRESSION_RTOL = 1e-6
+# Rows whose top two reference probabilities differ by less than this are ties: which label wins
+# is decided by rounding (in scikit-learn's own double sums too), so a flipped label there is
+# reported (ParityResult.tied_mismatches) but does not break parity.
+TIE_EPSILON = 1e-9
 PROBA_ATOL = 1e-5
 # Tree ensembles above this many nodes make ONNX graphs of gigabytes that take minutes and
 # many GB of RAM to convert (measured: 300 deep trees on diamonds, 18 GB); `mlh optimize` has a
@@ -156,6 +167,7 @@ class ParityResult:
     tolerance: float           # the bound applied (relative for regression, absolute for probabilities)
     n_rows: int
     name: str = "candidate"
+    tied_mismatches: int = 0   # label flips on rows the reference itself scores as a tie (TIE_EPSILON)
 
 
 @dataclass
@@ -563,18 +575,25 @@ class OnnxPredictor:
         self._outputs = [o.name for o in self.session.get_outputs()]
 
     def _feed(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        # Plain numpy per column: pandas' own where/astype cost ~0.1 ms each, which would dominate a
+        # single-row call (onnxruntime itself answers in ~0.05 ms).
         missing = [name for name, _ in self._inputs if name not in frame.columns]
         if missing:
             raise ValueError(f"the frame lacks columns {missing} the ONNX model takes.")
         feed = {}
         for name, kind in self._inputs:
-            column = frame[name]
+            values = frame[name].to_numpy()
             if kind == "tensor(string)":
-                values = column.astype(object).where(column.notna(), "").to_numpy()
-                feed[name] = np.array([str(v) for v in values], dtype=object).reshape(-1, 1)
+                absent = pd.isna(values)
+                values = values.astype(str).astype(object)
+                if absent.any():
+                    values[absent] = ""
+                feed[name] = values.reshape(-1, 1)
             else:
                 dtype = np.float64 if kind == "tensor(double)" else np.float32
-                feed[name] = column.to_numpy(dtype=dtype, na_value=np.nan).reshape(-1, 1)
+                if values.dtype.kind not in "fiub":
+                    values = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy()
+                feed[name] = values.astype(dtype).reshape(-1, 1)
         return feed
 
     def _run(self, frame: pd.DataFrame) -> list[np.ndarray]:
@@ -600,7 +619,9 @@ def check_parity(reference: Any, candidate: Any, frame: pd.DataFrame, task: str,
 
     Regression: max relative difference (|diff| / max(|reference|, 1)) within ``tolerance``
     (default 1e-6). Classification: labels must match exactly and probabilities within
-    ``tolerance`` absolute (default 1e-5).
+    ``tolerance`` absolute (default 1e-5); a flipped label on a row the reference scores as a tie
+    (top two probabilities within ``TIE_EPSILON``: 0.5/0.5 from an even number of trees) is counted
+    in ``tied_mismatches`` instead, since rounding alone decides it.
     """
     if task not in ("classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
@@ -616,16 +637,18 @@ def check_parity(reference: Any, candidate: Any, frame: pd.DataFrame, task: str,
         ok = bool(np.isfinite(diff).all() and max_rel <= bound)
         return ParityResult(ok, max_abs, max_rel, 0, bound, len(frame), name)
     bound = PROBA_ATOL if tolerance is None else tolerance
-    mismatches = int((np.asarray(reference.predict(frame)).ravel()
-                      != np.asarray(candidate.predict(frame)).ravel()).sum())
+    flipped = np.asarray(reference.predict(frame)).ravel() != np.asarray(candidate.predict(frame)).ravel()
+    tied = np.zeros(len(frame), dtype=bool)
     max_abs = max_rel = 0.0
     if hasattr(reference, "predict_proba") and hasattr(candidate, "predict_proba"):
         ref = np.asarray(reference.predict_proba(frame), dtype=float)
         cand = np.asarray(candidate.predict_proba(frame), dtype=float)
-        diff = np.abs(ref - cand)
-        max_abs = max_rel = float(diff.max())
+        max_abs = max_rel = float(np.abs(ref - cand).max())
+        top_two = np.sort(ref, axis=1)[:, -2:] if ref.shape[1] > 1 else np.zeros((len(ref), 2))
+        tied = (top_two[:, 1] - top_two[:, 0]) < TIE_EPSILON
+    mismatches, tied_mismatches = int((flipped & ~tied).sum()), int((flipped & tied).sum())
     ok = mismatches == 0 and max_abs <= bound
-    return ParityResult(ok, max_abs, max_rel, mismatches, bound, len(frame), name)
+    return ParityResult(ok, max_abs, max_rel, mismatches, bound, len(frame), name, tied_mismatches)
 
 
 def assert_parity(result: ParityResult) -> ParityResult:
