@@ -111,7 +111,7 @@ def _same_information(a: pd.Series, b: pd.Series, nonnull: int, n_unique: int) -
         return "identical values"
     if n_unique <= 0.5 * nonnull:
         pairs = pd.DataFrame({"a": pd.factorize(a)[0], "b": pd.factorize(b)[0]}).drop_duplicates()
-        if len(pairs) == n_unique:
+        if len(pairs) == pairs["a"].nunique() == pairs["b"].nunique():
             return "the same values under other labels (one-to-one)"
     return ""
 
