@@ -20,7 +20,7 @@ from mlhelpers.artifacts import atomic_path, read_artifact, step_dir, write_json
 __all__ = [
     "ExportData", "ExportError", "resolve_spec", "load_export_data", "prepare_export_data", "refit",
     "evaluate_on_test", "write_metrics", "metrics_table", "infer_input_schema", "write_input_schema",
-    "save_formats", "write_model_card", "package_versions",
+    "save_formats", "measure_formats", "serving_summary", "write_model_card", "package_versions",
 ]
 
 # Roles whose values are checked against the categories seen in training; high-cardinality
@@ -170,13 +170,13 @@ def evaluate_on_test(pipeline, data: ExportData) -> dict[str, float]:
     return scores(metrics, data.y_test, pipeline.predict(data.X_test))
 
 
-def write_metrics(run_dir: str | Path, data: ExportData, test: dict[str, float]) -> pd.DataFrame:
-    """Write ``model/metrics.json`` (primary metric, test scores, CV mean and std); return
-    ``metrics_table`` of it."""
+def write_metrics(run_dir: str | Path, data: ExportData, pipeline) -> pd.DataFrame:
+    """Evaluate ``pipeline`` once on the test split (``evaluate_on_test``) and write
+    ``model/metrics.json`` (primary metric, test scores, CV mean and std); return ``metrics_table``."""
     spec = data.spec
     write_json(step_dir(run_dir, "export") / "metrics.json", {
-        "primary_metric": spec["primary_metric"], "model": spec["model"], "test": test, "cv": spec.get("cv", {}),
-        "n_train": len(data.X_train), "n_test": len(data.X_test)})
+        "primary_metric": spec["primary_metric"], "model": spec["model"], "test": evaluate_on_test(pipeline, data),
+        "cv": spec.get("cv", {}), "n_train": len(data.X_train), "n_test": len(data.X_test)})
     return metrics_table(read_artifact(run_dir, "metrics"))
 
 
@@ -290,6 +290,42 @@ def save_formats(pipeline, data: ExportData, model_dir: str | Path) -> pd.DataFr
     for parity in parities:
         persistence.assert_parity(parity)
     return table
+
+
+def measure_formats(pipeline, data: ExportData, formats: pd.DataFrame, model_dir: str | Path) -> pd.DataFrame:
+    """Serving cost of every saved format next to a joblib pickle of the same pipeline, measured in
+    the same run (``mlhelpers.persistence.serving_report`` on the test split; writes
+    ``model/serving_report.json``). Raises ``ParityError`` if a measured format breaks parity."""
+    from mlhelpers import persistence
+
+    model_dir = Path(model_dir)
+    onnx_ok = "onnx" in formats.index and formats.loc["onnx", "status"] == "ok"
+    report = persistence.serving_report(pipeline, data.X_test, model_dir, skops_path=model_dir / "model.skops",
+                                        onnx_path=model_dir / "model.onnx" if onnx_ok else None)
+    broken = report.loc[~report["parity_ok"].astype(bool), "name"].tolist()
+    if broken:
+        raise persistence.ParityError(f"formats {broken} break parity with the in-memory model on the test split "
+                                      "(see serving_report.json); they must not ship.")
+    return report
+
+
+def serving_summary(serving: pd.DataFrame) -> pd.DataFrame:
+    """The recommended serving format against the pickle reference, and whether it meets the goal
+    (at least 10x faster per single row, not larger, parity holding)."""
+    reference = serving[serving["reference"].astype(bool)].iloc[0]
+    picked = serving[serving["recommended"].astype(bool)]
+    if picked.empty:
+        return pd.DataFrame({"value": ["none: no format holds parity"]}, index=["recommended"])
+    best = picked.iloc[0]
+    speedup = reference["single_row_p50_ms"] / best["single_row_p50_ms"]
+    rows = {"recommended": best["name"],
+            "single-row p50 (ms)": f"{best['single_row_p50_ms']:.3f} vs pickle {reference['single_row_p50_ms']:.3f}",
+            "single-row speedup vs pickle": f"{speedup:.1f}x",
+            "size (bytes)": f"{int(best['size_bytes'])} vs pickle {int(reference['size_bytes'])}",
+            "batch rows/s": f"{best['batch_rows_per_second']:.0f} vs pickle {reference['batch_rows_per_second']:.0f}",
+            "goal (>= 10x faster, not larger, parity)": "met" if speedup >= 10 and best["size_bytes"] <= reference["size_bytes"]
+            and bool(best["parity_ok"]) else "not met"}
+    return pd.DataFrame({"value": list(rows.values())}, index=list(rows))
 
 
 def _format_row(name: str, path: Path, parity, precision: str, note: str) -> dict[str, Any]:

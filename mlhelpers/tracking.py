@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["TrackingResult", "served_model", "model_signature", "log_export_run", "local_store_paths"]
+__all__ = ["TrackingResult", "served_model", "model_signature", "log_export_run", "compare_logged_model",
+           "local_store_paths"]
 
 _MODEL_CODE = '''"""MLflow model from code: the mlhelpers pipeline behind input-schema checks."""
 from mlflow.models import set_model
@@ -40,6 +41,7 @@ class TrackingResult:
     run_id: str
     model_uri: str
     logged_files: list[str]
+    run_dir: Path
 
     @property
     def serve_command(self) -> str:
@@ -159,9 +161,36 @@ def log_export_run(params, data, skip_notebooks: tuple[str, ...] = ("03_export.i
             logged = _log_run_files(run_dir, skip_notebooks)
             info = _log_model(model_dir, input_example)
         return TrackingResult(tracking_uri=params.tracking_uri, experiment_id=experiment_id,
-                              run_id=run.info.run_id, model_uri=info.model_uri, logged_files=logged)
+                              run_id=run.info.run_id, model_uri=info.model_uri, logged_files=logged,
+                              run_dir=run_dir)
     finally:
         mlflow.set_tracking_uri(previous_uri)
+
+
+def compare_logged_model(result: TrackingResult, pipeline, data, rows: int = 200) -> pd.DataFrame:
+    """Load the logged model back from MLflow (as ``mlflow models serve`` does) and compare its
+    answers on the first ``rows`` test rows with the in-memory pipeline's: one row of figures."""
+    import mlflow
+    import numpy as np
+
+    from mlhelpers.artifacts import read_artifact
+    from mlhelpers.scoring import check_rows, predict_rows
+
+    schema = read_artifact(result.run_dir, "input_schema")
+    frame = check_rows(data.X_test.head(rows), schema).valid
+    previous_uri = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(result.tracking_uri)
+    try:
+        served = mlflow.pyfunc.load_model(result.model_uri).predict(frame)
+    finally:
+        mlflow.set_tracking_uri(previous_uri)
+    expected = predict_rows(pipeline, frame, schema).reset_index(drop=True)
+    numbers = [c for c in expected.columns if c != "prediction" or schema["task"] != "classification"]
+    return pd.DataFrame({"rows": [len(frame)],
+                         "same_labels": [bool((served["prediction"] == expected["prediction"]).all())],
+                         "max_abs_diff": [float(np.max(np.abs(served[numbers].to_numpy(float)
+                                                              - expected[numbers].to_numpy(float))))]},
+                        index=[result.model_uri])
 
 
 def _experiment_id(name: str, tracking_uri: str) -> str:

@@ -96,7 +96,7 @@ def test_refit_and_test_metrics_are_sane_and_reproducible(exported):
     assert set(test) == {"roc_auc", "average_precision", "accuracy", "log_loss", "f1", "balanced_accuracy"}
     assert 0.75 < test["roc_auc"] < 0.95  # credit scoring: a real signal, nowhere near perfect
     assert evaluate_on_test(refit(data), data) == test  # same seed, same data: same digits
-    table = write_metrics(run_dir, data, test)
+    table = write_metrics(run_dir, data, pipeline)
     metrics = read_artifact(run_dir, "metrics")
     assert metrics["schema_version"] == 1 and metrics["primary_metric"] == "roc_auc"
     assert metrics["cv"]["roc_auc"] == {"mean": 0.83, "std": 0.01}
@@ -208,7 +208,7 @@ def test_a_model_that_does_not_convert_is_reported_and_no_stale_onnx_ships(expor
 
 def test_model_card_has_every_section(exported):
     run_dir, spec, data, pipeline = exported
-    write_metrics(run_dir, data, evaluate_on_test(pipeline, data))
+    write_metrics(run_dir, data, pipeline)
     write_input_schema(run_dir, data)
     formats = pd.DataFrame({"format": ["skops", "onnx"], "status": ["ok", "not exported"],
                             "note": ["", "converter missing | for X"]}).set_index("format")
@@ -237,5 +237,5 @@ def make_model_dir(run_dir: Path):
     pipeline = refit(data)
     save_skops(pipeline, run_dir / "model" / "model.skops")
     write_input_schema(run_dir, data)
-    write_metrics(run_dir, data, evaluate_on_test(pipeline, data))
+    write_metrics(run_dir, data, pipeline)
     return run_dir, data.spec, data, pipeline
