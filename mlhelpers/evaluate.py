@@ -464,7 +464,9 @@ def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: 
     estimator_params = zoo_params(model, data.task, y, data.primary_metric)
     spec = _spec(data, model, seed, n_jobs, estimator_params)
     parallel = model in ("dummy", "linear") and len(y) > PARALLEL_FOLDS_ROWS and n_jobs != 1
-    runs = Parallel(n_jobs=n_jobs if parallel else 1)(
+    # threads, not processes: the linear model's heavy lifting (BLAS, Cython loss) releases the GIL,
+    # and threads share the data instead of copying it into every worker
+    runs = Parallel(n_jobs=n_jobs if parallel else 1, prefer="threads")(
         delayed(_fit_fold)(spec, X, y, fit_rows, val_rows, data.metrics, data.n_classes)
         for fit_rows, val_rows in split.folds)
     width = (data.n_classes,) if data.n_classes else ()
@@ -869,9 +871,11 @@ def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int =
             scoring=make_scorer_for(data.primary_metric, data.n_classes), shuffle=True,
             random_state=zoo.seed, error_score=np.nan, n_jobs=1)
     sign = -1.0 if data.primary_metric in LOWER_IS_BETTER else 1.0
-    table = pd.DataFrame({"train_rows": sizes, "train_mean": sign * np.nanmean(train_scores, axis=1),
-                          "validation_mean": sign * np.nanmean(val_scores, axis=1),
-                          "validation_std": np.nanstd(val_scores, axis=1)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # sizes where every fit failed give NaN, handled below
+        table = pd.DataFrame({"train_rows": sizes, "train_mean": sign * np.nanmean(train_scores, axis=1),
+                              "validation_mean": sign * np.nanmean(val_scores, axis=1),
+                              "validation_std": np.nanstd(val_scores, axis=1)})
     metric = data.primary_metric
     if table["validation_mean"].isna().any() or len(table) < 2:
         verdict = "not enough rows for a learning curve (some fits failed on tiny subsets)"

@@ -73,7 +73,8 @@ class DatetimeParts:
         for column in frame.columns:
             values = frame[column]
             if not pd.api.types.is_datetime64_any_dtype(values):
-                values = pd.to_datetime(values.astype("object"), errors="coerce", format="mixed")
+                # utc=True: naive strings read as UTC, zoned ones converted, so mixed zones parse too
+                values = pd.to_datetime(values.astype("object"), errors="coerce", format="mixed", utc=True)
             if getattr(values.dt, "tz", None) is not None:
                 values = values.dt.tz_convert("UTC").dt.tz_localize(None)
             parts = {"year": values.dt.year, "month": values.dt.month, "day": values.dt.day,

@@ -1,0 +1,165 @@
+"""Preprocessing from column roles, the zoo, and rebuilding pipelines from model_spec.json."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlhelpers.config import PROJECT_ROOT
+from mlhelpers.modeling import (DatetimeParts, ZOO, build_pipeline, build_preprocessor, class_weighting,
+                                encode_target, feature_columns, make_estimator, zoo_params)
+
+CREDIT_FEATURES = {
+    "numeric": ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"],
+    "boolean": [], "categorical": ["Home", "Marital", "Records", "Job"], "high_cardinality": [], "datetime": [],
+}
+
+
+@pytest.fixture(scope="module")
+def credit():
+    frame = pd.read_csv(PROJECT_ROOT / "data" / "credit.csv")
+    return frame.sample(1200, random_state=0)
+
+
+def spec_for(model, features=CREDIT_FEATURES, task="classification", **estimator_params):
+    return {"model": model, "task": task, "features": features, "seed": 3, "n_jobs": 1,
+            "estimator_params": estimator_params}
+
+
+def test_feature_columns_group_by_role_and_leave_dropped_out():
+    eda = {"columns": {
+        "a": {"role": "numeric", "drop": False}, "b": {"role": "categorical", "drop": False},
+        "id": {"role": "identifier", "drop": True}, "when": {"role": "datetime", "drop": False},
+        "y": {"role": "target", "drop": True}, "gone": {"role": "numeric", "drop": True},
+        "note": {"role": "text", "drop": False}}}
+    assert feature_columns(eda) == {"numeric": ["a"], "boolean": [], "categorical": ["b"],
+                                    "high_cardinality": [], "datetime": ["when"]}
+
+
+@pytest.mark.parametrize("model", ZOO)
+def test_every_zoo_model_fits_and_predicts_from_its_spec(credit, model):
+    y, classes = encode_target(credit["Status"], "classification")
+    pipeline = build_pipeline(spec_for(model)).fit(credit, y)
+    proba = pipeline.predict_proba(credit.head(50))
+    assert classes == ["bad", "good"] and proba.shape == (50, 2)
+    assert np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ZOO)
+def test_regression_zoo_on_diamonds(model):
+    frame = pd.read_csv(PROJECT_ROOT / "data" / "diamonds.csv.gz", nrows=800)
+    features = {"numeric": ["carat", "depth", "table", "x", "y", "z"], "categorical": ["cut", "color", "clarity"]}
+    y, classes = encode_target(frame["price"], "regression")
+    predicted = build_pipeline(spec_for(model, features, "regression")).fit(frame, y).predict(frame.head(20))
+    assert classes is None and predicted.shape == (20,) and np.isfinite(predicted).all()
+
+
+def test_spec_rebuilds_the_same_configuration_and_applies_estimator_params():
+    spec = json.loads(json.dumps(spec_for("xgboost", n_estimators=37, scale_pos_weight=2.5)))
+    first, second = build_pipeline(spec), build_pipeline(spec)
+    assert repr(first.get_params()) == repr(second.get_params())
+    model = first.named_steps["model"]
+    assert model.n_estimators == 37 and model.scale_pos_weight == 2.5 and model.random_state == 3
+    assert model.early_stopping_rounds is None  # the refit needs no validation split
+
+
+def test_hist_gradient_boosting_gets_the_categorical_columns_as_native_categoricals(credit):
+    pipeline = build_pipeline(spec_for("hist_gradient_boosting"))
+    assert pipeline.named_steps["model"].categorical_features == [0, 1, 2, 3]
+    y, _ = encode_target(credit["Status"], "classification")
+    transformed = pipeline.named_steps["preprocess"].fit_transform(credit, y)
+    # the first four output columns are the integer codes of Home, Marital, Records, Job
+    assert np.array_equal(transformed[:, 1], pipeline.named_steps["preprocess"]
+                          .named_transformers_["categorical"].transform(credit[CREDIT_FEATURES["categorical"]])[:, 1])
+    numeric_only = build_pipeline(spec_for("hist_gradient_boosting", {"numeric": ["Age"]}))
+    assert numeric_only.named_steps["model"].categorical_features is None
+
+
+def test_preprocessing_handles_every_dtype_a_loader_may_give_and_missing_values():
+    frame = pd.DataFrame({
+        "flag": [True, False, True, False, True, False],
+        "flag_missing": pd.Series([True, False, None, True, False, True], dtype="boolean"),
+        "yes_no": ["yes", "no", np.nan, "yes", "no", "yes"],
+        "cat": pd.Series(["a", "b", None, "a", "b", "a"], dtype="category"),
+        "code": [10, 20, np.nan, 10, 20, 10],  # integer codes treated as a category
+        "x": [1.0, np.nan, 3.0, 4.0, 5.0, 6.0],
+    })
+    features = {"boolean": ["flag", "flag_missing", "yes_no"], "categorical": ["cat", "code"], "numeric": ["x"]}
+    for model in ("linear", "xgboost"):
+        out = build_preprocessor(features, model).fit_transform(frame)
+        assert np.isfinite(out).all() and out.shape[0] == 6
+    codes = build_preprocessor(features, "xgboost").fit_transform(frame)
+    # columns: cat, code (categorical first), flag, flag_missing, yes_no, x, x's missing indicator
+    assert codes[2, 0] == codes[2, 1] == codes[2, 3] == codes[2, 4] == -1  # missing -> its own code
+    assert codes[2, 2] == 0
+    assert codes[1, -1] == 1  # the missing-value indicator of x
+
+
+def test_linear_one_hot_caps_a_10000_level_column():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"zip": [f"z{i}" for i in rng.integers(0, 10_000, 20_000)]})
+    out = build_preprocessor({"high_cardinality": ["zip"]}, "linear").fit_transform(frame)
+    assert out.shape == (20_000, 50)  # 49 most frequent levels + "infrequent"
+
+
+def test_datetime_parts_from_strings_datetimes_and_time_zones():
+    frame = pd.DataFrame({"when": ["2013-01-01 05:30:00", "2013-06-15T17:45:00Z", "not a date"],
+                          "stamp": pd.to_datetime(["2020-02-29", "2021-03-01", None])})
+    parts = DatetimeParts().fit(frame)
+    out = parts.transform(frame)
+    names = list(parts.get_feature_names_out())
+    assert out.shape == (3, 14) and names[:3] == ["when_year", "when_month", "when_day"]
+    row = dict(zip(names, out[0]))
+    assert (row["when_year"], row["when_month"], row["when_hour"], row["when_minute"]) == (2013, 1, 5, 30)
+    assert dict(zip(names, out[1]))["when_hour"] == 17
+    assert np.isnan(out[2, :7]).all() and np.isnan(out[2, 7:]).all()
+    assert dict(zip(names, out[0]))["stamp_dayofweek"] == 5  # 2020-02-29 was a Saturday
+
+
+def test_datetime_feature_in_a_pipeline_is_imputed():
+    frame = pd.DataFrame({"when": pd.date_range("2020-01-01", periods=60, freq="13h").astype(str)})
+    frame.loc[3, "when"] = None
+    y = np.arange(60) % 2
+    pipeline = build_pipeline(spec_for("linear", {"datetime": ["when"]})).fit(frame, y)
+    assert pipeline.predict_proba(frame).shape == (60, 2)
+
+
+def test_datetime_parts_errors_name_the_fix():
+    with pytest.raises(ValueError, match="unknown parts \\['week'\\]"):
+        DatetimeParts(parts=("year", "week")).fit(pd.DataFrame({"d": ["2020-01-01"]}))
+    with pytest.raises(ValueError, match="not fitted yet"):
+        DatetimeParts().transform(pd.DataFrame({"d": ["2020-01-01"]}))
+    with pytest.raises(ValueError, match="fitted on 1 columns, got 2"):
+        DatetimeParts().fit(pd.DataFrame({"d": ["2020"]})).transform(pd.DataFrame({"d": ["2020"], "e": ["2020"]}))
+
+
+def test_errors_name_the_problem_and_the_fix():
+    with pytest.raises(ValueError, match="unknown model 'svm'; choose one of dummy, linear"):
+        make_estimator("svm", "classification", seed=0)
+    with pytest.raises(ValueError, match="unknown task 'ranking'"):
+        make_estimator("linear", "ranking", seed=0)
+    with pytest.raises(ValueError, match="no feature columns"):
+        build_preprocessor({"numeric": [], "categorical": []}, "linear")
+    with pytest.raises(ValueError, match=r"target has classes \['maybe'\] not seen in training"):
+        encode_target(pd.Series(["yes", "maybe"]), "classification", classes=["no", "yes"])
+
+
+def test_class_weighting_rule():
+    moderate = np.array([0] * 28 + [1] * 72)  # the credit data's balance
+    rare = np.array([0] * 5 + [1] * 95)
+    assert class_weighting(moderate, "classification", "roc_auc") is None
+    assert class_weighting(moderate, "classification", "balanced_accuracy") == "balanced"
+    assert class_weighting(rare, "classification", "roc_auc") == "balanced"
+    assert class_weighting(np.array([0] * 50 + [1] * 50), "classification", "f1") is None
+    assert class_weighting(np.arange(100.0), "regression", "rmse") is None
+
+
+def test_zoo_params_weight_classes_and_subsample_big_forests():
+    rare = np.array([0] * 95 + [1] * 5)
+    assert zoo_params("xgboost", "classification", rare, "roc_auc") == {"scale_pos_weight": 19.0}
+    assert zoo_params("linear", "classification", rare, "roc_auc") == {"class_weight": "balanced"}
+    assert zoo_params("dummy", "classification", rare, "roc_auc") == {}
+    big = np.zeros(100_000)
+    assert zoo_params("random_forest", "regression", big, "rmse") == {"max_samples": 25_000}
+    assert zoo_params("random_forest", "regression", big[:1000], "rmse") == {}
