@@ -206,6 +206,22 @@ def test_a_model_that_does_not_convert_is_reported_and_no_stale_onnx_ships(expor
     assert not (tmp_path / "model.onnx").exists()
 
 
+def test_serving_summary_judges_the_goal_against_the_pickle():
+    from mlhelpers.export import serving_summary
+
+    report = pd.DataFrame({"name": ["pickle", "skops", "onnx"], "reference": [True, False, False],
+                           "recommended": [False, False, True], "parity_ok": [True, True, True],
+                           "single_row_p50_ms": [12.0, 13.0, 0.3], "size_bytes": [6000, 180000, 5000],
+                           "batch_rows_per_second": [5e4, 6e4, 4e5]})
+    summary = serving_summary(report)["value"]
+    assert summary["recommended"] == "onnx" and summary["single-row speedup vs pickle"] == "40.0x"
+    assert summary["goal (>= 10x faster, not larger, parity)"] == "met"
+    larger = serving_summary(report.assign(size_bytes=[6000, 180000, 7000]))["value"]
+    assert larger["goal (>= 10x faster, not larger, parity)"] == "not met"
+    none = serving_summary(report.assign(recommended=False))
+    assert none.loc["recommended", "value"] == "none: no format holds parity"
+
+
 def test_model_card_has_every_section(exported):
     run_dir, spec, data, pipeline = exported
     write_metrics(run_dir, data, pipeline)
@@ -239,3 +255,30 @@ def make_model_dir(run_dir: Path):
     write_input_schema(run_dir, data)
     write_metrics(run_dir, data, pipeline)
     return run_dir, data.spec, data, pipeline
+
+
+def test_export_notebook_writes_every_artifact(tmp_path):
+    """The committed notebook, run by papermill on a baseline run folder: the files it wrote, checked."""
+    import mlflow
+    import papermill
+
+    from mlhelpers.pipeline import ensure_kernel
+
+    run_dir = make_baseline_run(tmp_path / "run")
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    papermill.execute_notebook(str(PROJECT_ROOT / "notebooks" / "03_export.ipynb"), str(run_dir / "03_export.ipynb"),
+                               parameters={"run_dir": str(run_dir), "mlflow_tracking_uri": tracking_uri},
+                               kernel_name=ensure_kernel(), cwd=str(PROJECT_ROOT), progress_bar=False)
+    metrics = read_artifact(run_dir, "metrics")
+    data = load_export_data(validate_params({"run_dir": str(run_dir)}))
+    assert metrics["test"] == pytest.approx(evaluate_on_test(refit(data), data), rel=1e-12)
+    assert read_artifact(run_dir, "input_schema")["columns"].keys() == set(data.X_train.columns)
+    serving = read_artifact(run_dir, "serving_report")
+    assert [f["name"] for f in serving["formats"]] == ["pickle", "skops", "onnx"]
+    assert serving["n_single"] >= 1000 and all(f["parity_ok"] for f in serving["formats"])
+    assert (run_dir / "model" / "model.skops").is_file() and (run_dir / "model" / "model.onnx").is_file()
+    assert "## Exported formats" in (run_dir / "model" / "model_card.md").read_text()
+    assert len(pd.read_csv(run_dir / "scoring" / "predictions.csv")) == 4454
+    runs = mlflow.MlflowClient(tracking_uri=tracking_uri).search_runs(
+        [mlflow.MlflowClient(tracking_uri=tracking_uri).get_experiment_by_name("mlhelpers").experiment_id])
+    assert len(runs) == 1 and runs[0].data.metrics["test_roc_auc"] == pytest.approx(metrics["test"]["roc_auc"])

@@ -20,7 +20,7 @@ from test_export import make_model_dir
 
 from mlhelpers.config import validate_params
 from mlhelpers.scoring import check_rows, predict_rows
-from mlhelpers.tracking import local_store_paths, log_export_run, model_signature
+from mlhelpers.tracking import compare_logged_model, local_store_paths, log_export_run, model_signature
 
 SERVER_START_SECONDS = 120
 
@@ -82,6 +82,8 @@ def test_logged_model_predicts_labels_like_the_pipeline(logged):
     bad.loc[bad.index[1], "Home"] = "castle"
     with pytest.raises(MlflowException, match="1 of 3 rows break the input schema.*row 1: Home: unseen category"):
         served.predict(bad)
+    compared = compare_logged_model(result, pipeline, data, rows=40)
+    assert compared.iloc[0].to_dict() == {"rows": 40, "same_labels": True, "max_abs_diff": 0.0}
 
 
 def test_signature_types_follow_the_input_schema():
