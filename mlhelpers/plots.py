@@ -6,6 +6,7 @@ Big data is plotted from a seeded sample (``sample_rows``); counts and rates com
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -99,13 +100,22 @@ def plot_feature_vs_target(frame: pd.DataFrame, feature: str, target: str, task:
     Categorical feature: the share of each class per category (classification) or per-category box
     plots of the target (regression), for the ``max_categories`` most frequent categories.
     """
-    import seaborn as sns
-
     _check_column(frame, feature)
     _check_column(frame, target)
     ax = _axes(ax)
     data = _sample(frame[[feature, target]].dropna(subset=[target]), sample_rows, seed)
     x, y = data[feature], data[target]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # seaborn 0.13 on matplotlib 3.10
+        _draw_feature_vs_target(ax, x, y, target, task, max_categories)
+    ax.set_title(feature)
+    return ax
+
+
+def _draw_feature_vs_target(ax, x: pd.Series, y: pd.Series, target: str, task: str, max_categories: int) -> None:
+    import seaborn as sns
+
+    feature = x.name
     numeric_feature = _is_numeric(x) and x.nunique() > max_categories
     if not numeric_feature:
         top = x.astype(str).where(x.notna(), "(missing)")
@@ -126,8 +136,6 @@ def plot_feature_vs_target(frame: pd.DataFrame, feature: str, target: str, task:
             ax.set(xlabel=feature, ylabel=target)
         else:
             sns.boxplot(x=y.astype(float), y=x, ax=ax, orient="h", showfliers=False, color="C0")
-    ax.set_title(feature)
-    return ax
 
 
 def plot_top_features(frame: pd.DataFrame, relevance: pd.DataFrame, target: str, task: str, top: int = 6,
