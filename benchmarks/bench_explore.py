@@ -73,10 +73,13 @@ def child_ydata(csv: Path, out: Path) -> dict:
 def child_explore(csv: Path, out: Path) -> dict:
     import papermill
 
+    from mlhelpers.pipeline import ensure_kernel
+
+    kernel = ensure_kernel()  # this interpreter as a Jupyter kernel, as `mlh run` does
     start = time.perf_counter()
     papermill.execute_notebook(str(ROOT / "notebooks" / "01_explore.ipynb"), str(out / "01_explore.ipynb"),
                                parameters={"data_path": str(csv), "target": TARGET, "run_dir": str(out / "run")},
-                               cwd=str(ROOT), progress_bar=False, log_output=False)
+                               kernel_name=kernel, cwd=str(ROOT), progress_bar=False, log_output=False)
     seconds = time.perf_counter() - start
     eda = json.loads((out / "run" / "explore" / "eda.json").read_text())
     return {"seconds": seconds, "peak_mb": _peak_mb(), "n_rows": eda["n_rows"],
