@@ -99,10 +99,42 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_optimize_parser(commands) -> None:
+    optimize = commands.add_parser(
+        "optimize", help="make a fitted pipeline smaller and faster to serve, with parity proved on a sample")
+    optimize.add_argument("model", type=Path, help="fitted pipeline: .skops, or .joblib/.pkl (a pickle runs "
+                                                   "code when loaded: only files you trust)")
+    optimize.add_argument("--sample", type=Path, required=True,
+                          help="data file with the pipeline's input columns (parity and timings run on it)")
+    optimize.add_argument("--out", type=Path, default=None,
+                          help="folder for the optimized files and optimize_report.json (default: <model>.optimized/)")
+    optimize.add_argument("--target", default=None, help="the sample's label column (needed for --tolerance)")
+    optimize.add_argument("--tolerance", type=float, default=None,
+                          help="also build a lossy model whose error is at most this much higher, e.g. 0.01 = 1%%")
+    optimize.add_argument("--n-single", type=int, default=1000, help="single-row calls timed per format (>= 1000 for p99)")
+    optimize.add_argument("--trust", action="append", default=[], metavar="TYPE",
+                          help="extra type a .skops file may hold, after you vetted it (repeatable)")
+    optimize.set_defaults(handler=_optimize)
+
+
+def _optimize(args: argparse.Namespace) -> int:
+    from mlhelpers.data import load_table
+    from mlhelpers.optimize import format_report, optimize_model
+
+    sample = load_table(args.sample)
+    out = args.out or args.model.with_name(args.model.name.split(".")[0] + ".optimized")
+    result = optimize_model(args.model, sample, out, target=args.target, tolerance=args.tolerance,
+                            n_single=args.n_single, extra_trusted=args.trust)
+    print(format_report(result))
+    print(f"report: {out / 'optimize_report.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlh", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_run_parser, _add_validate_parser, _add_runs_parser, _add_predict_parser):
+    for add in (_add_run_parser, _add_validate_parser, _add_runs_parser, _add_predict_parser,
+                _add_optimize_parser):
         add(commands)
     return parser
 

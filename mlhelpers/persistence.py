@@ -555,13 +555,19 @@ def save_onnx(model: Any, path: str | Path) -> Path:
 
 
 class OnnxPredictor:
-    """An ONNX model behind the pipeline's interface: ``predict`` / ``predict_proba`` on a DataFrame."""
+    """An ONNX model (a path, a ModelProto or its bytes) behind the pipeline's interface.
+
+    ``predict`` / ``predict_proba`` take the DataFrame the pipeline takes; ``transform`` returns the
+    first output as is (for graphs of a preprocessor alone).
+    """
 
     def __init__(self, path_or_model: Any):
         import onnxruntime as ort
 
         if isinstance(path_or_model, (str, Path)):
             source = str(_existing_file(path_or_model))
+        elif isinstance(path_or_model, bytes):
+            source = path_or_model
         else:
             source = path_or_model.SerializeToString()
         options = ort.SessionOptions()
@@ -598,6 +604,10 @@ class OnnxPredictor:
 
     def _run(self, frame: pd.DataFrame) -> list[np.ndarray]:
         return self.session.run(None, self._feed(frame))
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """The graph's first output for ``frame`` (a preprocessor's feature matrix)."""
+        return np.asarray(self._run(frame)[0])
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted labels (classification) or values (regression), one per row."""
@@ -689,7 +699,7 @@ for part in name.split("."):
 rows = [frame.iloc[[i % len(frame)]] for i in range(spec["n_single"])]
 baseline_mb = psutil.Process().memory_info().rss / 2**20
 start = time.perf_counter()
-model = load(spec["path"])
+model = load(spec["path"], **spec["load_kwargs"])
 load_seconds = time.perf_counter() - start
 for row in rows[:20]:
     model.predict(row)
@@ -703,7 +713,12 @@ while len(batch) < 3 and sum(batch) < 10:
     t = time.perf_counter()
     model.predict(frame)
     batch.append(time.perf_counter() - t)
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM is this process's own peak; ru_maxrss can carry the parent's peak over fork + exec
+try:
+    status = open("/proc/self/status").read()
+    peak_mb = int(status.split("VmHWM:")[1].split()[0]) / 1024
+except (OSError, IndexError):
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({
     "load_seconds": load_seconds,
     "peak_memory_mb": peak_mb,
@@ -716,11 +731,13 @@ print(json.dumps({
 
 
 def measure_serving(name: str, path: str | Path, load_fn: Callable | str, frame: pd.DataFrame,
-                    n_single: int = 1000, timeout: float = 3600) -> dict[str, Any]:
+                    n_single: int = 1000, timeout: float = 3600,
+                    load_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Measure one saved model in a fresh Python process; return its serving figures.
 
     ``load_fn`` (an importable function/class, or "module:name") turns ``path`` into an object with
-    ``predict(frame)``. Returns ``name``, ``path``, ``size_bytes``, ``load_seconds``,
+    ``predict(frame)``; ``load_kwargs`` (JSON values) are passed to it. Returns ``name``, ``path``,
+    ``size_bytes``, ``load_seconds``,
     ``peak_memory_mb`` (peak RSS of the serving process: imports + model + scoring ``frame``),
     ``model_memory_mb`` (that peak minus the RSS before loading), ``single_row_p50_ms`` /
     ``single_row_p99_ms`` over ``n_single`` one-row calls, and ``batch_rows_per_second`` on ``frame``.
@@ -732,7 +749,8 @@ def measure_serving(name: str, path: str | Path, load_fn: Callable | str, frame:
     with tempfile.TemporaryDirectory(prefix="mlh-serving-") as tmp:
         frame_file = Path(tmp) / "frame.pkl"
         frame.to_pickle(frame_file)
-        spec = {"frame": str(frame_file), "loader": loader, "path": str(path), "n_single": n_single}
+        spec = {"frame": str(frame_file), "loader": loader, "path": str(path), "n_single": n_single,
+                "load_kwargs": load_kwargs or {}}
         done = subprocess.run([sys.executable, "-c", _WORKER, json.dumps(spec)],
                               capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:

@@ -1,0 +1,506 @@
+"""``mlh optimize``: make a fitted scikit-learn pipeline smaller and faster to serve, with proof.
+
+``optimize_model(model_path, sample, out_dir, target=None, tolerance=None) -> OptimizeResult``
+measures the model as handed over (size, load time, memory, single-row latency, batch throughput, in
+a fresh process), builds every lossless candidate that applies, proves each one's parity on the
+sample, measures them the same way and keeps the best. Only with a ``tolerance`` (and the sample's
+``target`` column) does it also build a lossy, smaller model and state its accuracy cost.
+
+Lossless candidates:
+
+* ``compact`` (random forests, extra trees, decision trees): the preprocessing as a small ONNX graph
+  plus the trees as flat numpy arrays (``.npz``, loaded without pickle). Hand-written because no
+  installed library keeps these trees both exact and small: skl2onnx stores ~40 bytes a node and
+  needs many GB to convert a 300-tree forest (float32 thresholds there also broke parity), treelite
+  keeps per-node statistics, and scikit-learn's own nodes take 72 bytes. Here a node is 7 bytes: the
+  feature (int8/int16), an index into the forest's distinct thresholds (uint16/uint32, thresholds
+  kept in float64, so every split decides exactly as scikit-learn's, which compares float32 inputs
+  with float64 thresholds), and one uint32 that is the right child's offset (left child = next
+  node, the preorder scikit-learn builds) or, at a leaf, an index into the distinct leaf values.
+  Prediction walks all trees at once, one vectorized step per tree level.
+* ``onnx``: the whole pipeline through ``persistence.to_onnx`` (double precision).
+* ``skops``: the same pipeline in the trusted format, deflate-compressed (smaller on disk only).
+
+Lossy (``tolerance``): the fewest leading trees of a forest whose error on one half of the sample
+is within ``tolerance`` (relative) of the full model's; the cost is reported on the other half.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlhelpers.artifacts import atomic_path, write_json
+
+COMPACT_FORMAT = "mlh-compact-forest"
+COMPACT_VERSION = 1
+_BATCH_CELLS = 2_000_000  # rows x trees walked at once in batch prediction (bounds memory)
+
+
+class OptimizeError(ValueError):
+    """The model or sample cannot be optimized as asked; the message says why and what to do."""
+
+
+# ---------------------------------------------------------------- compact forests
+
+
+@dataclass
+class CompactForest:
+    """Every tree of a fitted forest in flat arrays (see the module docstring for the layout)."""
+
+    task: str
+    feature: np.ndarray      # per node: feature index; n_features marks a leaf
+    split: np.ndarray        # per node: index into thresholds (0 at leaves)
+    jump: np.ndarray         # per node: right-child offset, or leaf-value row at a leaf
+    roots: np.ndarray        # first node of each tree
+    thresholds: np.ndarray   # distinct split thresholds, float64
+    values: np.ndarray       # distinct leaf values: (k,) regression or (k, n_classes) probabilities
+    max_depth: int
+    n_features: int
+
+    @property
+    def n_trees(self) -> int:
+        return len(self.roots)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.feature, self.split, self.jump, self.roots,
+                                      self.thresholds, self.values))
+
+    def leaf_values(self, X: np.ndarray) -> np.ndarray:
+        """Leaf value of every tree for every row: (rows, trees) or (rows, trees, classes)."""
+        X = np.asarray(X, dtype=np.float32)  # scikit-learn trees see float32 inputs
+        out = []
+        rows_per_chunk = max(1, _BATCH_CELLS // max(self.n_trees, 1))
+        for start in range(0, len(X), rows_per_chunk):
+            chunk = X[start:start + rows_per_chunk]
+            # an extra column for leaves to "read": leaves never move, so its value is irrelevant
+            chunk = np.hstack([chunk, np.zeros((len(chunk), 1), dtype=np.float32)])
+            out.append(self.values[self.jump[self._walk(chunk)]])
+        return np.concatenate(out) if out else self.values[:0]
+
+    def _walk(self, X: np.ndarray) -> np.ndarray:
+        leaf = self.n_features
+        index = np.broadcast_to(self.roots, (len(X), self.n_trees)).copy()
+        rows = np.arange(len(X))[:, None]
+        for depth in range(self.max_depth):
+            feature = self.feature[index]
+            go_left = X[rows, feature] <= self.thresholds[self.split[index]]
+            step = np.where(go_left, 1, self.jump[index])
+            index = np.where(feature == leaf, index, index + step)
+            if depth % 8 == 7 and (self.feature[index] == leaf).all():
+                break
+        return index
+
+    def predict_values(self, X: np.ndarray) -> np.ndarray:
+        """Regression: the forest's mean prediction; classification: mean class probabilities."""
+        return self.leaf_values(X).sum(axis=1) / self.n_trees
+
+
+def _trees_of(estimator) -> list:
+    trees = getattr(estimator, "estimators_", None)
+    if trees is None and hasattr(estimator, "tree_"):
+        trees = [estimator]
+    if trees is None or not all(hasattr(t, "tree_") for t in np.ravel(trees)):
+        raise OptimizeError(f"{type(estimator).__name__} is not a scikit-learn forest or tree; "
+                            f"the compact format covers RandomForest, ExtraTrees and DecisionTree.")
+    if getattr(estimator, "n_outputs_", 1) != 1:
+        raise OptimizeError("multi-output trees are not supported by the compact format.")
+    return list(np.ravel(trees))
+
+
+def _preorder(tree) -> np.ndarray:
+    """Node ids in preorder (left subtree first): the order the compact layout needs."""
+    left, right = tree.children_left, tree.children_right
+    order, stack = [], [0]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        if left[node] >= 0:
+            stack.extend((right[node], left[node]))
+    return np.asarray(order)
+
+
+def compact_forest(estimator, n_trees: int | None = None) -> CompactForest:
+    """Flatten a fitted forest (or its first ``n_trees`` trees) into a ``CompactForest``."""
+    from sklearn.base import is_classifier
+
+    trees = _trees_of(estimator)[:n_trees]
+    classification = is_classifier(estimator)
+    n_features = int(estimator.n_features_in_)
+    features, thresholds, jumps, leaf_values, is_leaf, roots = [], [], [], [], [], []
+    offset, max_depth = 0, 0
+    for tree in trees:
+        t = tree.tree_
+        n = t.node_count
+        left, right = t.children_left, t.children_right
+        internal = left >= 0
+        order = np.arange(n)
+        if not np.array_equal(left[internal], np.flatnonzero(internal) + 1):
+            order = _preorder(t)  # best-first trees (max_leaf_nodes) are not in preorder
+        position = np.empty(n, dtype=np.int64)
+        position[order] = np.arange(n)
+        internal = internal[order]
+        features.append(np.where(internal, t.feature[order], n_features))
+        thresholds.append(np.where(internal, t.threshold[order], 0.0))
+        jumps.append(np.where(internal, position[right[order]] - np.arange(n), 0))
+        value = t.value[order, 0, :]
+        if classification:  # what DecisionTreeClassifier.predict_proba does per leaf
+            total = value.sum(axis=1, keepdims=True)
+            value = value / np.where(total == 0.0, 1.0, total)
+        else:
+            value = value[:, 0]
+        leaf_values.append(value[~internal])
+        is_leaf.append(~internal)
+        roots.append(offset)
+        offset += n
+        max_depth = max(max_depth, int(t.max_depth))
+    feature = np.concatenate(features)
+    is_leaf = np.concatenate(is_leaf)
+    distinct_thresholds, split = np.unique(np.concatenate(thresholds), return_inverse=True)
+    values, value_rows = np.unique(np.concatenate(leaf_values), axis=0, return_inverse=True)
+    jump = np.concatenate(jumps)
+    jump[is_leaf] = value_rows.ravel()
+    return CompactForest(
+        task="classification" if classification else "regression",
+        feature=feature.astype(np.int8 if n_features < 127 else np.int16 if n_features < 32_767 else np.int32),
+        split=split.ravel().astype(np.uint16 if len(distinct_thresholds) <= 65_536 else np.uint32),
+        jump=jump.astype(np.uint32),
+        roots=np.asarray(roots, dtype=np.int64),
+        thresholds=distinct_thresholds.astype(np.float64),
+        values=values.astype(np.float64),
+        max_depth=max_depth + 1,
+        n_features=n_features,
+    )
+
+
+class CompactModel:
+    """A pipeline served as ONNX preprocessing (or the fitted preprocessor) + a ``CompactForest``.
+
+    ``predict(frame)`` / ``predict_proba(frame)`` take the DataFrame the pipeline takes.
+    """
+
+    def __init__(self, forest: CompactForest, preprocess: Any, classes: np.ndarray | None = None):
+        self.forest, self.preprocess, self.classes_ = forest, preprocess, classes
+
+    def features(self, frame: pd.DataFrame) -> np.ndarray:
+        """The preprocessed feature matrix the trees read."""
+        X = self.preprocess.transform(frame)
+        return X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Mean class probabilities over the trees (classification only)."""
+        if self.forest.task != "classification":
+            raise AttributeError("this compact model is a regressor: it has no probabilities.")
+        return self.forest.predict_values(self.features(frame))
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Predicted values (regression) or labels (classification), one per row."""
+        values = self.forest.predict_values(self.features(frame))
+        if self.forest.task == "classification":
+            return self.classes_[np.argmax(values, axis=1)]
+        return values
+
+
+def _preprocessor_onnx(pipeline, sample: pd.DataFrame) -> tuple[bytes | None, str | None]:
+    """The pipeline's preprocessing as ONNX bytes if it converts and reproduces the float32 features."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
+
+    from mlhelpers import persistence
+
+    preprocessor = pipeline[:-1]
+    columns = persistence.input_columns(pipeline, sample)
+    try:
+        persistence._register_converters()
+        types = [(c, DoubleTensorType([None, 1]) if persistence._is_numeric(sample[c])
+                  else StringTensorType([None, 1])) for c in columns]
+        model = convert_sklearn(preprocessor, initial_types=types, target_opset={"": 18, "ai.onnx.ml": 3})
+        onnx_features = persistence.OnnxPredictor(model).transform(sample[columns])
+    except Exception as error:
+        return None, f"{type(error).__name__}: {str(error).strip()[:200]}"
+    expected = preprocessor.transform(sample[columns])
+    expected = expected.toarray() if hasattr(expected, "toarray") else np.asarray(expected)
+    if onnx_features.shape != expected.shape or not np.array_equal(
+            onnx_features.astype(np.float32), expected.astype(np.float32)):
+        return None, "the ONNX preprocessing does not reproduce the features exactly on the sample"
+    return model.SerializeToString(), None
+
+
+def save_compact(pipeline, sample: pd.DataFrame, path: str | Path, n_trees: int | None = None) -> Path:
+    """Write the pipeline as a compact ``.npz`` (ONNX preprocessing when it converts exactly)."""
+    from mlhelpers import persistence
+
+    forest = compact_forest(pipeline[-1], n_trees)
+    preprocess, reason = _preprocessor_onnx(pipeline, sample)
+    kind = "onnx"
+    if preprocess is None:  # keep scikit-learn's preprocessing, in skops inside the same file
+        kind = "skops"
+        buffer = io.BytesIO()
+        import skops.io as sio
+
+        sio.dump(pipeline[:-1], buffer)
+        preprocess = buffer.getvalue()
+    classes = getattr(pipeline, "classes_", None)
+    meta = {"format": COMPACT_FORMAT, "version": COMPACT_VERSION, "task": forest.task,
+            "max_depth": forest.max_depth, "n_features": forest.n_features,
+            "classes": None if classes is None else np.asarray(classes).tolist(),
+            "columns": persistence.input_columns(pipeline, sample), "preprocess": kind,
+            "preprocess_reason": reason, "source": type(pipeline[-1]).__name__}
+    path = Path(path)
+    with atomic_path(path) as temp:
+        with open(temp, "wb") as handle:
+            np.savez_compressed(handle, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                                preprocess=np.frombuffer(preprocess, dtype=np.uint8),
+                                feature=forest.feature, split=forest.split, jump=forest.jump,
+                                roots=forest.roots, thresholds=forest.thresholds, values=forest.values)
+    return path
+
+
+def load_compact(path: str | Path, extra_trusted: list[str] | tuple[str, ...] = ()) -> CompactModel:
+    """Load a compact ``.npz`` written by ``save_compact`` (no pickle: arrays, JSON and ONNX only)."""
+    from mlhelpers import persistence
+
+    path = Path(path)
+    if not path.is_file():
+        raise persistence.ModelFileError(f"model file {path} does not exist; check the path.")
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            meta = json.loads(stored["meta"].tobytes())
+            arrays = {k: stored[k] for k in ("feature", "split", "jump", "roots", "thresholds", "values")}
+            preprocess = stored["preprocess"].tobytes()
+    except Exception as error:
+        raise persistence.ModelFileError(f"{path} is not a compact model file ({type(error).__name__}: "
+                                         f"{error}); write it with `mlh optimize`.") from error
+    if meta.get("format") != COMPACT_FORMAT or meta.get("version") != COMPACT_VERSION:
+        raise persistence.ModelFileError(f"{path} is not a {COMPACT_FORMAT} v{COMPACT_VERSION} file.")
+    forest = CompactForest(task=meta["task"], max_depth=meta["max_depth"], n_features=meta["n_features"],
+                           **arrays)
+    if meta["preprocess"] == "onnx":
+        preprocessor = persistence.OnnxPredictor(preprocess)
+    else:
+        with tempfile.TemporaryDirectory(prefix="mlh-compact-") as tmp:
+            skops_file = Path(tmp) / "preprocess.skops"
+            skops_file.write_bytes(preprocess)
+            preprocessor = persistence.load_skops(skops_file, extra_trusted)
+    classes = None if meta["classes"] is None else np.asarray(meta["classes"])
+    return CompactModel(forest, preprocessor, classes)
+
+
+# ---------------------------------------------------------------- the optimize command
+
+
+@dataclass
+class OptimizeResult:
+    """What ``optimize_model`` measured and wrote."""
+
+    before: dict[str, Any]
+    candidates: pd.DataFrame          # one row per lossless candidate (and the lossy one, if asked)
+    best: str | None                  # name of the best lossless candidate that held parity
+    best_path: Path | None
+    lossy: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def table(self) -> pd.DataFrame:
+        """Before/after: the original and every candidate with ratios against the original."""
+        rows = pd.concat([pd.DataFrame([self.before]), self.candidates], ignore_index=True)
+        columns = ["name", "lossless", "parity_ok", "max_abs_diff", "size_bytes", "load_seconds",
+                   "peak_memory_mb", "model_memory_mb", "single_row_p50_ms", "single_row_p99_ms",
+                   "batch_rows_per_second", "size_smaller_x", "memory_smaller_x", "single_row_faster_x"]
+        return rows[[c for c in columns if c in rows.columns]]
+
+
+def load_any(path: str | Path, extra_trusted: list[str] | tuple[str, ...] = ()) -> Any:
+    """Load a fitted pipeline from ``.skops`` (allowlist) or ``.joblib``/``.pkl`` (a pickle: trusted files only)."""
+    from mlhelpers import persistence
+
+    path = Path(path)
+    if not path.is_file():
+        raise OptimizeError(f"model file {path} does not exist; pass a fitted pipeline (.joblib, .pkl or .skops).")
+    if path.suffix == ".skops":
+        return persistence.load_skops(path, extra_trusted)
+    if path.suffix in (".joblib", ".pkl", ".pickle"):
+        import joblib
+
+        return joblib.load(path)
+    raise OptimizeError(f"{path}: unknown model format {path.suffix!r}; expected .joblib, .pkl or .skops.")
+
+
+def _ratios(row: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    return row | {"size_smaller_x": before["size_bytes"] / row["size_bytes"],
+                  "memory_smaller_x": before["peak_memory_mb"] / row["peak_memory_mb"],
+                  "single_row_faster_x": before["single_row_p50_ms"] / row["single_row_p50_ms"]}
+
+
+def _error(task: str, y: np.ndarray, predicted: np.ndarray) -> float:
+    # regression: RMSE; classification: Brier score (mean squared error of the probabilities)
+    if task == "regression":
+        return float(np.sqrt(np.mean((predicted - y) ** 2)))
+    onehot = np.eye(predicted.shape[1])[y]
+    return float(np.mean(np.sum((predicted - onehot) ** 2, axis=1)))
+
+
+def _encoded_target(pipeline, values: pd.Series, task: str) -> np.ndarray:
+    if task == "regression":
+        return values.to_numpy(dtype=float)
+    classes = list(np.asarray(pipeline.classes_))
+    if set(values.unique()) <= set(classes):
+        return values.map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=int)
+    from mlhelpers.modeling import encode_target  # labels as strings: the workspace's encoding
+
+    return encode_target(values, task)[0]
+
+
+def _lossy_forest(pipeline, sample: pd.DataFrame, y: np.ndarray, task: str, tolerance: float,
+                  seed: int) -> tuple[int, dict[str, Any]]:
+    """Fewest leading trees whose error on a selection half is within ``tolerance`` of the full forest's."""
+    full = compact_forest(pipeline[-1])
+    model = CompactModel(full, pipeline[:-1])
+    X = model.features(sample)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(sample))
+    select, holdout = order[: len(order) // 2], order[len(order) // 2:]
+    per_tree = full.leaf_values(X)  # (rows, trees[, classes]): every prefix is a cumulative mean
+    cumulative = np.cumsum(per_tree, axis=1) / np.arange(1, full.n_trees + 1).reshape(
+        (1, -1) + (1,) * (per_tree.ndim - 2))
+    full_select = _error(task, y[select], cumulative[select, -1])
+    chosen = full.n_trees
+    for k in range(1, full.n_trees + 1):
+        if _error(task, y[select], cumulative[select, k - 1]) <= full_select * (1 + tolerance):
+            chosen = k
+            break
+    metric = "rmse" if task == "regression" else "brier"
+    full_holdout = _error(task, y[holdout], cumulative[holdout, -1])
+    lossy_holdout = _error(task, y[holdout], cumulative[holdout, chosen - 1])
+    return chosen, {"n_trees": chosen, "of_trees": full.n_trees, "metric": metric, "tolerance": tolerance,
+                    "selection_rows": len(select), "holdout_rows": len(holdout),
+                    f"{metric}_full_holdout": full_holdout, f"{metric}_lossy_holdout": lossy_holdout,
+                    "relative_cost_holdout": lossy_holdout / full_holdout - 1 if full_holdout else 0.0}
+
+
+def optimize_model(model_path: str | Path, sample: pd.DataFrame, out_dir: str | Path,
+                   target: str | None = None, tolerance: float | None = None, n_single: int = 1000,
+                   extra_trusted: list[str] | tuple[str, ...] = (), seed: int = 0,
+                   formats: tuple[str, ...] = ("compact", "onnx", "skops")) -> OptimizeResult:
+    """Measure ``model_path``, build and measure lossless candidates (and a lossy one if asked).
+
+    Every candidate's parity with the original is checked on ``sample`` (regression 1e-6 relative,
+    probabilities 1e-5, exact labels); one that breaks it is reported, never chosen. ``tolerance``
+    (e.g. 0.01 = error at most 1% higher, RMSE for regression, Brier score for classification)
+    needs ``target``, the sample's label column. Writes the files and ``optimize_report.json`` into
+    ``out_dir``; returns the measurements (``OptimizeResult.table()`` for before/after).
+    """
+    from sklearn.base import is_classifier
+
+    from mlhelpers import persistence
+
+    if tolerance is not None and (target is None or tolerance < 0):
+        raise OptimizeError("a lossy model needs --target (the sample's label column) and a tolerance >= 0, "
+                            "e.g. --tolerance 0.01 for at most 1% more error.")
+    if target is not None and target not in sample.columns:
+        raise OptimizeError(f"target column {target!r} is not in the sample; its columns: {list(sample.columns)}.")
+    model_path = Path(model_path)
+    pipeline = load_any(model_path, extra_trusted)
+    if not hasattr(pipeline, "predict"):
+        raise OptimizeError(f"{model_path} holds a {type(pipeline).__name__}, not a fitted pipeline or model.")
+    task = "classification" if is_classifier(pipeline) else "regression"
+    if not hasattr(pipeline, "steps"):
+        from sklearn.pipeline import Pipeline
+        pipeline = Pipeline([("model", pipeline)])
+    columns = persistence.input_columns(pipeline, sample)
+    frame = sample[columns]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+
+    loader = "mlhelpers.persistence:load_skops" if model_path.suffix == ".skops" else "joblib:load"
+    load_kwargs = {"extra_trusted": list(extra_trusted)} if model_path.suffix == ".skops" else {}
+    before = measure = persistence.measure_serving("original", model_path, loader, frame, n_single,
+                                                   load_kwargs=load_kwargs)
+    before = measure | {"lossless": True, "parity_ok": True, "max_abs_diff": 0.0}
+    stem = model_path.name.split(".")[0]
+    built: list[tuple[str, Path, str, dict, Any, bool]] = []  # name, path, loader, kwargs, predictor, lossless
+    has_trees = persistence.tree_node_count(pipeline) > 0
+    if "compact" in formats:
+        if has_trees:
+            path = save_compact(pipeline, frame, out_dir / f"{stem}.compact.npz")
+            built.append(("compact", path, "mlhelpers.optimize:load_compact",
+                          {"extra_trusted": list(extra_trusted)}, load_compact(path, extra_trusted), True))
+        else:
+            notes.append(f"compact: not applicable ({type(pipeline[-1]).__name__} has no scikit-learn trees)")
+    if "onnx" in formats:
+        converted = persistence.to_onnx(pipeline, frame)
+        if converted.model is not None:
+            path = persistence.save_onnx(converted.model, out_dir / f"{stem}.onnx")
+            built.append(("onnx", path, "mlhelpers.persistence:OnnxPredictor", {},
+                          persistence.OnnxPredictor(path), True))
+        else:
+            notes.append(f"onnx: {converted.reason}")
+    if "skops" in formats:
+        path = persistence.save_skops(pipeline, out_dir / f"{stem}.skops", compress=True)
+        built.append(("skops", path, "mlhelpers.persistence:load_skops", {"extra_trusted": list(extra_trusted)},
+                      pipeline, True))
+    lossy = None
+    if tolerance is not None:
+        if has_trees and hasattr(pipeline[-1], "estimators_"):
+            y = _encoded_target(pipeline, sample[target], task)
+            n_trees, lossy = _lossy_forest(pipeline, frame, y, task, tolerance, seed)
+            path = save_compact(pipeline, frame, out_dir / f"{stem}.lossy-{n_trees}trees.compact.npz", n_trees)
+            built.append((f"lossy ({n_trees} of {lossy['of_trees']} trees)", path,
+                          "mlhelpers.optimize:load_compact", {"extra_trusted": list(extra_trusted)},
+                          load_compact(path, extra_trusted), False))
+        else:
+            notes.append(f"lossy: only forests can drop trees; {type(pipeline[-1]).__name__} kept lossless")
+
+    rows = []
+    for name, path, load, kwargs, predictor, lossless in built:
+        parity = persistence.check_parity(pipeline, predictor, frame, task, name=name)
+        row = persistence.measure_serving(name, path, load, frame, n_single, load_kwargs=kwargs)
+        rows.append(_ratios(row | {"lossless": lossless, "parity_ok": parity.ok or not lossless,
+                                   "max_abs_diff": parity.max_abs_diff, "max_rel_diff": parity.max_rel_diff,
+                                   "label_mismatches": parity.label_mismatches}, before))
+    candidates = pd.DataFrame(rows)
+    before = _ratios(before, before)
+    best = best_path = None
+    if len(candidates):
+        good = candidates[candidates["lossless"] & candidates["parity_ok"]]
+        if len(good):
+            pick = good.sort_values(["single_row_p50_ms", "size_bytes"]).iloc[0]
+            best, best_path = pick["name"], Path(pick["path"])
+    result = OptimizeResult(before, candidates, best, best_path, lossy, notes)
+    write_json(out_dir / "optimize_report.json", {
+        "model": str(model_path), "task": task, "sample_rows": len(frame), "n_single": n_single,
+        "best_lossless": best, "best_path": best_path, "lossy": lossy, "notes": notes,
+        "before": before, "candidates": json.loads(candidates.to_json(orient="records")),
+    })
+    return result
+
+
+def format_report(result: OptimizeResult) -> str:
+    """The before/after table and the verdict as text for the terminal."""
+    table = result.table().copy()
+    table["size_mb"] = table.pop("size_bytes") / 2**20
+    shown = ["name", "lossless", "parity_ok", "max_abs_diff", "size_mb", "load_seconds", "peak_memory_mb",
+             "single_row_p50_ms", "single_row_p99_ms", "batch_rows_per_second", "size_smaller_x",
+             "memory_smaller_x", "single_row_faster_x"]
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
+        lines = [table[[c for c in shown if c in table.columns]].to_string(index=False)]
+    if result.best:
+        lines.append(f"best lossless: {result.best} -> {result.best_path}")
+    else:
+        lines.append("no lossless candidate held parity: keep the original.")
+    if result.lossy:
+        lossy = result.lossy
+        lines.append(f"lossy: {lossy['n_trees']} of {lossy['of_trees']} trees, {lossy['metric']} on "
+                     f"{lossy['holdout_rows']} held-out sample rows {lossy[lossy['metric'] + '_full_holdout']:.5g} -> "
+                     f"{lossy[lossy['metric'] + '_lossy_holdout']:.5g} "
+                     f"({lossy['relative_cost_holdout']:+.2%}; tolerance {lossy['tolerance']:.2%})")
+    lines.extend(result.notes)
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""mlh optimize: compact forests are exact, candidates prove parity, lossy models state their cost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.tree import DecisionTreeRegressor
+
+from mlhelpers.cli import main
+from mlhelpers.modeling import build_pipeline, encode_target
+from mlhelpers.optimize import (CompactModel, OptimizeError, compact_forest, format_report, load_compact,
+                                optimize_model, save_compact)
+from mlhelpers.persistence import ModelFileError, check_parity
+
+ROOT = Path(__file__).resolve().parents[1]
+CATEGORICAL = ["cut", "color", "clarity"]
+NUMERIC = ["carat", "depth", "table", "x", "y", "z"]
+
+
+@pytest.fixture(scope="module")
+def diamonds() -> pd.DataFrame:
+    return pd.read_csv(ROOT / "data" / "diamonds.csv.gz").sample(4000, random_state=1)
+
+
+def issue_pipeline(estimator) -> Pipeline:
+    """The issue's reference shape: one-hot + scaler + a tree model."""
+    return Pipeline([
+        ("preprocess", ColumnTransformer([
+            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), CATEGORICAL),
+            ("numeric", StandardScaler(), NUMERIC)])),
+        ("model", estimator)])
+
+
+@pytest.fixture(scope="module")
+def forest(diamonds) -> Pipeline:
+    train = diamonds.iloc[:3000]
+    return issue_pipeline(RandomForestRegressor(n_estimators=20, random_state=0, n_jobs=1)).fit(
+        train, train["price"])
+
+
+def test_compact_trees_reach_the_same_leaves(diamonds, forest):
+    X = forest[:-1].transform(diamonds)
+    compact = compact_forest(forest[-1])
+    per_tree = compact.leaf_values(X)
+    for i, tree in enumerate(forest[-1].estimators_):
+        np.testing.assert_array_equal(per_tree[:, i], tree.predict(X.astype(np.float32)))
+    np.testing.assert_allclose(compact.predict_values(X), forest.predict(diamonds), rtol=1e-12)
+    sklearn_bytes = sum(t.tree_.node_count for t in forest[-1].estimators_) * 72
+    assert compact.nbytes * 5 < sklearn_bytes  # 7 bytes a node plus the distinct-value tables
+
+
+def test_compact_handles_classifiers_and_non_preorder_trees():
+    credit = pd.read_csv(ROOT / "data" / "credit.csv")
+    y, _ = encode_target(credit["Status"], "classification")
+    features = {"numeric": ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount",
+                            "Price"], "categorical": ["Home", "Marital", "Records", "Job"]}
+    spec = {"model": "random_forest", "task": "classification", "features": features, "seed": 0, "n_jobs": 1,
+            "estimator_params": {"n_estimators": 15}}
+    pipeline = build_pipeline(spec)
+    pipeline.steps[-1] = ("model", ExtraTreesClassifier(n_estimators=15, random_state=0))
+    pipeline.fit(credit, y)
+    model = CompactModel(compact_forest(pipeline[-1]), pipeline[:-1], pipeline.classes_)
+    np.testing.assert_allclose(model.predict_proba(credit), pipeline.predict_proba(credit), atol=1e-12)
+    assert check_parity(pipeline, model, credit, "classification").ok
+    # max_leaf_nodes grows best-first: node ids are not in preorder
+    numbers = credit[features["numeric"]].fillna(0)
+    tree = DecisionTreeRegressor(max_leaf_nodes=40, random_state=0).fit(numbers, credit["Amount"])
+    flat = compact_forest(tree)
+    np.testing.assert_array_equal(flat.predict_values(numbers.to_numpy()), tree.predict(numbers))
+
+
+def test_compact_file_round_trip_uses_onnx_preprocessing(tmp_path, diamonds, forest):
+    path = save_compact(forest, diamonds, tmp_path / "model.compact.npz")
+    loaded = load_compact(path)
+    assert type(loaded.preprocess).__name__ == "OnnxPredictor"
+    np.testing.assert_allclose(loaded.predict(diamonds), forest.predict(diamonds), rtol=1e-12)
+    np.testing.assert_allclose(loaded.predict(diamonds.iloc[[7]]), forest.predict(diamonds.iloc[[7]]), rtol=1e-12)
+    fewer = load_compact(save_compact(forest, diamonds, tmp_path / "five.compact.npz", n_trees=5))
+    assert fewer.forest.n_trees == 5 and path.stat().st_size > (tmp_path / "five.compact.npz").stat().st_size
+
+
+def test_load_compact_refuses_other_files(tmp_path):
+    other = tmp_path / "other.npz"
+    np.savez(other, meta=np.frombuffer(b'{"format": "something-else"}', dtype=np.uint8),
+             preprocess=np.zeros(1, np.uint8), feature=np.zeros(1), split=np.zeros(1), jump=np.zeros(1),
+             roots=np.zeros(1), thresholds=np.zeros(1), values=np.zeros(1))
+    with pytest.raises(ModelFileError, match="not a mlh-compact-forest"):
+        load_compact(other)
+    text = tmp_path / "text.npz"
+    text.write_text("hello")
+    with pytest.raises(ModelFileError, match="not a compact model file"):
+        load_compact(text)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        load_compact(tmp_path / "absent.npz")
+
+
+def test_optimize_model_proves_parity_and_states_the_lossy_cost(tmp_path, diamonds, forest):
+    model_path = tmp_path / "forest.joblib"
+    joblib.dump(forest, model_path)
+    sample = diamonds.iloc[3000:]
+    result = optimize_model(model_path, sample, tmp_path / "out", target="price", tolerance=0.05,
+                            n_single=50, formats=("compact",))
+    table = result.table()
+    assert table["name"].tolist()[:2] == ["original", "compact"]
+    compact = table.set_index("name").loc["compact"]
+    assert compact["parity_ok"] and compact["max_abs_diff"] < 1e-6
+    assert compact["size_smaller_x"] > 5 and compact["single_row_faster_x"] > 1
+    assert result.best == "compact" and result.best_path.exists()
+    lossy = result.lossy
+    assert 1 <= lossy["n_trees"] <= 20 and lossy["metric"] == "rmse"
+    assert lossy["selection_rows"] + lossy["holdout_rows"] == len(sample)
+    assert lossy["rmse_lossy_holdout"] == pytest.approx(lossy["rmse_full_holdout"] * (1 + lossy["relative_cost_holdout"]))
+    assert not table.set_index("name").filter(like="lossy", axis=0)["lossless"].any()
+    report = json.loads((tmp_path / "out" / "optimize_report.json").read_text())
+    assert report["best_lossless"] == "compact" and report["lossy"]["n_trees"] == lossy["n_trees"]
+    text = format_report(result)
+    assert "best lossless: compact" in text and "lossy:" in text
+
+
+def test_optimize_rejects_bad_requests(tmp_path, diamonds, forest):
+    model_path = tmp_path / "forest.joblib"
+    joblib.dump(forest, model_path)
+    with pytest.raises(OptimizeError, match="needs --target"):
+        optimize_model(model_path, diamonds, tmp_path / "out", tolerance=0.01)
+    with pytest.raises(OptimizeError, match="'cost' is not in the sample"):
+        optimize_model(model_path, diamonds, tmp_path / "out", target="cost", tolerance=0.01)
+    with pytest.raises(OptimizeError, match="unknown model format '.txt'"):
+        (tmp_path / "model.txt").write_text("x")
+        optimize_model(tmp_path / "model.txt", diamonds, tmp_path / "out")
+    with pytest.raises(OptimizeError, match="does not exist"):
+        optimize_model(tmp_path / "absent.joblib", diamonds, tmp_path / "out")
+
+
+def test_cli_optimize(tmp_path, diamonds, forest, capsys):
+    model_path = tmp_path / "forest.joblib"
+    joblib.dump(forest, model_path)
+    sample = tmp_path / "sample.csv"
+    diamonds.iloc[3000:3400].to_csv(sample, index=False)
+    assert main(["optimize", str(model_path), "--sample", str(sample), "--n-single", "30"]) == 0
+    printed = capsys.readouterr().out
+    assert "original" in printed and "compact" in printed and "best lossless" in printed
+    assert (tmp_path / "forest.optimized" / "optimize_report.json").exists()
+    assert main(["optimize", str(model_path), "--sample", str(sample), "--tolerance", "0.01"]) == 2
+    assert "needs --target" in capsys.readouterr().err
