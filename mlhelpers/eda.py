@@ -52,6 +52,11 @@ class EdaError(ValueError):
 
 # --------------------------------------------------------------------------- column roles
 
+def _show(value: Any) -> str:
+    """A value as a reader wants to see it: 2013, not np.int16(2013)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _tokens(name: str) -> set[str]:
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(name))
     return {t for t in re.split(r"[^a-z0-9]+", spaced.lower()) if t}
@@ -143,7 +148,7 @@ def column_roles(frame: pd.DataFrame, target: str | None = None) -> pd.DataFrame
         elif nonnull == 0:
             role, evidence = "mostly_missing", "all values missing"
         elif n_unique == 1 and missing == 0:
-            role, evidence = "constant", f"a single value ({counts.index[0]!r}) in every row"
+            role, evidence = "constant", f"a single value ({_show(counts.index[0])}) in every row"
         elif missing >= MOSTLY_MISSING:
             role, evidence = "mostly_missing", f"{missing:.1%} missing (from {MOSTLY_MISSING:.0%} on)"
         else:
@@ -163,7 +168,7 @@ def column_roles(frame: pd.DataFrame, target: str | None = None) -> pd.DataFrame
                 evidence = f"a single value plus {missing:.0%} missing: only missingness carries information"
             elif top >= NEAR_CONSTANT and base != "text":
                 role = "near_constant"
-                evidence = f"{top:.1%} of known values are {counts.index[0]!r}{missing_note}"
+                evidence = f"{top:.1%} of known values are {_show(counts.index[0])}{missing_note}"
         if name != target and nonnull:
             seen.append((name, n_unique, nonnull))
         rows.append({"column": name, "role": role, "base_role": base, "dtype": str(column.dtype),
@@ -287,7 +292,7 @@ def prepare_target(frame: pd.DataFrame, target: str, task: str = "auto",
         counts = y.value_counts(dropna=True)
         counts = counts[counts > 0]
         if len(counts) < 2:
-            raise EdaError(f"target {target!r} has a single class ({counts.index[0]!r}) in all {len(known):,} "
+            raise EdaError(f"target {target!r} has a single class ({_show(counts.index[0])}) in all {len(known):,} "
                            "rows with a known target; a classifier needs at least two classes. Check the "
                            "target column or the data selection.")
         shares = counts / counts.sum()
