@@ -93,7 +93,7 @@ def _base_role(column: pd.Series, n_unique: int, nonnull: int, values: pd.Index)
         return "numeric", f"numeric, {n_unique:,} distinct values"
     if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) == "boolean":
         return "categorical", "true/false values stored as objects"
-    is_date, evidence = _looks_like_dates(column)
+    is_date, evidence = _looks_like_dates(pd.Series(values[:500]))  # distinct values, most frequent first
     if is_date:
         return "datetime", evidence
     sample = pd.Series(values[:2000].astype(str))
