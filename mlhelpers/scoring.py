@@ -18,7 +18,7 @@ import pandas as pd
 __all__ = ["ScoringError", "SchemaError", "RowCheck", "ScoreSummary", "check_rows", "predict_rows",
            "load_model_dir", "score_file"]
 
-INPUT_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
+INPUT_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
                   ".jsonl": "jsonl", ".ndjson": "jsonl"}
 OUTPUT_SUFFIXES = {".csv": "csv", ".parquet": "parquet"}
 _SHOWN_CATEGORIES = 8
@@ -216,7 +216,7 @@ def _kind(path: Path, suffixes: dict[str, str], what: str, expected: str) -> str
 def _read_header(path: Path, kind: str) -> pd.DataFrame:
     """An empty frame with the file's columns (read without scanning the file)."""
     if kind == "csv":
-        return pd.read_csv(path, sep=None if path.suffix.lower() == ".txt" else _sep(path), nrows=0, dtype=str)
+        return pd.read_csv(path, sep=_sep(path), nrows=0, dtype=str)
     if kind == "parquet":
         import pyarrow.parquet as pq
 
@@ -225,7 +225,7 @@ def _read_header(path: Path, kind: str) -> pd.DataFrame:
 
 
 def _sep(path: Path) -> str:
-    return "\t" if path.suffix.lower() == ".tsv" else ","
+    return "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
 
 
 def _read_chunks(path: Path, kind: str, chunk_rows: int) -> Iterator[pd.DataFrame]:

@@ -122,19 +122,21 @@ def test_score_csv_in_chunks_matches_the_in_memory_model(model, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files
 
 
-def test_score_parquet_and_jsonl(model, tmp_path):
+def test_score_parquet_jsonl_gzipped_csv_and_tsv(model, tmp_path):
     model_dir, schema, data, pipeline = model
     clean = data.X_test.head(30).reset_index(drop=True)
     clean.to_parquet(tmp_path / "in.parquet")
     clean.to_json(tmp_path / "in.jsonl", orient="records", lines=True)
+    clean.to_csv(tmp_path / "in.csv.gz", index=False)
+    clean.to_csv(tmp_path / "in.tsv", sep="\t", index=False)
     expected = _reference(pipeline, clean, schema)
-    for name in ("in.parquet", "in.jsonl"):
+    for name in ("in.parquet", "in.jsonl", "in.csv.gz", "in.tsv"):
         summary = score_file(model_dir, tmp_path / name, tmp_path / f"{name}.out.parquet", chunk_rows=8,
                              progress=False)
         assert (summary.rows, summary.scored, summary.rejected) == (30, 30, 0)
         out = pd.read_parquet(tmp_path / f"{name}.out.parquet")
         assert out["row"].tolist() == list(range(30))
-        np.testing.assert_array_equal(out["proba_good"], expected["proba_good"])
+        np.testing.assert_allclose(out["proba_good"], expected["proba_good"], rtol=1e-12)
         assert out["prediction"].tolist() == expected["prediction"].tolist()
 
 
