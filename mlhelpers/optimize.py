@@ -3,7 +3,8 @@
 ``optimize_model(model_path, sample, out_dir, target=None, tolerance=None) -> OptimizeResult``
 measures the model as handed over (size, load time, memory, single-row latency, batch throughput, in
 a fresh process), builds every lossless candidate that applies, proves each one's parity on the
-sample, measures them the same way and keeps the best. Only with a ``tolerance`` (and the sample's
+sample, measures them the same way and recommends the one with the best balance of the three gains
+(geometric mean of the disk, peak-memory and single-row-latency ratios against the original). Only with a ``tolerance`` (and the sample's
 ``target`` column) does it also build a lossy, smaller model and state its accuracy cost.
 
 Lossless candidates:
@@ -472,7 +473,9 @@ def optimize_model(model_path: str | Path, sample: pd.DataFrame, out_dir: str | 
     if len(candidates):
         good = candidates[candidates["lossless"] & candidates["parity_ok"]]
         if len(good):
-            pick = good.sort_values(["single_row_p50_ms", "size_bytes"]).iloc[0]
+            # the best balance of the three goals: geometric mean of the disk, memory and latency gains
+            gain = (good["size_smaller_x"] * good["memory_smaller_x"] * good["single_row_faster_x"]) ** (1 / 3)
+            pick = good.loc[gain.idxmax()]
             best, best_path = pick["name"], Path(pick["path"])
     result = OptimizeResult(before, candidates, best, best_path, lossy, notes)
     write_json(out_dir / "optimize_report.json", {

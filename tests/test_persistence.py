@@ -138,6 +138,16 @@ def test_onnx_forest_regressor_keeps_double_thresholds(diamonds):
     assert result.parity.max_rel_diff <= 1e-6
 
 
+def test_onnx_xgboost_regressor_splits_like_xgboost(diamonds):
+    # XGBoost splits float32 inputs at float32 values; fed doubles, ONNX flipped branches (1,730 off)
+    pipeline = fit("xgboost", "regression", diamonds, DIAMOND_FEATURES, diamonds["price"].to_numpy(float),
+                   n_estimators=50)
+    result = to_onnx(pipeline, diamonds)
+    assert result.reason is None and result.parity.ok
+    assert result.parity.tolerance == pytest.approx(64 * np.finfo(np.float32).eps)  # a float32 model
+    assert result.parity.max_abs_diff < 0.1
+
+
 def test_onnx_linear_regression_is_exact_in_double(diamonds):
     pipeline = fit("linear", "regression", diamonds, DIAMOND_FEATURES, diamonds["price"].to_numpy(float))
     result = to_onnx(pipeline, diamonds)

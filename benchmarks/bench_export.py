@@ -1,0 +1,117 @@
+"""Serving formats (issue 5, point 4) and `mlh optimize` (point 8) on diamonds, measured in one run.
+
+    .venv/bin/python benchmarks/bench_export.py            # the issue's sizes: minutes, ~5 GB of RAM
+    .venv/bin/python benchmarks/bench_export.py --quick    # small forest, for a smoke run
+
+Part 1: the zoo's XGBoost pipeline (the export step's choice on diamonds) as a joblib pickle (the
+reference), skops and ONNX: size, load time, peak memory, single-row p50/p99 over 1,000 calls and batch
+rows/s on the test split, each in a fresh process, with parity. Goal: the recommended format >= 10x
+faster per row than the pickle, not larger, parity holding.
+
+Part 2: the issue's reference pipeline (one-hot + scaler + RandomForestRegressor, 300 trees, n_jobs=-1)
+pickled, then `mlh optimize` on it with the test split as sample. Goal: >= 10x smaller on disk and in
+memory, >= 20x faster per row, lossless; plus the lossy option at a 1% error tolerance.
+Every ratio is against the pickle measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import joblib
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mlhelpers.modeling import build_pipeline  # noqa: E402
+from mlhelpers.optimize import format_report, optimize_model  # noqa: E402
+from mlhelpers.persistence import serving_report  # noqa: E402
+
+CATEGORICAL = ["cut", "color", "clarity"]
+NUMERIC = ["carat", "depth", "table", "x", "y", "z"]
+
+
+def split(quick: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    data = pd.read_csv(ROOT / "data" / "diamonds.csv.gz")
+    if quick:
+        data = data.sample(8000, random_state=7)
+    test = data.sample(frac=0.2, random_state=7)
+    return data.drop(index=test.index), test
+
+
+def part_serving(train: pd.DataFrame, test: pd.DataFrame, work: Path, quick: bool) -> None:
+    spec = {"model": "xgboost", "task": "regression", "seed": 7, "n_jobs": -1,
+            "features": {"numeric": NUMERIC, "categorical": CATEGORICAL},
+            "estimator_params": {"n_estimators": 50} if quick else {}}
+    pipeline = build_pipeline(spec).fit(train, train["price"].to_numpy(float))
+    report = serving_report(pipeline, test, work / "model", n_single=1000)
+    table = report.drop(columns=["path", "reference"]).copy()
+    table["size_mb"] = table.pop("size_bytes") / 2**20
+    print("\n== Part 1: export formats, zoo XGBoost on diamonds "
+          f"({len(train)} training rows, {len(test)} test rows) ==")
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
+        print(table.to_string(index=False))
+    saved = json.loads((work / "model" / "serving_report.json").read_text())
+    if saved["onnx_reason"]:
+        print(f"ONNX not exported: {saved['onnx_reason']}")
+    best = report[report["recommended"]].iloc[0]
+    print(f"recommended: {best['name']}: {best['single_row_speedup']:.1f}x faster per row than the pickle "
+          f"(goal >= 10x), size {best['size_ratio']:.2f}x smaller (goal >= 1x), parity {bool(best['parity_ok'])}")
+
+
+def part_optimize(train: pd.DataFrame, test: pd.DataFrame, work: Path, quick: bool) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    n_trees = 30 if quick else 300
+    pipeline = Pipeline([
+        ("preprocess", ColumnTransformer([
+            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), CATEGORICAL),
+            ("numeric", StandardScaler(), NUMERIC)])),
+        ("model", RandomForestRegressor(n_estimators=n_trees, random_state=7, n_jobs=-1))])
+    start = time.perf_counter()
+    pipeline.fit(train[CATEGORICAL + NUMERIC], train["price"])
+    fit_seconds = time.perf_counter() - start
+    nodes = sum(t.tree_.node_count for t in pipeline[-1].estimators_)
+    model_path = work / "forest.joblib"
+    joblib.dump(pipeline, model_path)
+    del pipeline
+    print(f"\n== Part 2: mlh optimize on the reference forest ({n_trees} trees, {nodes:,} nodes, "
+          f"fitted in {fit_seconds:.0f} s on {len(train)} rows; sample = {len(test)} test rows) ==")
+    start = time.perf_counter()
+    result = optimize_model(model_path, test, work / "optimized", target="price", tolerance=0.01, n_single=1000)
+    print(format_report(result))
+    print(f"(optimize took {time.perf_counter() - start:.0f} s including every measurement)")
+    if result.best:
+        best = result.candidates.set_index("name").loc[result.best]
+        print(f"goal check, {result.best} vs pickle: {best['size_smaller_x']:.1f}x smaller on disk (goal >= 10x), "
+              f"{best['memory_smaller_x']:.1f}x less peak memory (goal >= 10x; model alone "
+              f"{result.before['model_memory_mb'] / max(best['model_memory_mb'], 1e-9):.1f}x), "
+              f"{best['single_row_faster_x']:.1f}x faster per row (goal >= 20x), "
+              f"max abs difference {best['max_abs_diff']:.3g}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small data and forest (smoke run)")
+    parser.add_argument("--part", choices=("serving", "optimize", "both"), default="both")
+    args = parser.parse_args()
+    train, test = split(args.quick)
+    with tempfile.TemporaryDirectory(prefix="mlh-bench-export-") as tmp:
+        work = Path(tmp)
+        if args.part in ("serving", "both"):
+            part_serving(train, test, work, args.quick)
+        if args.part in ("optimize", "both"):
+            part_optimize(train, test, work, args.quick)
+
+
+if __name__ == "__main__":
+    main()
