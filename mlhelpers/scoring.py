@@ -113,12 +113,13 @@ def _why(raw: pd.Series, bad: np.ndarray, template: str) -> np.ndarray:
 def predict_rows(model, frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
     """Predictions for rows that passed ``check_rows``: ``prediction`` (the class label, not its
     index, for classification) and one ``proba_<class>`` column per class. Index kept."""
-    if schema["task"] != "classification":
-        return pd.DataFrame({"prediction": np.asarray(model.predict(frame), dtype=float)}, index=frame.index)
-    classes = np.asarray(schema["classes"], dtype=object)
-    if len(frame) == 0:
-        return pd.DataFrame({"prediction": pd.Series([], dtype=object),
+    classification = schema["task"] == "classification"
+    classes = np.asarray(schema["classes"] if classification else [], dtype=object)
+    if len(frame) == 0:  # estimators refuse empty input; keep the columns and their types
+        return pd.DataFrame({"prediction": pd.Series([], dtype=object if classification else float),
                              **{f"proba_{c}": pd.Series([], dtype=float) for c in classes}}, index=frame.index)
+    if not classification:
+        return pd.DataFrame({"prediction": np.asarray(model.predict(frame), dtype=float)}, index=frame.index)
     result = pd.DataFrame({"prediction": classes[np.asarray(model.predict(frame), dtype=int)]}, index=frame.index)
     proba = np.asarray(model.predict_proba(frame), dtype=float)
     for i, label in enumerate(classes):
@@ -198,7 +199,7 @@ def score_file(model_dir: str | Path, input_path: str | Path, output_path: str |
             bar.update(len(chunk))
         if rejects_temp.stat().st_size == 0:  # no chunk at all: still write the header
             nothing.rejects.reset_index().to_csv(rejects_temp, index=False)
-        writer.close(predict_rows(model, nothing.valid, schema).reset_index())
+        writer.close(lambda: predict_rows(model, nothing.valid, schema).reset_index())
     return ScoreSummary(rows=counts["rows"], scored=counts["scored"], rejected=counts["rejected"],
                         output=output_path, rejects=rejects_path, extra_columns=nothing.extra_columns,
                         seconds=time.perf_counter() - start)
@@ -284,11 +285,12 @@ class _OutputWriter:
             self._parquet.write_table(table.cast(self._parquet.schema))
             self.started = True
 
-    def close(self, empty: pd.DataFrame) -> None:
-        """Finish the file; ``empty`` gives the columns when no row was written."""
+    def close(self, empty) -> None:
+        """Finish the file; ``empty()`` gives the columns when no row was written."""
         if self._parquet is not None:
             self._parquet.close()
         elif not self.started:
+            empty = empty()
             if self.kind == "csv":
                 empty.to_csv(self.path, index=False)
             else:

@@ -212,3 +212,32 @@ def test_mlh_predict_command(model, tmp_path, capsys):
     code = main(["predict", str(tmp_path), str(tmp_path / "in.csv"), "-o", str(tmp_path / "p.csv")])
     assert code == 2
     assert "not an exported model folder" in capsys.readouterr().err
+
+
+def test_regression_model_scores_values_and_survives_all_rejected_chunks(tmp_path):
+    from sklearn.datasets import load_diabetes
+
+    from mlhelpers.export import prepare_export_data, refit, write_input_schema
+    from mlhelpers.persistence import save_skops
+
+    frame = load_diabetes(as_frame=True).frame
+    spec = {"model": "linear", "task": "regression", "target": "target", "primary_metric": "rmse",
+            "classes": None, "features": {"numeric": [c for c in frame.columns if c != "target"]},
+            "estimator_params": {}, "seed": 0, "n_jobs": 1}
+    data = prepare_export_data(frame, spec, {"train_index": list(range(350)), "test_index": list(range(350, 442))})
+    pipeline = refit(data)
+    save_skops(pipeline, tmp_path / "model" / "model.skops")
+    write_input_schema(tmp_path, data)
+    rows = data.X_test.head(10).astype(object).reset_index(drop=True)
+    rows.loc[0:4, "bmi"] = "heavy"  # the whole first chunk of 5 is refused
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    summary = score_file(tmp_path / "model", tmp_path / "in.csv", tmp_path / "out.parquet", chunk_rows=5,
+                         progress=False)
+    assert (summary.scored, summary.rejected) == (5, 5)
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert list(out.columns) == ["row", "prediction"] and out["row"].tolist() == [5, 6, 7, 8, 9]
+    np.testing.assert_allclose(out["prediction"], pipeline.predict(data.X_test.iloc[5:10]), rtol=1e-12)
+    rows.head(5).to_csv(tmp_path / "bad.csv", index=False)
+    nothing = score_file(tmp_path / "model", tmp_path / "bad.csv", tmp_path / "none.csv", progress=False)
+    assert (nothing.scored, nothing.rejected) == (0, 5)
+    assert pd.read_csv(tmp_path / "none.csv").columns.tolist() == ["row", "prediction"]
