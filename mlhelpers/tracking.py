@@ -187,7 +187,7 @@ def compare_logged_model(result: TrackingResult, pipeline, data, rows: int = 200
     expected = predict_rows(pipeline, frame, schema).reset_index(drop=True)
     numbers = [c for c in expected.columns if c != "prediction" or schema["task"] != "classification"]
     return pd.DataFrame({"rows": [len(frame)],
-                         "same_labels": [bool((served["prediction"] == expected["prediction"]).all())],
+                         "same_predictions": [bool((served["prediction"] == expected["prediction"]).all())],
                          "max_abs_diff": [float(np.max(np.abs(served[numbers].to_numpy(float)
                                                               - expected[numbers].to_numpy(float))))]},
                         index=[result.model_uri])

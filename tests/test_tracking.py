@@ -83,7 +83,7 @@ def test_logged_model_predicts_labels_like_the_pipeline(logged):
     with pytest.raises(MlflowException, match="1 of 3 rows break the input schema.*row 1: Home: unseen category"):
         served.predict(bad)
     compared = compare_logged_model(result, pipeline, data, rows=40)
-    assert compared.iloc[0].to_dict() == {"rows": 40, "same_labels": True, "max_abs_diff": 0.0}
+    assert compared.iloc[0].to_dict() == {"rows": 40, "same_predictions": True, "max_abs_diff": 0.0}
 
 
 def test_signature_types_follow_the_input_schema():
