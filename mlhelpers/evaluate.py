@@ -29,8 +29,8 @@ __all__ = [
 
 LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
 MIN_CLASS_ROWS = 5        # a class needs one row in the test split and two in every CV training fold
-XGB_MAX_TREES = 500       # boosting rounds cap (XGBoost, HistGradientBoosting); early stopping picks the number
-XGB_EARLY_STOPPING = 30   # rounds without improvement on the inner validation split
+XGB_MAX_TREES = 400       # boosting rounds cap (XGBoost, HistGradientBoosting); early stopping picks the number
+XGB_EARLY_STOPPING = 20   # rounds without improvement on the inner validation split
 PARALLEL_FOLDS_ROWS = 20_000  # single-threaded models run their folds in parallel above this size
 # Below this many rows OpenMP models (HistGradientBoosting) run on one thread: thread start-up
 # costs more than it saves, and OpenMP's busy waiting slows fits 10-50x when other processes
@@ -390,47 +390,72 @@ def _openmp_threads(n_rows: int, n_jobs: int):
     return threadpool_limits(1 if n_rows < OPENMP_MIN_ROWS else (n_jobs if n_jobs > 0 else None), user_api="openmp")
 
 
-def _fit_fold(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fit_rows: np.ndarray,
-              val_rows: np.ndarray, metrics_: list[str], n_classes: int | None):
+def _fit_fold(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fold: int, fit_rows: np.ndarray,
+              val_rows: np.ndarray, metrics_: list[str], n_classes: int | None, cache: dict | None = None):
     """Fit one fold (preprocessing included, on the fold's rows only), predict its validation rows."""
     with _openmp_threads(len(fit_rows), spec["n_jobs"]):
-        return _fit_fold_unlimited(spec, X, y, fit_rows, val_rows, metrics_, n_classes)
+        return _fit_fold_unlimited(spec, X, y, fold, fit_rows, val_rows, metrics_, n_classes, cache)
 
 
-def _fit_fold_unlimited(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fit_rows: np.ndarray,
-                        val_rows: np.ndarray, metrics_: list[str], n_classes: int | None):
+def _preprocessed(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fold: int, fit_rows: np.ndarray,
+                  val_rows: np.ndarray, cache: dict | None):
+    """The fold's preprocessor fitted on its fit rows, the transformed fit and validation rows, and the
+    seconds that took. The tree models and the dummy share one configuration (integer codes), so with a
+    ``cache`` it is fitted once per fold and reused; each model is still charged the full time."""
+    from mlhelpers.modeling import build_preprocessor
+
+    shared = spec["model"] != "linear"
+    key = (fold, "codes")
+    if shared and cache is not None and key in cache:
+        return cache[key]
+    started = time.perf_counter()
+    preprocess = build_preprocessor(spec["features"], spec["model"])
+    Z_fit = preprocess.fit_transform(X.iloc[fit_rows], y[fit_rows])
+    fit_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    Z_val = preprocess.transform(X.iloc[val_rows])
+    entry = (preprocess, Z_fit, Z_val, fit_seconds, time.perf_counter() - started)
+    if shared and cache is not None:
+        cache[key] = entry
+    return entry
+
+
+def _fit_fold_unlimited(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fold: int, fit_rows: np.ndarray,
+                        val_rows: np.ndarray, metrics_: list[str], n_classes: int | None, cache: dict | None):
+    from sklearn.pipeline import Pipeline
+
     from mlhelpers.modeling import build_pipeline
 
-    pipeline = build_pipeline(spec)
-    X_fit, y_fit = X.iloc[fit_rows], y[fit_rows]
+    model = build_pipeline(spec).named_steps["model"]
+    preprocess, Z_fit, Z_val, preprocess_seconds, transform_seconds = _preprocessed(
+        spec, X, y, fold, fit_rows, val_rows, cache)
+    y_fit = y[fit_rows]
     started = time.perf_counter()
     best_trees = None
     if spec["model"] == "xgboost":
-        best_trees = _fit_xgboost_early_stopping(pipeline, X_fit, y_fit, spec)
+        best_trees = _fit_xgboost_early_stopping(model, Z_fit, y_fit, spec)
     elif spec["model"] == "hist_gradient_boosting":
         # early stopping on an inner 10% validation split; the refit takes the median iterations
-        pipeline.set_params(model__early_stopping=True, model__max_iter=XGB_MAX_TREES)
-        pipeline.fit(X_fit, y_fit)
-        best_trees = int(pipeline.named_steps["model"].n_iter_)
+        model.set_params(early_stopping=True, max_iter=XGB_MAX_TREES)
+        model.fit(Z_fit, y_fit)
+        best_trees = int(model.n_iter_)
     else:
-        pipeline.fit(X_fit, y_fit)
-    fit_seconds = time.perf_counter() - started
+        model.fit(Z_fit, y_fit)
+    fit_seconds = preprocess_seconds + time.perf_counter() - started
     started = time.perf_counter()
-    X_val = X.iloc[val_rows]
-    prediction = pipeline.predict_proba(X_val) if n_classes else pipeline.predict(X_val)
-    predict_seconds = time.perf_counter() - started
+    prediction = model.predict_proba(Z_val) if n_classes else model.predict(Z_val)
+    predict_seconds = transform_seconds + time.perf_counter() - started
     if n_classes and prediction.shape[1] != n_classes:
         raise BaselineError(f"{spec['model']} saw only {prediction.shape[1]} of {n_classes} classes in a fold; "
                             "merge or filter rare classes.")
     fold_scores = scores(metrics_, y[val_rows], prediction, n_classes)
+    pipeline = Pipeline([("preprocess", preprocess), ("model", model)])  # both fitted on the fold's rows only
     return pipeline, prediction, fold_scores, fit_seconds, predict_seconds, best_trees
 
 
-def _fit_xgboost_early_stopping(pipeline, X_fit: pd.DataFrame, y_fit: np.ndarray, spec: dict[str, Any]) -> int:
-    """Fit preprocessing and XGBoost on 90% of the fold; stop adding trees when the other 10% stops improving.
-
-    Returns the number of trees kept. The pipeline is fitted (on the 90%) when this returns.
-    """
+def _fit_xgboost_early_stopping(model, Z_fit: np.ndarray, y_fit: np.ndarray, spec: dict[str, Any]) -> int:
+    """Fit XGBoost on 90% of the fold's (preprocessed) rows; stop adding trees when the other 10%
+    stops improving. Returns the number of trees kept."""
     from sklearn.model_selection import train_test_split
 
     classification = spec["task"] == "classification"
@@ -438,22 +463,20 @@ def _fit_xgboost_early_stopping(pipeline, X_fit: pd.DataFrame, y_fit: np.ndarray
     n_val = max(int(0.1 * len(y_fit)), n_classes, 1)
     inner_fit, inner_val = train_test_split(np.arange(len(y_fit)), test_size=n_val, random_state=spec["seed"],
                                             stratify=y_fit if classification else None)
-    preprocess, model = pipeline.named_steps["preprocess"], pipeline.named_steps["model"]
     model.set_params(n_estimators=XGB_MAX_TREES, early_stopping_rounds=XGB_EARLY_STOPPING)
-    X_inner = preprocess.fit_transform(X_fit.iloc[inner_fit], y_fit[inner_fit])
-    X_stop = preprocess.transform(X_fit.iloc[inner_val])
-    model.fit(X_inner, y_fit[inner_fit], eval_set=[(X_stop, y_fit[inner_val])], verbose=False)
+    model.fit(Z_fit[inner_fit], y_fit[inner_fit], eval_set=[(Z_fit[inner_val], y_fit[inner_val])], verbose=False)
     return int(model.best_iteration) + 1
 
 
 def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: int = 42, n_jobs: int = -1,
-                         keep_models: bool = False) -> ModelResult:
+                         keep_models: bool = False, cache: dict | None = None) -> ModelResult:
     """Cross-validate ``model`` on the training rows of ``split``, fold by fold.
 
     Each fold builds a fresh pipeline (``modeling.build_pipeline``) and fits it, preprocessing
     included, on that fold's rows only. XGBoost and HistGradientBoosting stop early on an inner
     validation split; the median number of trees (iterations) over the folds goes into
-    ``estimator_params`` so a refit needs no validation split and is deterministic.
+    ``estimator_params`` so a refit needs no validation split and is deterministic. Pass the same
+    ``cache`` dict to several calls to fit the tree models' shared preprocessing once per fold.
     """
     from joblib import Parallel, delayed
 
@@ -467,8 +490,8 @@ def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: 
     # threads, not processes: the linear model's heavy lifting (BLAS, Cython loss) releases the GIL,
     # and threads share the data instead of copying it into every worker
     runs = Parallel(n_jobs=n_jobs if parallel else 1, prefer="threads")(
-        delayed(_fit_fold)(spec, X, y, fit_rows, val_rows, data.metrics, data.n_classes)
-        for fit_rows, val_rows in split.folds)
+        delayed(_fit_fold)(spec, X, y, fold, fit_rows, val_rows, data.metrics, data.n_classes, cache)
+        for fold, (fit_rows, val_rows) in enumerate(split.folds))
     width = (data.n_classes,) if data.n_classes else ()
     oof = np.full((len(y),) + width, np.nan)
     fold_scores: dict[str, list[float]] = {metric: [] for metric in data.metrics}
@@ -540,11 +563,14 @@ def run_zoo(data: BaselineData, split: Split, *, models: list[str] | tuple[str, 
     started = time.perf_counter()
     results: dict[str, ModelResult] = {}
     skipped: list[str] = []
+    cache: dict = {}  # per-fold preprocessing shared by the dummy and the tree models
     for model in ordered:
         if results and time.perf_counter() - started >= time_budget_seconds:
             skipped.append(model)
             continue
-        results[model] = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs, keep_models=keep_models)
+        results[model] = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs, keep_models=keep_models,
+                                              cache=cache)
+    cache.clear()
     if skipped:
         warnings.warn(f"time budget of {time_budget_seconds:g} s spent after {list(results)}; skipped {skipped}. "
                       "Raise time_budget_seconds to run them.", stacklevel=2)

@@ -22,7 +22,7 @@ FEATURE_ROLES = ("numeric", "boolean", "categorical", "high_cardinality", "datet
 ZOO = ("dummy", "linear", "random_forest", "hist_gradient_boosting", "xgboost")
 # Above this many training rows a random forest's trees each see a fixed-size bootstrap sample:
 # as accurate on noisy tabular data, and far faster and smaller than full-size trees.
-FOREST_MAX_SAMPLES = 25_000
+FOREST_MAX_SAMPLES = 15_000
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "minute", "days_since_epoch")
 
 
@@ -99,7 +99,7 @@ def _encoders(model: str):
     """
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
-    if model in ("linear", "dummy"):
+    if model == "linear":
         # one-hot for linear models; rare levels (< 5 rows) pool into one "infrequent" column
         # and a high-cardinality column keeps its 50 most frequent levels
         def one_hot(max_categories):
@@ -121,6 +121,8 @@ def build_preprocessor(features: dict[str, list[str]], model: str):
     are known before fitting: HistGradientBoosting treats them as native categoricals), then
     booleans, numbers (median-imputed with missing-value indicators; standardized for the
     linear model) and datetime parts. Unknown role keys are ignored; absent ones are empty.
+    Every model but the linear one gets the same configuration (integer codes), so cross-validation
+    can fit it once per fold for all of them.
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
@@ -154,7 +156,12 @@ def _categorical_indices(features: dict[str, list[str]]) -> list[int]:
 
 
 def make_estimator(model: str, task: str, seed: int, n_jobs: int = -1, **params: Any):
-    """The estimator named ``model`` for ``task``, with the zoo's defaults overridden by ``params``."""
+    """The estimator named ``model`` for ``task``, with the zoo's defaults overridden by ``params``.
+
+    The boosting models use a learning rate of 0.3: the baseline step stops them early (the number
+    of rounds goes into ``params``), and on 210k flight rows 0.3 scored within 0.003-0.007 ROC AUC of
+    0.1-0.2 at a third of the time.
+    """
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
                                   RandomForestClassifier, RandomForestRegressor)
@@ -165,17 +172,18 @@ def make_estimator(model: str, task: str, seed: int, n_jobs: int = -1, **params:
     zoo = {
         "dummy": (DummyClassifier, {"strategy": "prior"}) if classification
         else (DummyRegressor, {"strategy": "mean"}),
-        "linear": (LogisticRegression, {"C": 1.0, "max_iter": 1000, "random_state": seed}) if classification
+        "linear": (LogisticRegression, {"C": 1.0, "solver": "newton-cholesky", "max_iter": 100,
+                                       "random_state": seed}) if classification
         else (Ridge, {"alpha": 1.0, "random_state": seed}),
         "random_forest": (RandomForestClassifier if classification else RandomForestRegressor,
                           {"n_estimators": 100, "min_samples_leaf": 3, "max_features": "sqrt",
                            "max_samples": 0.5, "n_jobs": n_jobs, "random_state": seed}),
         "hist_gradient_boosting": (HistGradientBoostingClassifier if classification
                                    else HistGradientBoostingRegressor,
-                                   {"max_iter": 100, "learning_rate": 0.1, "early_stopping": "auto",
+                                   {"max_iter": 100, "learning_rate": 0.3, "early_stopping": "auto",
                                     "random_state": seed}),
         "xgboost": (XGBClassifier if classification else XGBRegressor,
-                    {"n_estimators": 300, "learning_rate": 0.1, "max_depth": 6, "tree_method": "hist",
+                    {"n_estimators": 150, "learning_rate": 0.3, "max_depth": 6, "tree_method": "hist",
                      "n_jobs": n_jobs, "random_state": seed}),
     }
     if model not in zoo:

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from mlhelpers.config import PROJECT_ROOT
-from mlhelpers.modeling import (DatetimeParts, ZOO, build_pipeline, build_preprocessor, class_weighting,
-                                encode_target, feature_columns, make_estimator, zoo_params)
+from mlhelpers.modeling import (FOREST_MAX_SAMPLES, ZOO, DatetimeParts, build_pipeline, build_preprocessor,
+                                class_weighting, encode_target, feature_columns, make_estimator, zoo_params)
 
 CREDIT_FEATURES = {
     "numeric": ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"],
@@ -161,5 +161,5 @@ def test_zoo_params_weight_classes_and_subsample_big_forests():
     assert zoo_params("linear", "classification", rare, "roc_auc") == {"class_weight": "balanced"}
     assert zoo_params("dummy", "classification", rare, "roc_auc") == {}
     big = np.zeros(100_000)
-    assert zoo_params("random_forest", "regression", big, "rmse") == {"max_samples": 25_000}
+    assert zoo_params("random_forest", "regression", big, "rmse") == {"max_samples": FOREST_MAX_SAMPLES}
     assert zoo_params("random_forest", "regression", big[:1000], "rmse") == {}
