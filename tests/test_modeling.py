@@ -163,3 +163,5 @@ def test_zoo_params_weight_classes_and_subsample_big_forests():
     big = np.zeros(100_000)
     assert zoo_params("random_forest", "regression", big, "rmse") == {"max_samples": FOREST_MAX_SAMPLES}
     assert zoo_params("random_forest", "regression", big[:1000], "rmse") == {}
+    assert zoo_params("xgboost", "regression", big, "rmse") == {"learning_rate": 0.3}
+    assert zoo_params("hist_gradient_boosting", "regression", big[:1000], "rmse") == {}
