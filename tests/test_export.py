@@ -104,6 +104,21 @@ def test_refit_and_test_metrics_are_sane_and_reproducible(exported):
     assert np.isnan(table.loc["log_loss", "cv_mean"])  # no CV score for it: shown empty, not invented
 
 
+def test_refit_model_predicts_single_threaded_with_the_same_answers(exported):
+    from mlhelpers.modeling import build_pipeline
+
+    run_dir, spec, *_ = exported
+    forest = spec | {"model": "random_forest", "n_jobs": 2, "estimator_params": {"n_estimators": 20}}
+    data = prepare_export_data(load_table(CREDIT), forest, read_artifact(run_dir, "split"))
+    pipeline = refit(data)
+    assert pipeline[-1].n_jobs == 1
+    threaded = build_pipeline(forest).fit(data.X_train, data.y_train)
+    assert threaded[-1].n_jobs == 2
+    # threads add the trees' votes in another order: the same answers up to float rounding
+    np.testing.assert_allclose(pipeline.predict_proba(data.X_test), threaded.predict_proba(data.X_test), atol=1e-12)
+    np.testing.assert_array_equal(pipeline.predict(data.X_test), threaded.predict(data.X_test))
+
+
 def test_regression_on_a_real_regression_set():
     from sklearn.datasets import load_diabetes
 
