@@ -149,6 +149,9 @@ def log_export_run(params, data, skip_notebooks: tuple[str, ...] = ("03_export.i
                                     "(earlier cells of notebooks/03_export.ipynb) before logging to MLflow.")
     metrics = read_artifact(run_dir, "metrics")
     input_example = check_rows(data.X_test.head(5), read_artifact(run_dir, "input_schema")).valid
+    artifacts = local_store_paths(params.tracking_uri)
+    if artifacts is not None:  # SQLite creates the database file, not its folder
+        artifacts.parent.mkdir(parents=True, exist_ok=True)
     previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(params.tracking_uri)
     try:

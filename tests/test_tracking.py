@@ -33,7 +33,7 @@ def logged(tmp_path_factory):
     for name in ("01_explore.ipynb", "02_baseline.ipynb", "03_export.ipynb"):
         (run_dir / name).write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     (run_dir / "model" / "reference.joblib").write_bytes(b"not logged")
-    params = validate_params({"run_dir": str(run_dir), "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+    params = validate_params({"run_dir": str(run_dir), "mlflow_tracking_uri": f"sqlite:///{root / 'store' / 'mlflow.db'}",
                               "mlflow_experiment": "export-tests"})
     schema = json.loads((run_dir / "model" / "input_schema.json").read_text())
     result = log_export_run(params, data)
