@@ -45,10 +45,11 @@ class RowCheck:
 def check_rows(frame: pd.DataFrame, schema: dict[str, Any]) -> RowCheck:
     """Check every row against ``schema`` (``input_schema.json``) and convert the good ones.
 
-    A row is refused, with every reason listed, when it is empty (every feature missing), has a
-    value that is not a number in a numeric column, or a category never seen in training in a
-    categorical/boolean column, or a value that is no date/time in a datetime column. Missing values are allowed (the pipeline imputes them); extra
-    columns are ignored. Raises ``SchemaError`` when columns the model needs are absent.
+    A row is refused, with every reason listed, when it is empty (every feature missing), or has
+    a value that is not a number in a numeric column, a category never seen in training in a
+    categorical/boolean column, or a value that is no date/time in a datetime column. Missing
+    values are allowed (the pipeline imputes them); extra columns are ignored. Raises
+    ``SchemaError`` when columns the model needs are absent.
     """
     columns: dict[str, Any] = schema["columns"]
     missing = [name for name in columns if name not in frame.columns]
