@@ -209,6 +209,9 @@ def test_mlh_predict_command(model, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "6 rows: 2 scored" in printed and "4 rejected" in printed and "bad.csv" in printed
     assert len(pd.read_csv(tmp_path / "p.csv")) == 2 and len(pd.read_csv(tmp_path / "bad.csv")) == 4
+    assert main(["predict", str(model_dir), str(tmp_path / "in.csv"), "-o", str(tmp_path / "p.parquet")]) == 0
+    assert "scoring in.csv" in capsys.readouterr().err  # the progress bar (on stderr)
+    assert (tmp_path / "p.rejects.csv").is_file()
     code = main(["predict", str(tmp_path), str(tmp_path / "in.csv"), "-o", str(tmp_path / "p.csv")])
     assert code == 2
     assert "not an exported model folder" in capsys.readouterr().err
