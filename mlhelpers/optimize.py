@@ -42,7 +42,8 @@ from mlhelpers.artifacts import atomic_path, write_json
 
 COMPACT_FORMAT = "mlh-compact-forest"
 COMPACT_VERSION = 1
-_BATCH_CELLS = 2_000_000  # rows x trees walked at once in batch prediction (bounds memory)
+_BATCH_CELLS = 262_144  # rows x trees walked at once in batch prediction (bounds scoring memory)
+_SMALL_CELLS = 4_096    # up to this many cells, all trees step together (fewest numpy calls)
 
 
 class OptimizeError(ValueError):
@@ -81,14 +82,15 @@ class CompactForest:
         out = []
         rows_per_chunk = max(1, _BATCH_CELLS // max(self.n_trees, 1))
         for start in range(0, len(X), rows_per_chunk):
-            chunk = X[start:start + rows_per_chunk]
-            # an extra column for leaves to "read": leaves never move, so its value is irrelevant
-            chunk = np.hstack([chunk, np.zeros((len(chunk), 1), dtype=np.float32)])
-            out.append(self.values[self.jump[self._walk(chunk)]])
+            chunk = np.ascontiguousarray(X[start:start + rows_per_chunk])
+            walk = self._walk_all if len(chunk) * self.n_trees <= _SMALL_CELLS else self._walk_live
+            out.append(self.values[self.jump[walk(chunk)]])
         return np.concatenate(out) if out else self.values[:0]
 
-    def _walk(self, X: np.ndarray) -> np.ndarray:
+    def _walk_all(self, X: np.ndarray) -> np.ndarray:
+        # few cells (one row, a few rows): every tree steps together, leaves stay put; fewest numpy calls
         leaf = self.n_features
+        X = np.hstack([X, np.zeros((len(X), 1), dtype=np.float32)])  # the column leaves "read"
         index = np.broadcast_to(self.roots, (len(X), self.n_trees)).copy()
         rows = np.arange(len(X))[:, None]
         for depth in range(self.max_depth):
@@ -99,6 +101,23 @@ class CompactForest:
             if depth % 8 == 7 and (self.feature[index] == leaf).all():
                 break
         return index
+
+    def _walk_live(self, X: np.ndarray) -> np.ndarray:
+        # many cells (batch): only (row, tree) pairs still inside a tree take the next step
+        n_rows, leaf = len(X), self.n_features
+        node = np.tile(self.roots, n_rows)
+        offset = np.repeat(np.arange(n_rows, dtype=np.int64) * X.shape[1], self.n_trees)
+        flat = X.ravel()
+        live = np.arange(n_rows * self.n_trees)
+        while live.size:
+            current = node[live]
+            feature = self.feature[current]
+            inside = feature != leaf
+            if not inside.all():
+                live, current, feature = live[inside], current[inside], feature[inside]
+            go_left = flat[offset[live] + feature] <= self.thresholds[self.split[current]]
+            node[live] = np.where(go_left, current + 1, current + self.jump[current])
+        return node.reshape(n_rows, self.n_trees)
 
     def predict_values(self, X: np.ndarray) -> np.ndarray:
         """Regression: the forest's mean prediction; classification: mean class probabilities."""
