@@ -31,7 +31,6 @@ LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
 MIN_CLASS_ROWS = 5        # a class needs one row in the test split and two in every CV training fold
 XGB_MAX_TREES = 400       # boosting rounds cap (XGBoost, HistGradientBoosting); early stopping picks the number
 XGB_EARLY_STOPPING = 20   # rounds without improvement on the inner validation split
-PARALLEL_FOLDS_ROWS = 20_000  # single-threaded models run their folds in parallel above this size
 # Below this many rows OpenMP models (HistGradientBoosting) run on one thread: thread start-up
 # costs more than it saves, and OpenMP's busy waiting slows fits 10-50x when other processes
 # share the cores (measured: 0.7 s on one thread vs 10-50 s on two for 2,850 rows under load).
@@ -478,20 +477,16 @@ def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: 
     ``estimator_params`` so a refit needs no validation split and is deterministic. Pass the same
     ``cache`` dict to several calls to fit the tree models' shared preprocessing once per fold.
     """
-    from joblib import Parallel, delayed
-
     from mlhelpers.modeling import zoo_params
 
     train_rows = data.X.index.get_indexer(split.train_index)
     X, y = data.X.iloc[train_rows], data.y[train_rows]
     estimator_params = zoo_params(model, data.task, y, data.primary_metric)
     spec = _spec(data, model, seed, n_jobs, estimator_params)
-    parallel = model in ("dummy", "linear") and len(y) > PARALLEL_FOLDS_ROWS and n_jobs != 1
-    # threads, not processes: the linear model's heavy lifting (BLAS, Cython loss) releases the GIL,
-    # and threads share the data instead of copying it into every worker
-    runs = Parallel(n_jobs=n_jobs if parallel else 1, prefer="threads")(
-        delayed(_fit_fold)(spec, X, y, fold, fit_rows, val_rows, data.metrics, data.n_classes, cache)
-        for fold, (fit_rows, val_rows) in enumerate(split.folds))
+    # Folds run one after another: every model is multi-threaded itself (forest n_jobs, OpenMP boosting,
+    # BLAS in the Newton-Cholesky logistic regression), and parallel folds would multiply peak memory.
+    runs = [_fit_fold(spec, X, y, fold, fit_rows, val_rows, data.metrics, data.n_classes, cache)
+            for fold, (fit_rows, val_rows) in enumerate(split.folds)]
     width = (data.n_classes,) if data.n_classes else ()
     oof = np.full((len(y),) + width, np.nan)
     fold_scores: dict[str, list[float]] = {metric: [] for metric in data.metrics}

@@ -120,10 +120,10 @@ def _encoders(model: str):
 def build_preprocessor(features: dict[str, list[str]], model: str):
     """A ColumnTransformer for ``model`` from the column roles.
 
-    Categorical columns come first (one output column each for tree models, so their indices
-    are known before fitting: HistGradientBoosting treats them as native categoricals), then
-    booleans, numbers (median-imputed with missing-value indicators; standardized for the
-    linear model) and datetime parts. Unknown role keys are ignored; absent ones are empty.
+    Low-cardinality categorical and boolean columns come first (one output column each for tree
+    models, so their indices are known before fitting: HistGradientBoosting treats them as native
+    categoricals), then high-cardinality codes, numbers (median-imputed with missing-value
+    indicators; standardized for the linear model) and datetime parts. Unknown role keys are ignored; absent ones are empty.
     Every model but the linear one gets the same configuration (integer codes), so cross-validation
     can fit it once per fold for all of them.
     """
@@ -141,8 +141,8 @@ def build_preprocessor(features: dict[str, list[str]], model: str):
         return make_pipeline(*steps)
 
     branches = [("categorical", low, list(features.get("categorical", []))),
-                ("high_cardinality", high, list(features.get("high_cardinality", []))),
                 ("boolean", boolean, list(features.get("boolean", []))),
+                ("high_cardinality", high, list(features.get("high_cardinality", []))),
                 ("numeric", numeric_steps(), list(features.get("numeric", []))),
                 ("datetime", make_pipeline(DatetimeParts(), numeric_steps()), list(features.get("datetime", [])))]
     branches = [branch for branch in branches if branch[2]]
@@ -153,8 +153,9 @@ def build_preprocessor(features: dict[str, list[str]], model: str):
 
 
 def _categorical_indices(features: dict[str, list[str]]) -> list[int]:
-    # tree-model output columns 0..k-1 are the ordinal-encoded categorical, high-cardinality and boolean columns
-    n_codes = sum(len(features.get(role, [])) for role in ("categorical", "high_cardinality", "boolean"))
+    # tree-model output columns 0..k-1 are the codes of the categorical and boolean columns. High-cardinality
+    # codes stay ordinal: native splits on hundreds of levels overfit (flights: ROC AUC 0.773 -> 0.793 without)
+    n_codes = sum(len(features.get(role, [])) for role in ("categorical", "boolean"))
     return list(range(n_codes))
 
 

@@ -72,6 +72,9 @@ def test_hist_gradient_boosting_gets_the_categorical_columns_as_native_categoric
     # the first four output columns are the integer codes of Home, Marital, Records, Job
     assert np.array_equal(transformed[:, 1], pipeline.named_steps["preprocess"]
                           .named_transformers_["categorical"].transform(credit[CREDIT_FEATURES["categorical"]])[:, 1])
+    with_many_levels = CREDIT_FEATURES | {"categorical": ["Home"], "high_cardinality": ["Job"], "boolean": ["Records"]}
+    assert build_pipeline(spec_for("hist_gradient_boosting", with_many_levels)).named_steps["model"] \
+        .categorical_features == [0, 1]  # Home and Records; Job's codes stay ordinal
     numeric_only = build_pipeline(spec_for("hist_gradient_boosting", {"numeric": ["Age"]}))
     assert numeric_only.named_steps["model"].categorical_features is None
 
