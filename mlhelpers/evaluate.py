@@ -898,6 +898,8 @@ def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int =
                               "validation_mean": sign * np.nanmean(val_scores, axis=1),
                               "validation_std": np.nanstd(val_scores, axis=1)})
     metric = data.primary_metric
+    sampled = (f" (on a {len(train_rows):,}-row sample of the {len(zoo.split.train_index):,} training rows)"
+               if len(train_rows) < len(zoo.split.train_index) else "")
     if table["validation_mean"].isna().any() or len(table) < 2:
         verdict = "not enough rows for a learning curve (some fits failed on tiny subsets)"
     else:
@@ -905,10 +907,10 @@ def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int =
         noise = max(float(table["validation_std"].iloc[-1]), 1e-3)
         if gain > noise:
             verdict = (f"more data would likely help: {metric} still rises by {gain:.4f} from "
-                       f"{sizes[-2]} to {sizes[-1]} rows (fold spread {noise:.4f})")
+                       f"{sizes[-2]} to {sizes[-1]} rows (fold spread {noise:.4f}){sampled}")
         else:
             verdict = (f"more data is unlikely to help much: {metric} changes by {gain:+.4f} from {sizes[-2]} to "
-                       f"{sizes[-1]} rows, within the fold spread {noise:.4f}; better features matter more")
+                       f"{sizes[-1]} rows, within the fold spread {noise:.4f}{sampled}; better features matter more")
     return LearningCurveCheck(table=table, verdict=verdict, metric=metric)
 
 

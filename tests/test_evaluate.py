@@ -348,7 +348,7 @@ def test_binary_diagnostics_threshold_and_learning_curve(tmp_path, small):
     assert table.loc["chosen", "balanced_accuracy"] >= table.loc["default", "balanced_accuracy"]
     check = evaluate.learning_curve_check(zoo, max_rows=600)
     assert check.table["train_rows"].is_monotonic_increasing and check.table["train_rows"].iloc[-1] == 400
-    assert "data" in check.verdict
+    assert "data" in check.verdict and "(on a 600-row sample of the 800 training rows)" in check.verdict
     assert evaluate.plot_learning_curve(check).get_title() == "learning curve"
     assert evaluate.plot_importances(evaluate.permutation_importances(zoo)).get_title() == "permutation importance"
     plt.close("all")
