@@ -640,13 +640,16 @@ def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path) -> pd.DataFram
 def check_leakage(zoo: ZooResult) -> pd.DataFrame:
     """Warn (``LeakageWarning``) about every suspiciously perfect cross-validated score.
 
-    Returns one row per finding (empty when nothing looks too good).
+    Returns one row per finding, or a one-row note naming the limits when nothing looks too good.
     """
     findings = []
     for model, result in zoo.results.items():
         for metric, limit in SUSPICIOUS.items():
             if metric in result.fold_scores and result.mean(metric) >= limit:
                 findings.append({"model": model, "metric": metric, "mean": result.mean(metric), "limit": limit})
+    if not findings:
+        limits = ", ".join(f"{metric} >= {limit}" for metric, limit in SUSPICIOUS.items())
+        return pd.DataFrame({"note": [f"no suspiciously perfect cross-validated score ({limits})"]})
     table = pd.DataFrame(findings, columns=["model", "metric", "mean", "limit"])
     if findings:
         suspects = zoo.data.leakage_suspects
@@ -906,7 +909,7 @@ def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int =
         gain = sign * (table["validation_mean"].iloc[-1] - table["validation_mean"].iloc[-2])
         noise = max(float(table["validation_std"].iloc[-1]), 1e-3)
         if gain > noise:
-            verdict = (f"more data would likely help: {metric} still rises by {gain:.4f} from "
+            verdict = (f"more data would likely help: {metric} still improves by {gain:.4f} from "
                        f"{sizes[-2]} to {sizes[-1]} rows (fold spread {noise:.4f}){sampled}")
         else:
             verdict = (f"more data is unlikely to help much: {metric} changes by {gain:+.4f} from {sizes[-2]} to "
