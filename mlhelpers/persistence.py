@@ -78,9 +78,9 @@ FLOAT32_ULPS = 64
 # reported (ParityResult.tied_mismatches) but does not break parity.
 TIE_EPSILON = 1e-9
 PROBA_ATOL = 1e-5
-# Tree ensembles above this many nodes make ONNX graphs of gigabytes that take minutes and
-# many GB of RAM to convert (measured: 300 deep trees on diamonds, 18 GB); `mlh optimize` has a
-# compact lossless format for those.
+# Tree ensembles above this many nodes make ONNX graphs of gigabytes that take minutes and many GB
+# of RAM to convert (issue 5: 300 deep trees on diamonds, 17.6M nodes, took 169 s and 18 GB);
+# `mlh optimize` has a compact lossless format for those.
 MAX_ONNX_TREE_NODES = 2_000_000
 
 
@@ -173,6 +173,7 @@ class ParityResult:
     n_rows: int
     name: str = "candidate"
     tied_mismatches: int = 0   # label flips on rows the reference itself scores as a tie (TIE_EPSILON)
+    task: str = "regression"
 
 
 @dataclass
@@ -680,7 +681,7 @@ def check_parity(reference: Any, candidate: Any, frame: pd.DataFrame, task: str,
         rel = diff / np.maximum(np.abs(ref), 1.0)
         max_abs, max_rel = float(np.nanmax(diff)), float(np.nanmax(rel))
         ok = bool(np.isfinite(diff).all() and max_rel <= bound)
-        return ParityResult(ok, max_abs, max_rel, 0, bound, len(frame), name)
+        return ParityResult(ok, max_abs, max_rel, 0, bound, len(frame), name, 0, task)
     bound = PROBA_ATOL if tolerance is None else tolerance
     flipped = np.asarray(reference.predict(frame)).ravel() != np.asarray(candidate.predict(frame)).ravel()
     tied = np.zeros(len(frame), dtype=bool)
@@ -693,16 +694,17 @@ def check_parity(reference: Any, candidate: Any, frame: pd.DataFrame, task: str,
         tied = (top_two[:, 1] - top_two[:, 0]) < TIE_EPSILON
     mismatches, tied_mismatches = int((flipped & ~tied).sum()), int((flipped & tied).sum())
     ok = mismatches == 0 and max_abs <= bound
-    return ParityResult(ok, max_abs, max_rel, mismatches, bound, len(frame), name, tied_mismatches)
+    return ParityResult(ok, max_abs, max_rel, mismatches, bound, len(frame), name, tied_mismatches, task)
 
 
 def assert_parity(result: ParityResult) -> ParityResult:
     """Raise ``ParityError`` naming the format and the difference if ``result`` broke its bound."""
     if not result.ok:
-        what = (f"{result.label_mismatches} label mismatches, max probability difference "
-                f"{result.max_abs_diff:.3g}" if result.label_mismatches or result.max_rel_diff == result.max_abs_diff
-                and result.max_abs_diff else
-                f"max difference {result.max_abs_diff:.6g} (relative {result.max_rel_diff:.3g})")
+        if result.task == "classification":
+            what = (f"{result.label_mismatches} label mismatches, max probability difference "
+                    f"{result.max_abs_diff:.3g}")
+        else:
+            what = f"max difference {result.max_abs_diff:.6g} (relative {result.max_rel_diff:.3g})"
         raise ParityError(f"{result.name} predictions differ from the in-memory model on "
                           f"{result.n_rows} rows: {what}, above the bound {result.tolerance:g}. "
                           f"Do not ship this format; export without it or fix the conversion.")
