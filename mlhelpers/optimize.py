@@ -524,9 +524,9 @@ def format_report(result: OptimizeResult) -> str:
         lines.append("no lossless candidate held parity: keep the original.")
     if result.lossy:
         lossy = result.lossy
-        lines.append(f"lossy: {lossy['n_trees']} of {lossy['of_trees']} trees, {lossy['metric']} on "
-                     f"{lossy['holdout_rows']} held-out sample rows {lossy[lossy['metric'] + '_full_holdout']:.5g} -> "
-                     f"{lossy[lossy['metric'] + '_lossy_holdout']:.5g} "
-                     f"({lossy['relative_cost_holdout']:+.2%}; tolerance {lossy['tolerance']:.2%})")
+        lines.append(f"lossy: {lossy['n_trees']} of {lossy['of_trees']} trees (chosen on {lossy['selection_rows']} "
+                     f"sample rows within tolerance {lossy['tolerance']:.2%}); cost on the other "
+                     f"{lossy['holdout_rows']} rows: {lossy['metric']} {lossy[lossy['metric'] + '_full_holdout']:.5g}"
+                     f" -> {lossy[lossy['metric'] + '_lossy_holdout']:.5g} ({lossy['relative_cost_holdout']:+.2%})")
     lines.extend(result.notes)
     return "\n".join(lines)
