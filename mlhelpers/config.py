@@ -65,6 +65,14 @@ class Params(BaseModel):
             raise ValueError(f"unknown metric {value!r}{_did_you_mean(value, known)}; choose one of {', '.join(known)}")
         return value
 
+    @field_validator("selected_model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        known = ("auto",) + MODEL_NAMES
+        if value not in known:
+            raise ValueError(f"unknown model {value!r}{_did_you_mean(value, known)}; choose one of {', '.join(known)}")
+        return value
+
     @field_validator("n_jobs")
     @classmethod
     def _valid_n_jobs(cls, value: int) -> int:

@@ -58,6 +58,7 @@ def test_overrides_win_over_the_file():
     ("target: Status\ndrop_columns: [Nope]\n", r"key 'drop_columns': 'Nope' is not a column"),
     ("target: Status\ndrop_columns: [Status]\n", r"'drop_columns' lists the target"),
     ("target: Status\nn_jobs: 0\n", r"key 'n_jobs': must be -1"),
+    ("target: Status\nselected_model: xgbost\n", r"key 'selected_model': unknown model 'xgbost' \(did you mean 'xgboost'\?\)"),
     ("target: Status\ncv_folds: true\n", r"key 'cv_folds': Input should be a valid integer"),
 ])
 def test_bad_values_are_refused_naming_the_key(tmp_path, text, message):
