@@ -195,7 +195,8 @@ def test_compact_dtypes_keeps_every_value_and_saves_memory():
     assert compact["Status"].dtype == "category" and compact["Seniority"].dtype == np.int8
     assert compact["Income"].dtype == np.float32  # whole numbers: float32 holds them exactly
     restored = compact.astype(frame.dtypes.to_dict())
-    pd.testing.assert_frame_equal(restored, frame)
+    # a category restored to object marks missing values as NaN where read_csv left None: same values
+    pd.testing.assert_frame_equal(restored.fillna(np.nan).infer_objects(), frame.fillna(np.nan).infer_objects())
     assert report["mb_after"].sum() < 0.2 * report["mb_before"].sum()
 
 
