@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from mlhelpers import eda, plots  # noqa: E402
+from mlhelpers import association, columns, plots  # noqa: E402
 from mlhelpers.config import PROJECT_ROOT  # noqa: E402
 from mlhelpers.data import load_compact, load_table  # noqa: E402
 
@@ -73,9 +73,9 @@ def test_feature_vs_target_regression(diamonds, feature):
 
 
 def test_top_features_grid_and_save(credit, tmp_path):
-    known, info = eda.prepare_target(credit, "Status")
-    roles = eda.column_roles(known, "Status")
-    relevance = eda.associations(known, info, roles, seed=0)
+    known, info = columns.prepare_target(credit, "Status")
+    roles = columns.column_roles(known, "Status")
+    relevance = association.associations(known, info, roles, seed=0)
     fig = plots.plot_top_features(known, relevance, "Status", "classification", top=4)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == 4 and titles[0].startswith(relevance.index[0])
@@ -85,8 +85,8 @@ def test_top_features_grid_and_save(credit, tmp_path):
 
 
 def test_correlation_heatmap(diamonds):
-    roles = eda.column_roles(diamonds, "price")
-    corr = eda.feature_correlations(diamonds, roles)
+    roles = columns.column_roles(diamonds, "price")
+    corr = association.feature_correlations(diamonds, roles)
     ax = plots.plot_correlations(corr)
     assert ax.get_title().startswith("Spearman") and len(ax.texts) > 0
     empty = plots.plot_correlations(pd.DataFrame())
