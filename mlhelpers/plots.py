@@ -140,13 +140,13 @@ def _draw_feature_vs_target(ax, x: pd.Series, y: pd.Series, target: str, task: s
 
 def plot_top_features(frame: pd.DataFrame, relevance: pd.DataFrame, target: str, task: str, top: int = 6,
                       sample_rows: int = 20_000, seed: int = 42):
-    """The ``top`` features by mutual information (``relevance`` from ``eda.associations``), each
+    """The ``top`` features by mutual information (``relevance`` from ``association.associations``), each
     against the target; returns the figure."""
     import matplotlib.pyplot as plt
 
     names = [c for c in relevance.index if relevance.loc[c, "role"] not in ("identifier", "mostly_missing")][:top]
     if not names:
-        raise ValueError("relevance has no features to plot; run eda.associations on a table with features.")
+        raise ValueError("relevance has no features to plot; run association.associations on a table with features.")
     cols = min(3, len(names))
     rows = int(np.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
