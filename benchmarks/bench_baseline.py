@@ -10,9 +10,9 @@ dep_delay, arr_time, arr_delay, air_time) are dropped as leaks; ``year`` is cons
 
 Both sides cross-validate on the same training rows (the step's 80% split) with the same 5 folds:
 
-* **step**: ``mlhelpers.evaluate`` exactly as the notebook runs it (preprocessing from the column roles,
-  early stopping, subsampled forest) plus every diagnostic (leakage check, out-of-fold figure, threshold,
-  permutation importance, learning curve).
+* **step**: ``mlhelpers.baseline_data``, ``crossval`` and ``diagnostics`` exactly as the notebook runs them
+  (preprocessing from the column roles, early stopping, subsampled forest) plus every diagnostic (leakage
+  check, out-of-fold figure, threshold, permutation importance, learning curve).
 * **plain**: each model with its library defaults and the minimum preprocessing it needs (median
   imputation for the scikit-learn models, integer codes for every text column).
 
@@ -70,11 +70,11 @@ def flights_eda(frame: pd.DataFrame) -> dict:
 
 
 def _prepare(rows: int | None):
-    from mlhelpers import evaluate
+    from mlhelpers import baseline_data
 
     frame = load_flights(rows)
-    data = evaluate.prepare_baseline_data(frame, flights_eda(frame))
-    split = evaluate.make_split(data, test_size=0.2, cv_folds=FOLDS, seed=SEED)
+    data = baseline_data.prepare_baseline_data(frame, flights_eda(frame))
+    split = baseline_data.make_split(data, test_size=0.2, cv_folds=FOLDS, seed=SEED)
     return data, split
 
 
@@ -86,7 +86,7 @@ def run_step(rows: int | None, out_dir: str) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mlhelpers import evaluate
+    from mlhelpers import baseline_data, crossval, diagnostics
     from mlhelpers.plots import save_figure
 
     data, split = _prepare(rows)
@@ -94,21 +94,21 @@ def run_step(rows: int | None, out_dir: str) -> dict:
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        zoo = evaluate.run_zoo(data, split, models=MODELS, seed=SEED, n_jobs=-1, time_budget_seconds=10_000)
+        zoo = crossval.run_zoo(data, split, models=MODELS, seed=SEED, n_jobs=-1, time_budget_seconds=10_000)
         seconds["zoo"] = time.perf_counter() - started
         mark = time.perf_counter()
-        evaluate.write_split(split, out_dir)
-        evaluate.write_baseline_artifacts(zoo, out_dir)
-        evaluate.check_leakage(zoo)
-        save_figure(evaluate.plot_diagnostics(zoo), out_dir, "baseline", "diagnostics")
-        evaluate.threshold_table(zoo)
+        baseline_data.write_split(split, out_dir)
+        crossval.write_baseline_artifacts(zoo, out_dir)
+        crossval.check_leakage(zoo)
+        save_figure(diagnostics.plot_diagnostics(zoo), out_dir, "baseline", "diagnostics")
+        diagnostics.threshold_table(zoo)
         seconds["diagnostics"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        save_figure(evaluate.plot_importances(evaluate.permutation_importances(zoo)).figure, out_dir, "baseline", "pi")
+        save_figure(diagnostics.plot_importances(diagnostics.permutation_importances(zoo)).figure, out_dir, "baseline", "pi")
         seconds["permutation_importance"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        check = evaluate.learning_curve_check(zoo)
-        save_figure(evaluate.plot_learning_curve(check).figure, out_dir, "baseline", "lc")
+        check = diagnostics.learning_curve_check(zoo)
+        save_figure(diagnostics.plot_learning_curve(check).figure, out_dir, "baseline", "lc")
         seconds["learning_curve"] = time.perf_counter() - mark
         plt.close("all")
     seconds["total"] = time.perf_counter() - started

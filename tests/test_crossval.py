@@ -1,0 +1,173 @@
+"""The zoo: cross-validation without leaks, leaderboard, selection, budget, reproducibility, leakage, edge cases."""
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_baseline_data import credit, prepared, small  # noqa: F401  (fixtures and helpers shared by the baseline tests)
+
+from mlhelpers import baseline_data, crossval, diagnostics
+from mlhelpers.crossval import LeakageWarning
+from mlhelpers.evaluate import BaselineError
+from mlhelpers.modeling import build_pipeline
+
+FAST = ["dummy", "linear", "hist_gradient_boosting"]
+TIMING = ["fit_seconds", "predict_seconds"]
+
+
+def run(frame, models=FAST, folds=3, seed=0, target="Status", **kwargs):
+    data = prepared(frame, target, **kwargs)
+    split = baseline_data.make_split(data, test_size=0.2, cv_folds=folds, seed=seed)
+    return crossval.run_zoo(data, split, models=models, seed=seed, n_jobs=1)
+
+# --- cross-validation: nothing leaks --------------------------------------------------------------
+
+def test_preprocessing_never_sees_test_or_validation_rows(credit):
+    frame = credit.head(600).copy()
+    data = prepared(frame)
+    split = baseline_data.make_split(data, test_size=0.2, cv_folds=3, seed=0)
+    # mark the held-out rows: a job and an income that exist only there
+    frame.loc[split.test_index, "Job"] = "only_in_test"
+    frame.loc[split.test_index, "Income"] = 1e9
+    data = prepared(frame)
+    result = crossval.cross_validate_model("linear", data, split, seed=0, n_jobs=1, keep_models=True)
+    train = frame.loc[split.train_index]
+    numeric = data.features["numeric"]
+    for (fit_rows, val_rows), pipeline in zip(split.folds, result.fold_models):
+        preprocess = pipeline.named_steps["preprocess"]
+        seen_jobs = set(train["Job"].iloc[fit_rows].dropna())
+        categories = preprocess.named_transformers_["categorical"].categories_[data.features["categorical"].index("Job")]
+        assert "only_in_test" not in set(categories)
+        assert set(categories) - {np.nan} <= seen_jobs | set()  # only levels of the fold's own rows
+        medians = preprocess.named_transformers_["numeric"].named_steps["simpleimputer"].statistics_
+        assert np.allclose(medians, train[numeric].iloc[fit_rows].median().to_numpy())
+        assert not np.allclose(medians, train[numeric].median().to_numpy())  # not all training rows either
+
+
+def test_xgboost_records_its_early_stopped_tree_count(small):
+    zoo = run(small, models=["xgboost"])
+    params = zoo.results["xgboost"].estimator_params
+    assert 1 <= params["n_estimators"] <= crossval.XGB_MAX_TREES
+    assert build_pipeline(zoo.spec()).named_steps["model"].n_estimators == params["n_estimators"]
+
+# --- zoo, leaderboard, selection, budget, reproducibility -----------------------------------------
+
+def test_leaderboard_columns_and_order(small):
+    zoo = run(small)
+    board = zoo.leaderboard
+    metrics = ["roc_auc", "average_precision", "log_loss", "balanced_accuracy", "accuracy", "f1"]
+    assert list(board.columns) == ["model"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")] + TIMING + ["selected"]
+    assert board["roc_auc_mean"].is_monotonic_decreasing and board["selected"].sum() == 1
+    assert board.set_index("model").loc["dummy", "roc_auc_mean"] == 0.5
+    assert zoo.selected != "dummy"
+
+
+def test_selection_prefers_the_simpler_model_within_one_std():
+    def result(model, values):
+        return crossval.ModelResult(model, {}, {"roc_auc": values}, [1.0], [0.1], np.zeros(1), [], 0)
+
+    close = {"linear": result("linear", [0.80, 0.82]), "xgboost": result("xgboost", [0.80, 0.84])}
+    assert crossval._select(close, "roc_auc")[0] == "linear"
+    apart = {"linear": result("linear", [0.70, 0.72]), "xgboost": result("xgboost", [0.80, 0.84])}
+    chosen, reason = crossval._select(apart, "roc_auc")
+    assert chosen == "xgboost" and "no simpler model" in reason
+    errors = {"linear": result("linear", [2.0, 2.2]), "xgboost": result("xgboost", [1.0, 1.1])}
+    assert crossval._select({k: v for k, v in errors.items()}, "roc_auc")[0] == "linear"
+    errors = {k: crossval.ModelResult(k, {}, {"rmse": v.fold_scores["roc_auc"]}, [1.0], [0.1], np.zeros(1), [], 0)
+              for k, v in errors.items()}
+    assert crossval._select(errors, "rmse")[0] == "xgboost"  # lower is better
+
+
+def test_time_budget_stops_adding_models_and_lists_the_rest(small):
+    with pytest.warns(UserWarning, match=r"time budget of 0.001 s spent after \['dummy'\]; skipped"):
+        zoo = crossval.run_zoo(prepared(small), baseline_data.make_split(prepared(small), cv_folds=3),
+                               models=["xgboost", "linear", "dummy"], time_budget_seconds=0.001, n_jobs=1)
+    assert list(zoo.results) == ["dummy"] and zoo.skipped == ["linear", "xgboost"]
+    assert "linear, xgboost" in zoo.summary().loc["skipped (time budget)", "value"]
+
+
+def test_unknown_model_is_refused(small):
+    data = prepared(small)
+    with pytest.raises(BaselineError, match=r"unknown models \['svm'\]"):
+        crossval.run_zoo(data, baseline_data.make_split(data, cv_folds=3), models=["svm"])
+
+
+def test_same_params_and_data_give_the_same_artifacts(tmp_path, small):
+    outputs = []
+    for name in ("first", "second"):
+        zoo = run(small, models=["dummy", "linear", "random_forest", "xgboost"], seed=5)
+        baseline_data.write_split(zoo.split, tmp_path / name)
+        crossval.write_baseline_artifacts(zoo, tmp_path / name)
+        board = pd.read_csv(tmp_path / name / "baseline" / "leaderboard.csv").drop(columns=TIMING)
+        spec = json.loads((tmp_path / name / "baseline" / "model_spec.json").read_text())
+        split = (tmp_path / name / "baseline" / "split.json").read_text()
+        outputs.append((board, spec, split))
+    pd.testing.assert_frame_equal(outputs[0][0], outputs[1][0], check_exact=True)
+    assert outputs[0][1] == outputs[1][1] and outputs[0][2] == outputs[1][2]
+
+
+def test_model_spec_rebuilds_the_selected_pipeline(tmp_path, small):
+    zoo = run(small)
+    crossval.write_baseline_artifacts(zoo, tmp_path)
+    spec = json.loads((tmp_path / "baseline" / "model_spec.json").read_text())
+    for key in ("model", "task", "target", "primary_metric", "classes", "features", "estimator_params", "seed",
+                "n_jobs", "cv", "decision_threshold"):
+        assert key in spec
+    assert spec["model"] == zoo.selected and spec["cv"]["roc_auc"]["mean"] == zoo.best.mean("roc_auc")
+    data = prepared(small)
+    pipeline = build_pipeline(spec).fit(data.X, data.y)
+    assert pipeline.predict_proba(data.X.head(5)).shape == (5, 2)
+    cv_results = json.loads((tmp_path / "baseline" / "cv_results.json").read_text())
+    assert len(cv_results["models"]["linear"]["fold_scores"]["roc_auc"]) == 3
+
+# --- leakage --------------------------------------------------------------------------------------
+
+def test_a_leaked_column_is_caught_loudly(small):
+    leaky = small.assign(paid_back=(small["Status"] == "good") * 100 + np.random.default_rng(0).normal(0, 1, len(small)))
+    zoo = run(leaky, models=["dummy", "linear"])
+    with pytest.warns(LeakageWarning, match="POSSIBLE LEAKAGE: linear roc_auc = 1.0000"):
+        findings = crossval.check_leakage(zoo)
+    assert list(findings["model"]) == ["linear", "linear"]
+    assert diagnostics.permutation_importances(zoo)["feature"].iloc[0] == "paid_back"
+
+
+def test_an_honest_model_raises_no_leakage_warning(small):
+    zoo = run(small, models=["dummy", "linear"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LeakageWarning)
+        assert list(crossval.check_leakage(zoo)["note"]) == [
+            "no suspiciously perfect cross-validated score (roc_auc >= 0.99, balanced_accuracy >= 0.98, r2 >= 0.995)"]
+
+# --- edge cases: it works, or says why not --------------------------------------------------------
+
+def test_tiny_data_runs_the_whole_zoo(credit):
+    tiny = credit.sample(50, random_state=3)
+    zoo = run(tiny, models=["dummy", "linear", "random_forest", "hist_gradient_boosting", "xgboost"])
+    assert len(zoo.leaderboard) == 5 and zoo.leaderboard["roc_auc_mean"].notna().all()
+    assert diagnostics.learning_curve_check(zoo).verdict
+    assert len(diagnostics.permutation_importances(zoo)) == 13
+
+
+def test_a_single_feature(small):
+    zoo = run(small[["Status", "Seniority"]], models=["dummy", "linear", "hist_gradient_boosting"])
+    assert zoo.results["linear"].mean("roc_auc") > 0.6
+
+
+def test_all_categorical_features(small):
+    frame = small[["Status", "Home", "Marital", "Records", "Job"]]
+    zoo = run(frame, models=["linear", "hist_gradient_boosting", "xgboost"])
+    assert zoo.results["hist_gradient_boosting"].mean("roc_auc") > 0.6
+
+
+def test_a_10000_level_categorical(credit):
+    rng = np.random.default_rng(0)
+    frame = pd.concat([credit] * 3, ignore_index=True)
+    frame["customer"] = [f"c{i}" for i in rng.permutation(len(frame)) % 10_000]
+    assert frame["customer"].nunique() == 10_000
+    data = prepared(frame[["Status", "customer", "Seniority"]])
+    assert data.features["high_cardinality"] == ["customer"]
+    split = baseline_data.make_split(data, test_size=0.2, cv_folds=2, seed=0)
+    zoo = crossval.run_zoo(data, split, models=["linear", "hist_gradient_boosting"], seed=0, n_jobs=1)
+    assert zoo.leaderboard["roc_auc_mean"].between(0.55, 0.9).all()

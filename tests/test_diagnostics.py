@@ -1,0 +1,53 @@
+"""Diagnostics of the selected model: out-of-fold plots, threshold table, permutation importance, learning curve."""
+
+import matplotlib
+import pandas as pd
+from test_baseline_data import credit, small  # noqa: F401  (fixtures shared by the baseline tests)
+from test_crossval import run
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from mlhelpers import diagnostics  # noqa: E402
+from mlhelpers.config import PROJECT_ROOT  # noqa: E402
+
+
+# --- binary, multiclass and regression diagnostics ------------------------------------------------
+
+def test_binary_diagnostics_threshold_and_learning_curve(tmp_path, small):
+    zoo = run(small, models=["dummy", "linear"])
+    fig = diagnostics.plot_diagnostics(zoo)
+    assert [ax.get_title() for ax in fig.axes][1:] == ["ROC curve", "precision-recall curve", "calibration",
+                                                       "threshold choice"]
+    table = diagnostics.threshold_table(zoo)
+    assert list(table.index) == ["default", "chosen"]
+    assert table.loc["chosen", "balanced_accuracy"] >= table.loc["default", "balanced_accuracy"]
+    check = diagnostics.learning_curve_check(zoo, max_rows=600)
+    assert check.table["train_rows"].is_monotonic_increasing and check.table["train_rows"].iloc[-1] == 400
+    assert "data" in check.verdict and "(on a 600-row sample of the 800 training rows)" in check.verdict
+    assert diagnostics.plot_learning_curve(check).get_title() == "learning curve"
+    assert diagnostics.plot_importances(diagnostics.permutation_importances(zoo)).get_title() == "permutation importance"
+    plt.close("all")
+
+
+def test_multiclass_target_works(credit):
+    frame = credit.sample(900, random_state=0)
+    frame = frame[frame["Home"].isin(["owner", "rent", "parents", "priv"])]
+    zoo = run(frame, models=["dummy", "linear", "xgboost"], target="Home")
+    assert set(zoo.leaderboard["model"]) == {"dummy", "linear", "xgboost"}
+    assert zoo.results["linear"].mean("roc_auc") > zoo.results["dummy"].mean("roc_auc") + 0.05
+    assert len(diagnostics.plot_diagnostics(zoo).axes) == 4
+    assert "binary classification only" in diagnostics.threshold_table(zoo)["note"].iloc[0]
+    plt.close("all")
+
+
+def test_regression_zoo_and_diagnostics():
+    frame = pd.read_csv(PROJECT_ROOT / "data" / "diamonds.csv.gz", nrows=1500)
+    zoo = run(frame, target="price", task="regression", metric="rmse")
+    board = zoo.leaderboard
+    assert board["rmse_mean"].is_monotonic_increasing and board["model"].iloc[-1] == "dummy"
+    assert zoo.results["hist_gradient_boosting"].mean("r2") > 0.9
+    assert [ax.get_title() for ax in diagnostics.plot_diagnostics(zoo).axes] == [
+        "actual vs predicted", "residual vs predicted", "residuals"]
+    assert diagnostics.permutation_importances(zoo)["feature"].iloc[0] in {"carat", "x", "y", "z"}
+    plt.close("all")
