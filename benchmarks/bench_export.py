@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from mlhelpers.modeling import build_pipeline  # noqa: E402
 from mlhelpers.optimize import format_report, optimize_model  # noqa: E402
-from mlhelpers.persistence import serving_report  # noqa: E402
+from mlhelpers.serving import serving_report  # noqa: E402
 
 CATEGORICAL = ["cut", "color", "clarity"]
 NUMERIC = ["carat", "depth", "table", "x", "y", "z"]

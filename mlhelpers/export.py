@@ -2,8 +2,9 @@
 
 Reads the baseline step's ``model_spec.json`` and ``split.json`` (and ``cv_results.json`` when a
 different model is selected); writes ``model/metrics.json``, ``model/input_schema.json`` and
-``model/model_card.md``. Persistence, parity and serving measurements live in
-``mlhelpers.persistence``; MLflow logging in ``mlhelpers.tracking``.
+``model/model_card.md``. Persistence lives in ``mlhelpers.persistence``, parity checks in
+``mlhelpers.parity``, serving measurements in ``mlhelpers.serving``; MLflow logging in
+``mlhelpers.tracking``.
 """
 
 from __future__ import annotations
@@ -278,11 +279,12 @@ def save_formats(pipeline, data: ExportData, model_dir: str | Path) -> pd.DataFr
     format: file, size, status, precision, parity figures and a note.
     """
     from mlhelpers import persistence
+    from mlhelpers.parity import assert_parity, check_parity
 
     model_dir = Path(model_dir)
     skops_path = persistence.save_skops(pipeline, model_dir / "model.skops")
-    parities = [persistence.check_parity(pipeline, persistence.load_skops(skops_path), data.X_test,
-                                         data.task, name="skops")]
+    parities = [check_parity(pipeline, persistence.load_skops(skops_path), data.X_test,
+                             data.task, name="skops")]
     rows = [_format_row("skops", skops_path, parities[0], "exact copy of the fitted pipeline",
                         "trusted format: loaded with an explicit allowlist of types")]
     onnx_path = model_dir / "model.onnx"
@@ -292,30 +294,31 @@ def save_formats(pipeline, data: ExportData, model_dir: str | Path) -> pd.DataFr
         rows.append({"format": "onnx", "file": None, "status": "not exported", "note": converted.reason})
     else:
         persistence.save_onnx(converted.model, onnx_path)
-        parities.append(persistence.check_parity(pipeline, persistence.OnnxPredictor(onnx_path), data.X_test,
-                                                 data.task, name="onnx"))
+        parities.append(check_parity(pipeline, persistence.OnnxPredictor(onnx_path), data.X_test,
+                                     data.task, name="onnx"))
         precision = "double" if converted.double_precision else "float32 where double is unavailable (XGBoost trees)"
         rows.append(_format_row("onnx", onnx_path, parities[-1], precision, "portable, fast single-row serving"))
     table = pd.DataFrame(rows).set_index("format")
     for parity in parities:
-        persistence.assert_parity(parity)
+        assert_parity(parity)
     return table
 
 
 def measure_formats(pipeline, data: ExportData, formats: pd.DataFrame, model_dir: str | Path) -> pd.DataFrame:
     """Serving cost of every saved format next to a joblib pickle of the same pipeline, measured in
-    the same run (``mlhelpers.persistence.serving_report`` on the test split; writes
+    the same run (``mlhelpers.serving.serving_report`` on the test split; writes
     ``model/serving_report.json``). Raises ``ParityError`` if a measured format breaks parity."""
-    from mlhelpers import persistence
+    from mlhelpers.parity import ParityError
+    from mlhelpers.serving import serving_report
 
     model_dir = Path(model_dir)
     onnx_ok = "onnx" in formats.index and formats.loc["onnx", "status"] == "ok"
-    report = persistence.serving_report(pipeline, data.X_test, model_dir, skops_path=model_dir / "model.skops",
-                                        onnx_path=model_dir / "model.onnx" if onnx_ok else None)
+    report = serving_report(pipeline, data.X_test, model_dir, skops_path=model_dir / "model.skops",
+                            onnx_path=model_dir / "model.onnx" if onnx_ok else None)
     broken = report.loc[~report["parity_ok"].astype(bool), "name"].tolist()
     if broken:
-        raise persistence.ParityError(f"formats {broken} break parity with the in-memory model on the test split "
-                                      "(see serving_report.json); they must not ship.")
+        raise ParityError(f"formats {broken} break parity with the in-memory model on the test split "
+                          "(see serving_report.json); they must not ship.")
     return report
 
 
@@ -354,7 +357,7 @@ def write_model_card(run_dir: str | Path, data: ExportData, formats: pd.DataFram
     ``metrics.json``), limits (ranges from ``input_schema.json``), leakage notes from the explore
     step's ``eda.json`` (when present), exported formats with parity (``save_formats``; a format
     that could not be exported appears with the reason), serving measurements
-    (``persistence.serving_report``), training date and versions.
+    (``serving.serving_report``), training date and versions.
     """
     from datetime import datetime, timezone
 

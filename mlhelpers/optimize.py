@@ -237,12 +237,12 @@ def _preprocessor_onnx(pipeline, sample: pd.DataFrame) -> tuple[bytes | None, st
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 
-    from mlhelpers import persistence
+    from mlhelpers import onnx_converters, persistence
 
     preprocessor = pipeline[:-1]
     columns = persistence.input_columns(pipeline, sample)
     try:
-        persistence._register_converters()
+        onnx_converters.register_converters()
         types = [(c, DoubleTensorType([None, 1]) if persistence._is_numeric(sample[c])
                   else StringTensorType([None, 1])) for c in columns]
         model = convert_sklearn(preprocessor, initial_types=types, target_opset={"": 18, "ai.onnx.ml": 3})
@@ -424,6 +424,8 @@ def optimize_model(model_path: str | Path, sample: pd.DataFrame, out_dir: str | 
     from sklearn.base import is_classifier
 
     from mlhelpers import persistence
+    from mlhelpers.parity import check_parity
+    from mlhelpers.serving import measure_serving
 
     if tolerance is not None and (target is None or tolerance < 0):
         raise OptimizeError("a lossy model needs --target (the sample's label column) and a tolerance >= 0, "
@@ -446,8 +448,8 @@ def optimize_model(model_path: str | Path, sample: pd.DataFrame, out_dir: str | 
 
     loader = "mlhelpers.persistence:load_skops" if model_path.suffix == ".skops" else "joblib:load"
     load_kwargs = {"extra_trusted": list(extra_trusted)} if model_path.suffix == ".skops" else {}
-    before = measure = persistence.measure_serving("original", model_path, loader, frame, n_single,
-                                                   load_kwargs=load_kwargs)
+    before = measure = measure_serving("original", model_path, loader, frame, n_single,
+                                       load_kwargs=load_kwargs)
     before = measure | {"lossless": True, "parity_ok": True, "max_abs_diff": 0.0}
     stem = model_path.name.split(".")[0]
     built: list[tuple[str, Path, str, dict, Any, bool]] = []  # name, path, loader, kwargs, predictor, lossless
@@ -485,8 +487,8 @@ def optimize_model(model_path: str | Path, sample: pd.DataFrame, out_dir: str | 
 
     rows = []
     for name, path, load, kwargs, predictor, lossless in built:
-        parity = persistence.check_parity(pipeline, predictor, frame, task, name=name)
-        row = persistence.measure_serving(name, path, load, frame, n_single, load_kwargs=kwargs)
+        parity = check_parity(pipeline, predictor, frame, task, name=name)
+        row = measure_serving(name, path, load, frame, n_single, load_kwargs=kwargs)
         rows.append(_ratios(row | {"lossless": lossless, "parity_ok": parity.ok,
                                    "max_abs_diff": parity.max_abs_diff, "max_rel_diff": parity.max_rel_diff,
                                    "label_mismatches": parity.label_mismatches}, before))

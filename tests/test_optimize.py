@@ -19,7 +19,8 @@ from mlhelpers.cli import main
 from mlhelpers.modeling import build_pipeline, encode_target
 from mlhelpers.optimize import (CompactModel, OptimizeError, compact_forest, format_report, load_compact,
                                 optimize_model, save_compact)
-from mlhelpers.persistence import ModelFileError, check_parity
+from mlhelpers.parity import check_parity
+from mlhelpers.persistence import ModelFileError
 
 ROOT = Path(__file__).resolve().parents[1]
 CATEGORICAL = ["cut", "color", "clarity"]

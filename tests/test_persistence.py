@@ -1,4 +1,4 @@
-"""Persistence: skops with a vetted allowlist, ONNX conversion and parity, serving measurements."""
+"""Persistence: skops with a vetted allowlist, ONNX conversion (``to_onnx``, ``OnnxPredictor``)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from mlhelpers.modeling import build_pipeline, encode_target
-from mlhelpers.persistence import (ModelFileError, OnnxPredictor, ParityError, UntrustedModelError,
-                                   assert_parity, check_parity, input_columns, load_skops,
-                                   measure_serving, save_onnx, save_skops, serving_report, to_onnx)
+from mlhelpers.parity import assert_parity, check_parity
+from mlhelpers.persistence import (ModelFileError, OnnxPredictor, UntrustedModelError, input_columns,
+                                   load_skops, save_onnx, save_skops, to_onnx)
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT_FEATURES = {"numeric": ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt",
@@ -128,26 +128,6 @@ def test_onnx_classifier_matches_pipeline_with_missing_values(tmp_path, credit, 
     np.testing.assert_allclose(predictor.predict_proba(one_row), pipeline.predict_proba(one_row), atol=1e-5)
 
 
-def test_onnx_forest_regressor_keeps_double_thresholds(diamonds):
-    pipeline = fit("random_forest", "regression", diamonds, DIAMOND_FEATURES,
-                   diamonds["price"].to_numpy(float), n_estimators=10)
-    result = to_onnx(pipeline, diamonds)
-    assert result.double_precision and result.parity.ok
-    trees = [node for node in result.model.graph.node if node.op_type == "TreeEnsembleRegressor"]
-    assert {a.name for a in trees[0].attribute} >= {"nodes_values_as_tensor", "target_weights_as_tensor"}
-    assert result.parity.max_rel_diff <= 1e-6
-
-
-def test_onnx_xgboost_regressor_splits_like_xgboost(diamonds):
-    # XGBoost splits float32 inputs at float32 values; fed doubles, ONNX flipped branches (1,730 off)
-    pipeline = fit("xgboost", "regression", diamonds, DIAMOND_FEATURES, diamonds["price"].to_numpy(float),
-                   n_estimators=50)
-    result = to_onnx(pipeline, diamonds)
-    assert result.reason is None and result.parity.ok
-    assert result.parity.tolerance == pytest.approx(64 * np.finfo(np.float32).eps)  # a float32 model
-    assert result.parity.max_abs_diff < 0.1
-
-
 def test_onnx_linear_regression_is_exact_in_double(diamonds):
     pipeline = fit("linear", "regression", diamonds, DIAMOND_FEATURES, diamonds["price"].to_numpy(float))
     result = to_onnx(pipeline, diamonds)
@@ -182,108 +162,3 @@ def test_onnx_inputs_must_be_in_the_frame(tmp_path, credit, credit_forest):
     bad.write_bytes(b"garbage")
     with pytest.raises(ModelFileError, match="not a loadable ONNX model"):
         OnnxPredictor(bad)
-
-
-# ---------------------------------------------------------------- parity
-
-
-class Shifted:
-    """A candidate whose predictions are the reference's plus ``shift``."""
-
-    def __init__(self, reference, shift):
-        self.reference, self.shift = reference, shift
-
-    def predict(self, frame):
-        return self.reference.predict(frame) + self.shift
-
-
-class Flipped:
-    """A classifier candidate that flips the first label (if ``flip``) and shifts its probabilities."""
-
-    def __init__(self, reference, proba_shift=0.0, flip=True):
-        self.reference, self.proba_shift, self.flip = reference, proba_shift, flip
-
-    def predict(self, frame):
-        labels = self.reference.predict(frame).copy()
-        if self.flip:
-            labels[0] = 1 - labels[0]
-        return labels
-
-    def predict_proba(self, frame):
-        return self.reference.predict_proba(frame) + self.proba_shift
-
-
-def test_parity_bounds_for_regression(diamonds):
-    pipeline = fit("linear", "regression", diamonds, DIAMOND_FEATURES, diamonds["price"].to_numpy(float))
-    assert check_parity(pipeline, Shifted(pipeline, 1e-7), diamonds, "regression").ok  # within 1e-6 of max(|y|, 1)
-    broken = check_parity(pipeline, Shifted(pipeline, 5.0), diamonds, "regression", name="onnx")
-    assert not broken.ok and broken.max_abs_diff == pytest.approx(5.0)
-    with pytest.raises(ParityError, match=r"onnx predictions differ.*max difference 5"):
-        assert_parity(broken)
-    assert check_parity(pipeline, Shifted(pipeline, 5.0), diamonds, "regression", tolerance=5.0).ok
-
-
-def test_parity_requires_exact_labels_and_close_probabilities(credit, credit_forest):
-    labels = check_parity(credit_forest, Flipped(credit_forest), credit, "classification", name="skops")
-    assert not labels.ok and labels.label_mismatches == 1
-    with pytest.raises(ParityError, match="skops.*1 label mismatches"):
-        assert_parity(labels)
-    assert labels.max_abs_diff == 0.0
-    shifted = check_parity(credit_forest, Flipped(credit_forest, 1e-3, flip=False), credit,
-                           "classification")
-    assert shifted.label_mismatches == 0 and not shifted.ok and shifted.max_abs_diff == pytest.approx(1e-3)
-
-
-def test_parity_input_errors(credit, credit_forest):
-    with pytest.raises(ValueError, match="task must be"):
-        check_parity(credit_forest, credit_forest, credit, "ranking")
-    with pytest.raises(ValueError, match="at least one row"):
-        check_parity(credit_forest, credit_forest, credit.iloc[:0], "classification")
-
-
-# ---------------------------------------------------------------- serving
-
-
-def test_measure_serving_rejects_unimportable_loaders(tmp_path, credit, credit_forest):
-    path = save_skops(credit_forest, tmp_path / "model.skops")
-    with pytest.raises(ValueError, match="importable"):
-        measure_serving("skops", path, lambda p: load_skops(p), credit)
-    with pytest.raises(ModelFileError, match="does not exist"):
-        measure_serving("skops", tmp_path / "absent.skops", load_skops, credit)
-
-
-def test_serving_report_measures_every_format_against_the_pickle(tmp_path, credit, credit_forest):
-    report = serving_report(credit_forest, credit.iloc[:300], tmp_path, n_single=200)
-    assert report["name"].tolist() == ["pickle", "skops", "onnx"]
-    assert report["parity_ok"].all() and report["reference"].tolist() == [True, False, False]
-    for column in ("size_bytes", "load_seconds", "peak_memory_mb", "single_row_p50_ms",
-                   "single_row_p99_ms", "batch_rows_per_second"):
-        assert (report[column] > 0).all(), column
-    assert (report["single_row_p99_ms"] >= report["single_row_p50_ms"]).all()
-    assert report["single_row_speedup"].iloc[0] == 1.0 and report["recommended"].sum() == 1
-    assert not report.loc[report["recommended"], "reference"].any()
-    saved = json.loads((tmp_path / "serving_report.json").read_text())
-    assert saved["schema_version"] == 1 and saved["reference"] == "pickle"
-    assert saved["recommended"] in ("skops", "onnx") and len(saved["formats"]) == 3
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "model.skops", "serving_report.json"]
-
-
-class Constant:
-    """A classifier stub: every row gets ``label`` with probabilities ``proba``."""
-
-    def __init__(self, label, proba):
-        self.label, self.proba = label, np.asarray(proba, dtype=float)
-
-    def predict(self, frame):
-        return np.full(len(frame), self.label)
-
-    def predict_proba(self, frame):
-        return np.tile(self.proba, (len(frame), 1))
-
-
-def test_label_flips_on_exact_ties_are_reported_apart(credit):
-    frame = credit.iloc[:20]
-    tie = check_parity(Constant(0, [0.5, 0.5]), Constant(1, [0.5, 0.5]), frame, "classification")
-    assert tie.ok and tie.label_mismatches == 0 and tie.tied_mismatches == 20
-    clear = check_parity(Constant(0, [0.6, 0.4]), Constant(1, [0.6, 0.4]), frame, "classification")
-    assert not clear.ok and clear.label_mismatches == 20 and clear.tied_mismatches == 0

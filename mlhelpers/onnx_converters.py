@@ -1,0 +1,313 @@
+"""skl2onnx converter fixes: what ``mlhelpers.persistence.to_onnx`` needs to convert our pipelines exactly.
+
+``register_converters()`` teaches skl2onnx XGBoost (through onnxmltools, on float32 inputs as
+XGBoost splits), double-precision tree thresholds (ai.onnx.ml opset 3 ``*_as_tensor``), and its
+own SimpleImputer / OneHotEncoder / OrdinalEncoder converters (indicators, doubles, string
+missing values, infrequent categories). ``cast_tree_outputs(model)`` repairs the float32 outputs
+of tree ensembles declared double. Registration is global to skl2onnx and idempotent; nothing
+runs at import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def register_converters() -> None:
+    """Teach skl2onnx XGBoost (onnxmltools) and a SimpleImputer that handles what our pipelines use.
+
+    Registration is global to skl2onnx and idempotent; it runs on the first conversion, never at import.
+    """
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+    from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+    from xgboost import XGBClassifier, XGBRegressor
+
+    def convert_xgboost_on_float32(scope, operator, container):
+        convert_xgboost(scope, operator, _Float32TreeInputs(container, scope))
+
+    update_registered_converter(
+        XGBClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes,
+        convert_xgboost_on_float32, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
+    update_registered_converter(
+        XGBRegressor, "XGBoostXGBRegressor", _xgb_regressor_shape, convert_xgboost_on_float32)
+    update_registered_converter(SimpleImputer, "SklearnSimpleImputer", _imputer_shape,
+                                _convert_imputer, overwrite=True)
+    for encoder, alias in ((OneHotEncoder, "SklearnOneHotEncoder"), (OrdinalEncoder, "SklearnOrdinalEncoder")):
+        update_registered_converter(encoder, alias, _encoder_shape, _convert_encoder, overwrite=True,
+                                    parser=_parse_encoder)
+    _use_double_trees()
+
+
+def _xgb_regressor_shape(operator) -> None:
+    # onnxmltools' XGBoost graph outputs float32 whatever the input type (XGBoost's own precision)
+    from skl2onnx.common.data_types import FloatTensorType
+
+    operator.outputs[0].type = FloatTensorType([operator.inputs[0].get_first_dimension(), 1])
+
+
+_SKLEARN_TREE_ALIASES = tuple(f"Sklearn{kind}{task}" for kind in ("RandomForest", "ExtraTrees", "DecisionTree",
+                                                                   "HistGradientBoosting")
+                              for task in ("Regressor", "Classifier"))
+_DOUBLE_TENSOR_ATTRIBUTES = ("nodes_values", "nodes_hitrates", "target_weights", "class_weights", "base_values")
+
+
+class _DoubleTreeContainer:
+    """Wraps skl2onnx's container so tree-ensemble nodes keep float64 thresholds and leaf values.
+
+    skl2onnx 1.20 writes them as float32 attributes (``nodes_values``) even for double inputs, which is
+    what broke parity on diamonds; ai.onnx.ml opset 3 has ``*_as_tensor`` twins that hold doubles.
+    """
+
+    def __init__(self, container):
+        self._container = container
+
+    def __getattr__(self, name):
+        return getattr(self._container, name)
+
+    def add_node(self, op_type, inputs, outputs, op_domain="", op_version=None, name=None, **attrs):
+        from onnx import numpy_helper
+
+        if op_type in ("TreeEnsembleRegressor", "TreeEnsembleClassifier"):
+            if "nodes_missing_value_tracks_true" in attrs:
+                # skl2onnx 1.20 passes HistGradientBoosting's numpy booleans, which onnx refuses
+                attrs["nodes_missing_value_tracks_true"] = [int(v) for v in attrs["nodes_missing_value_tracks_true"]]
+            for key in _DOUBLE_TENSOR_ATTRIBUTES:
+                if key in attrs:
+                    values = np.asarray(attrs.pop(key), dtype=np.float64).ravel()
+                    attrs[f"{key}_as_tensor"] = numpy_helper.from_array(values, name=f"{key}_as_tensor")
+            op_version = 3
+        return self._container.add_node(op_type, inputs, outputs, op_domain=op_domain,
+                                        op_version=op_version, name=name, **attrs)
+
+
+class _Float32TreeInputs:
+    """Wraps the container so XGBoost's tree ops read float32 inputs, as XGBoost itself does.
+
+    XGBoost splits at observed values stored as float32 (``x < 0.3f``); a double input 0.3 is below
+    0.3f while XGBoost's float32 0.3 is not, which flipped branches on diamonds (1,730 price units).
+    """
+
+    def __init__(self, container, scope):
+        self._container, self._scope = container, scope
+
+    def __getattr__(self, name):
+        return getattr(self._container, name)
+
+    def add_node(self, op_type, inputs, outputs, *args, **kwargs):
+        from onnx import TensorProto
+
+        if op_type.startswith("TreeEnsemble"):
+            inputs = [inputs] if isinstance(inputs, str) else list(inputs)
+            cast = self._scope.get_unique_variable_name("float32_input")
+            self._container.add_node("Cast", inputs[:1], [cast], to=TensorProto.FLOAT)
+            inputs = [cast] + inputs[1:]
+        return self._container.add_node(op_type, inputs, outputs, *args, **kwargs)
+
+
+def _use_double_trees() -> None:
+    from skl2onnx.common._registration import RegisteredConverter, _converter_pool
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    for alias in _SKLEARN_TREE_ALIASES:
+        registered = _converter_pool.get(alias)
+        if registered is None or getattr(registered._fct, "_mlh_double", False):
+            continue
+        original = registered._fct
+
+        def convert(scope, operator, container, _original=original):
+            if isinstance(operator.inputs[0].type, DoubleTensorType):
+                return _original(scope, operator, _DoubleTreeContainer(container), op_version=3)
+            return _original(scope, operator, container)
+
+        convert._mlh_double = True
+        _converter_pool[alias] = RegisteredConverter(convert, registered.get_allowed_options())
+
+
+def _imputer_shape(operator) -> None:
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
+
+    imputer = operator.raw_operator
+    input_type = type(operator.inputs[0].type)
+    n_features = len(imputer.statistics_)
+    n_indicators = len(imputer.indicator_.features_) if imputer.add_indicator else 0
+    output_type = input_type if input_type in (StringTensorType, DoubleTensorType, FloatTensorType) \
+        else DoubleTensorType
+    operator.outputs[0].type = output_type([operator.inputs[0].get_first_dimension(),
+                                            n_features + n_indicators])
+
+
+def _concat_inputs(scope, operator, container) -> str:
+    # skl2onnx's concatenate_variables uses FeatureVectorizer, which takes no strings and outputs
+    # float32; Concat keeps the inputs' own type (double stays double).
+    names = [variable.full_name for variable in operator.inputs]
+    if len(names) == 1:
+        return names[0]
+    joined = scope.get_unique_variable_name("joined")
+    container.add_node("Concat", names, [joined], axis=1)
+    return joined
+
+
+def _convert_imputer(scope, operator, container) -> None:
+    # skl2onnx's own SimpleImputer converter ignores add_indicator (the output then silently lacks
+    # the indicator columns), rounds numeric fill values to float32 and refuses NaN as the missing
+    # marker of string columns. This one keeps doubles, appends the indicators and treats "" as
+    # missing in string inputs (OnnxPredictor feeds NaN as "").
+    from onnx import TensorProto
+    from skl2onnx.common.data_types import StringTensorType
+
+    imputer = operator.raw_operator
+    is_string = isinstance(operator.inputs[0].type, StringTensorType)
+    stats = imputer.statistics_
+    if not is_string and np.isnan(np.asarray(stats, dtype=float)).any():
+        raise NotImplementedError("SimpleImputer with an all-missing numeric column is not convertible")
+    if is_string and imputer.add_indicator:
+        raise NotImplementedError("SimpleImputer(add_indicator=True) on string columns is not convertible")
+    features = _concat_inputs(scope, operator, container)
+    missing = scope.get_unique_variable_name("missing")
+    fill = scope.get_unique_variable_name("fill")
+    out_name = operator.outputs[0].full_name
+    if is_string:
+        marker = imputer.missing_values if isinstance(imputer.missing_values, str) else ""
+        marker_name = scope.get_unique_variable_name("marker")
+        container.add_initializer(marker_name, TensorProto.STRING, [1], [marker.encode()])
+        container.add_node("Equal", [features, marker_name], [missing], op_version=19)
+        container.add_initializer(fill, TensorProto.STRING, [1, len(stats)],
+                                  [str(v).encode() for v in stats])
+    else:
+        proto = (TensorProto.DOUBLE if operator.inputs[0].type.__class__.__name__ == "DoubleTensorType"
+                 else TensorProto.FLOAT)
+        if isinstance(imputer.missing_values, float) and np.isnan(imputer.missing_values):
+            container.add_node("IsNaN", [features], [missing])
+        else:
+            marker_name = scope.get_unique_variable_name("marker")
+            container.add_initializer(marker_name, proto, [1], [float(imputer.missing_values)])
+            container.add_node("Equal", [features, marker_name], [missing])
+        container.add_initializer(fill, proto, [1, len(stats)], np.asarray(stats, dtype=float).tolist())
+    if not imputer.add_indicator or not len(imputer.indicator_.features_):
+        container.add_node("Where", [missing, fill, features], [out_name])
+        return
+    imputed = scope.get_unique_variable_name("imputed")
+    container.add_node("Where", [missing, fill, features], [imputed])
+    columns = scope.get_unique_variable_name("indicator_columns")
+    container.add_initializer(columns, TensorProto.INT64, [len(imputer.indicator_.features_)],
+                              [int(i) for i in imputer.indicator_.features_])
+    picked = scope.get_unique_variable_name("indicator_bool")
+    container.add_node("Gather", [missing, columns], [picked], axis=1)
+    indicator = scope.get_unique_variable_name("indicator")
+    container.add_node("Cast", [picked], [indicator], to=proto)
+    container.add_node("Concat", [imputed, indicator], [out_name], axis=1)
+
+
+def _encoder_tables(encoder) -> list[np.ndarray]:
+    """Per input column, the encoder's output block for each known category, then for an unseen one.
+
+    Built by asking the fitted encoder itself (``transform`` on probe rows), so infrequent-category
+    grouping, ``drop``, ``unknown_value`` and ``max_categories`` come out exactly as scikit-learn does
+    them; skl2onnx's converters ignore infrequent categories (its graphs fail or differ).
+    """
+    categories = encoder.categories_
+    widths = getattr(encoder, "_n_features_outs", None) or [1] * len(categories)
+    unseen = "\x00mlh-unseen-category"
+    tables, start = [], 0
+    for i, (known, width) in enumerate(zip(categories, widths)):
+        probe = pd.DataFrame({j: [c[0]] * (len(known) + 1) for j, c in enumerate(categories)}, dtype=object)
+        probe[i] = list(known) + [unseen]
+        probe.columns = list(getattr(encoder, "feature_names_in_", range(len(categories))))
+        try:
+            out = encoder.transform(probe)
+        except ValueError:  # handle_unknown="error": unseen categories never reach a served model
+            out = np.vstack([encoder.transform(probe.iloc[:-1]), np.zeros((1, sum(widths)))])
+        out = out.toarray() if hasattr(out, "toarray") else np.asarray(out, dtype=float)
+        tables.append(out[:, start:start + width].astype(float))
+        start += width
+    return tables
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
+
+
+def _parse_encoder(scope, model, inputs, custom_parsers=None):
+    # Declare the double output at parse time: skl2onnx types a ColumnTransformer's output (and so
+    # the classifier's probabilities) from its first branch's declared type, before shapes are known.
+    from skl2onnx._supported_operators import _get_sklearn_operator_name
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    operator = scope.declare_local_operator(_get_sklearn_operator_name(type(model)), model)
+    operator.inputs = inputs
+    operator.outputs.append(scope.declare_local_variable("encoded", DoubleTensorType()))
+    return operator.outputs
+
+
+def _encoder_shape(operator) -> None:
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    widths = getattr(operator.raw_operator, "_n_features_outs", None) or [1] * len(
+        operator.raw_operator.categories_)
+    operator.outputs[0].type = DoubleTensorType([operator.inputs[0].get_first_dimension(), sum(widths)])
+
+
+def _convert_encoder(scope, operator, container) -> None:
+    # One lookup table per column: LabelEncoder maps the category to a row, Gather picks the block.
+    from onnx import TensorProto
+    from skl2onnx.common.data_types import StringTensorType
+
+    encoder = operator.raw_operator
+    features = _concat_inputs(scope, operator, container)
+    is_string = isinstance(operator.inputs[0].type, StringTensorType)
+    blocks = []
+    for i, (known, table) in enumerate(zip(encoder.categories_, _encoder_tables(encoder))):
+        column_index = scope.get_unique_variable_name("column_index")
+        container.add_initializer(column_index, TensorProto.INT64, [1], [i])
+        column = scope.get_unique_variable_name("column")
+        container.add_node("ArrayFeatureExtractor", [features, column_index], [column], op_domain="ai.onnx.ml")
+        row = scope.get_unique_variable_name("row")
+        # missing values are a category of their own; OnnxPredictor feeds them as ""
+        keys = ({"keys_strings": ["" if _is_missing(k) else str(k) for k in known]} if is_string
+                else {"keys_floats": [float(k) for k in known]})
+        container.add_node("LabelEncoder", [column], [row], op_domain="ai.onnx.ml", op_version=2,
+                           values_int64s=list(range(len(known))), default_int64=len(known), **keys)
+        flat = scope.get_unique_variable_name("flat_row")
+        shape = scope.get_unique_variable_name("shape")
+        container.add_initializer(shape, TensorProto.INT64, [1], [-1])
+        container.add_node("Reshape", [row, shape], [flat])
+        lookup = scope.get_unique_variable_name("lookup")
+        container.add_initializer(lookup, TensorProto.DOUBLE, list(table.shape), table.ravel().tolist())
+        block = scope.get_unique_variable_name("block")
+        container.add_node("Gather", [lookup, flat], [block], axis=0)
+        blocks.append(block)
+    if len(blocks) == 1:
+        container.add_node("Identity", blocks, [operator.outputs[0].full_name])
+    else:
+        container.add_node("Concat", blocks, [operator.outputs[0].full_name], axis=1)
+
+
+def cast_tree_outputs(model) -> None:
+    """Insert a Cast where a TreeEnsemble op's float32 output is declared double.
+
+    ai.onnx.ml tree ensembles always output float32 (thresholds stay double); skl2onnx declares the
+    output with the input's type once inputs are double, which onnxruntime rejects.
+    """
+    from onnx import TensorProto, helper
+
+    declared = {v.name: v.type.tensor_type.elem_type for v in list(model.graph.output) + list(model.graph.value_info)}
+    position = 0
+    while position < len(model.graph.node):
+        node = model.graph.node[position]
+        position += 1
+        if not node.op_type.startswith("TreeEnsemble"):
+            continue
+        score_index = 1 if node.op_type == "TreeEnsembleClassifier" else 0
+        name = node.output[score_index]
+        if declared.get(name) != TensorProto.DOUBLE:
+            continue
+        node.output[score_index] = f"{name}_float32"
+        model.graph.node.insert(position, helper.make_node("Cast", [f"{name}_float32"], [name],
+                                                           to=TensorProto.DOUBLE, name=f"{name}_to_double"))
+        position += 1
