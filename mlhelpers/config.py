@@ -10,7 +10,7 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAMES = ("dummy", "linear", "random_forest", "hist_gradient_boosting", "xgboost")
@@ -18,6 +18,8 @@ CLASSIFICATION_METRICS = (
     "roc_auc", "average_precision", "log_loss", "balanced_accuracy", "accuracy", "f1",
 )
 REGRESSION_METRICS = ("rmse", "mae", "r2")
+_CHOICES = {"primary_metric": ("metric", CLASSIFICATION_METRICS + REGRESSION_METRICS),
+            "selected_model": ("model", MODEL_NAMES)}
 
 
 class ParamsError(ValueError):
@@ -57,20 +59,13 @@ class Params(BaseModel):
             raise ValueError("must not be empty")
         return value
 
-    @field_validator("primary_metric")
+    @field_validator("primary_metric", "selected_model")
     @classmethod
-    def _known_metric(cls, value: str) -> str:
-        known = ("auto",) + CLASSIFICATION_METRICS + REGRESSION_METRICS
+    def _known_choice(cls, value: str, info: ValidationInfo) -> str:
+        kind, names = _CHOICES[info.field_name]
+        known = ("auto",) + names
         if value not in known:
-            raise ValueError(f"unknown metric {value!r}{_did_you_mean(value, known)}; choose one of {', '.join(known)}")
-        return value
-
-    @field_validator("selected_model")
-    @classmethod
-    def _known_model(cls, value: str) -> str:
-        known = ("auto",) + MODEL_NAMES
-        if value not in known:
-            raise ValueError(f"unknown model {value!r}{_did_you_mean(value, known)}; choose one of {', '.join(known)}")
+            raise ValueError(f"unknown {kind} {value!r}{_did_you_mean(value, known)}; choose one of {', '.join(known)}")
         return value
 
     @field_validator("n_jobs")

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
+from fitted import DIAMOND_FEATURES, fit
 
-from mlhelpers.modeling import build_pipeline
 from mlhelpers.persistence import to_onnx
-
-ROOT = Path(__file__).resolve().parents[1]
-DIAMOND_FEATURES = {"numeric": ["carat", "depth", "table", "x", "y", "z"],
-                    "categorical": ["cut", "color", "clarity"]}
-
-
-@pytest.fixture(scope="module")
-def diamonds() -> pd.DataFrame:
-    return pd.read_csv(ROOT / "data" / "diamonds.csv.gz").sample(3000, random_state=0)
-
-
-def fit(model: str, task: str, frame: pd.DataFrame, features: dict, target, **params):
-    spec = {"model": model, "task": task, "features": features, "seed": 0, "n_jobs": 1,
-            "estimator_params": params}
-    return build_pipeline(spec).fit(frame, target)
 
 
 def test_onnx_forest_regressor_keeps_double_thresholds(diamonds):

@@ -2,44 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
+from fitted import DIAMOND_FEATURES, fit
 
-from mlhelpers.modeling import build_pipeline, encode_target
 from mlhelpers.parity import ParityError, assert_parity, check_parity
-
-ROOT = Path(__file__).resolve().parents[1]
-CREDIT_FEATURES = {"numeric": ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt",
-                               "Amount", "Price"],
-                   "categorical": ["Home", "Marital", "Records", "Job"]}
-DIAMOND_FEATURES = {"numeric": ["carat", "depth", "table", "x", "y", "z"],
-                    "categorical": ["cut", "color", "clarity"]}
-
-
-@pytest.fixture(scope="module")
-def credit() -> pd.DataFrame:
-    # real missing values in Income, Assets, Debt, Home, Marital, Job
-    return pd.read_csv(ROOT / "data" / "credit.csv")
-
-
-@pytest.fixture(scope="module")
-def diamonds() -> pd.DataFrame:
-    return pd.read_csv(ROOT / "data" / "diamonds.csv.gz").sample(3000, random_state=0)
-
-
-def fit(model: str, task: str, frame: pd.DataFrame, features: dict, target, **params):
-    spec = {"model": model, "task": task, "features": features, "seed": 0, "n_jobs": 1,
-            "estimator_params": params}
-    return build_pipeline(spec).fit(frame, target)
-
-
-@pytest.fixture(scope="module")
-def credit_forest(credit):
-    y, _ = encode_target(credit["Status"], "classification")
-    return fit("random_forest", "classification", credit, CREDIT_FEATURES, y, n_estimators=10)
 
 
 class Shifted:

@@ -3,37 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from mlhelpers.modeling import build_pipeline, encode_target
 from mlhelpers.persistence import ModelFileError, load_skops, save_skops
 from mlhelpers.serving import measure_serving, serving_report
-
-ROOT = Path(__file__).resolve().parents[1]
-CREDIT_FEATURES = {"numeric": ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt",
-                               "Amount", "Price"],
-                   "categorical": ["Home", "Marital", "Records", "Job"]}
-
-
-@pytest.fixture(scope="module")
-def credit() -> pd.DataFrame:
-    # real missing values in Income, Assets, Debt, Home, Marital, Job
-    return pd.read_csv(ROOT / "data" / "credit.csv")
-
-
-def fit(model: str, task: str, frame: pd.DataFrame, features: dict, target, **params):
-    spec = {"model": model, "task": task, "features": features, "seed": 0, "n_jobs": 1,
-            "estimator_params": params}
-    return build_pipeline(spec).fit(frame, target)
-
-
-@pytest.fixture(scope="module")
-def credit_forest(credit):
-    y, _ = encode_target(credit["Status"], "classification")
-    return fit("random_forest", "classification", credit, CREDIT_FEATURES, y, n_estimators=10)
 
 
 def test_measure_serving_rejects_unimportable_loaders(tmp_path, credit, credit_forest):
