@@ -21,7 +21,7 @@ from mlhelpers.artifacts import atomic_path, read_artifact, step_dir, write_json
 __all__ = [
     "ExportData", "ExportError", "resolve_spec", "load_export_data", "prepare_export_data", "refit",
     "evaluate_on_test", "write_metrics", "metrics_table", "infer_input_schema", "write_input_schema",
-    "save_formats", "measure_formats", "serving_summary", "write_model_card", "package_versions",
+    "save_formats", "measure_formats", "serving_summary", "write_model_card",
 ]
 
 # Roles whose values are checked against the categories seen in training; high-cardinality
@@ -253,21 +253,6 @@ def write_input_schema(run_dir: str | Path, data: ExportData) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("column")
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of Python and the packages that make or read the model."""
-    import platform
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for package in ("mlhelpers", "scikit-learn", "xgboost", "pandas", "numpy", "skops",
-                    "skl2onnx", "onnxruntime", "mlflow"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
-
-
 def save_formats(pipeline, data: ExportData, model_dir: str | Path) -> pd.DataFrame:
     """Save the model in every format that works and prove each file's parity on the test split.
 
@@ -389,6 +374,8 @@ def write_model_card(run_dir: str | Path, data: ExportData, formats: pd.DataFram
         lines += ["## Serving", "",
                   "Measured in fresh processes next to a joblib pickle of the same pipeline (the reference).", "",
                   _markdown_table(serving[shown]), ""]
+    from mlhelpers.pipeline import package_versions
+
     lines += ["## Versions", "", *(f"- {name}: {version}" for name, version in package_versions().items()), ""]
     path = step_dir(run_dir, "export") / "model_card.md"
     with atomic_path(path) as temp:

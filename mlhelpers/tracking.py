@@ -250,7 +250,7 @@ def _log_model(model_dir: Path, input_example: pd.DataFrame):
 
     import mlflow
 
-    from mlhelpers.export import package_versions
+    from mlhelpers.pipeline import package_versions
 
     schema = json.loads((model_dir / "input_schema.json").read_text(encoding="utf-8"))
     versions = package_versions()
