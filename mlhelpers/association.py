@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mlhelpers.columns import TargetSummary, _parse_dates
+from mlhelpers.data import seeded_sample
 
 __all__ = ["associations", "feature_correlations", "redundant_pairs", "leakage_suspects"]
 
@@ -31,10 +32,6 @@ _AFTER_OUTCOME = {"outcome", "result", "results", "final", "refund", "refunded",
 
 
 # --------------------------------------------------------------------------- relevance
-
-def _sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
-    return frame if len(frame) <= rows else frame.sample(n=rows, random_state=seed).sort_index()
-
 
 def _encode(column: pd.Series, role: str) -> tuple[np.ndarray, bool]:
     """A float array for ``column`` and whether it is discrete (codes) or continuous."""
@@ -143,7 +140,7 @@ def associations(frame: pd.DataFrame, target_info: TargetSummary, roles: pd.Data
     if not features:
         return pd.DataFrame(columns=["role", "mutual_info", "association", "measure", "single_feature_score",
                                      "score", "missing_auc"])
-    sample = _sample(frame, sample_rows, seed)
+    sample = seeded_sample(frame, sample_rows, seed)
     y = _target_codes(sample[target], task)
     n_classes = len(target_info.classes or [])
     target_discrete = task == "classification"
@@ -194,7 +191,7 @@ def feature_correlations(frame: pd.DataFrame, roles: pd.DataFrame, seed: int = 4
     Returns a square DataFrame (empty when fewer than two such features).
     """
     usable = [c for c in roles.index if roles.loc[c, "role"] in ("numeric", "boolean", "datetime")]
-    sample = _sample(frame[usable], sample_rows, seed)
+    sample = seeded_sample(frame[usable], sample_rows, seed)
     numbers = pd.DataFrame({c: _encode(sample[c], roles.loc[c, "base_role"])[0] for c in usable}, index=sample.index)
     if len(usable) < 2:
         return pd.DataFrame()
@@ -218,7 +215,7 @@ def redundant_pairs(frame: pd.DataFrame, roles: pd.DataFrame, threshold: float =
                 rows.append({"column": a, "other": b, "measure": "spearman", "value": float(corr.loc[a, b])})
     categorical = [c for c in roles.index if roles.loc[c, "role"] in ("categorical", "boolean")
                    and not pd.api.types.is_numeric_dtype(frame[c].dtype)]
-    sample = _sample(frame[categorical], sample_rows, seed)
+    sample = seeded_sample(frame[categorical], sample_rows, seed)
     codes = {c: pd.factorize(sample[c].astype(object), use_na_sentinel=False)[0] for c in categorical}
     for i, a in enumerate(categorical):
         for b in categorical[i + 1:]:

@@ -412,6 +412,11 @@ def read_columns(path: str | Path, query: str | None = None) -> list[str]:
     return [str(c) for c in load_table(path, query=query, nrows=5).columns]
 
 
+def seeded_sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    """``frame`` itself when it has at most ``rows`` rows, else a seeded sample of ``rows`` rows in table order."""
+    return frame if len(frame) <= rows else frame.sample(n=rows, random_state=seed).sort_index()
+
+
 def drop_missing_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
     """Rows whose target is known, and how many were dropped."""
     known = frame[target].notna()

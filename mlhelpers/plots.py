@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mlhelpers.artifacts import atomic_path, step_dir
+from mlhelpers.data import seeded_sample
 
 
 def save_figure(fig, run_dir: str | Path, step: str, name: str, dpi: int = 110) -> Path:
@@ -29,10 +30,6 @@ def _axes(ax, size=(6, 4)):
     if ax is None:
         _, ax = plt.subplots(figsize=size)
     return ax
-
-
-def _sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
-    return frame if len(frame) <= rows else frame.sample(n=rows, random_state=seed)
 
 
 def _check_column(frame: pd.DataFrame, column: str) -> None:
@@ -59,7 +56,7 @@ def plot_target(frame: pd.DataFrame, target: str, task: str, ax=None, sample_row
         ax.set_xlim(0, counts.max() * 1.25)
         ax.set(xlabel="rows", ylabel=target, title=f"{target}: {len(counts)} classes, {len(y):,} rows")
     else:
-        values = _sample(y.to_frame(), sample_rows, seed)[target].astype(float)
+        values = seeded_sample(y.to_frame(), sample_rows, seed)[target].astype(float)
         sns.histplot(values, ax=ax, bins=50, color="C0")
         ax.axvline(float(y.median()), color="k", linestyle="--", label=f"median {y.median():,.4g}")
         ax.legend()
@@ -79,7 +76,7 @@ def plot_missingness(frame: pd.DataFrame, ax=None, sample_rows: int = 300, seed:
         ax.text(0.5, 0.5, "no missing values", ha="center", va="center", fontsize=14)
         ax.set_axis_off()
         return ax
-    pattern = _sample(frame[rates.index], sample_rows, seed).isna()
+    pattern = seeded_sample(frame[rates.index], sample_rows, seed).isna()
     pattern = pattern.loc[pattern.sum(axis=1).sort_values(ascending=False, kind="stable").index]
     pattern.columns = [f"{c} ({r:.1%})" if r >= 0.01 else f"{c} ({r:.2%})" for c, r in rates.items()]
     sns.heatmap(pattern.astype(int).reset_index(drop=True), ax=ax, cbar=False, yticklabels=False,
@@ -103,7 +100,7 @@ def plot_feature_vs_target(frame: pd.DataFrame, feature: str, target: str, task:
     _check_column(frame, feature)
     _check_column(frame, target)
     ax = _axes(ax)
-    data = _sample(frame[[feature, target]].dropna(subset=[target]), sample_rows, seed)
+    data = seeded_sample(frame[[feature, target]].dropna(subset=[target]), sample_rows, seed)
     x, y = data[feature], data[target]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PendingDeprecationWarning)  # seaborn 0.13 on matplotlib 3.10

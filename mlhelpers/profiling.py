@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from mlhelpers.association import _sample
 from mlhelpers.columns import EdaError
+from mlhelpers.data import seeded_sample
 
 __all__ = ["write_profile"]
 
@@ -35,7 +35,7 @@ def write_profile(frame: pd.DataFrame, run_dir: str | Path, *, sample_rows: int 
     if sample_rows < 1:
         raise EdaError(f"profile_sample_rows must be positive, got {sample_rows}.")
     small = len(frame) <= min(sample_rows, SMALL_DATA_ROWS)
-    data = _sample(frame, sample_rows, seed)
+    data = seeded_sample(frame, sample_rows, seed)
     if small:
         # PNG histograms and no string-length plots: the same detail in about half the time.
         settings: dict[str, Any] = {"explorative": False, "interactions": None, "vars": {"cat": {"length": False}},
