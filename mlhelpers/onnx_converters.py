@@ -1,8 +1,9 @@
 """skl2onnx converter fixes: what ``mlhelpers.persistence.to_onnx`` needs to convert our pipelines exactly.
 
 ``register_converters()`` teaches skl2onnx XGBoost (through onnxmltools, on float32 inputs as
-XGBoost splits), double-precision tree thresholds (ai.onnx.ml opset 3 ``*_as_tensor``), and its
-own SimpleImputer / OneHotEncoder / OrdinalEncoder converters (indicators, doubles, string
+XGBoost splits), double-precision tree thresholds (ai.onnx.ml opset 3 ``*_as_tensor``),
+HistGradientBoosting with its native categorical splits (ai.onnx.ml opset 5 ``TreeEnsemble``), and
+its own SimpleImputer / OneHotEncoder / OrdinalEncoder converters (indicators, doubles, string
 missing values, infrequent categories). ``cast_tree_outputs(model)`` repairs the float32 outputs
 of tree ensembles declared double. Registration is global to skl2onnx and idempotent; nothing
 runs at import.
@@ -24,6 +25,8 @@ def register_converters() -> None:
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
     from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+    from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_shapes
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
     from xgboost import XGBClassifier, XGBRegressor
@@ -41,6 +44,13 @@ def register_converters() -> None:
     for encoder, alias in ((OneHotEncoder, "SklearnOneHotEncoder"), (OrdinalEncoder, "SklearnOrdinalEncoder")):
         update_registered_converter(encoder, alias, _encoder_shape, _convert_encoder, overwrite=True,
                                     parser=_parse_encoder)
+    update_registered_converter(
+        HistGradientBoostingClassifier, "SklearnHistGradientBoostingClassifier",
+        calculate_linear_classifier_output_shapes, _convert_hist_gradient_boosting, overwrite=True,
+        options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
+    update_registered_converter(
+        HistGradientBoostingRegressor, "SklearnHistGradientBoostingRegressor",
+        calculate_linear_regressor_output_shapes, _convert_hist_gradient_boosting, overwrite=True)
     _use_double_trees()
 
 
@@ -51,8 +61,7 @@ def _xgb_regressor_shape(operator) -> None:
     operator.outputs[0].type = FloatTensorType([operator.inputs[0].get_first_dimension(), 1])
 
 
-_SKLEARN_TREE_ALIASES = tuple(f"Sklearn{kind}{task}" for kind in ("RandomForest", "ExtraTrees", "DecisionTree",
-                                                                   "HistGradientBoosting")
+_SKLEARN_TREE_ALIASES = tuple(f"Sklearn{kind}{task}" for kind in ("RandomForest", "ExtraTrees", "DecisionTree")
                               for task in ("Regressor", "Classifier"))
 _DOUBLE_TENSOR_ATTRIBUTES = ("nodes_values", "nodes_hitrates", "target_weights", "class_weights", "base_values")
 
@@ -74,9 +83,6 @@ class _DoubleTreeContainer:
         from onnx import numpy_helper
 
         if op_type in ("TreeEnsembleRegressor", "TreeEnsembleClassifier"):
-            if "nodes_missing_value_tracks_true" in attrs:
-                # skl2onnx 1.20 passes HistGradientBoosting's numpy booleans, which onnx refuses
-                attrs["nodes_missing_value_tracks_true"] = [int(v) for v in attrs["nodes_missing_value_tracks_true"]]
             for key in _DOUBLE_TENSOR_ATTRIBUTES:
                 if key in attrs:
                     values = np.asarray(attrs.pop(key), dtype=np.float64).ravel()
@@ -127,6 +133,172 @@ def _use_double_trees() -> None:
 
         convert._mlh_double = True
         _converter_pool[alias] = RegisteredConverter(convert, registered.get_allowed_options())
+
+
+def hist_gradient_boosting_trees(model) -> dict[str, Any]:
+    """A fitted HistGradientBoosting model's trees as ai.onnx.ml opset 5 ``TreeEnsemble`` attributes.
+
+    skl2onnx's own converter reads categorical bitset splits as numeric thresholds, sums in float32 and
+    fails on current scikit-learn; opset 5 has set-membership splits and computes in the input's type.
+    Each split decides exactly as scikit-learn's predictor does: numeric ``x <= threshold`` (float64)
+    goes left; a categorical value goes left if it is in the split's left set, right if it is another
+    category seen in training, and the missing-value way (NaN, unseen values) otherwise. A membership
+    node tests the set whose complement takes the missing-value way, in the input's own values (the
+    model's built-in encoder, which puts categorical columns first, is folded into the trees).
+    """
+    from onnx import numpy_helper
+
+    feature_inputs, category_values = _hist_gradient_boosting_inputs(model)
+    known_bitsets, bitset_of_feature = model._bin_mapper.make_known_categories_bitsets()
+
+    def members(bitset: np.ndarray, feature: int) -> set[float]:
+        codes = np.flatnonzero(np.unpackbits(bitset.view(np.uint8), bitorder="little"))
+        values = category_values.get(feature)
+        values = codes.astype(float) if values is None else values[codes[codes < len(values)]]
+        return set(values[~np.isnan(values)].tolist())
+
+    nodes_out: dict[str, list] = {key: [] for key in ("feature", "split", "mode", "missing", "true", "true_leaf",
+                                                      "false", "false_leaf")}
+    membership: list[float] = []
+    leaf_weights: list[float] = []
+    leaf_targets: list[int] = []
+    roots: list[int] = []
+
+    def add_node(feature, split, mode, missing, true, false, true_leaf, false_leaf):
+        for key, value in zip(nodes_out, (feature, split, mode, missing, true, true_leaf, false, false_leaf)):
+            nodes_out[key].append(value)
+
+    for predictors in model._predictors:
+        for target, predictor in enumerate(predictors):
+            nodes = predictor.nodes
+            is_leaf = nodes["is_leaf"].astype(bool)
+            internal, leaves = np.flatnonzero(~is_leaf), np.flatnonzero(is_leaf)
+            node_id = dict(zip(internal.tolist(), range(len(nodes_out["feature"]), 10**12)))
+            leaf_id = dict(zip(leaves.tolist(), range(len(leaf_weights), 10**12)))
+            leaf_weights.extend(nodes["value"][leaves].astype(float).tolist())
+            leaf_targets.extend([target] * len(leaves))
+            roots.append(len(nodes_out["feature"]))
+            if not len(internal):  # a lone leaf: one split whose both ways reach it
+                add_node(0, 0.0, 0, 0, leaf_id[0], leaf_id[0], 1, 1)
+                continue
+
+            def child(index: int) -> tuple[int, int]:
+                return (leaf_id[index], 1) if is_leaf[index] else (node_id[index], 0)
+
+            for index in internal:
+                node = nodes[index]
+                left, right = child(int(node["left"])), child(int(node["right"]))
+                feature, missing_left = int(node["feature_idx"]), bool(node["missing_go_to_left"])
+                column = feature_inputs[feature]
+                if node["is_categorical"]:
+                    left_set = members(predictor.raw_left_cat_bitsets[node["bitset_idx"]], feature)
+                    if missing_left:  # right iff a known category outside the left set
+                        tested = members(known_bitsets[bitset_of_feature[feature]], feature) - left_set
+                        true, false = right, left
+                    else:
+                        tested, true, false = left_set, left, right
+                    membership.extend(sorted(tested) + [np.nan])  # NaN ends each set
+                    add_node(column, 0.0, 6, 0, true[0], false[0], true[1], false[1])  # 6: BRANCH_MEMBER
+                else:  # 0: BRANCH_LEQ
+                    add_node(column, float(node["num_threshold"]), 0, int(missing_left),
+                             left[0], right[0], left[1], right[1])
+    attributes = {
+        "n_targets": int(model.n_trees_per_iteration_), "aggregate_function": 1, "post_transform": 0,
+        "tree_roots": roots, "nodes_featureids": nodes_out["feature"],
+        "nodes_splits": numpy_helper.from_array(np.asarray(nodes_out["split"], dtype=np.float64)),
+        "nodes_modes": numpy_helper.from_array(np.asarray(nodes_out["mode"], dtype=np.uint8)),
+        "nodes_missing_value_tracks_true": nodes_out["missing"],
+        "nodes_truenodeids": nodes_out["true"], "nodes_trueleafs": nodes_out["true_leaf"],
+        "nodes_falsenodeids": nodes_out["false"], "nodes_falseleafs": nodes_out["false_leaf"],
+        "leaf_targetids": leaf_targets,
+        "leaf_weights": numpy_helper.from_array(np.asarray(leaf_weights, dtype=np.float64)),
+    }
+    if membership:
+        attributes["membership_values"] = numpy_helper.from_array(np.asarray(membership, dtype=np.float64))
+    return attributes
+
+
+def _hist_gradient_boosting_inputs(model) -> tuple[list[int], dict[int, np.ndarray]]:
+    """Per feature the trees read: the input column it comes from, and for a categorical one the
+    input value of each category code (scikit-learn >= 1.4 encodes categorical columns itself and
+    puts them first; without that encoder the codes are the input values)."""
+    n_inputs = int(model.n_features_in_)
+    encoder = getattr(model, "_preprocessor", None)
+    if encoder is None:
+        return list(range(n_inputs)), {}
+    feature_inputs, category_values = [], {}
+    for _, transformer, selection in encoder.transformers_:
+        if isinstance(transformer, str):  # the "drop" remainder: no columns
+            continue
+        for position, column in enumerate(np.arange(n_inputs)[selection]):
+            if hasattr(transformer, "categories_"):
+                category_values[len(feature_inputs)] = np.asarray(transformer.categories_[position], dtype=float)
+            feature_inputs.append(int(column))
+    return feature_inputs, category_values
+
+
+def _convert_hist_gradient_boosting(scope, operator, container) -> None:
+    # The sum of leaves + the baseline, then the loss's inverse link, all in double precision.
+    from onnx import TensorProto
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    model = operator.raw_operator
+    features = operator.inputs[0].full_name
+    if not isinstance(operator.inputs[0].type, DoubleTensorType):
+        as_double = scope.get_unique_variable_name("features_double")
+        container.add_node("Cast", [features], [as_double], to=TensorProto.DOUBLE)
+        features = as_double
+    leaves = scope.get_unique_variable_name("leaf_sum")
+    # declared as version 3, the highest ai.onnx.ml skl2onnx 1.20 writes; import_tree_ensemble_opset
+    # then imports opset 5, where TreeEnsemble lives
+    container.add_node("TreeEnsemble", [features], [leaves], op_domain="ai.onnx.ml", op_version=3,
+                       name=scope.get_unique_operator_name("TreeEnsemble"), **hist_gradient_boosting_trees(model))
+    baseline = scope.get_unique_variable_name("baseline")
+    container.add_initializer(baseline, TensorProto.DOUBLE, [1, model.n_trees_per_iteration_],
+                              np.asarray(model._baseline_prediction, dtype=float).ravel().tolist())
+    raw = scope.get_unique_variable_name("raw_prediction")
+    container.add_node("Add", [leaves, baseline], [raw])
+    link = type(model._loss.link).__name__
+    if not hasattr(model, "classes_"):
+        if link not in ("IdentityLink", "LogLink"):
+            raise NotImplementedError(f"{type(model).__name__} with loss {model.loss!r} ({link}) is not convertible")
+        _declared_output(container, "Exp" if link == "LogLink" else "Identity", raw, operator.outputs[0],
+                         scope)
+        return
+    probabilities = scope.get_unique_variable_name("probabilities_double")
+    if model.n_trees_per_iteration_ == 1:  # binary: [1 - expit(raw), expit(raw)]
+        positive, negative, one = (scope.get_unique_variable_name(n) for n in ("positive", "negative", "one"))
+        container.add_node("Sigmoid", [raw], [positive])
+        container.add_initializer(one, TensorProto.DOUBLE, [1], [1.0])
+        container.add_node("Sub", [one, positive], [negative])
+        container.add_node("Concat", [negative, positive], [probabilities], axis=1)
+    else:
+        container.add_node("Softmax", [raw], [probabilities], axis=1)
+    _declared_output(container, "Identity", probabilities, operator.outputs[1], scope)
+    index, flat_index = scope.get_unique_variable_name("class_index"), scope.get_unique_variable_name("class_flat")
+    container.add_node("ArgMax", [probabilities], [index], axis=1, keepdims=0)
+    classes = scope.get_unique_variable_name("classes")
+    if np.issubdtype(np.asarray(model.classes_).dtype, np.number):
+        container.add_initializer(classes, TensorProto.INT64, [len(model.classes_)],
+                                  np.asarray(model.classes_, dtype=np.int64).tolist())
+    else:
+        container.add_initializer(classes, TensorProto.STRING, [len(model.classes_)],
+                                  [str(c).encode() for c in model.classes_])
+    container.add_node("Gather", [classes, index], [operator.outputs[0].full_name], axis=0)
+
+
+def _declared_output(container, op_type: str, value: str, output, scope) -> None:
+    # the last op writes the declared output, cast to its declared type when that is not double
+    from onnx import TensorProto
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+    if isinstance(output.type, DoubleTensorType):
+        container.add_node(op_type, [value], [output.full_name])
+        return
+    computed = scope.get_unique_variable_name("computed")
+    container.add_node(op_type, [value], [computed])
+    to = TensorProto.FLOAT if isinstance(output.type, FloatTensorType) else TensorProto.DOUBLE
+    container.add_node("Cast", [computed], [output.full_name], to=to)
 
 
 def _imputer_shape(operator) -> None:
@@ -311,3 +483,17 @@ def cast_tree_outputs(model) -> None:
         model.graph.node.insert(position, helper.make_node("Cast", [f"{name}_float32"], [name],
                                                            to=TensorProto.DOUBLE, name=f"{name}_to_double"))
         position += 1
+
+
+def import_tree_ensemble_opset(model) -> None:
+    """Import ai.onnx.ml opset 5 when the graph holds the HistGradientBoosting ``TreeEnsemble`` op.
+
+    skl2onnx 1.20 refuses to write ai.onnx.ml above 3. At 5 the other ai.onnx.ml ops our converters
+    use keep their meaning (LabelEncoder 4 still reads the attributes of 2); the XGBoost and forest
+    graphs never get here, so they keep TreeEnsembleRegressor 3 (5 is deprecated, onnxruntime lacks it).
+    """
+    if not any(node.op_type == "TreeEnsemble" and node.domain == "ai.onnx.ml" for node in model.graph.node):
+        return
+    for opset in model.opset_import:
+        if opset.domain == "ai.onnx.ml":
+            opset.version = max(opset.version, 5)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from mlhelpers.artifacts import atomic_path
-from mlhelpers.onnx_converters import cast_tree_outputs, register_converters
+from mlhelpers.onnx_converters import cast_tree_outputs, import_tree_ensemble_opset, register_converters
 from mlhelpers.parity import ParityResult, check_parity
 
 
@@ -198,11 +198,6 @@ def to_onnx(pipeline: Any, sample: pd.DataFrame, max_tree_nodes: int = MAX_ONNX_
         return OnnxResult(None, f"the forest has {nodes:,} tree nodes, above max_tree_nodes="
                                 f"{max_tree_nodes:,}: its ONNX graph would take minutes and many GB "
                                 f"to build; use `mlh optimize` for a compact lossless format.", False)
-    estimator = pipeline[-1] if hasattr(pipeline, "steps") else pipeline
-    if np.any(getattr(estimator, "is_categorical_", None) is not None and estimator.is_categorical_):
-        # skl2onnx reads HistGradientBoosting's categorical bitset splits as numeric thresholds
-        return OnnxResult(None, f"{type(estimator).__name__} uses native categorical splits, which "
-                                "skl2onnx cannot express; the skops file serves it", False)
     result = _convert(pipeline, sample, columns, True, target_opset)
     if result.model is None and result.parity is None:
         fallback = _convert(pipeline, sample, columns, False, target_opset)
@@ -213,6 +208,22 @@ def to_onnx(pipeline: Any, sample: pd.DataFrame, max_tree_nodes: int = MAX_ONNX_
             f"in double: {result.reason}; in float: {fallback.reason}"
         result.reason = f"{estimator} pipeline does not convert to ONNX ({reasons})"
     return result
+
+
+def _one_input_per_column(pipeline: Any, sample: pd.DataFrame, columns: list[str]) -> Any:
+    """The pipeline behind a passthrough ColumnTransformer, unless a ColumnTransformer already leads it.
+
+    The graph takes one input per column; skl2onnx hands all of them to the first step, and only a
+    ColumnTransformer accepts several (a bare model fitted on a DataFrame would be refused).
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    steps = list(pipeline.steps) if hasattr(pipeline, "steps") else [("model", pipeline)]
+    if len(columns) == 1 or isinstance(steps[0][1], ColumnTransformer):
+        return pipeline
+    as_is = ColumnTransformer([("as_is", "passthrough", columns)]).fit(sample[columns])
+    return Pipeline([("columns", as_is)] + steps)
 
 
 def _convert(pipeline: Any, sample: pd.DataFrame, columns: list[str], double: bool,
@@ -229,10 +240,12 @@ def _convert(pipeline: Any, sample: pd.DataFrame, columns: list[str], double: bo
         options = {id(pipeline[-1] if hasattr(pipeline, "steps") else pipeline): {"zipmap": False}} \
             if task == "classification" else None
         # Normalizer and LinearClassifier compute in float32 only: plain ops keep doubles.
-        model = convert_sklearn(pipeline, initial_types=initial_types, options=options,
+        model = convert_sklearn(_one_input_per_column(pipeline, sample, columns), initial_types=initial_types,
+                                options=options,
                                 target_opset={"": target_opset, "ai.onnx.ml": 3},
                                 black_op={"Normalizer", "LinearClassifier", "LinearRegressor"} if double else None)
         cast_tree_outputs(model)
+        import_tree_ensemble_opset(model)
         predictor = OnnxPredictor(model)
     except Exception as error:  # skl2onnx raises many kinds for unsupported models
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
@@ -246,7 +259,8 @@ def _convert(pipeline: Any, sample: pd.DataFrame, columns: list[str], double: bo
         return OnnxResult(None, f"the converted graph breaks parity on the sample (max abs difference "
                                 f"{parity.max_abs_diff:.3g}, {parity.label_mismatches} label mismatches)",
                           False, parity)
-    float_trees = any(node.op_type.startswith("TreeEnsemble") and
+    # opset 5 TreeEnsemble computes in its input's type; the opset 3 ops keep doubles in *_as_tensor
+    float_trees = any(node.op_type.startswith("TreeEnsemble") and node.op_type != "TreeEnsemble" and
                       not any(a.name.endswith("_as_tensor") for a in node.attribute)
                       for node in model.graph.node)
     return OnnxResult(model, None, double and not float_trees, parity)

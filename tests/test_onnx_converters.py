@@ -1,12 +1,14 @@
-"""ONNX converter fixes: double tree thresholds, XGBoost split on float32 inputs (through ``to_onnx``)."""
+"""ONNX converter fixes: double tree thresholds, XGBoost split on float32 inputs, HistGradientBoosting's
+categorical splits (through ``to_onnx``)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from fitted import DIAMOND_FEATURES, fit
 
-from mlhelpers.persistence import to_onnx
+from mlhelpers.persistence import OnnxPredictor, to_onnx
 
 
 def test_onnx_forest_regressor_keeps_double_thresholds(diamonds):
@@ -27,3 +29,72 @@ def test_onnx_xgboost_regressor_splits_like_xgboost(diamonds):
     assert result.reason is None and result.parity.ok
     assert result.parity.tolerance == pytest.approx(64 * np.finfo(np.float32).eps)  # a float32 model
     assert result.parity.max_abs_diff < 0.1
+
+
+# ---------------------------------------------------------------- HistGradientBoosting (TreeEnsemble, opset 5)
+
+
+def _awkward_rows(frame):
+    """Rows scikit-learn routes by its missing-value rules: NaN numbers, missing and unseen categories."""
+    rows = frame.iloc[:60].copy()
+    rows.loc[rows.index[:20], "carat"] = np.nan
+    rows.loc[rows.index[10:30], "cut"] = np.nan
+    rows.loc[rows.index[30:45], "color"] = "Z (never seen)"
+    return rows
+
+
+def test_hist_gradient_boosting_categorical_splits_convert_exactly(diamonds):
+    y = diamonds["price"].to_numpy(float)
+    pipeline = fit("hist_gradient_boosting", "regression", diamonds, DIAMOND_FEATURES, y, max_iter=60)
+    assert pipeline[-1].is_categorical_.any()  # the zoo's HGB splits on cut, color and clarity natively
+    result = to_onnx(pipeline, diamonds)
+    assert result.reason is None and result.double_precision
+    assert result.parity.max_rel_diff < 1e-12  # sums in double, exact splits
+    assert {"TreeEnsemble"} <= {node.op_type for node in result.model.graph.node}
+    awkward = _awkward_rows(diamonds)
+    np.testing.assert_allclose(OnnxPredictor(result.model).predict(awkward), pipeline.predict(awkward),
+                               rtol=1e-12)
+
+
+def test_hist_gradient_boosting_classifiers_convert_with_probabilities(credit):
+    # binary (Status) and multiclass (Marital, 6 levels), with missing values in numbers and categories
+    features = {"numeric": ["Seniority", "Age", "Income", "Assets", "Amount"], "categorical": ["Home", "Job"]}
+    for target in ("Status", "Marital"):
+        labels = credit[target].fillna("unknown")
+        pipeline = fit("hist_gradient_boosting", "classification", credit, features, labels, max_iter=30)
+        result = to_onnx(pipeline, credit)
+        assert result.reason is None and result.double_precision, target
+        predictor = OnnxPredictor(result.model)
+        np.testing.assert_array_equal(predictor.predict(credit), pipeline.predict(credit))
+        np.testing.assert_allclose(predictor.predict_proba(credit), pipeline.predict_proba(credit), atol=1e-12)
+
+
+def test_hist_gradient_boosting_missing_codes_seen_in_training_and_lone_leaves(diamonds):
+    # HGB's own encoder sees the code -1 (a missing category in training) as a category of its own,
+    # a Poisson loss predicts through exp, and a shallow multiclass model has single-leaf trees
+    # (bare models fitted on a DataFrame: the graph still takes one input per column)
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    codes = diamonds[["cut", "color"]].apply(lambda c: c.astype("category").cat.codes).astype(float)
+    codes.loc[codes.index[::7], "cut"] = -1.0
+    X = pd.concat([codes, diamonds[["carat", "depth"]]], axis=1)
+    poisson = HistGradientBoostingRegressor(loss="poisson", max_iter=20, categorical_features=[0, 1],
+                                            random_state=0).fit(X, diamonds["price"])
+    assert -1.0 in poisson._preprocessor.named_transformers_["encoder"].categories_[0]
+    result = to_onnx(poisson, X)
+    assert result.reason is None and result.parity.max_rel_diff < 1e-12
+    lone = HistGradientBoostingClassifier(max_iter=5, min_samples_leaf=len(X), categorical_features=[0, 1],
+                                          random_state=0).fit(X, diamonds["cut"])
+    assert all(len(tree.nodes) == 1 for trees in lone._predictors for tree in trees)
+    result = to_onnx(lone, X)
+    assert result.reason is None and result.parity.label_mismatches == 0 and result.parity.max_abs_diff < 1e-12
+
+
+def test_hist_gradient_boosting_on_string_categories_is_refused_with_a_reason(diamonds):
+    # the model encodes the strings itself: no ONNX tree reads strings, so the step ships skops only
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    frame = diamonds[["cut", "carat"]].astype({"cut": "category"})
+    model = HistGradientBoostingRegressor(max_iter=5, categorical_features="from_dtype").fit(frame, diamonds["price"])
+    result = to_onnx(model, frame)
+    assert result.model is None and "HistGradientBoostingRegressor" in result.reason and "String" in result.reason

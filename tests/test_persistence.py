@@ -110,17 +110,6 @@ def test_onnx_linear_regression_is_exact_in_double(diamonds):
     assert result.double_precision and result.parity.max_rel_diff < 1e-12
 
 
-def test_hist_gradient_boosting_converts_unless_it_splits_on_categories(diamonds):
-    y = diamonds["price"].to_numpy(float)
-    numeric = fit("hist_gradient_boosting", "regression", diamonds,
-                  {"numeric": DIAMOND_FEATURES["numeric"]}, y, max_iter=20)
-    result = to_onnx(numeric, diamonds)
-    assert result.model is not None and result.double_precision and result.parity.max_rel_diff <= 1e-6
-    categorical = fit("hist_gradient_boosting", "regression", diamonds, DIAMOND_FEATURES, y, max_iter=10)
-    refused = to_onnx(categorical, diamonds)
-    assert refused.model is None and "native categorical splits" in refused.reason
-
-
 def test_unconvertible_models_return_a_reason(credit, diamonds):
     y = diamonds["price"].to_numpy(float)
     forest = fit("random_forest", "regression", diamonds, DIAMOND_FEATURES, y, n_estimators=5)
