@@ -4,8 +4,10 @@
 measures the model as handed over (size, load time, memory, single-row latency, batch throughput, in
 a fresh process), builds every lossless candidate that applies, proves each one's parity on the
 sample, measures them the same way and recommends the one with the best balance of the three gains
-(geometric mean of the disk, peak-memory and single-row-latency ratios against the original). Only with a ``tolerance`` (and the sample's
-``target`` column) does it also build a lossy, smaller model and state its accuracy cost.
+(geometric mean of the disk, peak-memory and single-row-latency ratios against the original). Only
+with a ``tolerance`` (and the sample's ``target`` column) does it also build a lossy, smaller model
+and state its accuracy cost. HistGradientBoosting pipelines get their lossless fast format from the
+``onnx`` candidate (categorical splits included, see ``mlhelpers.onnx_converters``).
 
 Lossless candidates:
 
@@ -13,12 +15,15 @@ Lossless candidates:
   plus the trees as flat numpy arrays (``.npz``, loaded without pickle). Hand-written because no
   installed library keeps these trees both exact and small: skl2onnx stores ~40 bytes a node and
   needs many GB to convert a 300-tree forest (float32 thresholds there also broke parity), treelite
-  keeps per-node statistics, and scikit-learn's own nodes take 72 bytes. Here a node is 7 bytes: the
-  feature (int8/int16), an index into the forest's distinct thresholds (uint16/uint32, thresholds
-  kept in float64, so every split decides exactly as scikit-learn's, which compares float32 inputs
-  with float64 thresholds), and one uint32 that is the right child's offset (left child = next
-  node, the preorder scikit-learn builds) or, at a leaf, an index into the distinct leaf values.
-  Prediction walks all trees at once, one vectorized step per tree level.
+  keeps per-node statistics, and scikit-learn's own nodes take 72 bytes. Here only splits are
+  stored (a leaf lives in its parent), 7 bytes each when the forest allows (else up to 13): the
+  feature with "left/right child is a leaf" flags in its top bits (uint8 below 32 features), an index into
+  the forest's distinct thresholds (uint16; thresholds kept in float64, so every split decides
+  exactly as scikit-learn's, which compares float32 inputs with float64 thresholds), and for each
+  child either the row of its value in the forest's distinct leaf values or, for an internal right
+  child, its offset (an internal left child is the next split: the preorder scikit-learn builds).
+  A third flag bit keeps the way scikit-learn sends a missing (NaN) value at each split. Prediction
+  walks all trees at once, one vectorized step per tree level.
 * ``onnx``: the whole pipeline through ``persistence.to_onnx`` (double precision).
 * ``skops``: the same pipeline in the trusted format, deflate-compressed (smaller on disk only).
 
@@ -41,9 +46,11 @@ import pandas as pd
 from mlhelpers.artifacts import atomic_path, write_json
 
 COMPACT_FORMAT = "mlh-compact-forest"
-COMPACT_VERSION = 1
-_BATCH_CELLS = 262_144  # rows x trees walked at once in batch prediction (bounds scoring memory)
-_SMALL_CELLS = 4_096    # up to this many cells, all trees step together (fewest numpy calls)
+COMPACT_VERSION = 2
+# rows x trees walked at once: bounds the walk's scratch memory (~0.3 MB a thousand cells) at no
+# cost in speed (larger chunks were no faster on the 300-tree forest)
+_BATCH_CELLS = 32_768
+_PREPROCESS_ROWS = 4_096  # rows preprocessed at once in batch prediction
 
 
 class OptimizeError(ValueError):
@@ -55,16 +62,16 @@ class OptimizeError(ValueError):
 
 @dataclass
 class CompactForest:
-    """Every tree of a fitted forest in flat arrays (see the module docstring for the layout)."""
+    """Every tree of a fitted forest in flat arrays, one entry per split node (see the module docstring)."""
 
     task: str
-    feature: np.ndarray      # per node: feature index; n_features marks a leaf
-    split: np.ndarray        # per node: index into thresholds (0 at leaves)
-    jump: np.ndarray         # per node: right-child offset, or leaf-value row at a leaf
-    roots: np.ndarray        # first node of each tree
+    feature: np.ndarray      # per split: feature index; top three bits: left is a leaf, right is a leaf, NaN goes left
+    split: np.ndarray        # per split: index into thresholds
+    left: np.ndarray         # per split: leaf-value row of a leaf left child (else unused: the next split)
+    right: np.ndarray        # per split: leaf-value row of a leaf right child, else the offset to it
+    roots: np.ndarray        # first split of each tree
     thresholds: np.ndarray   # distinct split thresholds, float64
     values: np.ndarray       # distinct leaf values: (k,) regression or (k, n_classes) probabilities
-    max_depth: int
     n_features: int
 
     @property
@@ -73,58 +80,52 @@ class CompactForest:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.feature, self.split, self.jump, self.roots,
+        return sum(a.nbytes for a in (self.feature, self.split, self.left, self.right, self.roots,
                                       self.thresholds, self.values))
 
     def leaf_values(self, X: np.ndarray) -> np.ndarray:
         """Leaf value of every tree for every row: (rows, trees) or (rows, trees, classes)."""
         return np.concatenate(list(self._chunks(X, lambda leaves: leaves)) or [self.values[:0]])
 
-    def _chunks(self, X: np.ndarray, reduce):
-        X = np.asarray(X, dtype=np.float32)  # scikit-learn trees see float32 inputs
-        rows_per_chunk = max(1, _BATCH_CELLS // max(self.n_trees, 1))
-        for start in range(0, len(X), rows_per_chunk):
-            chunk = np.ascontiguousarray(X[start:start + rows_per_chunk])
-            walk = self._walk_all if len(chunk) * self.n_trees <= _SMALL_CELLS else self._walk_live
-            yield reduce(self.values[self.jump[walk(chunk)]])
-
-    def _walk_all(self, X: np.ndarray) -> np.ndarray:
-        # few cells (one row, a few rows): every tree steps together, leaves stay put; fewest numpy calls
-        leaf = self.n_features
-        X = np.hstack([X, np.zeros((len(X), 1), dtype=np.float32)])  # the column leaves "read"
-        index = np.broadcast_to(self.roots, (len(X), self.n_trees)).copy()
-        rows = np.arange(len(X))[:, None]
-        for depth in range(self.max_depth):
-            feature = self.feature[index]
-            go_left = X[rows, feature] <= self.thresholds[self.split[index]]
-            step = np.where(go_left, 1, self.jump[index])
-            index = np.where(feature == leaf, index, index + step)
-            if depth % 8 == 7 and (self.feature[index] == leaf).all():
-                break
-        return index
-
-    def _walk_live(self, X: np.ndarray) -> np.ndarray:
-        # many cells (batch): only (row, tree) pairs still inside a tree take the next step
-        n_rows, leaf = len(X), self.n_features
-        node = np.tile(self.roots, n_rows)
-        offset = np.repeat(np.arange(n_rows, dtype=np.int64) * X.shape[1], self.n_trees)
-        flat = X.ravel()
-        live = np.arange(n_rows * self.n_trees)
-        while live.size:
-            current = node[live]
-            feature = self.feature[current]
-            inside = feature != leaf
-            if not inside.all():
-                live, current, feature = live[inside], current[inside], feature[inside]
-            go_left = flat[offset[live] + feature] <= self.thresholds[self.split[current]]
-            node[live] = np.where(go_left, current + 1, current + self.jump[current])
-        return node.reshape(n_rows, self.n_trees)
-
     def predict_values(self, X: np.ndarray) -> np.ndarray:
         """Regression: the forest's mean prediction; classification: mean class probabilities."""
         # summed chunk by chunk: the (rows, trees) leaf values never exist for the whole batch
         sums = list(self._chunks(X, lambda leaves: leaves.sum(axis=1)))
         return (np.concatenate(sums) if sums else self.values[:0]) / self.n_trees
+
+    def _chunks(self, X: np.ndarray, reduce):
+        X = np.asarray(X, dtype=np.float32)  # scikit-learn trees see float32 inputs
+        rows_per_chunk = max(1, _BATCH_CELLS // max(self.n_trees, 1))
+        for start in range(0, len(X), rows_per_chunk):
+            chunk = np.ascontiguousarray(X[start:start + rows_per_chunk])
+            yield reduce(self.values[self._leaf_rows(chunk)])
+
+    def _leaf_rows(self, X: np.ndarray) -> np.ndarray:
+        # Every (row, tree) pair steps down together, one vectorized step per tree level; a pair
+        # leaves the walk when it reaches a leaf, so deep trees cost only the pairs still inside them.
+        n_rows, n_trees = len(X), self.n_trees
+        flag_shift = self.feature.dtype.itemsize * 8 - 3
+        feature_mask = (1 << flag_shift) - 1
+        with_missing = bool(np.isnan(X).any())
+        leaf_rows = np.empty(n_rows * n_trees, dtype=np.int64)
+        pair = np.arange(n_rows * n_trees)
+        node = np.tile(self.roots, n_rows)
+        row_start = np.repeat(np.arange(n_rows, dtype=np.int64) * X.shape[1], n_trees)
+        flat = X.ravel()
+        while pair.size:
+            code = self.feature[node]
+            value = flat[row_start + (code & feature_mask)]
+            go_left = value <= self.thresholds[self.split[node]]
+            if with_missing:  # NaN compares False: it goes where the split's flag says
+                go_left |= np.isnan(value) & ((code >> (flag_shift + 2)) & 1 == 1)
+            reference = np.where(go_left, self.left[node], self.right[node])
+            at_leaf = (code >> np.where(go_left, flag_shift, flag_shift + 1)) & 1 == 1
+            node = np.where(go_left, node + 1, node + reference)
+            if at_leaf.any():
+                leaf_rows[pair[at_leaf]] = reference[at_leaf]
+                inside = ~at_leaf
+                pair, node, row_start = pair[inside], node[inside], row_start[inside]
+        return leaf_rows.reshape(n_rows, n_trees)
 
 
 def _trees_of(estimator) -> list:
@@ -158,48 +159,68 @@ def compact_forest(estimator, n_trees: int | None = None) -> CompactForest:
     trees = _trees_of(estimator)[:n_trees]
     classification = is_classifier(estimator)
     n_features = int(estimator.n_features_in_)
-    features, thresholds, jumps, leaf_values, is_leaf, roots = [], [], [], [], [], []
-    offset, max_depth = 0, 0
+    parts: dict[str, list] = {key: [] for key in ("feature", "threshold", "left_leaf", "right_leaf",
+                                                  "missing_left", "left", "right", "leaf_values")}
+    roots, n_splits, n_leaves = [], 0, 0
     for tree in trees:
         t = tree.tree_
-        n = t.node_count
         left, right = t.children_left, t.children_right
-        internal = left >= 0
-        order = np.arange(n)
-        if not np.array_equal(left[internal], np.flatnonzero(internal) + 1):
+        is_leaf = left < 0
+        order = np.arange(t.node_count)
+        if not np.array_equal(left[~is_leaf], np.flatnonzero(~is_leaf) + 1):
             order = _preorder(t)  # best-first trees (max_leaf_nodes) are not in preorder
-        position = np.empty(n, dtype=np.int64)
-        position[order] = np.arange(n)
-        internal = internal[order]
-        features.append(np.where(internal, t.feature[order], n_features))
-        thresholds.append(np.where(internal, t.threshold[order], 0.0))
-        jumps.append(np.where(internal, position[right[order]] - np.arange(n), 0))
-        value = t.value[order, 0, :]
+        splits = order[~is_leaf[order]]
+        leaves = np.flatnonzero(is_leaf)
+        leaf_number = np.zeros(t.node_count, dtype=np.int64)  # forest-wide leaf number, at leaves
+        leaf_number[leaves] = n_leaves + np.arange(len(leaves))
+        value = t.value[leaves, 0, :]
         if classification:  # what DecisionTreeClassifier.predict_proba does per leaf
             total = value.sum(axis=1, keepdims=True)
             value = value / np.where(total == 0.0, 1.0, total)
+        parts["leaf_values"].append(value if classification else value[:, 0])
+        roots.append(n_splits)
+        if not len(splits):  # a lone leaf: one split whose both ways reach it
+            for key, item in (("feature", 0), ("threshold", 0.0), ("left_leaf", True), ("right_leaf", True),
+                              ("missing_left", False), ("left", n_leaves), ("right", n_leaves)):
+                parts[key].append(np.asarray([item]))
         else:
-            value = value[:, 0]
-        leaf_values.append(value[~internal])
-        is_leaf.append(~internal)
-        roots.append(offset)
-        offset += n
-        max_depth = max(max_depth, int(t.max_depth))
-    feature = np.concatenate(features)
-    is_leaf = np.concatenate(is_leaf)
-    distinct_thresholds, split = np.unique(np.concatenate(thresholds), return_inverse=True)
-    values, value_rows = np.unique(np.concatenate(leaf_values), axis=0, return_inverse=True)
-    jump = np.concatenate(jumps)
-    jump[is_leaf] = value_rows.ravel()
+            position = np.zeros(t.node_count, dtype=np.int64)
+            position[splits] = np.arange(len(splits))
+            left_child, right_child = left[splits], right[splits]
+            parts["feature"].append(t.feature[splits])
+            parts["threshold"].append(t.threshold[splits])
+            parts["left_leaf"].append(is_leaf[left_child])
+            parts["right_leaf"].append(is_leaf[right_child])
+            missing_left = getattr(t, "missing_go_to_left", None)  # scikit-learn >= 1.3
+            parts["missing_left"].append(np.zeros(len(splits), bool) if missing_left is None
+                                         else missing_left[splits].astype(bool))
+            parts["left"].append(np.where(is_leaf[left_child], leaf_number[left_child], 0))
+            parts["right"].append(np.where(is_leaf[right_child], leaf_number[right_child],
+                                           position[right_child] - position[splits]))
+        n_splits += max(len(splits), 1)
+        n_leaves += len(leaves)
+    joined = {key: np.concatenate(items) for key, items in parts.items()}
+    thresholds, split = np.unique(joined["threshold"], return_inverse=True)
+    values, value_row = np.unique(joined["leaf_values"], axis=0, return_inverse=True)
+    value_row = value_row.ravel()
+    left_leaf, right_leaf = joined["left_leaf"], joined["right_leaf"]
+    left = np.where(left_leaf, value_row[joined["left"]], 0)
+    right = np.where(right_leaf, value_row[joined["right"]], joined["right"])
+    feature_type = np.uint8 if n_features < 2**5 else np.uint16 if n_features < 2**13 else np.uint32
+    flag_shift = np.dtype(feature_type).itemsize * 8 - 3
+    feature = joined["feature"].astype(np.int64)
+    for bit, flags in enumerate((left_leaf, right_leaf, joined["missing_left"])):
+        feature |= flags.astype(np.int64) << (flag_shift + bit)
+    reference_type = np.uint16 if max(left.max(initial=0), right.max(initial=0)) < 2**16 else np.uint32
     return CompactForest(
         task="classification" if classification else "regression",
-        feature=feature.astype(np.int8 if n_features < 127 else np.int16 if n_features < 32_767 else np.int32),
-        split=split.ravel().astype(np.uint16 if len(distinct_thresholds) <= 65_536 else np.uint32),
-        jump=jump.astype(np.uint32),
+        feature=feature.astype(feature_type),
+        split=split.ravel().astype(np.uint16 if len(thresholds) <= 2**16 else np.uint32),
+        left=left.astype(reference_type),
+        right=right.astype(reference_type),
         roots=np.asarray(roots, dtype=np.int64),
-        thresholds=distinct_thresholds.astype(np.float64),
+        thresholds=thresholds.astype(np.float64),
         values=values.astype(np.float64),
-        max_depth=max_depth + 1,
         n_features=n_features,
     )
 
@@ -222,14 +243,22 @@ class CompactModel:
         """Mean class probabilities over the trees (classification only)."""
         if self.forest.task != "classification":
             raise AttributeError("this compact model is a regressor: it has no probabilities.")
-        return self.forest.predict_values(self.features(frame))
+        return self._values(frame)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted values (regression) or labels (classification), one per row."""
-        values = self.forest.predict_values(self.features(frame))
+        values = self._values(frame)
         if self.forest.task == "classification":
             return self.classes_[np.argmax(values, axis=1)]
         return values
+
+
+    def _values(self, frame: pd.DataFrame) -> np.ndarray:
+        # preprocessed a slice at a time, so a large batch never holds all its features at once
+        if len(frame) <= _PREPROCESS_ROWS:
+            return self.forest.predict_values(self.features(frame))
+        return np.concatenate([self.forest.predict_values(self.features(frame.iloc[start:start + _PREPROCESS_ROWS]))
+                               for start in range(0, len(frame), _PREPROCESS_ROWS)])
 
 
 def _preprocessor_onnx(pipeline, sample: pd.DataFrame) -> tuple[bytes | None, str | None]:
@@ -273,7 +302,7 @@ def save_compact(pipeline, sample: pd.DataFrame, path: str | Path, n_trees: int 
         preprocess = buffer.getvalue()
     classes = getattr(pipeline, "classes_", None)
     meta = {"format": COMPACT_FORMAT, "version": COMPACT_VERSION, "task": forest.task,
-            "max_depth": forest.max_depth, "n_features": forest.n_features,
+            "n_features": forest.n_features,
             "classes": None if classes is None else np.asarray(classes).tolist(),
             "columns": persistence.input_columns(pipeline, sample), "preprocess": kind,
             "preprocess_reason": reason, "source": type(pipeline[-1]).__name__}
@@ -282,7 +311,7 @@ def save_compact(pipeline, sample: pd.DataFrame, path: str | Path, n_trees: int 
         with open(temp, "wb") as handle:
             np.savez_compressed(handle, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
                                 preprocess=np.frombuffer(preprocess, dtype=np.uint8),
-                                feature=forest.feature, split=forest.split, jump=forest.jump,
+                                feature=forest.feature, split=forest.split, left=forest.left, right=forest.right,
                                 roots=forest.roots, thresholds=forest.thresholds, values=forest.values)
     return path
 
@@ -297,15 +326,21 @@ def load_compact(path: str | Path, extra_trusted: list[str] | tuple[str, ...] = 
     try:
         with np.load(path, allow_pickle=False) as stored:
             meta = json.loads(stored["meta"].tobytes())
-            arrays = {k: stored[k] for k in ("feature", "split", "jump", "roots", "thresholds", "values")}
+            if meta.get("format") != COMPACT_FORMAT:
+                raise persistence.ModelFileError(f"{path} is not a {COMPACT_FORMAT} file; write one with "
+                                                 "`mlh optimize`.")
+            if meta.get("version") != COMPACT_VERSION:
+                raise persistence.ModelFileError(
+                    f"{path} is a {COMPACT_FORMAT} v{meta.get('version')} file; this version reads "
+                    f"v{COMPACT_VERSION}: run `mlh optimize` again on the original model.")
+            arrays = {k: stored[k] for k in ("feature", "split", "left", "right", "roots", "thresholds", "values")}
             preprocess = stored["preprocess"].tobytes()
+    except persistence.ModelFileError:
+        raise
     except Exception as error:
         raise persistence.ModelFileError(f"{path} is not a compact model file ({type(error).__name__}: "
                                          f"{error}); write it with `mlh optimize`.") from error
-    if meta.get("format") != COMPACT_FORMAT or meta.get("version") != COMPACT_VERSION:
-        raise persistence.ModelFileError(f"{path} is not a {COMPACT_FORMAT} v{COMPACT_VERSION} file.")
-    forest = CompactForest(task=meta["task"], max_depth=meta["max_depth"], n_features=meta["n_features"],
-                           **arrays)
+    forest = CompactForest(task=meta["task"], n_features=meta["n_features"], **arrays)
     if meta["preprocess"] == "onnx":
         preprocessor = persistence.OnnxPredictor(preprocess)
     else:

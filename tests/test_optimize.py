@@ -55,8 +55,23 @@ def test_compact_trees_reach_the_same_leaves(diamonds, forest):
     for i, tree in enumerate(forest[-1].estimators_):
         np.testing.assert_array_equal(per_tree[:, i], tree.predict(X.astype(np.float32)))
     np.testing.assert_allclose(compact.predict_values(X), forest.predict(diamonds), rtol=1e-12)
-    sklearn_bytes = sum(t.tree_.node_count for t in forest[-1].estimators_) * 72
-    assert compact.nbytes * 5 < sklearn_bytes  # 7 bytes a node plus the distinct-value tables
+    nodes = sum(t.tree_.node_count for t in forest[-1].estimators_)
+    assert compact.nbytes < nodes * 4 + 200_000  # 7 bytes a split (half the nodes) + distinct-value tables
+    assert compact.nbytes * 10 < nodes * 72      # scikit-learn's own nodes
+
+
+def test_compact_trees_send_missing_values_where_scikit_learn_does(diamonds):
+    # scikit-learn >= 1.4 forests learn a NaN direction per split; a lone-leaf tree has no split at all
+    X = diamonds[NUMERIC].to_numpy()
+    X[::4, 0] = np.nan
+    X[1::7, 3] = np.nan
+    model = RandomForestRegressor(n_estimators=10, min_samples_leaf=3, random_state=0).fit(X, diamonds["price"])
+    compact = compact_forest(model)
+    tree = model.estimators_[0].tree_
+    assert 0 < tree.missing_go_to_left[tree.children_left >= 0].mean() < 1  # NaN goes both ways
+    np.testing.assert_allclose(compact.predict_values(X), model.predict(X), rtol=1e-12)
+    constant = DecisionTreeRegressor().fit(X[:50], np.ones(50))
+    np.testing.assert_array_equal(compact_forest(constant).predict_values(X[:5]), np.ones(5))
 
 
 def test_compact_handles_classifiers_and_non_preorder_trees():
@@ -96,6 +111,12 @@ def test_load_compact_refuses_other_files(tmp_path):
              roots=np.zeros(1), thresholds=np.zeros(1), values=np.zeros(1))
     with pytest.raises(ModelFileError, match="not a mlh-compact-forest"):
         load_compact(other)
+    older = tmp_path / "older.npz"  # the first layout (one entry per node, leaves included)
+    np.savez(older, meta=np.frombuffer(b'{"format": "mlh-compact-forest", "version": 1}', dtype=np.uint8),
+             preprocess=np.zeros(1, np.uint8), feature=np.zeros(1), split=np.zeros(1), jump=np.zeros(1),
+             roots=np.zeros(1), thresholds=np.zeros(1), values=np.zeros(1))
+    with pytest.raises(ModelFileError, match="v1 file; this version reads v2: run `mlh optimize` again"):
+        load_compact(older)
     text = tmp_path / "text.npz"
     text.write_text("hello")
     with pytest.raises(ModelFileError, match="not a compact model file"):
