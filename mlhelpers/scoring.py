@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["ScoringError", "SchemaError", "RowCheck", "ScoreSummary", "check_rows", "predict_rows",
-           "load_model_dir", "score_file"]
+           "load_model_dir", "served_model_file", "score_file"]
 
 INPUT_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
                   ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -128,9 +128,24 @@ def predict_rows(model, frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataF
     return result
 
 
+def served_model_file(model_dir: str | Path) -> Path:
+    """The file a model folder is served from: ``model.onnx`` when the export step's
+    ``serving_report.json`` recommends it (parity proved, fastest per row), else ``model.skops``."""
+    model_dir = Path(model_dir)
+    report = model_dir / "serving_report.json"
+    recommended = json.loads(report.read_text(encoding="utf-8")).get("recommended") if report.is_file() else None
+    if recommended != "onnx":
+        return model_dir / "model.skops"
+    if not (model_dir / "model.onnx").is_file():
+        raise ScoringError(f"{report} recommends model.onnx, which is missing from {model_dir}; run the export "
+                           "step again (notebooks/03_export.ipynb) to rewrite the folder.")
+    return model_dir / "model.onnx"
+
+
 def load_model_dir(model_dir: str | Path):
-    """The fitted pipeline (``model.skops``, loaded with the trusted type list) and the input schema."""
-    from mlhelpers.persistence import load_skops
+    """The model to serve (``served_model_file``: the ONNX graph, or the pipeline from ``model.skops``
+    loaded with the trusted type list) and the input schema."""
+    from mlhelpers.persistence import OnnxPredictor, load_skops
 
     model_dir = Path(model_dir)
     missing = [name for name in ("model.skops", "input_schema.json") if not (model_dir / name).is_file()]
@@ -138,7 +153,8 @@ def load_model_dir(model_dir: str | Path):
         raise ScoringError(f"{model_dir} is not an exported model folder: {', '.join(missing)} missing; "
                            "pass <run_dir>/model after the export step (notebooks/03_export.ipynb) ran.")
     schema = json.loads((model_dir / "input_schema.json").read_text(encoding="utf-8"))
-    return load_skops(model_dir / "model.skops"), schema
+    served = served_model_file(model_dir)
+    return (OnnxPredictor(served) if served.suffix == ".onnx" else load_skops(served)), schema
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """MLflow: log the export step's run (params, metrics, reports, notebooks) and a model that serves.
 
 The logged model is an MLflow "model from code": a few lines that build ``served_model()``; no
-pickle is stored. At load time it reads ``model.skops`` with the trusted type list
-(``mlhelpers.persistence.load_skops``) and ``input_schema.json``, checks every row like
+pickle is stored. At load time it reads the format the export step recommends
+(``mlhelpers.scoring.served_model_file``: ``model.onnx``, or ``model.skops`` with the trusted type
+list) and ``input_schema.json``, checks every row like
 ``mlh predict`` does (``mlhelpers.scoring.check_rows``) and returns class labels with one
 probability per class. Bad rows raise ``MlflowException(INVALID_PARAMETER_VALUE)``, which
 ``mlflow models serve`` answers with HTTP 400 and the reasons.
@@ -69,9 +70,10 @@ def served_model():
         def load_context(self, context) -> None:
             import json
 
-            from mlhelpers.persistence import load_skops
+            from mlhelpers.persistence import OnnxPredictor, load_skops
 
-            self.pipeline = load_skops(context.artifacts["model"])
+            served = context.artifacts["model"]
+            self.pipeline = OnnxPredictor(served) if served.endswith(".onnx") else load_skops(served)
             self.schema = json.loads(Path(context.artifacts["input_schema"]).read_text(encoding="utf-8"))
 
         def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -138,7 +140,7 @@ def log_export_run(params, data, skip_notebooks: tuple[str, ...] = ("03_export.i
     import mlflow
 
     from mlhelpers.artifacts import read_artifact
-    from mlhelpers.scoring import check_rows
+    from mlhelpers.scoring import check_rows, served_model_file
 
     run_dir = Path(params.run_path)
     model_dir = run_dir / "model"
@@ -147,6 +149,7 @@ def log_export_run(params, data, skip_notebooks: tuple[str, ...] = ("03_export.i
         if not (model_dir / name).is_file():
             raise FileNotFoundError(f"{model_dir / name} is missing: save the model, its input schema and metrics "
                                     "(earlier cells of notebooks/03_export.ipynb) before logging to MLflow.")
+    served = served_model_file(model_dir)  # refuses a folder whose recommended file is missing, before logging
     metrics = read_artifact(run_dir, "metrics")
     input_example = check_rows(data.X_test.head(5), read_artifact(run_dir, "input_schema")).valid
     artifacts = local_store_paths(params.tracking_uri)
@@ -160,9 +163,9 @@ def log_export_run(params, data, skip_notebooks: tuple[str, ...] = ("03_export.i
             mlflow.log_params(_flat_params(params, spec))
             mlflow.log_metrics(_flat_metrics(metrics))
             mlflow.set_tags({"mlhelpers.run_dir": str(run_dir), "mlhelpers.model": spec["model"],
-                             "mlhelpers.task": spec["task"]})
+                             "mlhelpers.task": spec["task"], "mlhelpers.served_file": served.name})
             logged = _log_run_files(run_dir, skip_notebooks)
-            info = _log_model(model_dir, input_example)
+            info = _log_model(model_dir, served, input_example)
         return TrackingResult(tracking_uri=params.tracking_uri, experiment_id=experiment_id,
                               run_id=run.info.run_id, model_uri=info.model_uri, logged_files=logged,
                               run_dir=run_dir)
@@ -245,7 +248,7 @@ def _log_run_files(run_dir: Path, skip_notebooks: tuple[str, ...]) -> list[str]:
     return logged
 
 
-def _log_model(model_dir: Path, input_example: pd.DataFrame):
+def _log_model(model_dir: Path, served: Path, input_example: pd.DataFrame):
     import json
 
     import mlflow
@@ -255,14 +258,14 @@ def _log_model(model_dir: Path, input_example: pd.DataFrame):
     schema = json.loads((model_dir / "input_schema.json").read_text(encoding="utf-8"))
     versions = package_versions()
     requirements = [f"{name}=={versions[name]}" for name in
-                    ("mlflow", "scikit-learn", "xgboost", "pandas", "numpy", "skops")
+                    ("mlflow", "scikit-learn", "xgboost", "pandas", "numpy", "skops", "onnxruntime")
                     if versions[name] != "not installed"]
     with tempfile.TemporaryDirectory() as folder:
         code = Path(folder) / "served_model.py"
         code.write_text(_MODEL_CODE, encoding="utf-8")
         return mlflow.pyfunc.log_model(
             name="model", python_model=str(code),
-            artifacts={"model": str(model_dir / "model.skops"), "input_schema": str(model_dir / "input_schema.json")},
+            artifacts={"model": str(served), "input_schema": str(model_dir / "input_schema.json")},
             code_paths=[str(Path(__file__).resolve().parent)],  # ships mlhelpers with the model
             signature=model_signature(schema), input_example=input_example,
             pip_requirements=requirements)

@@ -258,14 +258,20 @@ def test_model_card_has_every_section(exported):
 
 
 def make_model_dir(run_dir: Path):
-    """``make_baseline_run`` plus what the export step writes for serving: ``model/model.skops``,
-    ``model/input_schema.json`` and ``model/metrics.json``. Returns (run_dir, spec, data, pipeline)."""
-    from mlhelpers.persistence import save_skops
+    """``make_baseline_run`` plus what the export step writes for serving: ``model/model.skops`` and
+    ``model.onnx`` (parity proved), ``serving_report.json`` (measured on a few test rows, so the
+    recommended format is real), ``input_schema.json`` and ``metrics.json``.
+    Returns (run_dir, spec, data, pipeline)."""
+    from mlhelpers.serving import serving_report
 
     make_baseline_run(run_dir)
     data = load_export_data(validate_params({"run_dir": str(run_dir)}))
     pipeline = refit(data)
-    save_skops(pipeline, run_dir / "model" / "model.skops")
+    model_dir = run_dir / "model"
+    formats = save_formats(pipeline, data, model_dir)
+    assert formats.loc["onnx", "status"] == "ok"
+    serving_report(pipeline, data.X_test.head(200), model_dir, skops_path=model_dir / "model.skops",
+                   onnx_path=model_dir / "model.onnx", n_single=100)
     write_input_schema(run_dir, data)
     write_metrics(run_dir, data, pipeline)
     return run_dir, data.spec, data, pipeline

@@ -11,7 +11,11 @@ from test_export import make_model_dir
 
 from mlhelpers.cli import main
 from mlhelpers.scoring import (SchemaError, ScoringError, check_rows, load_model_dir, predict_rows,
-                               score_file)
+                               score_file, served_model_file)
+
+# Files are scored by the export step's recommended format (ONNX here), whose probabilities match the
+# in-memory pipeline within the export step's parity bound; labels match exactly.
+PARITY = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +116,7 @@ def test_score_csv_in_chunks_matches_the_in_memory_model(model, tmp_path):
     assert list(out.columns) == ["row", "prediction", "proba_bad", "proba_good"]
     expected = _reference(pipeline, clean, schema)
     np.testing.assert_allclose(out.head(40)[["proba_bad", "proba_good"]], expected[["proba_bad", "proba_good"]],
-                               rtol=1e-12)  # CSV round trip of the probabilities
+                               atol=PARITY)
     assert out.head(40)["prediction"].tolist() == expected["prediction"].tolist()
     assert set(out["prediction"]) <= {"bad", "good"}
     rejects = pd.read_csv(tmp_path / "one.rejects.csv")
@@ -136,7 +140,7 @@ def test_score_parquet_jsonl_gzipped_csv_and_tsv(model, tmp_path):
         assert (summary.rows, summary.scored, summary.rejected) == (30, 30, 0)
         out = pd.read_parquet(tmp_path / f"{name}.out.parquet")
         assert out["row"].tolist() == list(range(30))
-        np.testing.assert_allclose(out["proba_good"], expected["proba_good"], rtol=1e-12)
+        np.testing.assert_allclose(out["proba_good"], expected["proba_good"], atol=PARITY)
         assert out["prediction"].tolist() == expected["prediction"].tolist()
 
 
@@ -165,6 +169,25 @@ def test_bad_files_and_arguments_fail_before_any_work(model, tmp_path):
         score_file(model_dir, tmp_path / "absent.csv", tmp_path / "out.csv")
     with pytest.raises(ScoringError, match="is not an exported model folder: model.skops, input_schema.json missing"):
         load_model_dir(tmp_path)
+
+
+def test_files_are_scored_by_the_recommended_format(model, tmp_path):
+    import shutil
+
+    model_dir, schema, data, pipeline = model
+    report = json.loads((model_dir / "serving_report.json").read_text())
+    loaded, _ = load_model_dir(model_dir)
+    assert report["recommended"] == "onnx"  # measured: ONNX answers one row far faster than skops
+    assert served_model_file(model_dir).name == "model.onnx" and type(loaded).__name__ == "OnnxPredictor"
+    rows = data.X_test.head(30)
+    np.testing.assert_allclose(loaded.predict_proba(rows), pipeline.predict_proba(rows), atol=PARITY)
+    copy = shutil.copytree(model_dir, tmp_path / "model")
+    (copy / "serving_report.json").write_text(json.dumps(report | {"recommended": "skops"}))
+    assert type(load_model_dir(copy)[0]).__name__ == "Pipeline"
+    (copy / "serving_report.json").write_text(json.dumps(report))
+    (copy / "model.onnx").unlink()
+    with pytest.raises(ScoringError, match="recommends model.onnx, which is missing .*run the export step again"):
+        load_model_dir(copy)
 
 
 def test_tampered_model_file_is_refused(model, tmp_path):
