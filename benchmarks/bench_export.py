@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/bench_export.py            # the sizes: minutes, ~5 GB of RAM
     .venv/bin/python benchmarks/bench_export.py --quick    # small forest, for a smoke run
 
-Part 1: the zoo's XGBoost pipeline (the export step's choice on diamonds) as a joblib pickle (the
-reference), skops and ONNX: size, load time, peak memory, single-row p50/p99 over 1,000 calls and batch
-rows/s on the test split, each in a fresh process, with parity. Goal: the recommended format >= 10x
-faster per row than the pickle, not larger, parity holding.
+Part 1: the zoo's HistGradientBoosting (the baseline step's choice on diamonds; native categorical
+splits) and XGBoost pipelines, each as a joblib pickle (the reference), skops and ONNX: size, load
+time, peak memory, single-row p50/p99 over 1,000 calls and batch rows/s on the test split, each in a
+fresh process, with parity. Goal: the recommended format >= 10x faster per row than the pickle, not
+larger, parity holding.
 
 Part 2: the issue's reference pipeline (one-hot + scaler + RandomForestRegressor, 300 trees, n_jobs=-1)
 pickled, then `mlh optimize` on it with the test split as sample. Goal: >= 10x smaller on disk and in
@@ -46,23 +47,27 @@ def split(quick: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def part_serving(train: pd.DataFrame, test: pd.DataFrame, work: Path, quick: bool) -> None:
-    spec = {"model": "xgboost", "task": "regression", "seed": 7, "n_jobs": -1,
-            "features": {"numeric": NUMERIC, "categorical": CATEGORICAL},
-            "estimator_params": {"n_estimators": 50} if quick else {}}
-    pipeline = build_pipeline(spec).fit(train, train["price"].to_numpy(float))
-    report = serving_report(pipeline, test, work / "model", n_single=1000)
-    table = report.drop(columns=["path", "reference"]).copy()
-    table["size_mb"] = table.pop("size_bytes") / 2**20
-    print("\n== Part 1: export formats, zoo XGBoost on diamonds "
-          f"({len(train)} training rows, {len(test)} test rows) ==")
-    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
-        print(table.to_string(index=False))
-    saved = json.loads((work / "model" / "serving_report.json").read_text())
-    if saved["onnx_reason"]:
-        print(f"ONNX not exported: {saved['onnx_reason']}")
-    best = report[report["recommended"]].iloc[0]
-    print(f"recommended: {best['name']}: {best['single_row_speedup']:.1f}x faster per row than the pickle "
-          f"(goal >= 10x), size {best['size_ratio']:.2f}x smaller (goal >= 1x), parity {bool(best['parity_ok'])}")
+    for model in ("hist_gradient_boosting", "xgboost"):
+        rounds = {"hist_gradient_boosting": "max_iter", "xgboost": "n_estimators"}[model]
+        spec = {"model": model, "task": "regression", "seed": 7, "n_jobs": -1,
+                "features": {"numeric": NUMERIC, "categorical": CATEGORICAL},
+                "estimator_params": {rounds: 50} if quick else {}}
+        pipeline = build_pipeline(spec).fit(train, train["price"].to_numpy(float))
+        out = work / model
+        report = serving_report(pipeline, test, out, n_single=1000)
+        table = report.drop(columns=["path", "reference"]).copy()
+        table["size_mb"] = table.pop("size_bytes") / 2**20
+        print(f"\n== Part 1: export formats, the zoo's {model} on diamonds "
+              f"({len(train)} training rows, {len(test)} test rows) ==")
+        with pd.option_context("display.width", 250, "display.max_columns", 30,
+                               "display.float_format", "{:.4g}".format):
+            print(table.to_string(index=False))
+        saved = json.loads((out / "serving_report.json").read_text())
+        if saved["onnx_reason"]:
+            print(f"ONNX not exported: {saved['onnx_reason']}")
+        best = report[report["recommended"]].iloc[0]
+        print(f"recommended: {best['name']}: {best['single_row_speedup']:.1f}x faster per row than the pickle "
+              f"(goal >= 10x), size {best['size_ratio']:.2f}x smaller (goal >= 1x), parity {bool(best['parity_ok'])}")
 
 
 def part_optimize(train: pd.DataFrame, test: pd.DataFrame, work: Path, quick: bool) -> None:
