@@ -495,7 +495,7 @@ def optimize_model(model_path: str | Path, sample: pd.DataFrame, out_dir: str | 
             built.append(("compact", path, "mlhelpers.optimize:load_compact",
                           {"extra_trusted": list(extra_trusted)}, load_compact(path, extra_trusted), True))
         else:
-            notes.append(f"compact: not applicable ({type(pipeline[-1]).__name__} has no scikit-learn trees)")
+            notes.append(f"compact: covers scikit-learn forests and decision trees, not {type(pipeline[-1]).__name__}")
     if "onnx" in formats:
         converted = persistence.to_onnx(pipeline, frame)
         if converted.model is not None:

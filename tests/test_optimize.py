@@ -149,6 +149,22 @@ def test_optimize_model_proves_parity_and_states_the_lossy_cost(tmp_path, diamon
     assert "best lossless: compact" in text and "lossy:" in text
 
 
+def test_optimize_serves_hist_gradient_boosting_as_onnx(tmp_path, diamonds):
+    # the failing case: HistGradientBoosting with native categorical splits, handed as a skops file
+    from mlhelpers.persistence import save_skops
+
+    spec = {"model": "hist_gradient_boosting", "task": "regression", "seed": 0, "n_jobs": 1,
+            "features": {"numeric": NUMERIC, "categorical": CATEGORICAL}, "estimator_params": {"max_iter": 40}}
+    train = diamonds.iloc[:3000]
+    pipeline = build_pipeline(spec).fit(train, train["price"].to_numpy(float))
+    path = save_skops(pipeline, tmp_path / "hgb.skops")
+    result = optimize_model(path, diamonds.iloc[3000:], tmp_path / "out", n_single=50)
+    table = result.table().set_index("name")
+    assert "compact: covers scikit-learn forests and decision trees, not HistGradientBoostingRegressor" in result.notes
+    assert table.loc["onnx", "parity_ok"] and table.loc["onnx", "max_abs_diff"] < 1e-6
+    assert result.best == "onnx" and table.loc["onnx", "single_row_faster_x"] > 3
+
+
 def test_optimize_rejects_bad_requests(tmp_path, diamonds, forest):
     model_path = tmp_path / "forest.joblib"
     joblib.dump(forest, model_path)
