@@ -11,6 +11,7 @@ runs at import.
 
 from __future__ import annotations
 
+from itertools import count
 from typing import Any
 
 import numpy as np
@@ -138,8 +139,8 @@ def _use_double_trees() -> None:
 def hist_gradient_boosting_trees(model) -> dict[str, Any]:
     """A fitted HistGradientBoosting model's trees as ai.onnx.ml opset 5 ``TreeEnsemble`` attributes.
 
-    skl2onnx's own converter reads categorical bitset splits as numeric thresholds, sums in float32 and
-    fails on current scikit-learn; opset 5 has set-membership splits and computes in the input's type.
+    skl2onnx's own converter reads categorical bitset splits as numeric thresholds and sums leaves in
+    float32; opset 5 has set-membership splits and computes in the input's type.
     Each split decides exactly as scikit-learn's predictor does: numeric ``x <= threshold`` (float64)
     goes left; a categorical value goes left if it is in the split's left set, right if it is another
     category seen in training, and the missing-value way (NaN, unseen values) otherwise. A membership
@@ -173,8 +174,8 @@ def hist_gradient_boosting_trees(model) -> dict[str, Any]:
             nodes = predictor.nodes
             is_leaf = nodes["is_leaf"].astype(bool)
             internal, leaves = np.flatnonzero(~is_leaf), np.flatnonzero(is_leaf)
-            node_id = dict(zip(internal.tolist(), range(len(nodes_out["feature"]), 10**12)))
-            leaf_id = dict(zip(leaves.tolist(), range(len(leaf_weights), 10**12)))
+            node_id = dict(zip(internal.tolist(), count(len(nodes_out["feature"]))))
+            leaf_id = dict(zip(leaves.tolist(), count(len(leaf_weights))))
             leaf_weights.extend(nodes["value"][leaves].astype(float).tolist())
             leaf_targets.extend([target] * len(leaves))
             roots.append(len(nodes_out["feature"]))
@@ -275,7 +276,7 @@ def _convert_hist_gradient_boosting(scope, operator, container) -> None:
     else:
         container.add_node("Softmax", [raw], [probabilities], axis=1)
     _declared_output(container, "Identity", probabilities, operator.outputs[1], scope)
-    index, flat_index = scope.get_unique_variable_name("class_index"), scope.get_unique_variable_name("class_flat")
+    index = scope.get_unique_variable_name("class_index")
     container.add_node("ArgMax", [probabilities], [index], axis=1, keepdims=0)
     classes = scope.get_unique_variable_name("classes")
     if np.issubdtype(np.asarray(model.classes_).dtype, np.number):
@@ -288,17 +289,16 @@ def _convert_hist_gradient_boosting(scope, operator, container) -> None:
 
 
 def _declared_output(container, op_type: str, value: str, output, scope) -> None:
-    # the last op writes the declared output, cast to its declared type when that is not double
+    # the last op writes the declared output, cast to float32 when float inputs declared it so
     from onnx import TensorProto
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+    from skl2onnx.common.data_types import DoubleTensorType
 
     if isinstance(output.type, DoubleTensorType):
         container.add_node(op_type, [value], [output.full_name])
         return
     computed = scope.get_unique_variable_name("computed")
     container.add_node(op_type, [value], [computed])
-    to = TensorProto.FLOAT if isinstance(output.type, FloatTensorType) else TensorProto.DOUBLE
-    container.add_node("Cast", [computed], [output.full_name], to=to)
+    container.add_node("Cast", [computed], [output.full_name], to=TensorProto.FLOAT)
 
 
 def _imputer_shape(operator) -> None:
