@@ -16,14 +16,14 @@ Lossless candidates:
   installed library keeps these trees both exact and small: skl2onnx stores ~40 bytes a node and
   needs many GB to convert a 300-tree forest (float32 thresholds there also broke parity), treelite
   keeps per-node statistics, and scikit-learn's own nodes take 72 bytes. Here only splits are
-  stored (a leaf lives in its parent), 7 bytes each when the forest allows (else up to 13): the
-  feature with "left/right child is a leaf" flags in its top bits (uint8 below 32 features), an index into
-  the forest's distinct thresholds (uint16; thresholds kept in float64, so every split decides
-  exactly as scikit-learn's, which compares float32 inputs with float64 thresholds), and for each
-  child either the row of its value in the forest's distinct leaf values or, for an internal right
-  child, its offset (an internal left child is the next split: the preorder scikit-learn builds).
-  A third flag bit keeps the way scikit-learn sends a missing (NaN) value at each split. Prediction
-  walks all trees at once, one vectorized step per tree level.
+  stored (a leaf lives in its parent), 7 bytes each when the forest allows (else up to 16): the
+  feature with three flags in its top bits (left child is a leaf, right child is a leaf, NaN goes
+  left as scikit-learn learnt; uint8 below 32 features), an index into the forest's distinct
+  thresholds (uint16; thresholds kept in float64, so every split decides exactly as scikit-learn's,
+  which compares float32 inputs with float64 thresholds), and for each child either the row of its
+  value in the forest's distinct leaf values or, for an internal right child, its offset (an
+  internal left child is the next split: the preorder scikit-learn builds). Prediction walks all
+  trees at once, one vectorized step per tree level.
 * ``onnx``: the whole pipeline through ``persistence.to_onnx`` (double precision).
 * ``skops``: the same pipeline in the trusted format, deflate-compressed (smaller on disk only).
 
@@ -62,10 +62,10 @@ class OptimizeError(ValueError):
 
 @dataclass
 class CompactForest:
-    """Every tree of a fitted forest in flat arrays, one entry per split node (see the module docstring)."""
+    """Every tree of a fitted forest in flat arrays, one entry per split (see the module docstring)."""
 
     task: str
-    feature: np.ndarray      # per split: feature index; top three bits: left is a leaf, right is a leaf, NaN goes left
+    feature: np.ndarray      # per split: feature index; top 3 bits: left is a leaf, right is a leaf, NaN left
     split: np.ndarray        # per split: index into thresholds
     left: np.ndarray         # per split: leaf-value row of a leaf left child (else unused: the next split)
     right: np.ndarray        # per split: leaf-value row of a leaf right child, else the offset to it

@@ -188,9 +188,11 @@ def to_onnx(pipeline: Any, sample: pd.DataFrame, max_tree_nodes: int = MAX_ONNX_
     price units on diamonds), while double thresholds (ai.onnx.ml opset 3 ``*_as_tensor``)
     reproduce scikit-learn. Only when the double graph cannot be built or run (skl2onnx's binary
     LogisticRegression, for one) is float32 tried, and kept only if parity holds. XGBoost trees stay
-    float32, XGBoost's own precision. A graph that converts but breaks parity on ``sample`` is
-    rejected (``model`` None, ``reason`` says by how much). Returns the model, whether it is double
-    precision throughout, and its parity with the pipeline on ``sample``.
+    float32, XGBoost's own precision; HistGradientBoosting becomes an ai.onnx.ml opset 5 TreeEnsemble
+    (native categorical splits as set membership, see ``mlhelpers.onnx_converters``). A graph that
+    converts but breaks parity on ``sample`` is rejected (``model`` None, ``reason`` says by how
+    much). Returns the model, whether it is double precision throughout, and its parity with the
+    pipeline on ``sample``.
     """
     columns = input_columns(pipeline, sample)
     nodes = tree_node_count(pipeline)
@@ -240,8 +242,8 @@ def _convert(pipeline: Any, sample: pd.DataFrame, columns: list[str], double: bo
         options = {id(pipeline[-1] if hasattr(pipeline, "steps") else pipeline): {"zipmap": False}} \
             if task == "classification" else None
         # Normalizer and LinearClassifier compute in float32 only: plain ops keep doubles.
-        model = convert_sklearn(_one_input_per_column(pipeline, sample, columns), initial_types=initial_types,
-                                options=options,
+        model = convert_sklearn(_one_input_per_column(pipeline, sample, columns),
+                                initial_types=initial_types, options=options,
                                 target_opset={"": target_opset, "ai.onnx.ml": 3},
                                 black_op={"Normalizer", "LinearClassifier", "LinearRegressor"} if double else None)
         cast_tree_outputs(model)
