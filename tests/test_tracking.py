@@ -19,7 +19,7 @@ import pytest
 from test_export import make_model_dir
 
 from mlhelpers.config import validate_params
-from mlhelpers.scoring import check_rows, predict_rows
+from mlhelpers.scoring import check_rows, predict_rows, served_model_file
 from mlhelpers.tracking import compare_logged_model, local_store_paths, log_export_run, model_signature
 
 SERVER_START_SECONDS = 120
@@ -48,7 +48,7 @@ def test_run_holds_params_metrics_reports_and_notebooks(logged):
     run = client.get_run(result.run_id)
     assert run.data.params["spec.model"] == "xgboost" and run.data.params["seed"] == "42"
     assert run.data.params["spec.estimator.n_estimators"] == "40"
-    assert run.data.tags["mlhelpers.served_file"] == "model.onnx"  # the export step's recommended format
+    assert run.data.tags["mlhelpers.served_file"] == served_model_file(params.run_path / "model").name
     assert run.data.metrics["cv_roc_auc_mean"] == 0.83 and run.data.metrics["cv_roc_auc_std"] == 0.01
     assert 0.75 < run.data.metrics["test_roc_auc"] < 0.95
     assert client.get_experiment(result.experiment_id).name == "export-tests"
@@ -77,7 +77,7 @@ def test_logged_model_predicts_labels_like_the_pipeline(logged):
         mlflow.set_tracking_uri(None)
     rows = check_rows(data.X_test.head(50), schema).valid
     expected = predict_rows(pipeline, rows, schema).reset_index(drop=True)
-    # served from the recommended ONNX graph: labels exact, probabilities within the parity bound
+    # served from the recommended format (ONNX here): labels exact, probabilities within the parity bound
     pd.testing.assert_frame_equal(served.predict(rows), expected, check_exact=False, atol=1e-5)
     assert str(served.metadata.get_input_schema().input_types_dict()["Home"]) == "DataType.string"
     bad = rows.head(3).copy()
