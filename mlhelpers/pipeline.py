@@ -9,7 +9,9 @@ import json
 import platform
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -174,6 +176,19 @@ def _failure(exc: BaseException, step: str, notebook: Path) -> dict[str, Any]:
             "message": f"{type(exc).__name__}: {exc}", "notebook": str(notebook)}
 
 
+@contextmanager
+def _local_kernel_sockets():
+    """Kernel config for a headless step: talk to the kernel over Unix sockets in a private temp folder.
+
+    The default TCP transport carries code and outputs unencrypted on a loopback port (ipykernel warns
+    about it in every step); IPC sockets are files only this user can reach, removed afterwards.
+    """
+    from traitlets.config import Config
+
+    with tempfile.TemporaryDirectory(prefix="mlh-kernel-") as folder:
+        yield Config({"KernelManager": {"transport": "ipc", "ip": str(Path(folder) / "kernel")}})
+
+
 def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: Path | None = None,
                  based_on: Path | None = None, progress: bool = True,
                  notebooks_dir: Path = NOTEBOOKS_DIR) -> RunResult:
@@ -205,10 +220,11 @@ def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: P
             # warns about every undeclared name it is given.
             declared = papermill.inspect_notebook(str(source))
             parameters = {key: value for key, value in values.items() if key in declared}
-            papermill.execute_notebook(
-                str(source), str(notebook), parameters=parameters,
-                kernel_name=kernel, cwd=str(PROJECT_ROOT), progress_bar=progress, log_output=False,
-            )
+            with _local_kernel_sockets() as config:
+                papermill.execute_notebook(
+                    str(source), str(notebook), parameters=parameters, kernel_name=kernel,
+                    cwd=str(PROJECT_ROOT), progress_bar=progress, log_output=False, config=config,
+                )
             record["status"] = "succeeded"
         except BaseException as exc:  # a failed cell, a dead kernel or Ctrl-C: record it, then stop
             record["status"] = "failed"

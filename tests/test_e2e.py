@@ -28,6 +28,8 @@ def test_demo_run_succeeds_with_one_run_folder(demo_run):
     done, _, run_dirs = demo_run
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(run_dirs) == 1 and "succeeded" in done.stdout
+    # the kernels talk over private Unix sockets, not plain-text TCP (ipykernel would warn)
+    assert "without encryption" not in done.stderr + done.stdout
 
 
 def test_manifest_records_params_data_versions_and_steps(demo_run):
