@@ -249,6 +249,10 @@ def _convert_hist_gradient_boosting(scope, operator, container) -> None:
         as_double = scope.get_unique_variable_name("features_double")
         container.add_node("Cast", [features], [as_double], to=TensorProto.DOUBLE)
         features = as_double
+    feature_inputs, category_values = _hist_gradient_boosting_inputs(model)
+    if category_values:
+        features = _non_integer_codes_as_missing(scope, container, features, int(model.n_features_in_),
+                                                 sorted(feature_inputs[f] for f in category_values))
     leaves = scope.get_unique_variable_name("leaf_sum")
     # declared as version 3, the highest ai.onnx.ml skl2onnx 1.20 writes; import_tree_ensemble_opset
     # then imports opset 5, where TreeEnsemble lives
@@ -279,13 +283,36 @@ def _convert_hist_gradient_boosting(scope, operator, container) -> None:
     index = scope.get_unique_variable_name("class_index")
     container.add_node("ArgMax", [probabilities], [index], axis=1, keepdims=0)
     classes = scope.get_unique_variable_name("classes")
-    if np.issubdtype(np.asarray(model.classes_).dtype, np.number):
+    if np.asarray(model.classes_).dtype.kind in "biuf":  # skl2onnx declares numeric labels int64
         container.add_initializer(classes, TensorProto.INT64, [len(model.classes_)],
                                   np.asarray(model.classes_, dtype=np.int64).tolist())
     else:
         container.add_initializer(classes, TensorProto.STRING, [len(model.classes_)],
                                   [str(c).encode() for c in model.classes_])
     container.add_node("Gather", [classes, index], [operator.outputs[0].full_name], axis=0)
+
+
+def _non_integer_codes_as_missing(scope, container, features: str, width: int, columns: list[int]) -> str:
+    # A category code that is not a whole number was never seen in training: scikit-learn sends it
+    # the missing-value way. onnxruntime's membership test truncates it to an integer once a set is
+    # large (0.25 would read as category 0), so such values become NaN before the trees.
+    from onnx import TensorProto
+
+    names = {key: scope.get_unique_variable_name(key) for key in
+             ("floor", "whole", "magnitude", "limit", "in_range", "code", "numeric", "keep", "nan", "coded")}
+    container.add_node("Floor", [features], [names["floor"]])
+    container.add_node("Equal", [names["floor"], features], [names["whole"]])
+    container.add_node("Abs", [features], [names["magnitude"]])
+    container.add_initializer(names["limit"], TensorProto.DOUBLE, [1], [2.0**31])
+    container.add_node("Less", [names["magnitude"], names["limit"]], [names["in_range"]])
+    container.add_node("And", [names["whole"], names["in_range"]], [names["code"]])
+    numeric = np.ones(width, dtype=bool)
+    numeric[columns] = False
+    container.add_initializer(names["numeric"], TensorProto.BOOL, [1, width], numeric.tolist())
+    container.add_node("Or", [names["code"], names["numeric"]], [names["keep"]])
+    container.add_initializer(names["nan"], TensorProto.DOUBLE, [1], [float("nan")])
+    container.add_node("Where", [names["keep"], features, names["nan"]], [names["coded"]])
+    return names["coded"]
 
 
 def _declared_output(container, op_type: str, value: str, output, scope) -> None:
@@ -488,9 +515,10 @@ def cast_tree_outputs(model) -> None:
 def import_tree_ensemble_opset(model) -> None:
     """Import ai.onnx.ml opset 5 when the graph holds the HistGradientBoosting ``TreeEnsemble`` op.
 
-    skl2onnx 1.20 refuses to write ai.onnx.ml above 3. At 5 the other ai.onnx.ml ops our converters
-    use keep their meaning (LabelEncoder 4 still reads the attributes of 2); the XGBoost and forest
-    graphs never get here, so they keep TreeEnsembleRegressor 3 (5 is deprecated, onnxruntime lacks it).
+    skl2onnx 1.20 refuses to write ai.onnx.ml above 3. At 5 the encoders' ops keep their meaning
+    (LabelEncoder 4 still reads the attributes of 2), but TreeEnsembleRegressor/Classifier resolve to
+    their deprecated version 5, which onnxruntime lacks: a graph holding both (a voting ensemble of
+    HistGradientBoosting and a forest) fails to load, and ``to_onnx`` reports that instead of a model.
     """
     if not any(node.op_type == "TreeEnsemble" and node.domain == "ai.onnx.ml" for node in model.graph.node):
         return

@@ -16,7 +16,9 @@ Lossless candidates:
   installed library keeps these trees both exact and small: skl2onnx stores ~40 bytes a node and
   needs many GB to convert a 300-tree forest (float32 thresholds there also broke parity), treelite
   keeps per-node statistics, and scikit-learn's own nodes take 72 bytes. Here only splits are
-  stored (a leaf lives in its parent), 7 bytes each when the forest allows (else up to 16): the
+  stored (a leaf lives in its parent): 7 bytes each when the forest has under 32 features and under
+  65,536 distinct thresholds, leaf values and right-child offsets (the benchmark forest), 11 when
+  its leaf values are more varied (a bootstrap-subsampled forest), at most 16: the
   feature with three flags in its top bits (left child is a leaf, right child is a leaf, NaN goes
   left as scikit-learn learnt; uint8 below 32 features), an index into the forest's distinct
   thresholds (uint16; thresholds kept in float64, so every split decides exactly as scikit-learn's,
@@ -97,6 +99,8 @@ class CompactForest:
 
     def _chunks(self, X: np.ndarray, reduce) -> list[np.ndarray]:
         X = np.asarray(X, dtype=np.float32)  # scikit-learn trees see float32 inputs
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"the forest reads {self.n_features} features per row; got an array of shape {X.shape}.")
         rows_per_chunk = max(1, _BATCH_CELLS // max(self.n_trees, 1))
         chunks = [X[start:start + rows_per_chunk] for start in range(0, len(X), rows_per_chunk)]
 
@@ -106,7 +110,7 @@ class CompactForest:
         if len(chunks) <= 1:
             return [walk(chunk) for chunk in chunks]
         # numpy releases the GIL in its array loops: a batch walks on every core, as the forest's
-        # own predict does (1.8x on 2 cores); one row stays on the calling thread
+        # own predict does (1.6x on 2 cores); one row stays on the calling thread
         workers = min(len(chunks), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                       else os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -140,16 +144,23 @@ class CompactForest:
         return leaf_rows.reshape(n_rows, n_trees)
 
 
+def _compact_applies(estimator) -> bool:
+    from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier,
+                                  RandomForestRegressor)
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor  # ExtraTree* included
+
+    return isinstance(estimator, (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier,
+                                  ExtraTreesRegressor, DecisionTreeClassifier, DecisionTreeRegressor))
+
+
 def _trees_of(estimator) -> list:
-    trees = getattr(estimator, "estimators_", None)
-    if trees is None and hasattr(estimator, "tree_"):
-        trees = [estimator]
-    if trees is None or not all(hasattr(t, "tree_") for t in np.ravel(trees)):
+    # forests average their trees; gradient boosting sums scaled trees, which this format does not do
+    if not _compact_applies(estimator):
         raise OptimizeError(f"{type(estimator).__name__} is not a scikit-learn forest or tree; "
                             f"the compact format covers RandomForest, ExtraTrees and DecisionTree.")
     if getattr(estimator, "n_outputs_", 1) != 1:
         raise OptimizeError("multi-output trees are not supported by the compact format.")
-    return list(np.ravel(trees))
+    return list(getattr(estimator, "estimators_", [estimator]))
 
 
 def _preorder(tree) -> np.ndarray:
@@ -500,9 +511,9 @@ def optimize_model(model_path: str | Path, sample: pd.DataFrame, out_dir: str | 
     before = measure | {"lossless": True, "parity_ok": True, "max_abs_diff": 0.0}
     stem = model_path.name.split(".")[0]
     built: list[tuple[str, Path, str, dict, Any, bool]] = []  # name, path, loader, kwargs, predictor, lossless
-    has_trees = persistence.tree_node_count(pipeline) > 0
+    compact_applies = _compact_applies(pipeline[-1])
     if "compact" in formats:
-        if has_trees:
+        if compact_applies:
             path = save_compact(pipeline, frame, out_dir / f"{stem}.compact.npz")
             built.append(("compact", path, "mlhelpers.optimize:load_compact",
                           {"extra_trusted": list(extra_trusted)}, load_compact(path, extra_trusted), True))
@@ -522,7 +533,7 @@ def optimize_model(model_path: str | Path, sample: pd.DataFrame, out_dir: str | 
                       pipeline, True))
     lossy = None
     if tolerance is not None:
-        if has_trees and hasattr(pipeline[-1], "estimators_"):
+        if compact_applies and hasattr(pipeline[-1], "estimators_"):
             y = _encoded_target(pipeline, sample[target], task)
             n_trees, lossy = _lossy_forest(pipeline, frame, y, task, tolerance, seed)
             path = save_compact(pipeline, frame, out_dir / f"{stem}.lossy-{n_trees}trees.compact.npz", n_trees)

@@ -150,12 +150,13 @@ class OnnxResult:
 def tree_node_count(pipeline: Any) -> int:
     """Total decision-tree nodes in the pipeline's final estimator (0 if it has no sklearn trees)."""
     estimator = pipeline[-1] if hasattr(pipeline, "steps") else pipeline
-    trees = getattr(estimator, "estimators_", None)
-    if trees is None and hasattr(estimator, "tree_"):
-        trees = [estimator]
-    if trees is None:
-        return 0
-    return int(sum(t.tree_.node_count for t in np.ravel(trees) if hasattr(t, "tree_")))
+    members = getattr(estimator, "estimators_", None)
+    if members is None:
+        members = [estimator]
+    elif isinstance(members, np.ndarray):  # gradient boosting: (stages, classes) of trees
+        members = members.ravel()
+    # a Voting/Stacking ensemble's members are whole models: their trees are not counted here
+    return int(sum(m.tree_.node_count for m in members if hasattr(m, "tree_")))
 
 
 def input_columns(pipeline: Any, sample: pd.DataFrame) -> list[str]:
@@ -213,16 +214,17 @@ def to_onnx(pipeline: Any, sample: pd.DataFrame, max_tree_nodes: int = MAX_ONNX_
 
 
 def _one_input_per_column(pipeline: Any, sample: pd.DataFrame, columns: list[str]) -> Any:
-    """The pipeline behind a passthrough ColumnTransformer, unless a ColumnTransformer already leads it.
+    """A bare model (alone, or the only step) behind a passthrough ColumnTransformer; else as is.
 
-    The graph takes one input per column; skl2onnx hands all of them to the first step, and only a
-    ColumnTransformer accepts several (a bare model fitted on a DataFrame would be refused).
+    The graph takes one input per column and skl2onnx hands all of them to the first step: a model
+    fitted on a DataFrame takes one matrix, so the columns are joined first. Pipelines that start
+    with a transformer (a ColumnTransformer, a nested pipeline, a union) route the columns themselves.
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
     steps = list(pipeline.steps) if hasattr(pipeline, "steps") else [("model", pipeline)]
-    if len(columns) == 1 or isinstance(steps[0][1], ColumnTransformer):
+    if len(columns) == 1 or hasattr(steps[0][1], "transform"):
         return pipeline
     as_is = ColumnTransformer([("as_is", "passthrough", columns)]).fit(sample[columns])
     return Pipeline([("columns", as_is)] + steps)

@@ -133,7 +133,13 @@ def served_model_file(model_dir: str | Path) -> Path:
     ``serving_report.json`` recommends it (parity proved, fastest per row), else ``model.skops``."""
     model_dir = Path(model_dir)
     report = model_dir / "serving_report.json"
-    recommended = json.loads(report.read_text(encoding="utf-8")).get("recommended") if report.is_file() else None
+    recommended = None
+    if report.is_file():
+        try:
+            recommended = json.loads(report.read_text(encoding="utf-8")).get("recommended")
+        except (ValueError, AttributeError) as error:
+            raise ScoringError(f"{report} is not a serving report ({error}); run the export step again "
+                               "(notebooks/03_export.ipynb) to rewrite the folder.") from None
     if recommended != "onnx":
         return model_dir / "model.skops"
     if not (model_dir / "model.onnx").is_file():

@@ -98,3 +98,46 @@ def test_hist_gradient_boosting_on_string_categories_is_refused_with_a_reason(di
     model = HistGradientBoostingRegressor(max_iter=5, categorical_features="from_dtype").fit(frame, diamonds["price"])
     result = to_onnx(model, frame)
     assert result.model is None and "HistGradientBoostingRegressor" in result.reason and "String" in result.reason
+
+
+def test_hist_gradient_boosting_unseen_codes_take_the_missing_way():
+    # a bare model on integer-coded categories (40 levels: onnxruntime's large-set membership path);
+    # non-whole and out-of-range codes were never seen, so scikit-learn sends them the missing way
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 40, 4000).astype(float)
+    X = pd.DataFrame({"code": codes, "x": rng.normal(size=4000)})
+    model = HistGradientBoostingRegressor(max_iter=10, categorical_features=[0], random_state=0).fit(
+        X, rng.normal(size=40)[codes.astype(int)] * 3)
+    result = to_onnx(model, X)
+    assert result.reason is None
+    unseen = pd.DataFrame({"code": [0.25, 1.5, 39.9, -3.5, 1e12, 7.0, np.nan], "x": 0.0})
+    np.testing.assert_allclose(OnnxPredictor(result.model).predict(unseen), model.predict(unseen), rtol=1e-12)
+    flags = HistGradientBoostingClassifier(max_iter=5, categorical_features=[0], random_state=0).fit(
+        X, codes > 20)  # boolean class labels
+    result = to_onnx(flags, X)
+    assert result.reason is None and result.parity.label_mismatches == 0
+
+
+def test_pipelines_led_by_any_transformer_convert(diamonds):
+    # a bare model on a DataFrame is given one joined input; nested pipelines and unions route columns themselves
+    from sklearn.compose import make_column_transformer
+    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor, VotingRegressor
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline, make_union
+    from sklearn.preprocessing import OneHotEncoder
+
+    numbers = ["carat", "depth", "table"]
+    y = diamonds["price"].to_numpy(float)
+    nested = make_pipeline(make_pipeline(make_column_transformer(
+        (SimpleImputer(), numbers), (OneHotEncoder(handle_unknown="ignore"), ["cut"]))), Ridge())
+    union = make_pipeline(make_union(SimpleImputer(), SimpleImputer(strategy="mean")), Ridge())
+    for model, columns in ((Ridge(), numbers), (nested, numbers + ["cut"]), (union, numbers)):
+        result = to_onnx(model.fit(diamonds[columns], y), diamonds[columns])
+        assert result.reason is None and result.parity.ok, type(model).__name__
+    mixed = VotingRegressor([("hgb", HistGradientBoostingRegressor(max_iter=5)),
+                             ("forest", RandomForestRegressor(n_estimators=3, max_depth=3))])
+    refused = to_onnx(mixed.fit(diamonds[numbers], y), diamonds[numbers])  # never raises
+    assert refused.model is None and "VotingRegressor" in refused.reason

@@ -74,6 +74,17 @@ def test_compact_trees_send_missing_values_where_scikit_learn_does(diamonds):
     np.testing.assert_array_equal(compact_forest(constant).predict_values(X[:5]), np.ones(5))
 
 
+def test_compact_refuses_boosting_and_arrays_of_the_wrong_width(diamonds, forest):
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    boosted = GradientBoostingRegressor(n_estimators=3).fit(diamonds[NUMERIC], diamonds["price"])
+    with pytest.raises(OptimizeError, match="GradientBoostingRegressor is not a scikit-learn forest or tree"):
+        compact_forest(boosted)  # its trees are summed and scaled, not averaged
+    compact = compact_forest(forest[-1])
+    with pytest.raises(ValueError, match="reads 26 features per row; got an array of shape \\(4, 25\\)"):
+        compact.predict_values(np.zeros((4, 25)))
+
+
 def test_compact_handles_classifiers_and_non_preorder_trees():
     credit = pd.read_csv(ROOT / "data" / "credit.csv")
     y, _ = encode_target(credit["Status"], "classification")

@@ -190,6 +190,9 @@ def test_files_are_scored_by_the_recommended_format(model, tmp_path):
     (folder / "model.onnx").unlink()
     with pytest.raises(ScoringError, match="recommends model.onnx, which is missing .*run the export step again"):
         load_model_dir(folder)
+    (folder / "serving_report.json").write_text("{truncated")
+    with pytest.raises(ScoringError, match="serving_report.json is not a serving report .*run the export step"):
+        load_model_dir(folder)
 
 
 def test_tampered_model_file_is_refused(model, tmp_path):

@@ -19,7 +19,7 @@ import pytest
 from test_export import make_model_dir
 
 from mlhelpers.config import validate_params
-from mlhelpers.scoring import check_rows, predict_rows, served_model_file
+from mlhelpers.scoring import check_rows, predict_rows
 from mlhelpers.tracking import compare_logged_model, local_store_paths, log_export_run, model_signature
 
 SERVER_START_SECONDS = 120
@@ -48,7 +48,9 @@ def test_run_holds_params_metrics_reports_and_notebooks(logged):
     run = client.get_run(result.run_id)
     assert run.data.params["spec.model"] == "xgboost" and run.data.params["seed"] == "42"
     assert run.data.params["spec.estimator.n_estimators"] == "40"
-    assert run.data.tags["mlhelpers.served_file"] == served_model_file(params.run_path / "model").name
+    report = json.loads((params.run_path / "model" / "serving_report.json").read_text())
+    expected = "model.onnx" if report["recommended"] == "onnx" else "model.skops"
+    assert run.data.tags["mlhelpers.served_file"] == expected  # the file the export step recommends
     assert run.data.metrics["cv_roc_auc_mean"] == 0.83 and run.data.metrics["cv_roc_auc_std"] == 0.01
     assert 0.75 < run.data.metrics["test_roc_auc"] < 0.95
     assert client.get_experiment(result.experiment_id).name == "export-tests"
