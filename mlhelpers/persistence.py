@@ -278,6 +278,9 @@ def save_onnx(model: Any, path: str | Path) -> Path:
     return path
 
 
+_FEW_ROWS = 64  # up to this many rows, OnnxPredictor reads the frame as one object block
+
+
 class OnnxPredictor:
     """An ONNX model (a path, a ModelProto or its bytes) behind the pipeline's interface.
 
@@ -306,13 +309,12 @@ class OnnxPredictor:
 
     def _feed(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         # Plain numpy per column: pandas' own where/astype cost ~0.1 ms each, which would dominate a
-        # single-row call (onnxruntime itself answers in ~0.05 ms).
+        # single-row call (onnxruntime itself answers in ~0.1 ms).
         missing = [name for name, _ in self._inputs if name not in frame.columns]
         if missing:
             raise ValueError(f"the frame lacks columns {missing} the ONNX model takes.")
         feed = {}
-        for name, kind in self._inputs:
-            values = frame[name].to_numpy()
+        for (name, kind), values in zip(self._inputs, self._columns(frame)):
             if kind == "tensor(string)":
                 absent = pd.isna(values)
                 values = values.astype(str).astype(object)
@@ -321,10 +323,23 @@ class OnnxPredictor:
                 feed[name] = values.reshape(-1, 1)
             else:
                 dtype = np.float64 if kind == "tensor(double)" else np.float32
-                if values.dtype.kind not in "fiub":
-                    values = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy()
-                feed[name] = values.astype(dtype).reshape(-1, 1)
+                try:
+                    numbers = values.astype(dtype)
+                except (TypeError, ValueError):  # None, pd.NA or text among the numbers
+                    numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy().astype(dtype)
+                feed[name] = numbers.reshape(-1, 1)
         return feed
+
+    def _columns(self, frame: pd.DataFrame) -> list[np.ndarray]:
+        names = [name for name, _ in self._inputs]
+        if len(frame) > _FEW_ROWS or frame.columns.has_duplicates:
+            return [frame[name].to_numpy() for name in names]
+        # A request of a few rows: one object block is ~10x faster than pulling each column as a
+        # Series (0.15 ms for 11 columns, more than onnxruntime's whole answer). Values keep their
+        # Python types; the graphs take numbers and text only (datetimes never convert).
+        position = {name: i for i, name in enumerate(frame.columns)}
+        block = frame.to_numpy(dtype=object)
+        return [block[:, position[name]] for name in names]
 
     def _run(self, frame: pd.DataFrame) -> list[np.ndarray]:
         return self.session.run(None, self._feed(frame))

@@ -7,6 +7,7 @@ import math
 import zipfile
 
 import numpy as np
+import pandas as pd
 import pytest
 from fitted import CREDIT_FEATURES, DIAMOND_FEATURES, fit
 
@@ -127,3 +128,16 @@ def test_onnx_inputs_must_be_in_the_frame(tmp_path, credit, credit_forest):
     bad.write_bytes(b"garbage")
     with pytest.raises(ModelFileError, match="not a loadable ONNX model"):
         OnnxPredictor(bad)
+
+
+def test_onnx_answers_a_few_rows_as_it_answers_a_batch(credit, credit_forest):
+    # a few rows are read as one object block (the fast path for requests), a batch column by column:
+    # same answers, with missing numbers and categories, ints, floats and text
+    predictor = OnnxPredictor(to_onnx(credit_forest, credit).model)
+    batch = predictor.predict_proba(credit.head(300))
+    rows = np.vstack([predictor.predict_proba(credit.iloc[[i]]) for i in range(0, 300, 7)])
+    np.testing.assert_allclose(rows, batch[::7], atol=1e-12)  # onnxruntime may sum a batch in another order
+    text_number = credit.head(3).astype({"Age": object})
+    text_number.loc[text_number.index[1], "Age"] = "forty"  # not a number: read as missing, as in a batch
+    np.testing.assert_allclose(predictor.predict_proba(text_number),
+                               predictor.predict_proba(pd.concat([text_number] * 30))[:3], atol=1e-12)
