@@ -136,7 +136,8 @@ def _use_double_trees() -> None:
         _converter_pool[alias] = RegisteredConverter(convert, registered.get_allowed_options())
 
 
-def hist_gradient_boosting_trees(model) -> dict[str, Any]:
+def hist_gradient_boosting_trees(model, feature_inputs: list[int],
+                                 category_values: dict[int, np.ndarray]) -> dict[str, Any]:
     """A fitted HistGradientBoosting model's trees as ai.onnx.ml opset 5 ``TreeEnsemble`` attributes.
 
     skl2onnx's own converter reads categorical bitset splits as numeric thresholds and sums leaves in
@@ -146,10 +147,10 @@ def hist_gradient_boosting_trees(model) -> dict[str, Any]:
     category seen in training, and the missing-value way (NaN, unseen values) otherwise. A membership
     node tests the set whose complement takes the missing-value way, in the input's own values (the
     model's built-in encoder, which puts categorical columns first, is folded into the trees).
+    ``feature_inputs`` and ``category_values`` are ``_hist_gradient_boosting_inputs(model)``.
     """
     from onnx import numpy_helper
 
-    feature_inputs, category_values = _hist_gradient_boosting_inputs(model)
     known_bitsets, bitset_of_feature = model._bin_mapper.make_known_categories_bitsets()
 
     def members(bitset: np.ndarray, feature: int) -> set[float]:
@@ -257,7 +258,7 @@ def _convert_hist_gradient_boosting(scope, operator, container) -> None:
     # declared as version 3, the highest ai.onnx.ml skl2onnx 1.20 writes; import_tree_ensemble_opset
     # then imports opset 5, where TreeEnsemble lives
     container.add_node("TreeEnsemble", [features], [leaves], op_domain="ai.onnx.ml", op_version=3,
-                       name=scope.get_unique_operator_name("TreeEnsemble"), **hist_gradient_boosting_trees(model))
+                       name=scope.get_unique_operator_name("TreeEnsemble"), **hist_gradient_boosting_trees(model, feature_inputs, category_values))
     baseline = scope.get_unique_variable_name("baseline")
     container.add_initializer(baseline, TensorProto.DOUBLE, [1, model.n_trees_per_iteration_],
                               np.asarray(model._baseline_prediction, dtype=float).ravel().tolist())

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["ScoringError", "SchemaError", "RowCheck", "ScoreSummary", "check_rows", "predict_rows",
-           "load_model_dir", "served_model_file", "score_file"]
+           "load_model_dir", "load_served_file", "served_model_file", "score_file"]
 
 INPUT_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
                   ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -148,19 +148,24 @@ def served_model_file(model_dir: str | Path) -> Path:
     return model_dir / "model.onnx"
 
 
+def load_served_file(path: str | Path):
+    """The model in a served file: ``model.onnx`` as an ``OnnxPredictor``, ``model.skops`` loaded with
+    the trusted type list."""
+    from mlhelpers.persistence import OnnxPredictor, load_skops
+
+    return OnnxPredictor(path) if Path(path).suffix == ".onnx" else load_skops(path)
+
+
 def load_model_dir(model_dir: str | Path):
     """The model to serve (``served_model_file``: the ONNX graph, or the pipeline from ``model.skops``
     loaded with the trusted type list) and the input schema."""
-    from mlhelpers.persistence import OnnxPredictor, load_skops
-
     model_dir = Path(model_dir)
     missing = [name for name in ("model.skops", "input_schema.json") if not (model_dir / name).is_file()]
     if missing:
         raise ScoringError(f"{model_dir} is not an exported model folder: {', '.join(missing)} missing; "
                            "pass <run_dir>/model after the export step (notebooks/03_export.ipynb) ran.")
     schema = json.loads((model_dir / "input_schema.json").read_text(encoding="utf-8"))
-    served = served_model_file(model_dir)
-    return (OnnxPredictor(served) if served.suffix == ".onnx" else load_skops(served)), schema
+    return load_served_file(served_model_file(model_dir)), schema
 
 
 @dataclass

@@ -70,10 +70,9 @@ def served_model():
         def load_context(self, context) -> None:
             import json
 
-            from mlhelpers.persistence import OnnxPredictor, load_skops
+            from mlhelpers.scoring import load_served_file
 
-            served = context.artifacts["model"]
-            self.pipeline = OnnxPredictor(served) if served.endswith(".onnx") else load_skops(served)
+            self.pipeline = load_served_file(context.artifacts["model"])
             self.schema = json.loads(Path(context.artifacts["input_schema"]).read_text(encoding="utf-8"))
 
         def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:

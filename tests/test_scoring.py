@@ -10,12 +10,13 @@ import pytest
 from test_export import make_model_dir
 
 from mlhelpers.cli import main
+from mlhelpers.parity import PROBA_ATOL
 from mlhelpers.scoring import (SchemaError, ScoringError, check_rows, load_model_dir, predict_rows,
                                score_file, served_model_file)
 
 # Files are scored by the export step's recommended format (measured: ONNX, ~20x faster per row than
-# skops here), whose probabilities match the in-memory pipeline within the export step's parity bound.
-PARITY = 1e-5
+# skops here), whose probabilities match the in-memory pipeline within the export step's parity bound
+# (PROBA_ATOL).
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def test_score_csv_in_chunks_matches_the_in_memory_model(model, tmp_path):
     assert list(out.columns) == ["row", "prediction", "proba_bad", "proba_good"]
     expected = _reference(pipeline, clean, schema)
     np.testing.assert_allclose(out.head(40)[["proba_bad", "proba_good"]], expected[["proba_bad", "proba_good"]],
-                               atol=PARITY)
+                               atol=PROBA_ATOL)
     assert out.head(40)["prediction"].tolist() == expected["prediction"].tolist()
     assert set(out["prediction"]) <= {"bad", "good"}
     rejects = pd.read_csv(tmp_path / "one.rejects.csv")
@@ -140,7 +141,7 @@ def test_score_parquet_jsonl_gzipped_csv_and_tsv(model, tmp_path):
         assert (summary.rows, summary.scored, summary.rejected) == (30, 30, 0)
         out = pd.read_parquet(tmp_path / f"{name}.out.parquet")
         assert out["row"].tolist() == list(range(30))
-        np.testing.assert_allclose(out["proba_good"], expected["proba_good"], atol=PARITY)
+        np.testing.assert_allclose(out["proba_good"], expected["proba_good"], atol=PROBA_ATOL)
         assert out["prediction"].tolist() == expected["prediction"].tolist()
 
 
@@ -181,7 +182,7 @@ def test_files_are_scored_by_the_recommended_format(model, tmp_path):
     loaded, _ = load_model_dir(folder)
     assert served_model_file(folder).name == "model.onnx" and type(loaded).__name__ == "OnnxPredictor"
     rows = data.X_test.head(30)
-    np.testing.assert_allclose(loaded.predict_proba(rows), pipeline.predict_proba(rows), atol=PARITY)
+    np.testing.assert_allclose(loaded.predict_proba(rows), pipeline.predict_proba(rows), atol=PROBA_ATOL)
     (folder / "serving_report.json").write_text(json.dumps(report | {"recommended": "skops"}))
     assert type(load_model_dir(folder)[0]).__name__ == "Pipeline"
     (folder / "serving_report.json").unlink()  # an export folder from before the serving report

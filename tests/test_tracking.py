@@ -19,6 +19,7 @@ import pytest
 from test_export import make_model_dir
 
 from mlhelpers.config import validate_params
+from mlhelpers.parity import PROBA_ATOL
 from mlhelpers.scoring import check_rows, predict_rows
 from mlhelpers.tracking import compare_logged_model, local_store_paths, log_export_run, model_signature
 
@@ -80,14 +81,14 @@ def test_logged_model_predicts_labels_like_the_pipeline(logged):
     rows = check_rows(data.X_test.head(50), schema).valid
     expected = predict_rows(pipeline, rows, schema).reset_index(drop=True)
     # served from the recommended format (ONNX here): labels exact, probabilities within the parity bound
-    pd.testing.assert_frame_equal(served.predict(rows), expected, check_exact=False, atol=1e-5)
+    pd.testing.assert_frame_equal(served.predict(rows), expected, check_exact=False, atol=PROBA_ATOL)
     assert str(served.metadata.get_input_schema().input_types_dict()["Home"]) == "DataType.string"
     bad = rows.head(3).copy()
     bad.loc[bad.index[1], "Home"] = "castle"
     with pytest.raises(MlflowException, match="1 of 3 rows break the input schema.*row 1: Home: unseen category"):
         served.predict(bad)
     compared = compare_logged_model(result, pipeline, data, rows=40).iloc[0]
-    assert compared["rows"] == 40 and compared["same_predictions"] and compared["max_abs_diff"] <= 1e-5
+    assert compared["rows"] == 40 and compared["same_predictions"] and compared["max_abs_diff"] <= PROBA_ATOL
 
 
 def test_signature_types_follow_the_input_schema():
@@ -165,7 +166,7 @@ def test_served_model_answers_like_the_notebook_and_refuses_bad_rows(logged, ser
     served = pd.DataFrame(body["predictions"])
     expected = predict_rows(pipeline, rows, schema).reset_index(drop=True)
     assert served["prediction"].tolist() == expected["prediction"].tolist()
-    np.testing.assert_allclose(served[["proba_bad", "proba_good"]], expected[["proba_bad", "proba_good"]], atol=1e-5)
+    np.testing.assert_allclose(served[["proba_bad", "proba_good"]], expected[["proba_bad", "proba_good"]], atol=PROBA_ATOL)
 
     unseen = json.loads(rows.head(2).assign(Home=["rent", "castle"]).to_json(orient="split", index=False))
     status, body = _post(server, {"dataframe_split": unseen})
