@@ -10,7 +10,7 @@ dep_delay, arr_time, arr_delay, air_time) are dropped as leaks; ``year`` is cons
 
 Both sides cross-validate on the same training rows (the step's 80% split) with the same 5 folds:
 
-* **step**: ``mlhelpers.baseline_data``, ``crossval`` and ``diagnostics`` exactly as the notebook runs them
+* **step**: ``mlhelpers.baseline`` (``inputs``, ``splits``, ``crossval``, ``results``, ``diagnostics``) exactly as the notebook runs them
   (preprocessing from the column roles, early stopping, subsampled forest) plus every diagnostic (leakage
   check, out-of-fold figure, threshold, permutation importance, learning curve).
 * **plain**: each model with its library defaults and the minimum preprocessing it needs (median
@@ -70,11 +70,11 @@ def flights_eda(frame: pd.DataFrame) -> dict:
 
 
 def _prepare(rows: int | None):
-    from mlhelpers import baseline_data
+    from mlhelpers.baseline import inputs, splits
 
     frame = load_flights(rows)
-    data = baseline_data.prepare_baseline_data(frame, flights_eda(frame))
-    split = baseline_data.make_split(data, test_size=0.2, cv_folds=FOLDS, seed=SEED)
+    data = inputs.prepare_baseline_data(frame, flights_eda(frame))
+    split = splits.make_split(data, test_size=0.2, cv_folds=FOLDS, seed=SEED)
     return data, split
 
 
@@ -86,8 +86,8 @@ def run_step(rows: int | None, out_dir: str) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mlhelpers import baseline_data, crossval, diagnostics
-    from mlhelpers.plots import save_figure
+    from mlhelpers.baseline import crossval, diagnostics, results, splits
+    from mlhelpers.core.artifacts import save_figure
 
     data, split = _prepare(rows)
     seconds = {}
@@ -97,9 +97,9 @@ def run_step(rows: int | None, out_dir: str) -> dict:
         zoo = crossval.run_zoo(data, split, models=MODELS, seed=SEED, n_jobs=-1, time_budget_seconds=10_000)
         seconds["zoo"] = time.perf_counter() - started
         mark = time.perf_counter()
-        baseline_data.write_split(split, out_dir)
-        crossval.write_baseline_artifacts(zoo, out_dir)
-        crossval.check_leakage(zoo)
+        splits.write_split(split, out_dir)
+        results.write_baseline_artifacts(zoo, out_dir)
+        results.check_leakage(zoo)
         save_figure(diagnostics.plot_diagnostics(zoo), out_dir, "baseline", "diagnostics")
         diagnostics.threshold_table(zoo)
         seconds["diagnostics"] = time.perf_counter() - mark
@@ -145,7 +145,7 @@ def run_plain(model: str, rows: int | None) -> dict:
     """Cross-validate the plain reference on the step's training rows and folds."""
     import warnings
 
-    from mlhelpers.evaluate import score
+    from mlhelpers.core.metrics import score
 
     data, split = _prepare(rows)
     train_rows = data.X.index.get_indexer(split.train_index)

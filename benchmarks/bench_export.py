@@ -30,9 +30,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlhelpers.modeling import build_pipeline  # noqa: E402
-from mlhelpers.optimize import format_report, optimize_model  # noqa: E402
-from mlhelpers.serving import serving_report  # noqa: E402
+from mlhelpers.core.models import build_pipeline  # noqa: E402
+from mlhelpers.formats.serving import serving_report  # noqa: E402
+from mlhelpers.tools.optimize import format_report, optimize_model  # noqa: E402
 
 CATEGORICAL = ["cut", "color", "clarity"]
 NUMERIC = ["carat", "depth", "table", "x", "y", "z"]

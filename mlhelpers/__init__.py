@@ -1,7 +1,13 @@
 """Helpers behind the workspace notebooks: explore, baseline and export a tabular dataset.
 
-Importing this package is fast and changes nothing on disk; heavy libraries load inside the
-functions that need them.
+Layout: ``core`` (what every step shares), ``formats`` (the model files), one package per notebook
+(``explore``, ``baseline``, ``export``), ``tools`` (command-line only), and ``pipeline`` / ``cli``,
+which orchestrate. Importing this package is fast and changes nothing on disk; heavy libraries load
+inside the functions that need them.
 """
 
+from mlhelpers import _legacy
+
 __version__ = "0.1.0"
+
+_legacy.install()

@@ -9,7 +9,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from mlhelpers.config import PROJECT_ROOT, ParamsError, load_params
+from mlhelpers.core.io import load_table
+from mlhelpers.core.params import PROJECT_ROOT, ParamsError, load_params
+from mlhelpers.pipeline import check_step_inputs, list_runs, new_run_dir, parse_steps, run_pipeline
+from mlhelpers.tools.optimize import format_report, optimize_model
+from mlhelpers.tools.predict import predict_file
 
 
 def _add_run_parser(commands) -> None:
@@ -25,8 +29,6 @@ def _add_run_parser(commands) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mlhelpers.pipeline import check_step_inputs, new_run_dir, parse_steps, run_pipeline
-
     steps = parse_steps(args.steps)
     params = load_params(args.params_file, args.overrides)
     check_step_inputs(steps, args.based_on)
@@ -63,8 +65,6 @@ def _add_runs_parser(commands) -> None:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from mlhelpers.pipeline import list_runs
-
     rows = list_runs(args.runs_root)
     if not rows:
         print(f"no runs under {args.runs_root}; start one with `mlh run params/demo.yaml`")
@@ -91,9 +91,7 @@ def _add_predict_parser(commands) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from mlhelpers.scoring import score_file
-
-    summary = score_file(args.model_dir, args.input_file, args.output, rejects_path=args.rejects,
+    summary = predict_file(args.model_dir, args.input_file, args.output, rejects_path=args.rejects,
                          chunk_rows=args.chunk_rows, progress=not args.no_progress)
     print(summary.line())
     return 0
@@ -118,9 +116,6 @@ def _add_optimize_parser(commands) -> None:
 
 
 def _optimize(args: argparse.Namespace) -> int:
-    from mlhelpers.data import load_table
-    from mlhelpers.optimize import format_report, optimize_model
-
     sample = load_table(args.sample)
     out = args.out or args.model.with_name(args.model.name.split(".")[0] + ".optimized")
     result = optimize_model(args.model, sample, out, target=args.target, tolerance=args.tolerance,

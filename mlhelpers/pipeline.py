@@ -6,8 +6,6 @@ Computation lives in the other modules; this one only sequences notebooks and re
 from __future__ import annotations
 
 import json
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -17,15 +15,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlhelpers.artifacts import ARTIFACTS, SCHEMA_VERSION, write_json
-from mlhelpers.config import PROJECT_ROOT, Params, ParamsError
+from mlhelpers.core.artifacts import MANIFEST, SCHEMA_VERSION, STEPS, artifact_path, write_json
+from mlhelpers.core.environment import git_state, package_versions
+from mlhelpers.core.params import PROJECT_ROOT, Params, ParamsError
+from mlhelpers.core.tables import file_sha256
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
-STEPS = {"explore": "01_explore.ipynb", "baseline": "02_baseline.ipynb", "export": "03_export.ipynb"}
-STEP_OUTPUTS = {"explore": "explore", "baseline": "baseline", "export": "model"}
 KERNEL_NAME = "mlhelpers"
-VERSIONED_PACKAGES = ("pandas", "numpy", "scikit-learn", "xgboost", "ydata-profiling", "papermill",
-                      "skops", "skl2onnx", "onnxruntime", "mlflow", "mlhelpers")
 
 
 @dataclass
@@ -62,8 +58,8 @@ def check_step_inputs(steps: list[str], based_on: Path | None) -> None:
         raise ParamsError(f"step {steps[0]!r} needs the artifacts of {', '.join(needed)}: add them to --steps "
                           "or pass --from <an earlier run folder> to start from its results.")
     for step in needed:
-        if not (based_on / STEP_OUTPUTS[step]).is_dir():
-            raise ParamsError(f"--from {based_on}: it has no {STEP_OUTPUTS[step]}/ folder; "
+        if not (based_on / STEPS[step].folder).is_dir():
+            raise ParamsError(f"--from {based_on}: it has no {STEPS[step].folder}/ folder; "
                               f"pick a run whose {step} step succeeded (see `mlh runs`).")
 
 
@@ -80,33 +76,6 @@ def new_run_dir(runs_root: Path, name: str) -> Path:
         except FileExistsError:
             continue
     raise RuntimeError(f"could not create a new run folder under {parent}")
-
-
-def package_versions() -> dict[str, str]:
-    """Python and the key packages' versions, as installed."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"python": platform.python_version()}
-    for package in VERSIONED_PACKAGES:
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
-
-
-def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
-    """The checked-out commit and whether the work tree has uncommitted changes."""
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
 def ensure_kernel() -> str:
@@ -133,8 +102,6 @@ def start_manifest(params: Params, run_dir: Path, params_file: Path | None, step
                    based_on: Path | None) -> dict[str, Any]:
     """The manifest of a run about to start: params as the notebooks get them, data fingerprint,
     versions, git state."""
-    from mlhelpers.data import file_sha256
-
     data_file = params.data_file
     return {
         "schema_version": SCHEMA_VERSION,
@@ -150,7 +117,7 @@ def start_manifest(params: Params, run_dir: Path, params_file: Path | None, step
         "started_at": _now(),
         "finished_at": None,
         "seconds": None,
-        "steps": {step: {"status": "pending", "seconds": None, "notebook": STEPS[step]} for step in steps},
+        "steps": {step: {"status": "pending", "seconds": None, "notebook": STEPS[step].notebook} for step in steps},
     }
 
 
@@ -163,7 +130,7 @@ def _copy_earlier_results(based_on: Path, run_dir: Path, steps: list[str]) -> No
     import shutil
 
     for step in list(STEPS)[: list(STEPS).index(steps[0])]:
-        shutil.copytree(based_on / STEP_OUTPUTS[step], run_dir / STEP_OUTPUTS[step])
+        shutil.copytree(based_on / STEPS[step].folder, run_dir / STEPS[step].folder)
 
 
 def _failure(exc: BaseException, step: str, notebook: Path) -> dict[str, Any]:
@@ -199,7 +166,7 @@ def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: P
     import papermill
 
     manifest = start_manifest(params, run_dir, params_file, steps, based_on)
-    manifest_path = run_dir / "manifest.json"
+    manifest_path = run_dir / MANIFEST
     if based_on is not None:
         _copy_earlier_results(based_on, run_dir, steps)
     write_json(manifest_path, manifest)
@@ -207,14 +174,14 @@ def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: P
     values = step_parameters(params, run_dir)
     started = time.perf_counter()
     for position, step in enumerate(steps, start=1):
-        notebook = run_dir / STEPS[step]
+        notebook = run_dir / STEPS[step].notebook
         record = manifest["steps"][step]
         record["status"] = "running"
         write_json(manifest_path, manifest)
         if progress:
-            print(f"[{position}/{len(steps)}] {step}: {notebooks_dir / STEPS[step]} -> {notebook}", flush=True)
+            print(f"[{position}/{len(steps)}] {step}: {notebooks_dir / STEPS[step].notebook} -> {notebook}", flush=True)
         step_started = time.perf_counter()
-        source = notebooks_dir / STEPS[step]
+        source = notebooks_dir / STEPS[step].notebook
         try:
             # Pass only what the notebook declares: the others keep their defaults, and papermill
             # warns about every undeclared name it is given.
@@ -246,14 +213,14 @@ def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: P
 
 def headline_metric(run_dir: Path) -> str:
     """The run's key figure: the test score if exported, else the best cross-validated score."""
-    metrics_path = run_dir / ARTIFACTS["metrics"][0]
+    metrics_path = artifact_path(run_dir, "metrics")
     if metrics_path.exists():
         metrics = json.loads(metrics_path.read_text())
         name = metrics.get("primary_metric")
         value = metrics.get("test", {}).get(name)
         if value is not None:
             return f"test {name} {value:.4f}"
-    spec_path = run_dir / ARTIFACTS["model_spec"][0]
+    spec_path = artifact_path(run_dir, "model_spec")
     if spec_path.exists():
         spec = json.loads(spec_path.read_text())
         name = spec.get("primary_metric")
@@ -266,7 +233,7 @@ def headline_metric(run_dir: Path) -> str:
 def list_runs(runs_root: Path) -> list[dict[str, Any]]:
     """Every run under ``runs_root`` (newest first): name, id, status, duration, headline metric."""
     rows = []
-    for manifest_path in runs_root.glob("*/*/manifest.json"):
+    for manifest_path in runs_root.glob(f"*/*/{MANIFEST}"):
         try:
             manifest = json.loads(manifest_path.read_text())
         except (OSError, json.JSONDecodeError):

@@ -1,0 +1,262 @@
+"""Diagnostics of the selected model: out-of-fold plots, the threshold table, permutation importances
+and the learning curve.
+
+Everything here uses the training rows only (out-of-fold predictions, validation folds) of the
+``ZooResult`` from ``mlhelpers.baseline.crossval.run_zoo``; the test rows stay unseen.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mlhelpers.baseline.results import choose_threshold
+from mlhelpers.baseline.crossval import ZooResult, openmp_threads
+from mlhelpers.core.metrics import LOWER_IS_BETTER, make_scorer_for
+from mlhelpers.core.models import build_pipeline
+
+__all__ = ["threshold_table", "plot_diagnostics", "permutation_importances", "plot_importances",
+           "learning_curve_check", "plot_learning_curve"]
+
+
+def threshold_table(zoo: ZooResult) -> pd.DataFrame:
+    """Scores of the selected model at the default 0.5 and at the chosen threshold (binary targets);
+    for other tasks a one-row table saying why there is none."""
+    from sklearn import metrics
+
+    if zoo.data.n_classes != 2:
+        return pd.DataFrame({"note": ["threshold choice applies to binary classification only"]})
+    y, proba = zoo.out_of_fold()
+    choice = choose_threshold(zoo)
+    rows = []
+    for name, threshold in (("default", 0.5), ("chosen", choice["threshold"])):
+        predicted = (proba[:, 1] >= threshold).astype(int)
+        rows.append({"threshold": name, "value": threshold,
+                     "balanced_accuracy": metrics.balanced_accuracy_score(y, predicted),
+                     "precision": metrics.precision_score(y, predicted, zero_division=0),
+                     "recall": metrics.recall_score(y, predicted, zero_division=0),
+                     "f1": metrics.f1_score(y, predicted, zero_division=0)})
+    return pd.DataFrame(rows).set_index("threshold")
+
+
+def plot_confusion_matrix(y, proba, classes, ax=None, threshold: float | None = None):
+    """Row-normalized confusion matrix of out-of-fold predictions (argmax, or ``threshold`` on class 1)."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    ax = ax or plt.subplots(figsize=(4, 4))[1]
+    predicted = (proba[:, 1] >= threshold).astype(int) if threshold is not None else proba.argmax(axis=1)
+    labels = [str(c) for c in classes]
+    ConfusionMatrixDisplay.from_predictions(y, predicted, labels=np.arange(len(classes)), display_labels=labels,
+                                            normalize="true", values_format=".2f", ax=ax, colorbar=False)
+    ax.set_title("confusion matrix" + (f" (threshold {threshold:.2f})" if threshold is not None else ""))
+    return ax
+
+
+def plot_roc_pr(y, proba, classes, ax=None, kind: str = "roc"):
+    """ROC (``kind="roc"``) or precision-recall curves: class 1 for binary, one-vs-rest for multiclass."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
+
+    ax = ax or plt.subplots(figsize=(4, 4))[1]
+    display = RocCurveDisplay if kind == "roc" else PrecisionRecallDisplay
+    shown = [1] if len(classes) == 2 else [c for c in range(len(classes)) if (y == c).any()][:8]
+    for c in shown:
+        display.from_predictions(y == c, proba[:, c], name=str(classes[c]), ax=ax)
+    ax.set_title("ROC curve" if kind == "roc" else "precision-recall curve")
+    return ax
+
+
+def plot_calibration(y, proba, classes, ax=None):
+    """Reliability curve: predicted probability of class 1 (binary) or of the predicted class vs observed rate."""
+    import matplotlib.pyplot as plt
+    from sklearn.calibration import calibration_curve
+
+    ax = ax or plt.subplots(figsize=(4, 4))[1]
+    if len(classes) == 2:
+        observed, predicted = calibration_curve(y == 1, proba[:, 1], n_bins=10, strategy="quantile")
+        label = f"P({classes[1]})"
+    else:
+        observed, predicted = calibration_curve(proba.argmax(axis=1) == y, proba.max(axis=1), n_bins=10,
+                                                strategy="quantile")
+        label = "confidence of predicted class"
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfectly calibrated")
+    ax.plot(predicted, observed, marker="o", label=label)
+    ax.set(xlabel="mean predicted probability", ylabel="observed frequency", title="calibration")
+    ax.legend(loc="upper left", fontsize="small")
+    return ax
+
+
+def plot_threshold(y, proba, threshold: float, ax=None):
+    """Precision, recall and balanced accuracy of class 1 against the decision threshold."""
+    import matplotlib.pyplot as plt
+    from sklearn import metrics
+
+    ax = ax or plt.subplots(figsize=(4, 4))[1]
+    grid = np.linspace(0.02, 0.98, 49)
+    curves = {name: [] for name in ("precision", "recall", "balanced accuracy")}
+    for t in grid:
+        predicted = (proba[:, 1] >= t).astype(int)
+        curves["precision"].append(metrics.precision_score(y, predicted, zero_division=0))
+        curves["recall"].append(metrics.recall_score(y, predicted, zero_division=0))
+        curves["balanced accuracy"].append(metrics.balanced_accuracy_score(y, predicted))
+    for name, values in curves.items():
+        ax.plot(grid, values, label=name)
+    ax.axvline(threshold, color="black", ls=":", label=f"chosen {threshold:.2f}")
+    ax.set(xlabel="threshold", title="threshold choice")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_regression(y, predicted, ax=None, kind: str = "actual_vs_predicted"):
+    """Actual vs predicted, or residuals vs predicted (``kind="residual_vs_predicted"``), on up to 2,000 rows."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import PredictionErrorDisplay
+
+    ax = ax or plt.subplots(figsize=(4, 4))[1]
+    PredictionErrorDisplay.from_predictions(y, predicted, kind=kind, subsample=2000, random_state=0, ax=ax,
+                                            scatter_kwargs={"alpha": 0.3, "s": 8})
+    ax.set_title(kind.replace("_", " "))
+    return ax
+
+
+def plot_diagnostics(zoo: ZooResult):
+    """One figure of the selected model's out-of-fold diagnostics, and the figure returned.
+
+    Classification: confusion matrix, ROC and precision-recall curves, calibration and (binary)
+    the threshold choice. Regression: actual vs predicted, residuals vs predicted, residual histogram.
+    """
+    import matplotlib.pyplot as plt
+
+    y, prediction = zoo.out_of_fold()
+    if zoo.data.task == "classification":
+        classes = zoo.data.classes
+        binary = len(classes) == 2
+        fig, axes = plt.subplots(1, 5 if binary else 4, figsize=(22 if binary else 18, 4.2))
+        threshold = choose_threshold(zoo)["threshold"] if binary else None
+        plot_confusion_matrix(y, prediction, classes, ax=axes[0], threshold=threshold)
+        plot_roc_pr(y, prediction, classes, ax=axes[1], kind="roc")
+        plot_roc_pr(y, prediction, classes, ax=axes[2], kind="pr")
+        plot_calibration(y, prediction, classes, ax=axes[3])
+        if binary:
+            plot_threshold(y, prediction, threshold, ax=axes[4])
+    else:
+        fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+        plot_regression(y, prediction, ax=axes[0], kind="actual_vs_predicted")
+        plot_regression(y, prediction, ax=axes[1], kind="residual_vs_predicted")
+        axes[2].hist(y - prediction, bins=50)
+        axes[2].set(title="residuals", xlabel="actual - predicted", ylabel="rows")
+    fig.suptitle(f"{zoo.selected}: out-of-fold diagnostics ({len(y)} training rows)")
+    fig.tight_layout()
+    return fig
+
+
+def permutation_importances(zoo: ZooResult, *, max_rows: int = 2000, n_repeats: int = 5) -> pd.DataFrame:
+    """Permutation importance of each input column for the selected model, on its last CV fold's
+    validation rows (at most ``max_rows``, sampled with the seed): the drop in the primary metric
+    when that column is shuffled. Sorted, most important first."""
+    from sklearn.inspection import permutation_importance
+
+    data, result = zoo.data, zoo.best
+    train_rows = data.X.index.get_indexer(zoo.split.train_index)
+    val_rows = zoo.split.folds[result.last_fold][1]
+    rng = np.random.default_rng(zoo.seed)
+    if len(val_rows) > max_rows:
+        val_rows = np.sort(rng.choice(val_rows, size=max_rows, replace=False))
+    X_val = data.X.iloc[train_rows[val_rows]]
+    y_val = data.y[train_rows[val_rows]]
+    scorer = make_scorer_for(data.primary_metric, data.n_classes)
+    with warnings.catch_warnings(), openmp_threads(len(X_val), zoo.n_jobs):
+        warnings.simplefilter("ignore", UserWarning)
+        found = permutation_importance(result.fold_models[-1], X_val, y_val, scoring=scorer, n_repeats=n_repeats,
+                                       random_state=zoo.seed, n_jobs=1)
+    table = pd.DataFrame({"feature": X_val.columns, "importance_mean": found.importances_mean,
+                          "importance_std": found.importances_std})
+    return table.sort_values("importance_mean", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def plot_importances(table: pd.DataFrame, ax=None, top: int = 20):
+    """Horizontal bars of the ``top`` permutation importances with their standard deviations."""
+    import matplotlib.pyplot as plt
+
+    shown = table.head(top).iloc[::-1]
+    ax = ax or plt.subplots(figsize=(6, 0.3 * len(shown) + 1))[1]
+    ax.barh(shown["feature"].astype(str), shown["importance_mean"], xerr=shown["importance_std"])
+    ax.set(xlabel="drop in score when shuffled", title="permutation importance")
+    return ax
+
+
+@dataclass
+class LearningCurveCheck:
+    """Validation score of the selected model against training rows, and the verdict."""
+
+    table: pd.DataFrame
+    verdict: str
+    metric: str
+
+    def __repr__(self) -> str:
+        return self.verdict
+
+
+def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int = 3) -> LearningCurveCheck:
+    """Would more data help? Fit the selected model on growing shares of (a sample of at most
+    ``max_rows``) training rows and compare the validation score at the last two sizes.
+
+    Verdict: still rising by more than its spread across folds means more data would likely help.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold, learning_curve
+
+    data = zoo.data
+    train_rows = data.X.index.get_indexer(zoo.split.train_index)
+    rng = np.random.default_rng(zoo.seed)
+    if len(train_rows) > max_rows:
+        train_rows = np.sort(rng.choice(train_rows, size=max_rows, replace=False))
+    X, y = data.X.iloc[train_rows], data.y[train_rows]
+    classification = data.task == "classification"
+    cv = (StratifiedKFold(folds, shuffle=True, random_state=zoo.seed) if classification
+          else KFold(folds, shuffle=True, random_state=zoo.seed))
+    spec = zoo.spec()
+    with warnings.catch_warnings(), openmp_threads(len(X), zoo.n_jobs):
+        warnings.simplefilter("ignore")
+        sizes, train_scores, val_scores = learning_curve(
+            build_pipeline(spec), X, y, train_sizes=[0.1, 0.25, 0.5, 1.0], cv=cv,
+            scoring=make_scorer_for(data.primary_metric, data.n_classes), shuffle=True,
+            random_state=zoo.seed, error_score=np.nan, n_jobs=1)
+    sign = -1.0 if data.primary_metric in LOWER_IS_BETTER else 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # sizes where every fit failed give NaN, handled below
+        table = pd.DataFrame({"train_rows": sizes, "train_mean": sign * np.nanmean(train_scores, axis=1),
+                              "validation_mean": sign * np.nanmean(val_scores, axis=1),
+                              "validation_std": np.nanstd(val_scores, axis=1)})
+    metric = data.primary_metric
+    sampled = (f" (on a {len(train_rows):,}-row sample of the {len(zoo.split.train_index):,} training rows)"
+               if len(train_rows) < len(zoo.split.train_index) else "")
+    if table["validation_mean"].isna().any() or len(table) < 2:
+        verdict = "not enough rows for a learning curve (some fits failed on tiny subsets)"
+    else:
+        gain = sign * (table["validation_mean"].iloc[-1] - table["validation_mean"].iloc[-2])
+        noise = max(float(table["validation_std"].iloc[-1]), 1e-3)
+        if gain > noise:
+            verdict = (f"more data would likely help: {metric} still improves by {gain:.4f} from "
+                       f"{sizes[-2]} to {sizes[-1]} rows (fold spread {noise:.4f}){sampled}")
+        else:
+            verdict = (f"more data is unlikely to help much: {metric} changes by {gain:+.4f} from {sizes[-2]} to "
+                       f"{sizes[-1]} rows, within the fold spread {noise:.4f}{sampled}; better features matter more")
+    return LearningCurveCheck(table=table, verdict=verdict, metric=metric)
+
+
+def plot_learning_curve(check: LearningCurveCheck, ax=None):
+    """Training and validation score against training rows, with the verdict as title."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    table = check.table
+    ax.plot(table["train_rows"], table["train_mean"], marker="o", label="training")
+    ax.errorbar(table["train_rows"], table["validation_mean"], yerr=table["validation_std"], marker="o",
+                label="validation")
+    ax.set(xscale="log", xlabel="training rows", ylabel=check.metric, title="learning curve")
+    ax.legend()
+    return ax

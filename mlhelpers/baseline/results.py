@@ -1,0 +1,94 @@
+"""What the baseline step concludes from the zoo: its files (leaderboard, CV results, the spec export
+rebuilds), the decision threshold of a binary target, and the check for suspiciously perfect scores.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlhelpers.baseline import BaselineError
+from mlhelpers.baseline.crossval import ZooResult
+from mlhelpers.core.artifacts import artifact_path, atomic_path, relative_to_run, write_json
+
+__all__ = ["LeakageWarning", "choose_threshold", "write_baseline_artifacts", "check_leakage"]
+
+
+# A cross-validated score this good is more often leakage than skill.
+SUSPICIOUS = {"roc_auc": 0.99, "balanced_accuracy": 0.98, "r2": 0.995}
+
+
+class LeakageWarning(UserWarning):
+    """A cross-validated score is suspiciously perfect: a feature probably leaks the target."""
+
+
+def choose_threshold(zoo: ZooResult) -> dict[str, Any]:
+    """For a binary target: the probability threshold on class 1 maximizing balanced accuracy
+    (Youden's J) on out-of-fold predictions, with its scores next to those at 0.5."""
+    from sklearn.metrics import roc_curve
+
+    if zoo.data.n_classes != 2:
+        raise BaselineError("a decision threshold applies to binary classification only.")
+    y, proba = zoo.out_of_fold()
+    fpr, tpr, thresholds = roc_curve(y, proba[:, 1])
+    finite = np.isfinite(thresholds)
+    best = np.argmax((tpr - fpr)[finite])
+    threshold = float(np.clip(thresholds[finite][best], 0.0, 1.0))
+    return {"threshold": threshold, "positive_class": zoo.data.classes[1],
+            "rule": "maximizes balanced accuracy (Youden's J) on out-of-fold predictions"}
+
+
+def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path) -> pd.DataFrame:
+    """Write ``leaderboard.csv``, ``cv_results.json`` and ``model_spec.json``; return a table of the files
+    (paths relative to the run folder) and what each holds."""
+    data = zoo.data
+    board_path = artifact_path(run_dir, "leaderboard")
+    with atomic_path(board_path) as temp:
+        zoo.leaderboard.to_csv(temp, index=False)
+    cv_results = write_json(artifact_path(run_dir, "cv_results"), {
+        "primary_metric": data.primary_metric, "strategy": zoo.split.strategy, "n_folds": len(zoo.split.folds),
+        "selected": zoo.selected, "selection_reason": zoo.reason, "skipped": zoo.skipped,
+        "models": {model: {"fold_scores": r.fold_scores, "fit_seconds": r.fit_seconds,
+                           "predict_seconds": r.predict_seconds, "estimator_params": r.estimator_params}
+                   for model, r in zoo.results.items()}})
+    best = zoo.best
+    spec = zoo.spec() | {
+        "target": data.target, "primary_metric": data.primary_metric, "classes": data.classes,
+        "cv": {metric: {"mean": best.mean(metric), "std": best.std(metric)} for metric in data.metrics},
+        "selection_reason": zoo.reason,
+    }
+    if data.task == "classification" and data.n_classes == 2:
+        spec["decision_threshold"] = choose_threshold(zoo)
+    spec_path = write_json(artifact_path(run_dir, "model_spec"), spec)
+    holds = {board_path: "the leaderboard above", cv_results: "every model's fold scores, timings and parameters",
+             spec_path: f"what export rebuilds: {zoo.selected} with its parameters and features"}
+    return pd.DataFrame({"file": [relative_to_run(path, run_dir) for path in holds], "holds": list(holds.values())})
+
+
+def check_leakage(zoo: ZooResult) -> pd.DataFrame:
+    """Warn (``LeakageWarning``) about every suspiciously perfect cross-validated score.
+
+    Returns one row per finding, or a one-row note naming the limits when nothing looks too good.
+    """
+    findings = []
+    for model, result in zoo.results.items():
+        for metric, limit in SUSPICIOUS.items():
+            if metric in result.fold_scores and result.mean(metric) >= limit:
+                findings.append({"model": model, "metric": metric, "mean": result.mean(metric), "limit": limit})
+    if not findings:
+        limits = ", ".join(f"{metric} >= {limit}" for metric, limit in SUSPICIOUS.items())
+        return pd.DataFrame({"note": [f"no suspiciously perfect cross-validated score ({limits})"]})
+    table = pd.DataFrame(findings, columns=["model", "metric", "mean", "limit"])
+    if findings:
+        suspects = zoo.data.leakage_suspects
+        hint = f" The explore step flagged: {', '.join(suspects)}." if suspects else ""
+        warnings.warn(
+            "POSSIBLE LEAKAGE: " + "; ".join(f"{f['model']} {f['metric']} = {f['mean']:.4f}" for f in findings)
+            + ". Scores this good usually mean a feature is computed from the target or known only after it "
+            "(check the permutation importances below), or rows are duplicated across folds. Drop the column "
+            f"(drop_columns) and rerun.{hint}", LeakageWarning, stacklevel=2)
+    return table

@@ -1,0 +1,117 @@
+"""The held-out test rows, set aside once, and the cross-validation folds over the rest.
+
+Time-ordered, grouped, stratified or random, as the params say; every random choice comes from ``seed``.
+``write_split`` records the row labels in ``baseline/split.json``, which export evaluates on.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlhelpers.baseline import BaselineError
+from mlhelpers.baseline.inputs import BaselineData
+from mlhelpers.core.artifacts import artifact_path, write_json
+
+__all__ = ["Split", "make_split", "write_split"]
+
+
+@dataclass
+class Split:
+    """The held-out test rows and the cross-validation folds over the training rows."""
+
+    strategy: str                     # stratified | random | group | time
+    train_index: list                 # row labels of the loaded table
+    test_index: list
+    folds: list[tuple[np.ndarray, np.ndarray]]  # positions into train_index: (fit rows, validation rows)
+    seed: int
+
+    def summary(self) -> pd.DataFrame:
+        """Rows on each side and in each fold."""
+        rows = [{"part": "train (cross-validated)", "rows": len(self.train_index)},
+                {"part": "test (held out for export)", "rows": len(self.test_index)}]
+        rows += [{"part": f"fold {i + 1}: fit / validate", "rows": f"{len(a)} / {len(b)}"}
+                 for i, (a, b) in enumerate(self.folds)]
+        return pd.DataFrame(rows).set_index("part")
+
+    def __repr__(self) -> str:
+        return (f"Split(strategy={self.strategy!r}, train={len(self.train_index)}, "
+                f"test={len(self.test_index)}, folds={len(self.folds)})")
+
+
+def make_split(data: BaselineData, *, test_size: float = 0.2, cv_folds: int = 5, seed: int = 42) -> Split:
+    """Hold out ``test_size`` of the rows once, and build ``cv_folds`` folds over the rest.
+
+    Time-ordered when ``data.times`` is set (the test rows and each validation fold come after
+    the rows fitted on), grouped when ``data.groups`` is set (a group never straddles two sides),
+    stratified for classification, random otherwise.
+    """
+    from sklearn.model_selection import (GroupKFold, GroupShuffleSplit, KFold, StratifiedGroupKFold,
+                                         StratifiedKFold, TimeSeriesSplit, train_test_split)
+
+    n = len(data.X)
+    positions = np.arange(n)
+    n_test = int(np.ceil(test_size * n))
+    if n - n_test < 2 * cv_folds:
+        raise BaselineError(f"{n} rows leave {n - n_test} for cross-validation, too few for cv_folds={cv_folds}; "
+                            "lower cv_folds or test_size, or use more data.")
+    classification = data.task == "classification"
+    if data.times is not None:
+        strategy = "time"
+        times = pd.to_datetime(data.times, errors="coerce", format="mixed") if not pd.api.types.is_numeric_dtype(data.times) else data.times
+        if pd.isna(times).any():
+            raise BaselineError(f"time_column {data.times.name!r} has {int(pd.isna(times).sum())} missing or "
+                                "unparseable values; fix them or drop those rows (data_query).")
+        order = np.argsort(np.asarray(times), kind="stable")
+        train_pos, test_pos = np.sort(order[: n - n_test]), np.sort(order[n - n_test:])
+        train_order = np.argsort(np.asarray(times)[train_pos], kind="stable")
+        folds = [(train_order[a], train_order[b]) for a, b in TimeSeriesSplit(n_splits=cv_folds).split(train_order)]
+    elif data.groups is not None:
+        strategy = "group"
+        groups = data.groups.to_numpy()
+        n_groups = pd.Series(groups).nunique(dropna=False)
+        if n_groups < cv_folds + 1:
+            raise BaselineError(f"group_column {data.groups.name!r} has {n_groups} groups; grouped splitting needs "
+                                f"at least cv_folds + 1 = {cv_folds + 1}. Lower cv_folds or use another group column.")
+        train_pos, test_pos = next(GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+                                   .split(positions, groups=groups))
+        splitter = (StratifiedGroupKFold(cv_folds, shuffle=True, random_state=seed) if classification
+                    else GroupKFold(cv_folds, shuffle=True, random_state=seed))
+        folds = list(splitter.split(train_pos, data.y[train_pos], groups=groups[train_pos]))
+    else:
+        strategy = "stratified" if classification else "random"
+        train_pos, test_pos = train_test_split(positions, test_size=n_test, random_state=seed,
+                                               stratify=data.y if classification else None)
+        train_pos, test_pos = np.sort(train_pos), np.sort(test_pos)
+        splitter = (StratifiedKFold(cv_folds, shuffle=True, random_state=seed) if classification
+                    else KFold(cv_folds, shuffle=True, random_state=seed))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "least populated class has fewer members than n_splits"
+            folds = list(splitter.split(train_pos, data.y[train_pos]))
+    split = Split(strategy=strategy, train_index=data.X.index[train_pos].tolist(),
+                  test_index=data.X.index[test_pos].tolist(), folds=folds, seed=seed)
+    if classification:
+        _check_folds_hold_every_class(data, split)
+    return split
+
+
+def _check_folds_hold_every_class(data: BaselineData, split: Split) -> None:
+    y_train = data.y[data.X.index.get_indexer(split.train_index)]
+    present = np.unique(y_train)
+    for i, (fit_rows, _) in enumerate(split.folds):
+        counts = np.bincount(y_train[fit_rows], minlength=len(data.classes))[present]
+        if counts.min() < 2:
+            rare = [str(data.classes[c]) for c, n in zip(present, counts) if n < 2]
+            raise BaselineError(f"cross-validation fold {i + 1} would fit on fewer than 2 rows of classes {rare}; "
+                                "merge or filter rare classes, or lower cv_folds / test_size.")
+
+
+def write_split(split: Split, run_dir: str | Path) -> Path:
+    """Write ``baseline/split.json`` (row labels of the test and training rows) and return its path."""
+    return write_json(artifact_path(run_dir, "split"), {
+        "strategy": split.strategy, "seed": split.seed, "n_folds": len(split.folds),
+        "test_index": split.test_index, "train_index": split.train_index})

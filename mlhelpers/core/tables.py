@@ -1,0 +1,92 @@
+"""Whole tables in memory: compact dtypes, seeded samples, rows with a known target, content hashes.
+
+The reading itself (formats, dialects, errors) lives in ``mlhelpers.core.io``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from mlhelpers.core import io
+
+
+def compact_dtypes(frame: pd.DataFrame, max_category_share: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Shrink dtypes without changing any value: strings to ``category`` (when at most
+    ``max_category_share`` of rows are distinct), integers to the smallest integer type, floats to
+    float32 where that is lossless.
+
+    Returns the compacted frame (a copy) and a per-column table: dtype before and after, memory in MB.
+    """
+    import numpy as np
+
+    out = {}
+    rows = []
+    for name in frame.columns:
+        column = frame[name]
+        before = column.memory_usage(index=False, deep=True)
+        new = column
+        if column.dtype == object:
+            kind = pd.api.types.infer_dtype(column, skipna=True)
+            if kind == "string" and column.nunique(dropna=True) <= max_category_share * len(column):
+                new = column.astype("category")
+        elif pd.api.types.is_integer_dtype(column.dtype) and not isinstance(column.dtype, pd.api.extensions.ExtensionDtype):
+            new = pd.to_numeric(column, downcast="integer")
+        elif column.dtype == np.float64:
+            small = column.astype(np.float32)
+            with np.errstate(invalid="ignore", over="ignore"):
+                same = np.array_equal(small.to_numpy(dtype=np.float64), column.to_numpy(), equal_nan=True)
+            if same:
+                new = small
+        out[name] = new
+        rows.append({"column": name, "dtype_before": str(column.dtype), "dtype_after": str(new.dtype),
+                     "mb_before": before / 1e6,
+                     "mb_after": new.memory_usage(index=False, deep=True) / 1e6})
+    compact = pd.DataFrame(out, index=frame.index)
+    return compact, pd.DataFrame(rows).set_index("column").round(3)
+
+
+def load_compact(path: str | Path, query: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Load a table (see ``load_table``) and compact its dtypes.
+
+    Returns the frame and a one-column summary table: source, format, CSV dialect, shape, memory
+    before and after, and the share saved.
+    """
+    path = Path(path)
+    frame = io.load_table(path, query=query)
+    compact, per_column = compact_dtypes(frame)
+    before, after = per_column["mb_before"].sum(), per_column["mb_after"].sum()
+    summary = {"source": path.name + (f" ({query})" if query else ""), "format": io.file_format(path)}
+    if summary["format"] == "csv":
+        fmt = io.sniff_csv(path)
+        summary |= {"encoding": fmt.encoding, "delimiter": repr(fmt.delimiter), "decimal mark": repr(fmt.decimal)}
+    changed = per_column[per_column["dtype_before"] != per_column["dtype_after"]]
+    summary |= {"rows": f"{len(compact):,}", "columns": str(compact.shape[1]),
+                "memory as read (MB)": f"{before:,.1f}", "memory compacted (MB)": f"{after:,.1f}",
+                "memory saved": f"{1 - after / before:.0%}" if before else "0%",
+                "dtypes changed": ", ".join(f"{c}: {r.dtype_before}->{r.dtype_after}"
+                                            for c, r in changed.iterrows()) or "none"}
+    return compact, pd.DataFrame({"value": summary})
+
+
+def seeded_sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    """``frame`` itself when it has at most ``rows`` rows, else a seeded sample of ``rows`` rows in table order."""
+    return frame if len(frame) <= rows else frame.sample(n=rows, random_state=seed).sort_index()
+
+
+def drop_missing_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
+    """Rows whose target is known, and how many were dropped."""
+    known = frame[target].notna()
+    return frame.loc[known], int((~known).sum())
+
+
+def file_sha256(path: str | Path) -> str:
+    """Content hash of a file, so a changed input is visible in the manifest."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

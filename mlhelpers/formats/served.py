@@ -1,0 +1,79 @@
+"""Which file of an exported model folder serves, loading it, and answering rows with it.
+
+The export step recommends a format in ``serving_report.json`` (``model.onnx`` when it holds
+parity and answers fastest, else ``model.skops``); ``mlh predict``, the MLflow model and the drift
+check all load a model folder through ``load_model_dir`` and answer through ``predict_rows``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlhelpers.core.artifacts import artifact_file
+from mlhelpers.formats.onnx_io import OnnxPredictor
+from mlhelpers.formats.skops_io import load_skops
+
+
+class ScoringError(ValueError):
+    """Scoring cannot start: the message names the file or argument and the fix."""
+
+
+
+def predict_rows(model, frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
+    """Predictions for rows that passed ``check_rows``: ``prediction`` (the class label, not its
+    index, for classification) and one ``proba_<class>`` column per class. Index kept."""
+    classification = schema["task"] == "classification"
+    classes = np.asarray(schema["classes"] if classification else [], dtype=object)
+    if len(frame) == 0:  # estimators refuse empty input; keep the columns and their types
+        return pd.DataFrame({"prediction": pd.Series([], dtype=object if classification else float),
+                             **{f"proba_{c}": pd.Series([], dtype=float) for c in classes}}, index=frame.index)
+    if not classification:
+        return pd.DataFrame({"prediction": np.asarray(model.predict(frame), dtype=float)}, index=frame.index)
+    result = pd.DataFrame({"prediction": classes[np.asarray(model.predict(frame), dtype=int)]}, index=frame.index)
+    proba = np.asarray(model.predict_proba(frame), dtype=float)
+    for i, label in enumerate(classes):
+        result[f"proba_{label}"] = proba[:, i]
+    return result
+
+
+def served_model_file(model_dir: str | Path) -> Path:
+    """The file a model folder is served from: ``model.onnx`` when the export step's
+    ``serving_report.json`` recommends it (parity proved, fastest per row), else ``model.skops``."""
+    model_dir = Path(model_dir)
+    report = model_dir / artifact_file("serving_report")
+    recommended = None
+    if report.is_file():
+        try:
+            recommended = json.loads(report.read_text(encoding="utf-8")).get("recommended")
+        except (ValueError, AttributeError) as error:
+            raise ScoringError(f"{report} is not a serving report ({error}); run the export step again "
+                               "(notebooks/03_export.ipynb) to rewrite the folder.") from None
+    if recommended != "onnx":
+        return model_dir / artifact_file("model_skops")
+    if not (model_dir / artifact_file("model_onnx")).is_file():
+        raise ScoringError(f"{report} recommends model.onnx, which is missing from {model_dir}; run the export "
+                           "step again (notebooks/03_export.ipynb) to rewrite the folder.")
+    return model_dir / artifact_file("model_onnx")
+
+
+def load_served_file(path: str | Path):
+    """The model in a served file: ``model.onnx`` as an ``OnnxPredictor``, ``model.skops`` loaded with
+    the trusted type list."""
+    return OnnxPredictor(path) if Path(path).suffix == ".onnx" else load_skops(path)
+
+
+def load_model_dir(model_dir: str | Path):
+    """The model to serve (``served_model_file``: the ONNX graph, or the pipeline from ``model.skops``
+    loaded with the trusted type list) and the input schema."""
+    model_dir = Path(model_dir)
+    missing = [name for name in (artifact_file("model_skops"), artifact_file("input_schema")) if not (model_dir / name).is_file()]
+    if missing:
+        raise ScoringError(f"{model_dir} is not an exported model folder: {', '.join(missing)} missing; "
+                           "pass <run_dir>/model after the export step (notebooks/03_export.ipynb) ran.")
+    schema = json.loads((model_dir / artifact_file("input_schema")).read_text(encoding="utf-8"))
+    return load_served_file(served_model_file(model_dir)), schema
