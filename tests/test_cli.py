@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from mlhelpers.cli import main
-from mlhelpers.config import PROJECT_ROOT
+from mlhelpers.core.params import PROJECT_ROOT
 
 DEMO = str(PROJECT_ROOT / "params" / "demo.yaml")
 

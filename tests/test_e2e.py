@@ -1,16 +1,22 @@
 """End to end: `mlh run` on the demo data, the way a user runs it, and plain papermill validation."""
 
 import json
+import re
 import subprocess
 import sys
+
+import nbformat
 
 import pandas as pd
 import pytest
 
-from mlhelpers.config import PROJECT_ROOT
-from mlhelpers.pipeline import STEPS, ensure_kernel
+from mlhelpers.core.artifacts import STEPS
+from mlhelpers.core.params import PROJECT_ROOT
+from mlhelpers.core.tables import file_sha256
+from mlhelpers.pipeline import ensure_kernel
 
 MLH = [sys.executable, "-m", "mlhelpers.cli"]
+pytestmark = pytest.mark.slow  # whole runs with a real kernel
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +43,12 @@ def test_manifest_records_params_data_versions_and_steps(demo_run):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "succeeded"
     assert manifest["params"]["cv_folds"] == 3 and manifest["params"]["run_dir"] == str(run_dir)
-    assert manifest["data"]["sha256"] == __import__("mlhelpers.data", fromlist=["x"]).file_sha256(
+    assert manifest["data"]["sha256"] == file_sha256(
         PROJECT_ROOT / "data" / "credit.csv")
     assert {"python", "pandas", "scikit-learn", "xgboost", "mlflow"} <= set(manifest["versions"])
-    for step, notebook in STEPS.items():
+    for step, spec in STEPS.items():
         assert manifest["steps"][step]["status"] == "succeeded"
-        assert (run_dir / notebook).exists()
+        assert (run_dir / spec.notebook).exists()
 
 
 def test_artifacts_of_every_step_are_in_the_run_folder(demo_run):
@@ -76,3 +82,18 @@ def test_plain_papermill_validates_inside_the_notebook(tmp_path):
     assert done.returncode != 0
     assert "unknown key 'cv_fold' (did you mean 'cv_folds'?)" in done.stderr
     assert not (tmp_path / "run" / "explore" / "eda.json").exists()
+
+
+def test_executed_notebooks_read_as_reports(demo_run):
+    """What a colleague (and MLflow) reads: no library log lines or warnings, no cell whose only output is a path."""
+    _, _, (run_dir,) = demo_run
+    for step in STEPS.values():
+        for cell in nbformat.read(run_dir / step.notebook, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            for output in cell.outputs:
+                assert not (output.output_type == "stream" and output.name == "stderr"), \
+                    f"{step.notebook}: {cell.source[:80]!r} printed to stderr: {output.text[:300]}"
+                text = output.get("data", {}).get("text/plain", "") if output.output_type == "execute_result" else ""
+                assert not re.fullmatch(r"(Posix|Windows)?Path\(.*\)|'/[^']*'", text.strip()), \
+                    f"{step.notebook}: {cell.source[:80]!r} shows only a path: {text}"

@@ -5,15 +5,16 @@ import json
 import nbformat
 import pytest
 
-from mlhelpers.config import Params, ParamsError
-from mlhelpers.pipeline import (STEPS, check_step_inputs, git_state, list_runs, new_run_dir,
-                                package_versions, parse_steps, run_pipeline)
+from mlhelpers.core.artifacts import STEPS
+from mlhelpers.core.environment import git_state, package_versions
+from mlhelpers.core.params import Params, ParamsError
+from mlhelpers.pipeline import check_step_inputs, list_runs, new_run_dir, parse_steps, run_pipeline
 
 
 def make_notebooks(folder, failing_step=None):
     """Tiny step notebooks: each writes a marker into its step folder, one may fail."""
     folder.mkdir()
-    for step, name in STEPS.items():
+    for step, spec in STEPS.items():
         body = "raise ValueError('boom in ' + run_dir)" if step == failing_step else (
             "from pathlib import Path\n"
             f"Path(run_dir, '{step}').mkdir(exist_ok=True)\n"
@@ -22,7 +23,7 @@ def make_notebooks(folder, failing_step=None):
         params_cell.metadata["tags"] = ["parameters"]
         notebook = nbformat.v4.new_notebook(cells=[params_cell, nbformat.v4.new_code_cell(body)])
         notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nbformat.write(notebook, folder / name)
+        nbformat.write(notebook, folder / spec.notebook)
     return folder
 
 
@@ -47,6 +48,7 @@ def test_run_folders_are_never_reused(tmp_path):
     assert first != second and first.parent == second.parent == tmp_path / "demo"
 
 
+@pytest.mark.slow
 def test_a_successful_run_writes_notebooks_artifacts_and_manifest(tmp_path):
     notebooks = make_notebooks(tmp_path / "nb")
     run_dir = new_run_dir(tmp_path / "runs", "demo")
@@ -61,12 +63,13 @@ def test_a_successful_run_writes_notebooks_artifacts_and_manifest(tmp_path):
     assert set(manifest["git"]) == {"commit", "dirty"}
     assert {step: info["status"] for step, info in manifest["steps"].items()} == dict.fromkeys(STEPS, "succeeded")
     assert all(info["seconds"] > 0 for info in manifest["steps"].values())
-    for step, name in STEPS.items():
-        assert (run_dir / name).exists()
+    for step, spec in STEPS.items():
+        assert (run_dir / spec.notebook).exists()
         # the run folder, not the notebook's default, received the step's output
         assert (run_dir / step / "done.txt").read_text() == "3"
 
 
+@pytest.mark.slow
 def test_a_failed_step_stops_the_run_and_keeps_the_failing_notebook(tmp_path):
     notebooks = make_notebooks(tmp_path / "nb", failing_step="baseline")
     run_dir = new_run_dir(tmp_path / "runs", "demo")
@@ -79,12 +82,13 @@ def test_a_failed_step_stops_the_run_and_keeps_the_failing_notebook(tmp_path):
     # parameters [1], papermill's injected parameters [2], the failing cell [3]
     assert manifest["error"]["step"] == "baseline" and manifest["error"]["cell"] == 3
     assert manifest["error"]["message"].startswith("ValueError: boom in ")
-    executed = nbformat.read(run_dir / STEPS["baseline"], as_version=4)
+    executed = nbformat.read(run_dir / STEPS["baseline"].notebook, as_version=4)
     assert any(output.get("ename") == "ValueError" for cell in executed.cells for output in cell.get("outputs", []))
-    assert not (run_dir / STEPS["export"]).exists()
+    assert not (run_dir / STEPS["export"].notebook).exists()
     assert list_runs(tmp_path / "runs")[0]["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_a_run_can_start_from_an_earlier_runs_results(tmp_path):
     notebooks = make_notebooks(tmp_path / "nb")
     first = new_run_dir(tmp_path / "runs", "demo")

@@ -6,28 +6,20 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from test_baseline_data import credit, prepared, small  # noqa: F401  (fixtures and helpers shared by the baseline tests)
 
-from mlhelpers import baseline_data, crossval, diagnostics
-from mlhelpers.crossval import LeakageWarning
-from mlhelpers.evaluate import BaselineError
-from mlhelpers.modeling import build_pipeline
+from mlhelpers.baseline import BaselineError, crossval, diagnostics, results, splits
+from mlhelpers.baseline.results import LeakageWarning
+from mlhelpers.core.models import build_pipeline
 
-FAST = ["dummy", "linear", "hist_gradient_boosting"]
 TIMING = ["fit_seconds", "predict_seconds"]
 
 
-def run(frame, models=FAST, folds=3, seed=0, target="Status", **kwargs):
-    data = prepared(frame, target, **kwargs)
-    split = baseline_data.make_split(data, test_size=0.2, cv_folds=folds, seed=seed)
-    return crossval.run_zoo(data, split, models=models, seed=seed, n_jobs=1)
-
 # --- cross-validation: nothing leaks --------------------------------------------------------------
 
-def test_preprocessing_never_sees_test_or_validation_rows(credit):
+def test_preprocessing_never_sees_test_or_validation_rows(credit, prepared):
     frame = credit.head(600).copy()
     data = prepared(frame)
-    split = baseline_data.make_split(data, test_size=0.2, cv_folds=3, seed=0)
+    split = splits.make_split(data, test_size=0.2, cv_folds=3, seed=0)
     # mark the held-out rows: a job and an income that exist only there
     frame.loc[split.test_index, "Job"] = "only_in_test"
     frame.loc[split.test_index, "Income"] = 1e9
@@ -46,16 +38,16 @@ def test_preprocessing_never_sees_test_or_validation_rows(credit):
         assert not np.allclose(medians, train[numeric].median().to_numpy())  # not all training rows either
 
 
-def test_xgboost_records_its_early_stopped_tree_count(small):
-    zoo = run(small, models=["xgboost"])
+def test_xgboost_records_its_early_stopped_tree_count(small, quick_zoo):
+    zoo = quick_zoo(small, models=["xgboost"])
     params = zoo.results["xgboost"].estimator_params
     assert 1 <= params["n_estimators"] <= crossval.XGB_MAX_TREES
     assert build_pipeline(zoo.spec()).named_steps["model"].n_estimators == params["n_estimators"]
 
 # --- zoo, leaderboard, selection, budget, reproducibility -----------------------------------------
 
-def test_leaderboard_columns_and_order(small):
-    zoo = run(small)
+def test_leaderboard_columns_and_order(small, quick_zoo):
+    zoo = quick_zoo(small)
     board = zoo.leaderboard
     metrics = ["roc_auc", "average_precision", "log_loss", "balanced_accuracy", "accuracy", "f1"]
     assert list(board.columns) == ["model"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")] + TIMING + ["selected"]
@@ -80,26 +72,26 @@ def test_selection_prefers_the_simpler_model_within_one_std():
     assert crossval._select(errors, "rmse")[0] == "xgboost"  # lower is better
 
 
-def test_time_budget_stops_adding_models_and_lists_the_rest(small):
+def test_time_budget_stops_adding_models_and_lists_the_rest(small, prepared):
     with pytest.warns(UserWarning, match=r"time budget of 0.001 s spent after \['dummy'\]; skipped"):
-        zoo = crossval.run_zoo(prepared(small), baseline_data.make_split(prepared(small), cv_folds=3),
+        zoo = crossval.run_zoo(prepared(small), splits.make_split(prepared(small), cv_folds=3),
                                models=["xgboost", "linear", "dummy"], time_budget_seconds=0.001, n_jobs=1)
     assert list(zoo.results) == ["dummy"] and zoo.skipped == ["linear", "xgboost"]
     assert "linear, xgboost" in zoo.summary().loc["skipped (time budget)", "value"]
 
 
-def test_unknown_model_is_refused(small):
+def test_unknown_model_is_refused(small, prepared):
     data = prepared(small)
     with pytest.raises(BaselineError, match=r"unknown models \['svm'\]"):
-        crossval.run_zoo(data, baseline_data.make_split(data, cv_folds=3), models=["svm"])
+        crossval.run_zoo(data, splits.make_split(data, cv_folds=3), models=["svm"])
 
 
-def test_same_params_and_data_give_the_same_artifacts(tmp_path, small):
+def test_same_params_and_data_give_the_same_artifacts(tmp_path, small, quick_zoo):
     outputs = []
     for name in ("first", "second"):
-        zoo = run(small, models=["dummy", "linear", "random_forest", "xgboost"], seed=5)
-        baseline_data.write_split(zoo.split, tmp_path / name)
-        crossval.write_baseline_artifacts(zoo, tmp_path / name)
+        zoo = quick_zoo(small, models=["dummy", "linear", "random_forest", "xgboost"], seed=5)
+        splits.write_split(zoo.split, tmp_path / name)
+        results.write_baseline_artifacts(zoo, tmp_path / name)
         board = pd.read_csv(tmp_path / name / "baseline" / "leaderboard.csv").drop(columns=TIMING)
         spec = json.loads((tmp_path / name / "baseline" / "model_spec.json").read_text())
         split = (tmp_path / name / "baseline" / "split.json").read_text()
@@ -108,9 +100,9 @@ def test_same_params_and_data_give_the_same_artifacts(tmp_path, small):
     assert outputs[0][1] == outputs[1][1] and outputs[0][2] == outputs[1][2]
 
 
-def test_model_spec_rebuilds_the_selected_pipeline(tmp_path, small):
-    zoo = run(small)
-    crossval.write_baseline_artifacts(zoo, tmp_path)
+def test_model_spec_rebuilds_the_selected_pipeline(tmp_path, small, prepared, quick_zoo):
+    zoo = quick_zoo(small)
+    results.write_baseline_artifacts(zoo, tmp_path)
     spec = json.loads((tmp_path / "baseline" / "model_spec.json").read_text())
     for key in ("model", "task", "target", "primary_metric", "classes", "features", "estimator_params", "seed",
                 "n_jobs", "cv", "decision_threshold"):
@@ -124,50 +116,50 @@ def test_model_spec_rebuilds_the_selected_pipeline(tmp_path, small):
 
 # --- leakage --------------------------------------------------------------------------------------
 
-def test_a_leaked_column_is_caught_loudly(small):
+def test_a_leaked_column_is_caught_loudly(small, quick_zoo):
     leaky = small.assign(paid_back=(small["Status"] == "good") * 100 + np.random.default_rng(0).normal(0, 1, len(small)))
-    zoo = run(leaky, models=["dummy", "linear"])
+    zoo = quick_zoo(leaky, models=["dummy", "linear"])
     with pytest.warns(LeakageWarning, match="POSSIBLE LEAKAGE: linear roc_auc = 1.0000"):
-        findings = crossval.check_leakage(zoo)
+        findings = results.check_leakage(zoo)
     assert list(findings["model"]) == ["linear", "linear"]
     assert diagnostics.permutation_importances(zoo)["feature"].iloc[0] == "paid_back"
 
 
-def test_an_honest_model_raises_no_leakage_warning(small):
-    zoo = run(small, models=["dummy", "linear"])
+def test_an_honest_model_raises_no_leakage_warning(small, quick_zoo):
+    zoo = quick_zoo(small, models=["dummy", "linear"])
     with warnings.catch_warnings():
         warnings.simplefilter("error", LeakageWarning)
-        assert list(crossval.check_leakage(zoo)["note"]) == [
+        assert list(results.check_leakage(zoo)["note"]) == [
             "no suspiciously perfect cross-validated score (roc_auc >= 0.99, balanced_accuracy >= 0.98, r2 >= 0.995)"]
 
 # --- edge cases: it works, or says why not --------------------------------------------------------
 
-def test_tiny_data_runs_the_whole_zoo(credit):
+def test_tiny_data_runs_the_whole_zoo(credit, quick_zoo):
     tiny = credit.sample(50, random_state=3)
-    zoo = run(tiny, models=["dummy", "linear", "random_forest", "hist_gradient_boosting", "xgboost"])
+    zoo = quick_zoo(tiny, models=["dummy", "linear", "random_forest", "hist_gradient_boosting", "xgboost"])
     assert len(zoo.leaderboard) == 5 and zoo.leaderboard["roc_auc_mean"].notna().all()
     assert diagnostics.learning_curve_check(zoo).verdict
     assert len(diagnostics.permutation_importances(zoo)) == 13
 
 
-def test_a_single_feature(small):
-    zoo = run(small[["Status", "Seniority"]], models=["dummy", "linear", "hist_gradient_boosting"])
+def test_a_single_feature(small, quick_zoo):
+    zoo = quick_zoo(small[["Status", "Seniority"]], models=["dummy", "linear", "hist_gradient_boosting"])
     assert zoo.results["linear"].mean("roc_auc") > 0.6
 
 
-def test_all_categorical_features(small):
+def test_all_categorical_features(small, quick_zoo):
     frame = small[["Status", "Home", "Marital", "Records", "Job"]]
-    zoo = run(frame, models=["linear", "hist_gradient_boosting", "xgboost"])
+    zoo = quick_zoo(frame, models=["linear", "hist_gradient_boosting", "xgboost"])
     assert zoo.results["hist_gradient_boosting"].mean("roc_auc") > 0.6
 
 
-def test_a_10000_level_categorical(credit):
+def test_a_10000_level_categorical(credit, prepared):
     rng = np.random.default_rng(0)
     frame = pd.concat([credit] * 3, ignore_index=True)
     frame["customer"] = [f"c{i}" for i in rng.permutation(len(frame)) % 10_000]
     assert frame["customer"].nunique() == 10_000
     data = prepared(frame[["Status", "customer", "Seniority"]])
     assert data.features["high_cardinality"] == ["customer"]
-    split = baseline_data.make_split(data, test_size=0.2, cv_folds=2, seed=0)
+    split = splits.make_split(data, test_size=0.2, cv_folds=2, seed=0)
     zoo = crossval.run_zoo(data, split, models=["linear", "hist_gradient_boosting"], seed=0, n_jobs=1)
     assert zoo.leaderboard["roc_auc_mean"].between(0.55, 0.9).all()

@@ -2,20 +2,18 @@
 
 import matplotlib
 import pandas as pd
-from test_baseline_data import credit, small  # noqa: F401  (fixtures shared by the baseline tests)
-from test_crossval import run
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from mlhelpers import diagnostics  # noqa: E402
-from mlhelpers.config import PROJECT_ROOT  # noqa: E402
+from mlhelpers.baseline import diagnostics  # noqa: E402
+from mlhelpers.core.params import PROJECT_ROOT  # noqa: E402
 
 
 # --- binary, multiclass and regression diagnostics ------------------------------------------------
 
-def test_binary_diagnostics_threshold_and_learning_curve(tmp_path, small):
-    zoo = run(small, models=["dummy", "linear"])
+def test_binary_diagnostics_threshold_and_learning_curve(tmp_path, small, quick_zoo):
+    zoo = quick_zoo(small, models=["dummy", "linear"])
     fig = diagnostics.plot_diagnostics(zoo)
     assert [ax.get_title() for ax in fig.axes][1:] == ["ROC curve", "precision-recall curve", "calibration",
                                                        "threshold choice"]
@@ -30,10 +28,10 @@ def test_binary_diagnostics_threshold_and_learning_curve(tmp_path, small):
     plt.close("all")
 
 
-def test_multiclass_target_works(credit):
+def test_multiclass_target_works(credit, quick_zoo):
     frame = credit.sample(900, random_state=0)
     frame = frame[frame["Home"].isin(["owner", "rent", "parents", "priv"])]
-    zoo = run(frame, models=["dummy", "linear", "xgboost"], target="Home")
+    zoo = quick_zoo(frame, models=["dummy", "linear", "xgboost"], target="Home")
     assert set(zoo.leaderboard["model"]) == {"dummy", "linear", "xgboost"}
     assert zoo.results["linear"].mean("roc_auc") > zoo.results["dummy"].mean("roc_auc") + 0.05
     assert len(diagnostics.plot_diagnostics(zoo).axes) == 4
@@ -41,9 +39,9 @@ def test_multiclass_target_works(credit):
     plt.close("all")
 
 
-def test_regression_zoo_and_diagnostics():
+def test_regression_zoo_and_diagnostics(quick_zoo):
     frame = pd.read_csv(PROJECT_ROOT / "data" / "diamonds.csv.gz", nrows=1500)
-    zoo = run(frame, target="price", task="regression", metric="rmse")
+    zoo = quick_zoo(frame, target="price", task="regression", metric="rmse")
     board = zoo.leaderboard
     assert board["rmse_mean"].is_monotonic_increasing and board["model"].iloc[-1] == "dummy"
     assert zoo.results["hist_gradient_boosting"].mean("r2") > 0.9

@@ -10,47 +10,14 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from mlhelpers import baseline_data, crossval, diagnostics  # noqa: E402
-from mlhelpers.artifacts import MissingArtifactError, write_json  # noqa: E402
-from mlhelpers.config import PROJECT_ROOT, validate_params  # noqa: E402
-from mlhelpers.evaluate import BaselineError  # noqa: E402
+from mlhelpers.baseline import BaselineError, crossval, diagnostics, inputs, splits  # noqa: E402
+from mlhelpers.core.artifacts import MissingArtifactError, write_json  # noqa: E402
+from mlhelpers.core.params import validate_params  # noqa: E402
 
-
-def eda_for(frame, target, task="classification", metric="roc_auc", cardinality=30):
-    """What the explore step would write, derived from dtypes (its own eda.json is not needed here)."""
-    columns = {}
-    for name in frame.columns:
-        if name == target:
-            columns[name] = {"role": "target", "drop": True, "reason": "target"}
-        elif name == "rownames":
-            columns[name] = {"role": "identifier", "drop": True, "reason": "row number"}
-        elif pd.api.types.is_numeric_dtype(frame[name]):
-            columns[name] = {"role": "numeric", "drop": False, "reason": "numeric"}
-        else:
-            role = "high_cardinality" if frame[name].nunique() > cardinality else "categorical"
-            columns[name] = {"role": role, "drop": False, "reason": "text"}
-    classes = sorted(frame[target].unique().tolist(), key=str) if task == "classification" else None
-    return {"schema_version": 1, "target": target, "task": task, "primary_metric": metric,
-            "classes": classes, "columns": columns, "leakage_suspects": []}
-
-
-@pytest.fixture(scope="module")
-def credit():
-    return pd.read_csv(PROJECT_ROOT / "data" / "credit.csv")
-
-
-@pytest.fixture(scope="module")
-def small(credit):
-    return credit.sample(1000, random_state=1)
-
-
-def prepared(frame, target="Status", **kwargs):
-    eda = eda_for(frame, target, **{k: kwargs.pop(k) for k in ("task", "metric") if k in kwargs})
-    return baseline_data.prepare_baseline_data(frame, eda, **kwargs)
 
 # --- data -----------------------------------------------------------------------------------------
 
-def test_prepare_uses_eda_roles_and_never_uses_drop_or_group_columns(credit):
+def test_prepare_uses_eda_roles_and_never_uses_drop_or_group_columns(credit, prepared):
     data = prepared(credit, drop_columns=["Income"], group_column="Job")
     used = [c for cols in data.features.values() for c in cols]
     assert "Income" not in used and "Job" not in used and "rownames" not in used and "Status" not in used
@@ -59,21 +26,21 @@ def test_prepare_uses_eda_roles_and_never_uses_drop_or_group_columns(credit):
     assert "Income" in data.summary().index.str.cat(sep=" ")
 
 
-def test_prepare_errors_name_the_fix(credit):
+def test_prepare_errors_name_the_fix(credit, eda_for):
     eda = eda_for(credit, "Status")
     with pytest.raises(BaselineError, match="lacks; the data changed since the explore step: rerun 01_explore"):
-        baseline_data.prepare_baseline_data(credit.drop(columns=["Age"]), eda)
+        inputs.prepare_baseline_data(credit.drop(columns=["Age"]), eda)
     with pytest.raises(BaselineError, match="target 'Status' is not numeric"):
-        baseline_data.prepare_baseline_data(credit, eda, task="regression", primary_metric="rmse")
+        inputs.prepare_baseline_data(credit, eda, task="regression", primary_metric="rmse")
     with pytest.raises(BaselineError, match="no feature columns left"):
-        baseline_data.prepare_baseline_data(credit[["Status", "Age"]], eda_for(credit[["Status", "Age"]], "Status"),
+        inputs.prepare_baseline_data(credit[["Status", "Age"]], eda_for(credit[["Status", "Age"]], "Status"),
                                        drop_columns=["Age"])
     one_class = credit[credit["Status"] == "good"]
     with pytest.raises(BaselineError, match="single class"):
-        baseline_data.prepare_baseline_data(one_class, eda_for(one_class, "Status"))
+        inputs.prepare_baseline_data(one_class, eda_for(one_class, "Status"))
 
 
-def test_multiclass_target_with_a_two_member_class_is_refused_with_the_reason(credit):
+def test_multiclass_target_with_a_two_member_class_is_refused_with_the_reason(credit, prepared):
     frame = credit.dropna(subset=["Home"])
     frame = frame[frame["Home"] != "other"].copy()
     frame.loc[frame.index[:2], "Home"] = "tiny"
@@ -82,9 +49,9 @@ def test_multiclass_target_with_a_two_member_class_is_refused_with_the_reason(cr
 
 # --- split ----------------------------------------------------------------------------------------
 
-def test_stratified_split_is_disjoint_complete_and_balanced(credit):
+def test_stratified_split_is_disjoint_complete_and_balanced(credit, prepared):
     data = prepared(credit)
-    split = baseline_data.make_split(data, test_size=0.2, cv_folds=5, seed=7)
+    split = splits.make_split(data, test_size=0.2, cv_folds=5, seed=7)
     assert split.strategy == "stratified"
     assert set(split.train_index).isdisjoint(split.test_index)
     assert sorted(split.train_index + split.test_index) == sorted(credit.index)
@@ -94,23 +61,23 @@ def test_stratified_split_is_disjoint_complete_and_balanced(credit):
     assert sorted(validated) == list(range(len(split.train_index)))  # every training row validated once
 
 
-def test_group_split_keeps_each_group_on_one_side(credit):
+def test_group_split_keeps_each_group_on_one_side(credit, prepared):
     frame = credit.assign(branch=credit.index // 40)
     data = prepared(frame, group_column="branch")
-    split = baseline_data.make_split(data, test_size=0.25, cv_folds=4, seed=0)
+    split = splits.make_split(data, test_size=0.25, cv_folds=4, seed=0)
     assert split.strategy == "group"
     assert set(frame.loc[split.train_index, "branch"]).isdisjoint(frame.loc[split.test_index, "branch"])
     train_groups = frame.loc[split.train_index, "branch"].to_numpy()
     for fit_rows, val_rows in split.folds:
         assert set(train_groups[fit_rows]).isdisjoint(train_groups[val_rows])
     with pytest.raises(BaselineError, match="has 3 groups; grouped splitting needs at least cv_folds \\+ 1 = 5"):
-        baseline_data.make_split(prepared(credit.assign(branch=credit.index % 3), group_column="branch"), cv_folds=4)
+        splits.make_split(prepared(credit.assign(branch=credit.index % 3), group_column="branch"), cv_folds=4)
 
 
-def test_time_split_tests_on_the_latest_rows_and_validates_forward(credit):
+def test_time_split_tests_on_the_latest_rows_and_validates_forward(credit, prepared):
     frame = credit.assign(when=pd.date_range("2020-01-01", periods=len(credit), freq="h")[::-1].astype(str))
     data = prepared(frame, time_column="when")
-    split = baseline_data.make_split(data, test_size=0.2, cv_folds=3, seed=0)
+    split = splits.make_split(data, test_size=0.2, cv_folds=3, seed=0)
     when = pd.to_datetime(frame["when"])
     assert split.strategy == "time" and when[split.test_index].min() > when[split.train_index].max()
     train_when = when[split.train_index].to_numpy()
@@ -122,30 +89,30 @@ def test_time_split_tests_on_the_latest_rows_and_validates_forward(credit):
     plt.close("all")
     bad = frame.assign(when=frame["when"].where(frame.index != 5, "not a time"))
     with pytest.raises(BaselineError, match="time_column 'when' has 1 missing or unparseable values"):
-        baseline_data.make_split(prepared(bad, time_column="when"), cv_folds=3)
+        splits.make_split(prepared(bad, time_column="when"), cv_folds=3)
 
 
-def test_too_few_rows_for_the_folds_is_explained(credit):
+def test_too_few_rows_for_the_folds_is_explained(credit, prepared):
     with pytest.raises(BaselineError, match="too few for cv_folds=10; lower cv_folds or test_size"):
-        baseline_data.make_split(prepared(credit.head(20), target="Amount", task="regression", metric="rmse"),
+        splits.make_split(prepared(credit.head(20), target="Amount", task="regression", metric="rmse"),
                             test_size=0.2, cv_folds=10)
 
 
-def test_split_json_holds_row_labels(tmp_path, credit):
+def test_split_json_holds_row_labels(tmp_path, credit, prepared):
     frame = credit.iloc[100:400]  # labels are not positions
-    split = baseline_data.make_split(prepared(frame), test_size=0.2, cv_folds=3, seed=0)
-    payload = json.loads(baseline_data.write_split(split, tmp_path).read_text())
+    split = splits.make_split(prepared(frame), test_size=0.2, cv_folds=3, seed=0)
+    payload = json.loads(splits.write_split(split, tmp_path).read_text())
     assert payload["schema_version"] == 1 and payload["strategy"] == "stratified"
     assert len(payload["test_index"]) == 60 and min(payload["train_index"] + payload["test_index"]) == 100
 
 # --- the notebook's entry point -------------------------------------------------------------------
 
-def test_load_baseline_data_needs_the_explore_step(tmp_path, credit):
+def test_load_baseline_data_needs_the_explore_step(tmp_path, credit, eda_for):
     params = validate_params({"run_dir": str(tmp_path)})
     with pytest.raises(MissingArtifactError, match="run the explore step first"):
-        baseline_data.load_baseline_data(params)
+        inputs.load_baseline_data(params)
     write_json(tmp_path / "explore" / "eda.json", eda_for(credit, "Status") | {"target": "Income"})
     with pytest.raises(BaselineError, match="is for target 'Income', params say 'Status'"):
-        baseline_data.load_baseline_data(params)
+        inputs.load_baseline_data(params)
     write_json(tmp_path / "explore" / "eda.json", eda_for(credit, "Status"))
-    assert len(baseline_data.load_baseline_data(params).X) == len(credit)
+    assert len(inputs.load_baseline_data(params).X) == len(credit)

@@ -7,17 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlhelpers.config import PROJECT_ROOT
-from mlhelpers.data import (DataError, compact_dtypes, drop_missing_target, load_compact, load_table,
-                            read_columns, sniff_csv)
+from mlhelpers.core.io import DataError, load_table, read_columns, sniff_csv
+from mlhelpers.core.params import PROJECT_ROOT
+from mlhelpers.core.tables import compact_dtypes, drop_missing_target, load_compact
 
 CREDIT = PROJECT_ROOT / "data" / "credit.csv"
 DIAMONDS = PROJECT_ROOT / "data" / "diamonds.csv.gz"
-
-
-@pytest.fixture(scope="module")
-def credit():
-    return pd.read_csv(CREDIT).head(300)
 
 
 def test_credit_csv_loads_with_its_missing_values():

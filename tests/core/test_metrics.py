@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mlhelpers import evaluate
-from mlhelpers.evaluate import BaselineError
+from mlhelpers.core import metrics as evaluate
+from mlhelpers.core.metrics import MetricError
 
 
 # --- metrics --------------------------------------------------------------------------------------
@@ -23,7 +23,7 @@ def test_scores_of_perfect_and_uninformative_predictions():
 
 
 def test_metric_errors_name_the_fix():
-    with pytest.raises(BaselineError, match="unknown metric 'auc'"):
+    with pytest.raises(MetricError, match="unknown metric 'auc'"):
         evaluate.score("auc", np.array([0, 1]), np.eye(2))
-    with pytest.raises(BaselineError, match="primary_metric 'rmse' does not fit a classification task"):
+    with pytest.raises(MetricError, match="primary_metric 'rmse' does not fit a classification task"):
         evaluate.task_metrics("classification", "rmse")

@@ -6,20 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlhelpers.config import PROJECT_ROOT
-from mlhelpers.modeling import (FOREST_MAX_SAMPLES, ZOO, DatetimeParts, build_pipeline, build_preprocessor,
-                                class_weighting, encode_target, feature_columns, make_estimator, zoo_params)
+from mlhelpers.core.models import (FOREST_MAX_SAMPLES, ZOO, DatetimeParts, build_pipeline, build_preprocessor,
+                                   class_weighting, encode_target, feature_columns, make_estimator, zoo_params)
+from mlhelpers.core.params import PROJECT_ROOT
 
 CREDIT_FEATURES = {
     "numeric": ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"],
     "boolean": [], "categorical": ["Home", "Marital", "Records", "Job"], "high_cardinality": [], "datetime": [],
 }
-
-
-@pytest.fixture(scope="module")
-def credit():
-    frame = pd.read_csv(PROJECT_ROOT / "data" / "credit.csv")
-    return frame.sample(1200, random_state=0)
 
 
 def spec_for(model, features=CREDIT_FEATURES, task="classification", **estimator_params):
@@ -38,10 +32,10 @@ def test_feature_columns_group_by_role_and_leave_dropped_out():
 
 
 @pytest.mark.parametrize("model", ZOO)
-def test_every_zoo_model_fits_and_predicts_from_its_spec(credit, model):
-    y, classes = encode_target(credit["Status"], "classification")
-    pipeline = build_pipeline(spec_for(model)).fit(credit, y)
-    proba = pipeline.predict_proba(credit.head(50))
+def test_every_zoo_model_fits_and_predicts_from_its_spec(small, model):
+    y, classes = encode_target(small["Status"], "classification")
+    pipeline = build_pipeline(spec_for(model)).fit(small, y)
+    proba = pipeline.predict_proba(small.head(50))
     assert classes == ["bad", "good"] and proba.shape == (50, 2)
     assert np.allclose(proba.sum(axis=1), 1, atol=1e-5)
 
@@ -64,14 +58,14 @@ def test_spec_rebuilds_the_same_configuration_and_applies_estimator_params():
     assert model.early_stopping_rounds is None  # the refit needs no validation split
 
 
-def test_hist_gradient_boosting_gets_the_categorical_columns_as_native_categoricals(credit):
+def test_hist_gradient_boosting_gets_the_categorical_columns_as_native_categoricals(small):
     pipeline = build_pipeline(spec_for("hist_gradient_boosting"))
     assert pipeline.named_steps["model"].categorical_features == [0, 1, 2, 3]
-    y, _ = encode_target(credit["Status"], "classification")
-    transformed = pipeline.named_steps["preprocess"].fit_transform(credit, y)
+    y, _ = encode_target(small["Status"], "classification")
+    transformed = pipeline.named_steps["preprocess"].fit_transform(small, y)
     # the first four output columns are the integer codes of Home, Marital, Records, Job
     assert np.array_equal(transformed[:, 1], pipeline.named_steps["preprocess"]
-                          .named_transformers_["categorical"].transform(credit[CREDIT_FEATURES["categorical"]])[:, 1])
+                          .named_transformers_["categorical"].transform(small[CREDIT_FEATURES["categorical"]])[:, 1])
     with_many_levels = CREDIT_FEATURES | {"categorical": ["Home"], "high_cardinality": ["Job"], "boolean": ["Records"]}
     assert build_pipeline(spec_for("hist_gradient_boosting", with_many_levels)).named_steps["model"] \
         .categorical_features == [0, 1]  # Home and Records; Job's codes stay ordinal

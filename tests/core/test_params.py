@@ -2,8 +2,8 @@
 
 import pytest
 
-from mlhelpers.config import (PROJECT_ROOT, Params, ParamsError, load_params, parse_overrides,
-                              resolve_path, validate_notebook_params, validate_params)
+from mlhelpers.core.params import (PROJECT_ROOT, Params, ParamsError, load_params, parse_overrides,
+                                   resolve_path, validate_notebook_params, validate_params)
 
 
 def write(tmp_path, text, name="p.yaml"):

@@ -3,29 +3,19 @@
 import numpy as np
 import pytest
 
-from mlhelpers import association, columns, eda
-from mlhelpers.config import PROJECT_ROOT
-from mlhelpers.data import load_compact, load_table
+from mlhelpers.explore import association, recommend
+from mlhelpers.explore.leakage import leakage_suspects
+from mlhelpers.explore.roles import column_roles
+from mlhelpers.explore.targets import prepare_target
 
-CREDIT = PROJECT_ROOT / "data" / "credit.csv"
-
-
-@pytest.fixture(scope="module")
-def credit():
-    return load_compact(CREDIT)[0]
-
-
-@pytest.fixture(scope="module")
-def diamonds():
-    return load_table(PROJECT_ROOT / "data" / "diamonds.csv.gz").sample(n=8000, random_state=0)
 
 
 # ---------------------------------------------------------------------------- relevance and leakage
 
 @pytest.fixture(scope="module")
-def leaky(credit):
+def leaky(credit_compact):
     rng = np.random.default_rng(1)
-    frame = credit.copy()
+    frame = credit_compact.copy()
     bad = (frame["Status"] == "bad").to_numpy()
     frame["collection_fee"] = np.where(bad, rng.integers(50, 500, len(frame)), np.nan)  # only for bad loans
     frame["score_after_review"] = bad * 10 + rng.normal(0, 1, len(frame))  # near-perfect on its own
@@ -34,54 +24,54 @@ def leaky(credit):
 
 
 def test_leaked_columns_are_caught_with_evidence_and_dropped(leaky):
-    known, info = columns.prepare_target(leaky, "Status")
-    roles = columns.column_roles(known, "Status")
+    known, info = prepare_target(leaky, "Status")
+    roles = column_roles(known, "Status")
     relevance = association.associations(known, info, roles, seed=0)
     assert relevance.loc["score_after_review", "single_feature_score"] > 0.99
     assert relevance.loc["noise", "single_feature_score"] < 0.6
     assert relevance.loc["noise", "mutual_info"] < 0.01 < relevance.loc["Seniority", "mutual_info"]
-    leakage = association.leakage_suspects(roles, relevance, "Status")
+    leakage = leakage_suspects(roles, relevance, "Status")
     assert set(leakage.index) == {"rownames", "collection_fee", "score_after_review"}
     assert "alone scores roc_auc" in leakage.loc["score_after_review", "evidence"]
     assert "whether it is missing alone separates the classes" in leakage.loc["collection_fee", "evidence"]
     assert leakage["drop"].all()
-    payload = eda.recommend(known, target="Status", target_info=info, roles=roles, relevance=relevance)
+    payload = recommend.recommend(known, target="Status", target_info=info, roles=roles, relevance=relevance)
     assert payload["columns"]["score_after_review"]["drop"] is True
     assert payload["columns"]["noise"]["drop"] is False
 
 
 def test_keep_columns_keeps_a_vouched_column(leaky):
-    payload = eda.recommend(leaky, target="Status", keep_columns=["score_after_review"], seed=0)
+    payload = recommend.recommend(leaky, target="Status", keep_columns=["score_after_review"], seed=0)
     column = payload["columns"]["score_after_review"]
     assert column["drop"] is False and column["reason"].startswith("kept (keep_columns)")
     assert payload["leakage"]["score_after_review"]["drop"] is False
     assert "score_after_review" in payload["leakage_suspects"]
 
 
-def test_post_outcome_names_are_flagged(diamonds):
-    frame = diamonds.assign(price_per_carat=diamonds["price"] / diamonds["carat"])
-    known, info = columns.prepare_target(frame, "price")
-    roles = columns.column_roles(known, "price")
+def test_post_outcome_names_are_flagged(diamonds_8k):
+    frame = diamonds_8k.assign(price_per_carat=diamonds_8k["price"] / diamonds_8k["carat"])
+    known, info = prepare_target(frame, "price")
+    roles = column_roles(known, "price")
     relevance = association.associations(known, info, roles, seed=0)
-    leakage = association.leakage_suspects(roles, relevance, "price")
+    leakage = leakage_suspects(roles, relevance, "price")
     assert "name contains the target's name 'price'" in leakage.loc["price_per_carat", "evidence"]
     assert "carat" not in leakage.index  # strong (R² ~0.9) but honest
 
 
-def test_redundant_pairs_and_correlations(diamonds):
-    roles = columns.column_roles(diamonds, "price")
-    pairs = association.redundant_pairs(diamonds, roles, seed=0)
+def test_redundant_pairs_and_correlations(diamonds_8k):
+    roles = column_roles(diamonds_8k, "price")
+    pairs = association.redundant_pairs(diamonds_8k, roles, seed=0)
     found = {frozenset((a, b)) for a, b in zip(pairs["column"], pairs["other"])}
     assert frozenset(("carat", "x")) in found and frozenset(("x", "y")) in found
-    corr = association.feature_correlations(diamonds, roles, seed=0)
+    corr = association.feature_correlations(diamonds_8k, roles, seed=0)
     assert corr.loc["carat", "x"] > 0.95 and set(corr.columns) >= {"carat", "depth", "table"}
 
 
-def test_big_data_is_sampled_but_counts_stay_exact(diamonds):
-    known, info = columns.prepare_target(diamonds, "price")
-    roles = columns.column_roles(known, "price")
+def test_big_data_is_sampled_but_counts_stay_exact(diamonds_8k):
+    known, info = prepare_target(diamonds_8k, "price")
+    roles = column_roles(known, "price")
     relevance = association.associations(known, info, roles, seed=0, sample_rows=1000)
     honest = relevance[relevance["role"] != "identifier"]
     assert honest.index[0] in ("carat", "x", "y", "z")
     assert relevance.loc["rownames", "role"] == "identifier"
-    assert roles.loc["carat", "n_unique"] == diamonds["carat"].nunique()
+    assert roles.loc["carat", "n_unique"] == diamonds_8k["carat"].nunique()

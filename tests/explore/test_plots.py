@@ -5,13 +5,13 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from mlhelpers import association, columns, plots  # noqa: E402
-from mlhelpers.config import PROJECT_ROOT  # noqa: E402
-from mlhelpers.data import load_compact, load_table  # noqa: E402
+from mlhelpers.core.artifacts import save_figure  # noqa: E402
+from mlhelpers.explore import association, plots  # noqa: E402
+from mlhelpers.explore.roles import column_roles  # noqa: E402
+from mlhelpers.explore.targets import prepare_target  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -20,18 +20,8 @@ def close_figures():
     plt.close("all")
 
 
-@pytest.fixture(scope="module")
-def credit():
-    return load_compact(PROJECT_ROOT / "data" / "credit.csv")[0]
-
-
-@pytest.fixture(scope="module")
-def diamonds():
-    return load_table(PROJECT_ROOT / "data" / "diamonds.csv.gz").sample(n=3000, random_state=0)
-
-
-def test_target_classification_shows_counts_and_shares(credit):
-    ax = plots.plot_target(credit, "Status", "classification")
+def test_target_classification_shows_counts_and_shares(credit_compact):
+    ax = plots.plot_target(credit_compact, "Status", "classification")
     labels = [t.get_text() for t in ax.texts]
     assert " 3,200 (72%)" in labels and " 1,254 (28%)" in labels
     assert ax.get_title() == "Status: 2 classes, 4,454 rows"
@@ -43,8 +33,8 @@ def test_target_regression_histogram(diamonds):
     assert ax.get_legend().get_texts()[0].get_text().startswith("median ")
 
 
-def test_missingness_labels_exact_rates(credit):
-    ax = plots.plot_missingness(credit, sample_rows=200, seed=0)
+def test_missingness_labels_exact_rates(credit_compact):
+    ax = plots.plot_missingness(credit_compact, sample_rows=200, seed=0)
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels[0] == "Income (8.6%)" and len(labels) == 6
     assert "9.3% of rows have at least one" in ax.get_title()
@@ -58,8 +48,8 @@ def test_missingness_without_gaps(diamonds):
 @pytest.mark.parametrize("feature, task, target", [
     ("Seniority", "classification", "Status"), ("Home", "classification", "Status"),
 ])
-def test_feature_vs_target_classification(credit, feature, task, target):
-    ax = plots.plot_feature_vs_target(credit, feature, target, task)
+def test_feature_vs_target_classification(credit_compact, feature, task, target):
+    ax = plots.plot_feature_vs_target(credit_compact, feature, target, task)
     assert ax.get_title() == feature
     if feature == "Home":  # class shares per category, missing values shown as their own bar
         assert "(missing)" in [t.get_text() for t in ax.get_yticklabels()]
@@ -72,20 +62,20 @@ def test_feature_vs_target_regression(diamonds, feature):
     assert ax.collections or ax.patches
 
 
-def test_top_features_grid_and_save(credit, tmp_path):
-    known, info = columns.prepare_target(credit, "Status")
-    roles = columns.column_roles(known, "Status")
+def test_top_features_grid_and_save(credit_compact, tmp_path):
+    known, info = prepare_target(credit_compact, "Status")
+    roles = column_roles(known, "Status")
     relevance = association.associations(known, info, roles, seed=0)
     fig = plots.plot_top_features(known, relevance, "Status", "classification", top=4)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == 4 and titles[0].startswith(relevance.index[0])
     assert not any(t.startswith("rownames") for t in titles)  # identifiers are not worth a plot
-    path = plots.save_figure(fig, tmp_path, "explore", "top_features")
+    path = save_figure(fig, tmp_path, "explore", "top_features")
     assert path == tmp_path / "explore" / "top_features.png" and path.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_correlation_heatmap(diamonds):
-    roles = columns.column_roles(diamonds, "price")
+    roles = column_roles(diamonds, "price")
     corr = association.feature_correlations(diamonds, roles)
     ax = plots.plot_correlations(corr)
     assert ax.get_title().startswith("Spearman") and len(ax.texts) > 0
@@ -93,15 +83,15 @@ def test_correlation_heatmap(diamonds):
     assert empty.texts[0].get_text() == "fewer than two numeric features"
 
 
-def test_plots_draw_on_a_given_axes(credit):
+def test_plots_draw_on_a_given_axes(credit_compact):
     fig, axes = plt.subplots(1, 2)
-    assert plots.plot_target(credit, "Status", "classification", ax=axes[0]) is axes[0]
-    assert plots.plot_missingness(credit, ax=axes[1]) is axes[1]
+    assert plots.plot_target(credit_compact, "Status", "classification", ax=axes[0]) is axes[0]
+    assert plots.plot_missingness(credit_compact, ax=axes[1]) is axes[1]
 
 
-def test_errors_name_the_column(credit):
+def test_errors_name_the_column(credit_compact):
     with pytest.raises(KeyError, match=r"column 'Statuz' is not in the frame"):
-        plots.plot_target(credit, "Statuz", "classification")
+        plots.plot_target(credit_compact, "Statuz", "classification")
     with pytest.raises(ValueError, match=r"relevance has no features to plot"):
-        plots.plot_top_features(credit, pd.DataFrame(columns=["role", "mutual_info"]), "Status", "classification")
+        plots.plot_top_features(credit_compact, pd.DataFrame(columns=["role", "mutual_info"]), "Status", "classification")
 

@@ -2,30 +2,21 @@
 
 import pytest
 
-from mlhelpers import profiling
-from mlhelpers.columns import EdaError
-from mlhelpers.config import PROJECT_ROOT
-from mlhelpers.data import load_compact
-
-CREDIT = PROJECT_ROOT / "data" / "credit.csv"
+from mlhelpers.explore import EdaError, profiling
 
 
-@pytest.fixture(scope="module")
-def credit():
-    return load_compact(CREDIT)[0]
+def test_profile_full_on_small_data(credit_compact, tmp_path):
+    report = profiling.write_profile(credit_compact.head(500), tmp_path)
+    assert report.path == tmp_path / "explore" / "profile.html" and report.relative_path == "explore/profile.html"
+    assert "all 500 rows, full detail" in report.path.read_text(encoding="utf-8")
+    assert "`explore/profile.html`" in report._repr_markdown_() and str(tmp_path) not in report._repr_markdown_()
 
 
-def test_profile_full_on_small_data(credit, tmp_path):
-    path = profiling.write_profile(credit.head(500), tmp_path)
-    assert path == tmp_path / "explore" / "profile.html"
-    assert "all 500 rows, full detail" in path.read_text(encoding="utf-8")
+def test_profile_sampled_on_big_data(credit_compact, tmp_path):
+    report = profiling.write_profile(credit_compact, tmp_path, sample_rows=300, seed=0)
+    assert "minimal mode on a 300-row sample of 4,454 rows (seed 0)" in report.path.read_text(encoding="utf-8")
 
 
-def test_profile_sampled_on_big_data(credit, tmp_path):
-    path = profiling.write_profile(credit, tmp_path, sample_rows=300, seed=0)
-    assert "minimal mode on a 300-row sample of 4,454 rows (seed 0)" in path.read_text(encoding="utf-8")
-
-
-def test_profile_sample_rows_must_be_positive(credit, tmp_path):
+def test_profile_sample_rows_must_be_positive(credit_compact, tmp_path):
     with pytest.raises(EdaError, match=r"profile_sample_rows must be positive, got 0"):
-        profiling.write_profile(credit, tmp_path, sample_rows=0)
+        profiling.write_profile(credit_compact, tmp_path, sample_rows=0)

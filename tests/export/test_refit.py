@@ -2,83 +2,37 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mlhelpers.artifacts import MissingArtifactError, read_artifact, write_json
-from mlhelpers.config import PROJECT_ROOT, validate_params
-from mlhelpers.data import load_table
-from mlhelpers.export import (ExportError, evaluate_on_test, infer_input_schema, load_export_data,
-                              prepare_export_data, refit, resolve_spec, save_formats, write_input_schema,
-                              write_metrics, write_model_card)
+from mlhelpers.core.artifacts import MissingArtifactError, read_artifact
+from mlhelpers.core.io import load_table
+from mlhelpers.core.params import PROJECT_ROOT, validate_params
 
 CREDIT = PROJECT_ROOT / "data" / "credit.csv"
-CREDIT_FEATURES = {
-    "numeric": ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"],
-    "boolean": [],
-    "categorical": ["Home", "Marital", "Records", "Job"],
-    "high_cardinality": [],
-    "datetime": [],
-}
-
-
-def make_baseline_run(run_dir: Path, model: str = "xgboost", seed: int = 42) -> Path:
-    """A run folder holding what the explore and baseline steps write for credit.csv (small, fast)."""
-    from sklearn.model_selection import train_test_split
-
-    frame = load_table(CREDIT)
-    train_index, test_index = train_test_split(frame.index.to_list(), test_size=0.2, random_state=seed,
-                                               stratify=frame["Status"])
-    columns = {name: {"role": role, "drop": False, "reason": role}
-               for role, names in CREDIT_FEATURES.items() for name in names}
-    columns["rownames"] = {"role": "identifier", "drop": True, "reason": "unique for 100% of rows"}
-    columns["Status"] = {"role": "target", "drop": True, "reason": "target"}
-    write_json(run_dir / "explore" / "eda.json", {
-        "target": "Status", "task": "classification", "primary_metric": "roc_auc", "n_rows": len(frame),
-        "n_rows_missing_target": 0, "n_cols": frame.shape[1], "classes": ["bad", "good"],
-        "columns": columns, "leakage_suspects": ["rownames"],
-        "recommended_models": ["dummy", "linear", "xgboost"]})
-    write_json(run_dir / "baseline" / "split.json", {"strategy": "stratified", "test_index": sorted(test_index),
-                                                     "train_index": sorted(train_index)})
-    estimator_params = {"n_estimators": 40, "max_depth": 3} if model == "xgboost" else {}
-    write_json(run_dir / "baseline" / "model_spec.json", {
-        "model": model, "task": "classification", "target": "Status", "primary_metric": "roc_auc",
-        "classes": ["bad", "good"], "features": CREDIT_FEATURES, "estimator_params": estimator_params,
-        "seed": seed, "n_jobs": 1, "cv": {"roc_auc": {"mean": 0.83, "std": 0.01},
-                                          "accuracy": {"mean": 0.79, "std": 0.012}}})
-    write_json(run_dir / "baseline" / "cv_results.json", {
-        "primary_metric": "roc_auc", "strategy": "stratified", "n_folds": 2, "selected": model,
-        "models": {model: {"fold_scores": {"roc_auc": [0.82, 0.84], "accuracy": [0.778, 0.802]},
-                           "estimator_params": estimator_params},
-                   "linear": {"fold_scores": {"roc_auc": [0.808, 0.832], "accuracy": [0.77, 0.79]},
-                              "estimator_params": {"class_weight": "balanced"}},
-                   "dummy": {"fold_scores": {"roc_auc": [0.5, 0.5], "accuracy": [0.72, 0.72]},
-                             "estimator_params": {}}}})
-    pd.DataFrame({"model": [model, "linear", "dummy"],
-                  "roc_auc_mean": [0.83, 0.82, 0.5], "roc_auc_std": [0.01, 0.012, 0.0],
-                  "accuracy_mean": [0.79, 0.78, 0.72], "accuracy_std": [0.012, 0.01, 0.0],
-                  "fit_seconds": [0.5, 0.1, 0.01], "predict_seconds": [0.01, 0.01, 0.0]}
-                 ).to_csv(run_dir / "baseline" / "leaderboard.csv", index=False)
-    return run_dir
-
+from mlhelpers.core.schema import infer_input_schema
+from mlhelpers.export import ExportError
+from mlhelpers.export.model_card import write_model_card
+from mlhelpers.export.refit import (evaluate_on_test, load_export_data, prepare_export_data, refit, resolve_spec,
+                                    write_input_schema, write_metrics)
+from mlhelpers.export.saving import save_formats
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    run_dir = make_baseline_run(tmp_path_factory.mktemp("run"))
+def exported(tmp_path_factory, baseline_run):
+    run_dir = baseline_run(tmp_path_factory.mktemp("run"))
     data = load_export_data(validate_params({"run_dir": str(run_dir)}))
     pipeline = refit(data)
     return run_dir, data.spec, data, pipeline
 
 
-def test_split_matches_the_baseline_split(exported):
+def test_split_matches_the_baseline_split(exported, credit_features):
     run_dir, spec, data, _ = exported
     split = read_artifact(run_dir, "split")
     assert list(data.X_test.index) == split["test_index"]
     assert len(data.X_train) + len(data.X_test) == 4454
-    assert set(data.X_train.columns) == {c for cols in CREDIT_FEATURES.values() for c in cols}
+    assert set(data.X_train.columns) == {c for cols in credit_features.values() for c in cols}
     assert "rownames" not in data.X_train.columns and "Status" not in data.X_train.columns
     assert set(np.unique(data.y_test)) == {0, 1}
     summary = data.summary()
@@ -105,7 +59,7 @@ def test_refit_and_test_metrics_are_sane_and_reproducible(exported):
 
 
 def test_refit_model_predicts_single_threaded_with_the_same_answers(exported):
-    from mlhelpers.modeling import build_pipeline
+    from mlhelpers.core.models import build_pipeline
 
     run_dir, spec, *_ = exported
     forest = spec | {"model": "random_forest", "n_jobs": 2, "estimator_params": {"n_estimators": 20}}
@@ -131,16 +85,16 @@ def test_regression_on_a_real_regression_set():
     test = evaluate_on_test(refit(data), data)
     assert list(test) == ["rmse", "mae", "r2"]
     assert 0.3 < test["r2"] < 0.7 and test["mae"] < test["rmse"] < 70
-    schema = infer_input_schema(data)
+    schema = infer_input_schema(data.X_train, data.spec, data.classes)
     assert schema["classes"] is None and schema["columns"]["bmi"]["min"] < 0 < schema["columns"]["bmi"]["max"]
 
 
-def test_selected_model_rebuilds_another_cross_validated_model(exported):
+def test_selected_model_rebuilds_another_cross_validated_model(exported, credit_features):
     run_dir, *_ = exported
     spec = resolve_spec(run_dir, "linear")
     assert spec["model"] == "linear" and spec["estimator_params"] == {"class_weight": "balanced"}
     assert spec["cv"]["roc_auc"] == {"mean": pytest.approx(0.82), "std": pytest.approx(0.012)}
-    assert spec["features"] == CREDIT_FEATURES and "decision_threshold" not in spec
+    assert spec["features"] == credit_features and "decision_threshold" not in spec
     data = prepare_export_data(load_table(CREDIT), spec, read_artifact(run_dir, "split"))
     pipeline = refit(data)
     assert type(pipeline[-1]).__name__ == "LogisticRegression" and pipeline[-1].class_weight == "balanced"
@@ -193,7 +147,7 @@ def test_datetime_columns_record_their_range():
     frame = pd.DataFrame({"when": ["2021-05-01", "2020-01-02", None, "2022-12-31 10:00"], "y": [1.0, 2, 3, 4]})
     spec = {"model": "linear", "task": "regression", "target": "y", "features": {"datetime": ["when"]}}
     data = prepare_export_data(frame, spec, {"train_index": [0, 1, 2, 3], "test_index": []})
-    assert infer_input_schema(data)["columns"]["when"] == {
+    assert infer_input_schema(data.X_train, data.spec, data.classes)["columns"]["when"] == {
         "role": "datetime", "dtype": "object", "missing_seen": True,
         "min": "2020-01-02T00:00:00", "max": "2022-12-31T10:00:00"}
 
@@ -221,7 +175,7 @@ def test_a_model_that_does_not_convert_is_reported_and_no_stale_onnx_ships(expor
 
 
 def test_serving_summary_judges_the_goal_against_the_pickle():
-    from mlhelpers.export import serving_summary
+    from mlhelpers.export.saving import serving_summary
 
     report = pd.DataFrame({"name": ["pickle", "skops", "onnx"], "reference": [True, False, False],
                            "recommended": [False, False, True], "parity_ok": [True, True, True],
@@ -257,34 +211,15 @@ def test_model_card_has_every_section(exported):
     assert "scikit-learn: " in card and f"`Age` {age.min()}..{age.max()}" in card
 
 
-def make_model_dir(run_dir: Path):
-    """``make_baseline_run`` plus what the export step writes for serving: ``model/model.skops`` and
-    ``model.onnx`` (parity proved), ``serving_report.json`` (measured on a few test rows, so the
-    recommended format is real), ``input_schema.json`` and ``metrics.json``.
-    Returns (run_dir, spec, data, pipeline)."""
-    from mlhelpers.serving import serving_report
-
-    make_baseline_run(run_dir)
-    data = load_export_data(validate_params({"run_dir": str(run_dir)}))
-    pipeline = refit(data)
-    model_dir = run_dir / "model"
-    formats = save_formats(pipeline, data, model_dir)
-    assert formats.loc["onnx", "status"] == "ok"
-    serving_report(pipeline, data.X_test.head(200), model_dir, skops_path=model_dir / "model.skops",
-                   onnx_path=model_dir / "model.onnx", n_single=100)
-    write_input_schema(run_dir, data)
-    write_metrics(run_dir, data, pipeline)
-    return run_dir, data.spec, data, pipeline
-
-
-def test_export_notebook_writes_every_artifact(tmp_path):
+@pytest.mark.slow
+def test_export_notebook_writes_every_artifact(tmp_path, baseline_run):
     """The committed notebook, run by papermill on a baseline run folder: the files it wrote, checked."""
     import mlflow
     import papermill
 
     from mlhelpers.pipeline import ensure_kernel
 
-    run_dir = make_baseline_run(tmp_path / "run")
+    run_dir = baseline_run(tmp_path / "run")
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     papermill.execute_notebook(str(PROJECT_ROOT / "notebooks" / "03_export.ipynb"), str(run_dir / "03_export.ipynb"),
                                parameters={"run_dir": str(run_dir), "mlflow_tracking_uri": tracking_uri},

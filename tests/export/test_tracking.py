@@ -16,26 +16,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_export import make_model_dir
 
-from mlhelpers.config import validate_params
-from mlhelpers.parity import PROBA_ATOL
-from mlhelpers.scoring import check_rows, predict_rows
-from mlhelpers.tracking import compare_logged_model, local_store_paths, log_export_run, model_signature
+from mlhelpers.core.params import validate_params
+from mlhelpers.core.schema import check_rows
+from mlhelpers.export.tracking import compare_logged_model, local_store_paths, log_export_run, model_signature
+from mlhelpers.formats.parity import PROBA_ATOL
+from mlhelpers.formats.served import predict_rows
 
 SERVER_START_SECONDS = 120
 
 
 @pytest.fixture(scope="module")
-def logged(tmp_path_factory):
+def logged(tmp_path_factory, model_run):
     """One export run folder (with executed-notebook stand-ins) logged to a fresh SQLite store."""
     root = tmp_path_factory.mktemp("tracking")
-    run_dir, spec, data, pipeline = make_model_dir(root / "run")
+    run_dir, spec, data, pipeline = model_run(root / "run")
     for name in ("01_explore.ipynb", "02_baseline.ipynb", "03_export.ipynb"):
         (run_dir / name).write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     (run_dir / "model" / "reference.joblib").write_bytes(b"not logged")
     params = validate_params({"run_dir": str(run_dir), "mlflow_tracking_uri": f"sqlite:///{root / 'store' / 'mlflow.db'}",
                               "mlflow_experiment": "export-tests"})
+    # what `mlh run` records: the parameters every step got (the export notebook declares only a few of them)
+    manifest_params = params.model_dump(mode="json") | {"time_budget_seconds": 123.0, "cv_folds": 3}
+    (run_dir / "manifest.json").write_text(json.dumps({"schema_version": 1, "params": manifest_params}))
     schema = json.loads((run_dir / "model" / "input_schema.json").read_text())
     result = log_export_run(params, data)
     return result, params, schema, data, pipeline
@@ -49,6 +52,8 @@ def test_run_holds_params_metrics_reports_and_notebooks(logged):
     run = client.get_run(result.run_id)
     assert run.data.params["spec.model"] == "xgboost" and run.data.params["seed"] == "42"
     assert run.data.params["spec.estimator.n_estimators"] == "40"
+    # the parameters the run used (its manifest), not the export notebook's defaults
+    assert run.data.params["time_budget_seconds"] == "123.0" and run.data.params["cv_folds"] == "3"
     report = json.loads((params.run_path / "model" / "serving_report.json").read_text())
     expected = "model.onnx" if report["recommended"] == "onnx" else "model.skops"
     assert run.data.tags["mlhelpers.served_file"] == expected  # the file the export step recommends
@@ -157,6 +162,7 @@ def server(logged, tmp_path_factory):
             process.wait()
 
 
+@pytest.mark.slow
 def test_served_model_answers_like_the_notebook_and_refuses_bad_rows(logged, server):
     _, _, schema, data, pipeline = logged
     rows = data.X_test.head(25)  # as loaded: ints, floats, strings and missing values

@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from fitted import DIAMOND_FEATURES, fit
 
-from mlhelpers.persistence import OnnxPredictor, to_onnx
+from mlhelpers.formats.onnx_io import OnnxPredictor, to_onnx
 
 
-def test_onnx_forest_regressor_keeps_double_thresholds(diamonds):
-    pipeline = fit("random_forest", "regression", diamonds, DIAMOND_FEATURES,
+def test_onnx_forest_regressor_keeps_double_thresholds(diamonds, fit_pipeline, diamond_features):
+    pipeline = fit_pipeline("random_forest", "regression", diamonds, diamond_features,
                    diamonds["price"].to_numpy(float), n_estimators=10)
     result = to_onnx(pipeline, diamonds)
     assert result.double_precision and result.parity.ok
@@ -21,9 +20,9 @@ def test_onnx_forest_regressor_keeps_double_thresholds(diamonds):
     assert result.parity.max_rel_diff <= 1e-6
 
 
-def test_onnx_xgboost_regressor_splits_like_xgboost(diamonds):
+def test_onnx_xgboost_regressor_splits_like_xgboost(diamonds, fit_pipeline, diamond_features):
     # XGBoost splits float32 inputs at float32 values; fed doubles, ONNX flipped branches (1,730 off)
-    pipeline = fit("xgboost", "regression", diamonds, DIAMOND_FEATURES, diamonds["price"].to_numpy(float),
+    pipeline = fit_pipeline("xgboost", "regression", diamonds, diamond_features, diamonds["price"].to_numpy(float),
                    n_estimators=50)
     result = to_onnx(pipeline, diamonds)
     assert result.reason is None and result.parity.ok
@@ -43,9 +42,9 @@ def _awkward_rows(frame):
     return rows
 
 
-def test_hist_gradient_boosting_categorical_splits_convert_exactly(diamonds):
+def test_hist_gradient_boosting_categorical_splits_convert_exactly(diamonds, fit_pipeline, diamond_features):
     y = diamonds["price"].to_numpy(float)
-    pipeline = fit("hist_gradient_boosting", "regression", diamonds, DIAMOND_FEATURES, y, max_iter=60)
+    pipeline = fit_pipeline("hist_gradient_boosting", "regression", diamonds, diamond_features, y, max_iter=60)
     assert pipeline[-1].is_categorical_.any()  # the zoo's HGB splits on cut, color and clarity natively
     result = to_onnx(pipeline, diamonds)
     assert result.reason is None and result.double_precision
@@ -56,12 +55,12 @@ def test_hist_gradient_boosting_categorical_splits_convert_exactly(diamonds):
                                rtol=1e-12)
 
 
-def test_hist_gradient_boosting_classifiers_convert_with_probabilities(credit):
+def test_hist_gradient_boosting_classifiers_convert_with_probabilities(credit, fit_pipeline):
     # binary (Status) and multiclass (Marital, 6 levels), with missing values in numbers and categories
     features = {"numeric": ["Seniority", "Age", "Income", "Assets", "Amount"], "categorical": ["Home", "Job"]}
     for target in ("Status", "Marital"):
         labels = credit[target].fillna("unknown")
-        pipeline = fit("hist_gradient_boosting", "classification", credit, features, labels, max_iter=30)
+        pipeline = fit_pipeline("hist_gradient_boosting", "classification", credit, features, labels, max_iter=30)
         result = to_onnx(pipeline, credit)
         assert result.reason is None and result.double_precision, target
         predictor = OnnxPredictor(result.model)

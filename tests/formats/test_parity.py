@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fitted import DIAMOND_FEATURES, fit
 
-from mlhelpers.parity import ParityError, assert_parity, check_parity
+from mlhelpers.formats.parity import ParityError, assert_parity, check_parity
 
 
 class Shifted:
@@ -35,8 +34,8 @@ class Flipped:
         return self.reference.predict_proba(frame) + self.proba_shift
 
 
-def test_parity_bounds_for_regression(diamonds):
-    pipeline = fit("linear", "regression", diamonds, DIAMOND_FEATURES, diamonds["price"].to_numpy(float))
+def test_parity_bounds_for_regression(diamonds, fit_pipeline, diamond_features):
+    pipeline = fit_pipeline("linear", "regression", diamonds, diamond_features, diamonds["price"].to_numpy(float))
     assert check_parity(pipeline, Shifted(pipeline, 1e-7), diamonds, "regression").ok  # within 1e-6 of max(|y|, 1)
     broken = check_parity(pipeline, Shifted(pipeline, 5.0), diamonds, "regression", name="onnx")
     assert not broken.ok and broken.max_abs_diff == pytest.approx(5.0)

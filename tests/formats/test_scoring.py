@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from test_export import make_model_dir
 
 from mlhelpers.cli import main
-from mlhelpers.parity import PROBA_ATOL
-from mlhelpers.scoring import (SchemaError, ScoringError, check_rows, load_model_dir, predict_rows,
-                               score_file, served_model_file)
+from mlhelpers.core.schema import SchemaError, check_rows
+from mlhelpers.formats.parity import PROBA_ATOL
+from mlhelpers.formats.scoring import score_file
+from mlhelpers.formats.served import ScoringError, load_model_dir, predict_rows, served_model_file
 
 # Files are scored by the export step's recommended format (measured: ONNX, ~20x faster per row than
 # skops here), whose probabilities match the in-memory pipeline within the export step's parity bound
@@ -20,8 +20,8 @@ from mlhelpers.scoring import (SchemaError, ScoringError, check_rows, load_model
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    run_dir, spec, data, pipeline = make_model_dir(tmp_path_factory.mktemp("run"))
+def model(tmp_path_factory, model_run):
+    run_dir, spec, data, pipeline = model_run(tmp_path_factory.mktemp("run"))
     schema = json.loads((run_dir / "model" / "input_schema.json").read_text())
     return run_dir / "model", schema, data, pipeline
 
@@ -197,7 +197,7 @@ def test_files_are_scored_by_the_recommended_format(model, tmp_path):
 
 
 def test_tampered_model_file_is_refused(model, tmp_path):
-    from mlhelpers.persistence import ModelFileError
+    from mlhelpers.formats.skops_io import ModelFileError
 
     model_dir, *_ = model
     tampered = tmp_path / "model"
@@ -217,7 +217,7 @@ def test_model_with_an_untrusted_type_is_refused(model, tmp_path):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    from mlhelpers.persistence import UntrustedModelError
+    from mlhelpers.formats.skops_io import UntrustedModelError
 
     model_dir, _, data, pipeline = model
     smuggled = make_pipeline(FunctionTransformer(operator.attrgetter("values")), pipeline)
@@ -249,8 +249,8 @@ def test_mlh_predict_command(model, tmp_path, capsys):
 def test_regression_model_scores_values_and_survives_all_rejected_chunks(tmp_path):
     from sklearn.datasets import load_diabetes
 
-    from mlhelpers.export import prepare_export_data, refit, write_input_schema
-    from mlhelpers.persistence import save_skops
+    from mlhelpers.export.refit import prepare_export_data, refit, write_input_schema
+    from mlhelpers.formats.skops_io import save_skops
 
     frame = load_diabetes(as_frame=True).frame
     spec = {"model": "linear", "task": "regression", "target": "target", "primary_metric": "rmse",

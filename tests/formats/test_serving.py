@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mlhelpers.persistence import ModelFileError, load_skops, save_skops
-from mlhelpers.serving import measure_serving, serving_report
+from mlhelpers.formats.serving import measure_serving, serving_report
+from mlhelpers.formats.skops_io import ModelFileError, load_skops, save_skops
 
 
 def test_measure_serving_rejects_unimportable_loaders(tmp_path, credit, credit_forest):

@@ -9,20 +9,11 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from fitted import CREDIT_FEATURES, DIAMOND_FEATURES, fit
 
-from mlhelpers.modeling import encode_target
-from mlhelpers.parity import assert_parity, check_parity
-from mlhelpers.persistence import (
-    ModelFileError,
-    OnnxPredictor,
-    UntrustedModelError,
-    input_columns,
-    load_skops,
-    save_onnx,
-    save_skops,
-    to_onnx,
-)
+from mlhelpers.core.models import encode_target
+from mlhelpers.formats.onnx_io import OnnxPredictor, input_columns, save_onnx, to_onnx
+from mlhelpers.formats.parity import assert_parity, check_parity
+from mlhelpers.formats.skops_io import ModelFileError, UntrustedModelError, load_skops, save_skops
 
 # ---------------------------------------------------------------- skops
 
@@ -34,8 +25,8 @@ def test_skops_round_trip_predicts_identically(tmp_path, credit, credit_forest):
     assert [p.name for p in tmp_path.iterdir()] == ["model.skops"]  # no temp file left behind
 
 
-def test_skops_round_trip_xgboost_regressor(tmp_path, diamonds):
-    pipeline = fit("xgboost", "regression", diamonds, DIAMOND_FEATURES, diamonds["price"].to_numpy(float),
+def test_skops_round_trip_xgboost_regressor(tmp_path, diamonds, fit_pipeline, diamond_features):
+    pipeline = fit_pipeline("xgboost", "regression", diamonds, diamond_features, diamonds["price"].to_numpy(float),
                    n_estimators=20)
     loaded = load_skops(save_skops(pipeline, tmp_path / "model.skops", compress=True))
     np.testing.assert_array_equal(loaded.predict(diamonds), pipeline.predict(diamonds))
@@ -91,9 +82,9 @@ def test_non_skops_and_corrupt_files_raise_clear_errors(tmp_path, credit_forest)
 
 
 @pytest.mark.parametrize("model", ["linear", "random_forest", "xgboost"])
-def test_onnx_classifier_matches_pipeline_with_missing_values(tmp_path, credit, model):
+def test_onnx_classifier_matches_pipeline_with_missing_values(tmp_path, credit, model, fit_pipeline, credit_features):
     y, _ = encode_target(credit["Status"], "classification")
-    pipeline = fit(model, "classification", credit, CREDIT_FEATURES, y,
+    pipeline = fit_pipeline(model, "classification", credit, credit_features, y,
                    **({"n_estimators": 10} if model != "linear" else {}))
     result = to_onnx(pipeline, credit)
     assert result.reason is None and result.parity.ok
@@ -105,15 +96,15 @@ def test_onnx_classifier_matches_pipeline_with_missing_values(tmp_path, credit, 
     np.testing.assert_allclose(predictor.predict_proba(one_row), pipeline.predict_proba(one_row), atol=1e-5)
 
 
-def test_onnx_linear_regression_is_exact_in_double(diamonds):
-    pipeline = fit("linear", "regression", diamonds, DIAMOND_FEATURES, diamonds["price"].to_numpy(float))
+def test_onnx_linear_regression_is_exact_in_double(diamonds, fit_pipeline, diamond_features):
+    pipeline = fit_pipeline("linear", "regression", diamonds, diamond_features, diamonds["price"].to_numpy(float))
     result = to_onnx(pipeline, diamonds)
     assert result.double_precision and result.parity.max_rel_diff < 1e-12
 
 
-def test_unconvertible_models_return_a_reason(credit, diamonds):
+def test_unconvertible_models_return_a_reason(credit, diamonds, fit_pipeline, diamond_features):
     y = diamonds["price"].to_numpy(float)
-    forest = fit("random_forest", "regression", diamonds, DIAMOND_FEATURES, y, n_estimators=5)
+    forest = fit_pipeline("random_forest", "regression", diamonds, diamond_features, y, n_estimators=5)
     too_big = to_onnx(forest, diamonds, max_tree_nodes=100)
     assert too_big.model is None and "max_tree_nodes" in too_big.reason and "mlh optimize" in too_big.reason
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -16,20 +15,16 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 
 from mlhelpers.cli import main
-from mlhelpers.modeling import build_pipeline, encode_target
-from mlhelpers.optimize import (CompactModel, OptimizeError, compact_forest, format_report, load_compact,
-                                optimize_model, save_compact)
-from mlhelpers.parity import check_parity
-from mlhelpers.persistence import ModelFileError
+from mlhelpers.core.models import build_pipeline, encode_target
+from mlhelpers.core.params import PROJECT_ROOT
+from mlhelpers.formats.parity import check_parity
+from mlhelpers.formats.skops_io import ModelFileError
+from mlhelpers.tools.compact import CompactModel, OptimizeError, compact_forest, load_compact, save_compact
+from mlhelpers.tools.optimize import format_report, optimize_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = PROJECT_ROOT
 CATEGORICAL = ["cut", "color", "clarity"]
 NUMERIC = ["carat", "depth", "table", "x", "y", "z"]
-
-
-@pytest.fixture(scope="module")
-def diamonds() -> pd.DataFrame:
-    return pd.read_csv(ROOT / "data" / "diamonds.csv.gz").sample(4000, random_state=1)
 
 
 def issue_pipeline(estimator) -> Pipeline:
@@ -42,30 +37,30 @@ def issue_pipeline(estimator) -> Pipeline:
 
 
 @pytest.fixture(scope="module")
-def forest(diamonds) -> Pipeline:
-    train = diamonds.iloc[:3000]
+def forest(diamonds_8k) -> Pipeline:
+    train = diamonds_8k.iloc[:3000]
     return issue_pipeline(RandomForestRegressor(n_estimators=20, random_state=0, n_jobs=1)).fit(
         train, train["price"])
 
 
-def test_compact_trees_reach_the_same_leaves(diamonds, forest):
-    X = forest[:-1].transform(diamonds)
+def test_compact_trees_reach_the_same_leaves(diamonds_8k, forest):
+    X = forest[:-1].transform(diamonds_8k)
     compact = compact_forest(forest[-1])
     per_tree = compact.leaf_values(X)
     for i, tree in enumerate(forest[-1].estimators_):
         np.testing.assert_array_equal(per_tree[:, i], tree.predict(X.astype(np.float32)))
-    np.testing.assert_allclose(compact.predict_values(X), forest.predict(diamonds), rtol=1e-12)
+    np.testing.assert_allclose(compact.predict_values(X), forest.predict(diamonds_8k), rtol=1e-12)
     nodes = sum(t.tree_.node_count for t in forest[-1].estimators_)
     assert compact.nbytes < nodes * 4 + 200_000  # 7 bytes a split (half the nodes) + distinct-value tables
     assert compact.nbytes * 10 < nodes * 72      # scikit-learn's own nodes
 
 
-def test_compact_trees_send_missing_values_where_scikit_learn_does(diamonds):
+def test_compact_trees_send_missing_values_where_scikit_learn_does(diamonds_8k):
     # scikit-learn >= 1.4 forests learn a NaN direction per split; a lone-leaf tree has no split at all
-    X = diamonds[NUMERIC].to_numpy()
+    X = diamonds_8k[NUMERIC].to_numpy()
     X[::4, 0] = np.nan
     X[1::7, 3] = np.nan
-    model = RandomForestRegressor(n_estimators=10, min_samples_leaf=3, random_state=0).fit(X, diamonds["price"])
+    model = RandomForestRegressor(n_estimators=10, min_samples_leaf=3, random_state=0).fit(X, diamonds_8k["price"])
     compact = compact_forest(model)
     tree = model.estimators_[0].tree_
     assert 0 < tree.missing_go_to_left[tree.children_left >= 0].mean() < 1  # NaN goes both ways
@@ -74,10 +69,10 @@ def test_compact_trees_send_missing_values_where_scikit_learn_does(diamonds):
     np.testing.assert_array_equal(compact_forest(constant).predict_values(X[:5]), np.ones(5))
 
 
-def test_compact_refuses_boosting_and_arrays_of_the_wrong_width(diamonds, forest):
+def test_compact_refuses_boosting_and_arrays_of_the_wrong_width(diamonds_8k, forest):
     from sklearn.ensemble import GradientBoostingRegressor
 
-    boosted = GradientBoostingRegressor(n_estimators=3).fit(diamonds[NUMERIC], diamonds["price"])
+    boosted = GradientBoostingRegressor(n_estimators=3).fit(diamonds_8k[NUMERIC], diamonds_8k["price"])
     with pytest.raises(OptimizeError, match="GradientBoostingRegressor is not a scikit-learn forest or tree"):
         compact_forest(boosted)  # its trees are summed and scaled, not averaged
     compact = compact_forest(forest[-1])
@@ -105,13 +100,13 @@ def test_compact_handles_classifiers_and_non_preorder_trees():
     np.testing.assert_array_equal(flat.predict_values(numbers.to_numpy()), tree.predict(numbers))
 
 
-def test_compact_file_round_trip_uses_onnx_preprocessing(tmp_path, diamonds, forest):
-    path = save_compact(forest, diamonds, tmp_path / "model.compact.npz")
+def test_compact_file_round_trip_uses_onnx_preprocessing(tmp_path, diamonds_8k, forest):
+    path = save_compact(forest, diamonds_8k, tmp_path / "model.compact.npz")
     loaded = load_compact(path)
     assert type(loaded.preprocess).__name__ == "OnnxPredictor"
-    np.testing.assert_allclose(loaded.predict(diamonds), forest.predict(diamonds), rtol=1e-12)
-    np.testing.assert_allclose(loaded.predict(diamonds.iloc[[7]]), forest.predict(diamonds.iloc[[7]]), rtol=1e-12)
-    fewer = load_compact(save_compact(forest, diamonds, tmp_path / "five.compact.npz", n_trees=5))
+    np.testing.assert_allclose(loaded.predict(diamonds_8k), forest.predict(diamonds_8k), rtol=1e-12)
+    np.testing.assert_allclose(loaded.predict(diamonds_8k.iloc[[7]]), forest.predict(diamonds_8k.iloc[[7]]), rtol=1e-12)
+    fewer = load_compact(save_compact(forest, diamonds_8k, tmp_path / "five.compact.npz", n_trees=5))
     assert fewer.forest.n_trees == 5 and path.stat().st_size > (tmp_path / "five.compact.npz").stat().st_size
 
 
@@ -136,10 +131,10 @@ def test_load_compact_refuses_other_files(tmp_path):
         load_compact(tmp_path / "absent.npz")
 
 
-def test_optimize_model_proves_parity_and_states_the_lossy_cost(tmp_path, diamonds, forest):
+def test_optimize_model_proves_parity_and_states_the_lossy_cost(tmp_path, diamonds_8k, forest):
     model_path = tmp_path / "forest.joblib"
     joblib.dump(forest, model_path)
-    sample = diamonds.iloc[3000:]
+    sample = diamonds_8k.iloc[3000:]
     result = optimize_model(model_path, sample, tmp_path / "out", target="price", tolerance=0.05,
                             n_single=50, formats=("compact",))
     table = result.table()
@@ -160,41 +155,41 @@ def test_optimize_model_proves_parity_and_states_the_lossy_cost(tmp_path, diamon
     assert "best lossless: compact" in text and "lossy:" in text
 
 
-def test_optimize_serves_hist_gradient_boosting_as_onnx(tmp_path, diamonds):
+def test_optimize_serves_hist_gradient_boosting_as_onnx(tmp_path, diamonds_8k):
     # the issue's failing case: HistGradientBoosting with native categorical splits, handed as a skops file
-    from mlhelpers.persistence import save_skops
+    from mlhelpers.formats.skops_io import save_skops
 
     spec = {"model": "hist_gradient_boosting", "task": "regression", "seed": 0, "n_jobs": 1,
             "features": {"numeric": NUMERIC, "categorical": CATEGORICAL}, "estimator_params": {"max_iter": 40}}
-    train = diamonds.iloc[:3000]
+    train = diamonds_8k.iloc[:3000]
     pipeline = build_pipeline(spec).fit(train, train["price"].to_numpy(float))
     path = save_skops(pipeline, tmp_path / "hgb.skops")
-    result = optimize_model(path, diamonds.iloc[3000:], tmp_path / "out", n_single=50)
+    result = optimize_model(path, diamonds_8k.iloc[3000:], tmp_path / "out", n_single=50)
     table = result.table().set_index("name")
     assert "compact: covers scikit-learn forests and decision trees, not HistGradientBoostingRegressor" in result.notes
     assert table.loc["onnx", "parity_ok"] and table.loc["onnx", "max_abs_diff"] < 1e-6
     assert result.best == "onnx"  # smaller on disk and in memory than compressed skops, and faster
 
 
-def test_optimize_rejects_bad_requests(tmp_path, diamonds, forest):
+def test_optimize_rejects_bad_requests(tmp_path, diamonds_8k, forest):
     model_path = tmp_path / "forest.joblib"
     joblib.dump(forest, model_path)
     with pytest.raises(OptimizeError, match="needs --target"):
-        optimize_model(model_path, diamonds, tmp_path / "out", tolerance=0.01)
+        optimize_model(model_path, diamonds_8k, tmp_path / "out", tolerance=0.01)
     with pytest.raises(OptimizeError, match="'cost' is not in the sample"):
-        optimize_model(model_path, diamonds, tmp_path / "out", target="cost", tolerance=0.01)
+        optimize_model(model_path, diamonds_8k, tmp_path / "out", target="cost", tolerance=0.01)
     with pytest.raises(OptimizeError, match="unknown model format '.txt'"):
         (tmp_path / "model.txt").write_text("x")
-        optimize_model(tmp_path / "model.txt", diamonds, tmp_path / "out")
+        optimize_model(tmp_path / "model.txt", diamonds_8k, tmp_path / "out")
     with pytest.raises(OptimizeError, match="does not exist"):
-        optimize_model(tmp_path / "absent.joblib", diamonds, tmp_path / "out")
+        optimize_model(tmp_path / "absent.joblib", diamonds_8k, tmp_path / "out")
 
 
-def test_cli_optimize(tmp_path, diamonds, forest, capsys):
+def test_cli_optimize(tmp_path, diamonds_8k, forest, capsys):
     model_path = tmp_path / "forest.joblib"
     joblib.dump(forest, model_path)
     sample = tmp_path / "sample.csv"
-    diamonds.iloc[3000:3400].to_csv(sample, index=False)
+    diamonds_8k.iloc[3000:3400].to_csv(sample, index=False)
     assert main(["optimize", str(model_path), "--sample", str(sample), "--n-single", "30"]) == 0
     printed = capsys.readouterr().out
     assert "original" in printed and "compact" in printed and "best lossless" in printed
