@@ -13,7 +13,7 @@ import pandas as pd
 
 from mlhelpers.baseline import BaselineError
 from mlhelpers.baseline.crossval import ZooResult
-from mlhelpers.core.artifacts import artifact_path, atomic_path, relative_to_run, write_json
+from mlhelpers.core.artifacts import artifact_path, atomic_path, finite_or_none, relative_to_run, write_json
 
 __all__ = ["LeakageWarning", "choose_threshold", "write_baseline_artifacts", "check_leakage"]
 
@@ -49,12 +49,13 @@ def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path) -> pd.DataFram
     board_path = artifact_path(run_dir, "leaderboard")
     with atomic_path(board_path) as temp:
         zoo.leaderboard.to_csv(temp, index=False)
-    cv_results = write_json(artifact_path(run_dir, "cv_results"), {
+    # a fold holding one class has no ROC AUC: NaN, written as null (finite_or_none)
+    cv_results = write_json(artifact_path(run_dir, "cv_results"), finite_or_none({
         "primary_metric": data.primary_metric, "strategy": zoo.split.strategy, "n_folds": len(zoo.split.folds),
         "selected": zoo.selected, "selection_reason": zoo.reason, "skipped": zoo.skipped,
         "models": {model: {"fold_scores": r.fold_scores, "fit_seconds": r.fit_seconds,
                            "predict_seconds": r.predict_seconds, "estimator_params": r.estimator_params}
-                   for model, r in zoo.results.items()}})
+                   for model, r in zoo.results.items()}}))
     best = zoo.best
     spec = zoo.spec() | {
         "target": data.target, "primary_metric": data.primary_metric, "classes": data.classes,
@@ -63,7 +64,7 @@ def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path) -> pd.DataFram
     }
     if data.task == "classification" and data.n_classes == 2:
         spec["decision_threshold"] = choose_threshold(zoo)
-    spec_path = write_json(artifact_path(run_dir, "model_spec"), spec)
+    spec_path = write_json(artifact_path(run_dir, "model_spec"), finite_or_none(spec))
     holds = {board_path: "the leaderboard above", cv_results: "every model's fold scores, timings and parameters",
              spec_path: f"what export rebuilds: {zoo.selected} with its parameters and features"}
     return pd.DataFrame({"file": [relative_to_run(path, run_dir) for path in holds], "holds": list(holds.values())})

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+import stat
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ STEPS = {step.name: step for step in (
 # Artifact -> (the step that writes it, its path inside the run folder).
 ARTIFACTS = {
     "eda": ("explore", "explore/eda.json"),
+    "data_fingerprint": ("explore", "explore/data.json"),   # the data file explore read: path, sha256, bytes
     "profile": ("explore", "explore/profile.html"),
     "leaderboard": ("baseline", "baseline/leaderboard.csv"),
     "cv_results": ("baseline", "baseline/cv_results.json"),
@@ -87,26 +89,82 @@ def relative_to_run(path: str | Path, run_dir: str | Path) -> str:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it into place only if the block succeeds.
 
-    A crash leaves the old file (or none), never a half-written one.
+    A crash leaves the old file (or none), never a half-written one. The file gets the permissions any
+    file the user creates gets (``0o666`` less the umask), or those of the file it replaces.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    temp_path = Path(temp)
+    temp_path = _new_temp_file(path)
     try:
         yield temp_path
+        if path.exists():
+            os.chmod(temp_path, stat.S_IMODE(path.stat().st_mode))
         os.replace(temp_path, path)
     finally:
         temp_path.unlink(missing_ok=True)
 
 
+def _new_temp_file(path: Path) -> Path:
+    # Not tempfile.mkstemp: it creates files with mode 0600 whatever the umask, so every artifact would be
+    # private to its owner; os.open with 0o666 applies the umask the way every other program's files get it.
+    for _ in range(100):
+        temp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file next to {path}")
+
+
 def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (with ``schema_version`` first) atomically as pretty JSON."""
+    """Write ``payload`` (with ``schema_version`` first) atomically as pretty, strict JSON.
+
+    NaN and infinities are not JSON (Python's own reader accepts them, most others do not): a payload
+    holding one raises ``ValueError`` naming the key, so whoever writes it decides what it means (usually null).
+    """
     body = {"schema_version": SCHEMA_VERSION} | {k: v for k, v in payload.items() if k != "schema_version"}
+    try:
+        text = json.dumps(body, indent=2, default=_to_builtin, allow_nan=False)
+    except ValueError:
+        raise ValueError(f"{Path(path).name}: {_non_finite_key(body)} is not a finite number; JSON has no NaN or "
+                         "infinity: write None (null) for an undefined value.") from None
     with atomic_path(path) as temp:
-        temp.write_text(json.dumps(body, indent=2, default=_to_builtin) + "\n", encoding="utf-8")
+        temp.write_text(text + "\n", encoding="utf-8")
     return Path(path)
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN and infinity (in nested dicts, lists and arrays) replaced by None, for the
+    artifacts where a number can be undefined: a score of a fold that holds one class, a range of a column
+    with no value. JSON writes that as null, which every reader understands (NaN is not JSON)."""
+    import math
+
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(item) for item in value]
+    return value
+
+
+def _non_finite_key(value: Any, where: str = "") -> str:
+    """The dotted key of the first NaN or infinity in ``value`` (for the error message)."""
+    import math
+
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "the value"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for key, item in items:
+        found = _non_finite_key(item, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return ""
 
 
 def _to_builtin(value: Any) -> Any:

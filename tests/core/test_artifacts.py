@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
 from mlhelpers.core.artifacts import (ARTIFACTS, STEPS, MissingArtifactError, artifact_file, artifact_path,
-                                      atomic_path, read_artifact, relative_to_run, save_figure, step_dir,
-                                      write_json)
+                                      atomic_path, finite_or_none, read_artifact, relative_to_run, save_figure,
+                                      step_dir, write_json)
 
 
 def test_every_artifact_belongs_to_a_step_and_lives_in_a_distinct_place(tmp_path):
@@ -53,3 +56,46 @@ def test_figures_and_paths_shown_relative_to_the_run(tmp_path):
     assert path == step_dir(tmp_path, "baseline") / "diagnostics.png" and path.stat().st_size > 0
     assert relative_to_run(path, tmp_path) == "baseline/diagnostics.png"
     assert relative_to_run("/elsewhere/x.csv", tmp_path) == "/elsewhere/x.csv"
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("umask, expected", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_written_files_get_the_users_usual_permissions(tmp_path, umask, expected):
+    # mkstemp made every artifact 0600: unreadable by the group the user shares runs with
+    old = os.umask(umask)
+    try:
+        json_path = write_json(tmp_path / "a.json", {"x": 1})
+        figure = plt.subplots()[0]
+        png = save_figure(figure, tmp_path, "explore", "fig")
+        plt.close(figure)
+        with atomic_path(tmp_path / "t.csv") as temp:
+            temp.write_text("a\n1\n")
+    finally:
+        os.umask(old)
+    assert [_mode(p) for p in (json_path, png, tmp_path / "t.csv")] == [expected] * 3
+    assert _mode(tmp_path / "explore") == 0o777 & ~umask
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    target = tmp_path / "scores.csv"
+    target.write_text("old")
+    target.chmod(0o600)  # the user made it private: a rewrite keeps it so
+    with atomic_path(target) as temp:
+        temp.write_text("new")
+    assert target.read_text() == "new" and _mode(target) == 0o600
+
+
+def test_json_artifacts_are_strict_json(tmp_path):
+    with pytest.raises(ValueError, match=r"m.json: cv.roc_auc.1 is not a finite number; JSON has no NaN"):
+        write_json(tmp_path / "m.json", {"cv": {"roc_auc": [0.8, float("nan")]}})
+    with pytest.raises(ValueError, match=r"x.json: seconds is not a finite number"):
+        write_json(tmp_path / "x.json", {"seconds": np.float32("inf")})
+    assert not (tmp_path / "m.json").exists() and list(tmp_path.iterdir()) == []
+    path = write_json(tmp_path / "m.json", finite_or_none({"cv": {"roc_auc": np.array([0.8, np.nan])},
+                                                           "t": (1.0, float("-inf")), "name": "x"}))
+    assert json.loads(path.read_text()) == {"schema_version": 1, "cv": {"roc_auc": [0.8, None]},
+                                            "t": [1.0, None], "name": "x"}
+    assert "NaN" not in path.read_text()
