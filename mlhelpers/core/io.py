@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from mlhelpers.core import sql
+
 SQL_SUFFIXES = {".db", ".sqlite", ".sqlite3", ".duckdb"}
 COMPRESSION_SUFFIXES = {".gz", ".bz2", ".zip", ".xz", ".zst"}
 # Strings read as missing, on top of pandas' defaults (which include NA, null, NULL, NaN and "").
@@ -254,6 +256,7 @@ def _read_jsonl(path: Path, nrows: int | None) -> pd.DataFrame:
 
 
 def _read_sql(path: Path, query: str | None) -> pd.DataFrame:
+    """Run ``query`` as a read of the database ``path`` (``mlhelpers.core.sql``: nothing else is reachable)."""
     if not query:
         raise DataError(f"{path}: a database needs a query; set data_query, e.g. 'SELECT * FROM my_table'.")
     if path.suffix.lower() == ".duckdb":
@@ -261,11 +264,12 @@ def _read_sql(path: Path, query: str | None) -> pd.DataFrame:
     # SQLite through the standard library: DuckDB's sqlite extension would need a download.
     import sqlite3
 
+    denied: list[str] = []
     try:
         with open(path, "rb") as handle:
             if not handle.read(16).startswith(b"SQLite format 3"):
                 raise DataError(f"{path}: not a SQLite database (wrong header); check the file or its extension.")
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        connection, denied = sql.sqlite_read_only(path)
         try:
             cursor = connection.execute(query)
             names = [column[0] for column in cursor.description or []]
@@ -273,7 +277,9 @@ def _read_sql(path: Path, query: str | None) -> pd.DataFrame:
             return pd.DataFrame.from_records(cursor.fetchall(), columns=names)
         finally:
             connection.close()
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, sqlite3.Warning) as exc:
+        if denied or "attach" in str(exc).lower():
+            raise DataError(sql.not_a_read(path, denied[0] if denied else "ATTACH")) from None
         raise DataError(f"{path}: the query failed: {exc}; check data_query (table and column names).") from None
 
 
@@ -281,16 +287,20 @@ def _read_duckdb(path: Path, query: str) -> pd.DataFrame:
     import duckdb
 
     try:
-        connection = duckdb.connect(str(path), read_only=True)
+        connection = duckdb.connect(str(path), read_only=True, config=sql.DUCKDB_READ_ONLY)
     except duckdb.Error as exc:
         raise DataError(f"{path}: not a readable DuckDB database ({str(exc).splitlines()[0]}).") from None
     try:
         result = connection.execute(query)
+        if result.description is None:  # a statement, not a query
+            raise DataError(sql.not_a_read(path, "a statement that returns no rows"))
         _check_duplicate_names(path, [column[0] for column in result.description])
         return result.df()
     except duckdb.Error as exc:
-        raise DataError(f"{path}: the query failed: {str(exc).splitlines()[0]}; check data_query "
-                        "(table and column names).") from None
+        first = str(exc).splitlines()[0]
+        if isinstance(exc, duckdb.PermissionException) or "configuration" in first or "read-only mode" in first:
+            raise DataError(sql.not_a_read(path, first)) from None
+        raise DataError(f"{path}: the query failed: {first}; check data_query (table and column names).") from None
     finally:
         connection.close()
 
