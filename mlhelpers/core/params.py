@@ -7,6 +7,7 @@ arguments. Everything here is pure: importing this module reads and writes nothi
 from __future__ import annotations
 
 import difflib
+import functools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,9 @@ from mlhelpers.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from mlhelpers.core.models import ZOO
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+MAX_SEED = 2**32 - 1          # numpy's and scikit-learn's limit for a seed
+MAX_PARAMS_BYTES = 1_000_000  # a params file is a few lines; anything this big is not one
+MAX_ERRORS_SHOWN = 10
 _CHOICES = {"primary_metric": ("metric", CLASSIFICATION_METRICS + REGRESSION_METRICS),
             "selected_model": ("model", ZOO)}
 
@@ -28,7 +32,7 @@ class ParamsError(ValueError):
 class Params(BaseModel):
     """Every parameter a run takes; flat keys so papermill's ``-p key value`` works."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     data_path: str = Field("data/credit.csv", description="data file: CSV, Parquet, Excel, JSON lines, SQLite or DuckDB; relative paths start at the project root")
     data_query: str | None = Field(None, description="SQL query, required when data_path is a SQLite or DuckDB database")
@@ -37,7 +41,7 @@ class Params(BaseModel):
     primary_metric: str = Field("auto", description="auto picks one from the task and class balance")
     test_size: float = Field(0.2, gt=0, lt=1, description="held-out fraction, strictly between 0 and 1")
     cv_folds: int = Field(5, ge=2, le=50, description="cross-validation folds, 2 to 50")
-    seed: int = Field(42, ge=0, description="drives every random choice")
+    seed: int = Field(42, ge=0, le=MAX_SEED, description="drives every random choice, 0 to 4294967295 (2**32 - 1)")
     group_column: str | None = Field(None, description="rows sharing a group stay on one side of every split")
     time_column: str | None = Field(None, description="split by time: test and validation rows come after training rows")
     drop_columns: list[str] = Field(default_factory=list, description="columns never used as features")
@@ -111,7 +115,16 @@ def _format_error(error: dict[str, Any], source: str) -> str:
     field = Params.model_fields.get(top_key)
     expected = f" ({field.description})" if field is not None and field.description else ""
     message = error["msg"].removeprefix("Value error, ")
-    return f"{source}: key {key!r}: {message}; got {error.get('input')!r}{expected}."
+    return f"{source}: key {key!r}: {message}; got {_short_repr(error.get('input'))}{expected}."
+
+
+def _short_repr(value: Any) -> str:
+    # Bounded whatever the value: a YAML alias bomb once turned one message into gigabytes.
+    import reprlib
+
+    shortener = reprlib.Repr()
+    shortener.maxlevel, shortener.maxlist, shortener.maxdict, shortener.maxstring, shortener.maxother = 2, 4, 4, 60, 60
+    return shortener.repr(value)
 
 
 def validate_params(values: dict[str, Any], source: str = "params", check_data: bool = True) -> Params:
@@ -122,7 +135,11 @@ def validate_params(values: dict[str, Any], source: str = "params", check_data: 
     try:
         params = Params(**values)
     except ValidationError as exc:
-        raise ParamsError("\n".join(_format_error(e, source) for e in exc.errors())) from None
+        errors = exc.errors()
+        lines = [_format_error(e, source) for e in errors[:MAX_ERRORS_SHOWN]]
+        if len(errors) > MAX_ERRORS_SHOWN:
+            lines.append(f"{source}: and {len(errors) - MAX_ERRORS_SHOWN} more problems.")
+        raise ParamsError("\n".join(lines)) from None
     if check_data:
         _check_against_data(params, source)
     return params
@@ -147,24 +164,76 @@ def _check_against_data(params: Params, source: str) -> None:
 
 
 def read_params_file(path: str | Path) -> dict[str, Any]:
-    """Parse a params YAML file into a dict; malformed or empty files raise ``ParamsError``."""
+    """Parse a params YAML file into a dict; malformed, ambiguous or empty files raise ``ParamsError``.
+
+    Stricter than YAML itself: a key given twice, a key that is not a string (``1:``, ``yes:``) and aliases
+    (``*name``, the stuff of "billion laughs" files) are refused, each with one short message.
+    """
     import yaml
 
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"params file {path} does not exist; pass a YAML file such as params/demo.yaml.")
+    size = path.stat().st_size
+    if size > MAX_PARAMS_BYTES:
+        raise ParamsError(f"{path}: {size:,} bytes is not a params file (a few key: value lines); check the path.")
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ParamsError(f"{path}: malformed YAML{line}: {problem}; fix the syntax (key: value, one per line).") from None
+        values = yaml.load(path.read_text(encoding="utf-8"), Loader=_strict_loader()[0])  # noqa: S506 - a SafeLoader
+    except (yaml.YAMLError, RecursionError, UnicodeDecodeError) as exc:
+        raise ParamsError(f"{path}: {_yaml_problem(exc)}") from None
     if values is None:
         raise ParamsError(f"{path}: the file is empty; it needs at least 'data_path' and 'target' (see params/demo.yaml).")
     if not isinstance(values, dict):
         raise ParamsError(f"{path}: expected a mapping of key: value lines, got a {type(values).__name__}.")
     return values
+
+
+def _yaml_problem(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "values nested too deeply; a params file holds flat key: value lines."
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start}); save the file as UTF-8."
+    where = getattr(exc, "problem_mark", None)
+    line = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+    if isinstance(exc, _strict_loader()[1]):
+        return f"{exc.problem}{line}; {exc.fix}."
+    problem = str(getattr(exc, "problem", None) or exc)[:200]
+    return f"malformed YAML{line}: {problem}; fix the syntax (key: value, one per line)."
+
+
+@functools.cache
+def _strict_loader():
+    import yaml
+
+    class AmbiguousYaml(yaml.YAMLError):
+        def __init__(self, problem: str, fix: str, mark) -> None:
+            super().__init__(problem)
+            self.problem, self.fix, self.problem_mark = problem, fix, mark
+
+    class StrictLoader(yaml.SafeLoader):
+        """PyYAML's safe loader, refusing what makes a params file ambiguous or explosive."""
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise AmbiguousYaml(f"alias *{event.anchor} is not allowed in a params file",
+                                    "write the value out where it is used", event.start_mark)
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, str):
+                    raise AmbiguousYaml(f"key {_short_repr(key)} is not a string", "keys are parameter names; "
+                                        "quote it if it is one", key_node.start_mark)
+                if key in seen:
+                    raise AmbiguousYaml(f"key {key!r} is given twice", "keep one of them (YAML would silently "
+                                        "take the last)", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader, AmbiguousYaml
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -177,8 +246,8 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ParamsError(f"--set {pair!r}: expected key=value, e.g. --set cv_folds=3.")
         try:
-            values[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+            values[key.strip()] = yaml.load(raw, Loader=_strict_loader()[0]) if raw.strip() else ""  # noqa: S506
+        except (yaml.YAMLError, RecursionError):
             values[key.strip()] = raw
     return values
 
