@@ -241,7 +241,7 @@ def test_mlh_predict_command(model, tmp_path, capsys):
     assert main(["predict", str(model_dir), str(tmp_path / "in.csv"), "-o", str(tmp_path / "p.parquet")]) == 0
     assert "scoring in.csv" in capsys.readouterr().err  # the progress bar (on stderr)
     assert (tmp_path / "p.rejects.csv").is_file()
-    code = main(["predict", str(tmp_path), str(tmp_path / "in.csv"), "-o", str(tmp_path / "p.csv")])
+    code = main(["predict", str(tmp_path), str(tmp_path / "in.csv"), "-o", str(tmp_path / "q.csv")])
     assert code == 2
     assert "not an exported model folder" in capsys.readouterr().err
 
