@@ -267,3 +267,19 @@ def encode_target(y: pd.Series, task: str, classes: list | None = None) -> tuple
     if unknown:
         raise ValueError(f"target has classes {sorted(map(str, unknown))} not seen in training: {classes}.")
     return y.map(index).to_numpy(dtype=int), classes
+
+
+def predict_on_one_thread(estimator):
+    """``estimator`` (a fitted model or pipeline) with every ``n_jobs`` set to 1, so it predicts the same
+    digits on every call; returned for chaining.
+
+    A random forest predicting on several threads adds its trees' outputs into one sum under a lock, in
+    whatever order the threads finish: on diamonds with two threads, 8 predictions of the same rows gave 8
+    different results in the last digit, so CV scores and test metrics changed between identical runs. On
+    one thread the trees are summed in order. Fits keep their threads: each tree is grown from its own seed,
+    identical whichever thread grows it (XGBoost and HistGradientBoosting fits and predictions gave the
+    same bytes on one and two threads).
+    """
+    threaded = {key: 1 for key, value in estimator.get_params().items()
+                if key.endswith("n_jobs") and value not in (None, 1)}
+    return estimator.set_params(**threaded) if threaded else estimator

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from mlhelpers.core import schema as input_schema
-from mlhelpers.core.artifacts import artifact_path, read_artifact, write_json
+from mlhelpers.core.artifacts import artifact_path, finite_or_none, read_artifact, write_json
 from mlhelpers.core.io import load_table
 from mlhelpers.core.metrics import scores, task_metrics
-from mlhelpers.core.models import ZOO, build_pipeline, encode_target
+from mlhelpers.core.models import ZOO, build_pipeline, encode_target, predict_on_one_thread
 from mlhelpers.core.tables import drop_missing_target
 from mlhelpers.export import ExportError
 
@@ -89,7 +89,7 @@ def resolve_spec(run_dir: str | Path, selected_model: str = "auto") -> dict[str,
                           f"({', '.join(models)}); pick one of those or 'auto', "
                           "or rerun the baseline step with it in `models`.")
     result = models[selected_model]
-    cv = {metric: {"mean": float(np.mean(folds)), "std": float(np.std(folds))}
+    cv = {metric: {"mean": float(np.mean(np.asarray(folds, dtype=float))), "std": float(np.std(np.asarray(folds, dtype=float)))}
           for metric, folds in result["fold_scores"].items()}
     rebuilt = {key: value for key, value in spec.items() if key not in ("decision_threshold", "selection_reason")}
     return rebuilt | {"model": selected_model, "estimator_params": result.get("estimator_params", {}), "cv": cv,
@@ -151,10 +151,7 @@ def refit(data: ExportData):
     random forest on the demo: p50 33 ms with two threads, 14 ms with one) and a server scales by
     adding workers instead.
     """
-    pipeline = build_pipeline(data.spec).fit(data.X_train, data.y_train)
-    threaded = {key: 1 for key, value in pipeline.get_params().items()
-                if key.endswith("n_jobs") and value not in (None, 1)}
-    return pipeline.set_params(**threaded) if threaded else pipeline
+    return predict_on_one_thread(build_pipeline(data.spec).fit(data.X_train, data.y_train))
 
 
 def evaluate_on_test(pipeline, data: ExportData) -> dict[str, float]:
@@ -170,9 +167,9 @@ def write_metrics(run_dir: str | Path, data: ExportData, pipeline) -> pd.DataFra
     """Evaluate ``pipeline`` once on the test split (``evaluate_on_test``) and write
     ``model/metrics.json`` (primary metric, test scores, CV mean and std); return ``metrics_table``."""
     spec = data.spec
-    write_json(artifact_path(run_dir, "metrics"), {
+    write_json(artifact_path(run_dir, "metrics"), finite_or_none({
         "primary_metric": spec["primary_metric"], "model": spec["model"], "test": evaluate_on_test(pipeline, data),
-        "cv": spec.get("cv", {}), "n_train": len(data.X_train), "n_test": len(data.X_test)})
+        "cv": spec.get("cv", {}), "n_train": len(data.X_train), "n_test": len(data.X_test)}))
     return metrics_table(read_artifact(run_dir, "metrics"))
 
 
@@ -189,7 +186,7 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
 def write_input_schema(run_dir: str | Path, data: ExportData) -> pd.DataFrame:
     """Write ``model/input_schema.json`` (``mlhelpers.core.schema.infer_input_schema``); return it as a table, one row per column."""
     schema = input_schema.infer_input_schema(data.X_train, data.spec, data.classes)
-    write_json(artifact_path(run_dir, "input_schema"), schema)
+    write_json(artifact_path(run_dir, "input_schema"), finite_or_none(schema))  # a column with no value has no range
     rows = []
     for name, info in schema["columns"].items():
         allowed = info.get("categories")
