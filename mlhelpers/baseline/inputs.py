@@ -17,6 +17,7 @@ from mlhelpers.core.artifacts import read_artifact
 from mlhelpers.core.io import load_table
 from mlhelpers.core.metrics import task_metrics
 from mlhelpers.core.models import encode_target, feature_columns
+from mlhelpers.core.provenance import check_data
 from mlhelpers.core.tables import drop_missing_target
 
 __all__ = ["BaselineData", "prepare_baseline_data", "load_baseline_data"]
@@ -129,8 +130,10 @@ def _check_class_sizes(y: np.ndarray, classes: list) -> None:
 def load_baseline_data(params) -> BaselineData:
     """Read ``explore/eda.json`` and the data file named by ``params``, and prepare them.
 
-    Raises ``MissingArtifactError`` ("run the explore step first") when eda.json is absent.
+    Raises ``MissingArtifactError`` ("run the explore step first") when eda.json is absent and
+    ``DataChangedError`` when the data file is not the one the run started from.
     """
+    check_data(params.run_path, params.data_file, "baseline")
     eda = read_artifact(params.run_path, "eda")
     if eda["target"] != params.target:
         raise BaselineError(f"eda.json in {params.run_path} is for target {eda['target']!r}, params say "

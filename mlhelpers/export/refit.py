@@ -20,6 +20,7 @@ from mlhelpers.core.artifacts import artifact_path, finite_or_none, read_artifac
 from mlhelpers.core.io import load_table
 from mlhelpers.core.metrics import scores, task_metrics
 from mlhelpers.core.models import ZOO, build_pipeline, encode_target, predict_on_one_thread
+from mlhelpers.core.provenance import check_data
 from mlhelpers.core.tables import drop_missing_target
 from mlhelpers.export import ExportError
 
@@ -100,7 +101,9 @@ def load_export_data(params) -> ExportData:
     """Read the baseline's spec (or rebuild ``params.selected_model``) and split, load the data
     named by ``params`` exactly as the baseline did, and split it. Raises ``ExportError`` when
     the params and the baseline disagree (another target) and ``MissingArtifactError`` when the
-    baseline step has not run in ``params.run_dir``."""
+    baseline step has not run in ``params.run_dir``; ``DataChangedError`` when the data file is not the
+    one the run started from."""
+    check_data(params.run_path, params.data_file, "export")
     spec = resolve_spec(params.run_path, params.selected_model)
     split = read_artifact(params.run_path, "split")
     if spec["target"] != params.target:
