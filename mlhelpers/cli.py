@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mlhelpers.core.io import load_table
 from mlhelpers.core.params import PROJECT_ROOT, ParamsError, load_params
+from mlhelpers.lifecycle import Interrupted
 from mlhelpers.pipeline import check_step_inputs, list_runs, new_run_dir, parse_steps, run_pipeline
 from mlhelpers.tools.optimize import format_report, optimize_model
 from mlhelpers.tools.predict import predict_file
@@ -31,10 +32,15 @@ def _add_run_parser(commands) -> None:
 def _run(args: argparse.Namespace) -> int:
     steps = parse_steps(args.steps)
     params = load_params(args.params_file, args.overrides)
-    check_step_inputs(steps, args.based_on)
+    check_step_inputs(steps, args.based_on, params.data_file)
     run_dir = new_run_dir(args.runs_root, args.params_file.stem)
     print(f"run folder: {run_dir}", flush=True)
-    result = run_pipeline(params, steps, run_dir, params_file=args.params_file, based_on=args.based_on)
+    try:
+        result = run_pipeline(params, steps, run_dir, params_file=args.params_file, based_on=args.based_on)
+    except Interrupted as stop:
+        print(f"\ninterrupted by {stop.signal_name}: the run is marked failed (interrupted); "
+              f"manifest: {run_dir / 'manifest.json'}", file=sys.stderr)
+        return stop.exit_code
     if result.succeeded:
         print(f"succeeded in {result.manifest['seconds']:.1f} s: {run_dir}")
         return 0
@@ -69,11 +75,12 @@ def _runs(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no runs under {args.runs_root}; start one with `mlh run params/demo.yaml`")
         return 0
-    header = f"{'run':<36} {'status':<10} {'seconds':>8}  headline"
+    header = f"{'run':<36} {'status':<11} {'seconds':>8}  headline"
     print(header)
     for row in rows:
         seconds = f"{row['seconds']:.1f}" if row["seconds"] is not None else "-"
-        print(f"{row['run']:<36} {row['status']:<10} {seconds:>8}  {row['headline']}")
+        headline = f"{row['headline']}: {row['path']}" if row["status"] == "unreadable" else row["headline"]
+        print(f"{row['run']:<36} {row['status']:<11} {seconds:>8}  {headline}")
     return 0
 
 
@@ -84,7 +91,10 @@ def _add_predict_parser(commands) -> None:
     predict.add_argument("input_file", type=Path, help="rows to score: .csv, .parquet or .jsonl")
     predict.add_argument("-o", "--output", type=Path, required=True, help="predictions file: .csv or .parquet")
     predict.add_argument("--rejects", type=Path, default=None,
-                         help="rejected rows with the reason per row (default: <output>.rejects.csv)")
+                         help="rejected rows with the reason per row (default: the output's name with .rejects.csv, "
+                              "e.g. scores.jan.csv -> scores.jan.rejects.csv)")
+    predict.add_argument("--overwrite", action="store_true",
+                         help="replace the output and rejects files if they exist (never the input file)")
     predict.add_argument("--chunk-rows", type=int, default=50_000, help="rows read and scored at a time")
     predict.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     predict.set_defaults(handler=_predict)
@@ -92,7 +102,7 @@ def _add_predict_parser(commands) -> None:
 
 def _predict(args: argparse.Namespace) -> int:
     summary = predict_file(args.model_dir, args.input_file, args.output, rejects_path=args.rejects,
-                         chunk_rows=args.chunk_rows, progress=not args.no_progress)
+                           chunk_rows=args.chunk_rows, progress=not args.no_progress, overwrite=args.overwrite)
     print(summary.line())
     return 0
 
@@ -107,7 +117,7 @@ def _add_optimize_parser(commands) -> None:
     optimize.add_argument("--out", type=Path, default=None,
                           help="folder for the optimized files and optimize_report.json (default: <model>.optimized/)")
     optimize.add_argument("--target", default=None, help="the sample's label column (needed for --tolerance)")
-    optimize.add_argument("--tolerance", type=float, default=None,
+    optimize.add_argument("--tolerance", type=_finite_float, default=None,
                           help="also build a lossy model whose error is at most this much higher, e.g. 0.01 = 1%%")
     optimize.add_argument("--n-single", type=int, default=1000, help="single-row calls timed per format (>= 1000 for p99)")
     optimize.add_argument("--trust", action="append", default=[], metavar="TYPE",
@@ -123,6 +133,15 @@ def _optimize(args: argparse.Namespace) -> int:
     print(format_report(result))
     print(f"report: {out / 'optimize_report.json'}")
     return 0
+
+
+def _finite_float(text: str) -> float:
+    import math
+
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

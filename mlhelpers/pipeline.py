@@ -6,6 +6,7 @@ Computation lives in the other modules; this one only sequences notebooks and re
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 import time
@@ -19,6 +20,8 @@ from mlhelpers.core.artifacts import MANIFEST, SCHEMA_VERSION, STEPS, artifact_p
 from mlhelpers.core.environment import git_state, package_versions
 from mlhelpers.core.params import PROJECT_ROOT, Params, ParamsError
 from mlhelpers.core.tables import file_sha256
+from mlhelpers.lifecycle import (Interrupted, check_based_on, process_record, read_manifest, run_interruptibly,
+                                 shown_status, stop_signals)
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 KERNEL_NAME = "mlhelpers"
@@ -48,8 +51,10 @@ def parse_steps(text: str | None) -> list[str]:
     return [step for step in STEPS if step in names]
 
 
-def check_step_inputs(steps: list[str], based_on: Path | None) -> None:
-    """Refuse, before any run folder exists, a step whose inputs no step or earlier run provides."""
+def check_step_inputs(steps: list[str], based_on: Path | None, data_file: Path | None = None) -> None:
+    """Refuse, before any run folder exists, a step whose inputs no step or earlier run provides: with
+    ``--from``, every step before ``steps`` must have succeeded in that run, on the same data
+    (``mlhelpers.lifecycle.check_based_on``)."""
     first = list(STEPS).index(steps[0])
     needed = list(STEPS)[:first]
     if not needed:
@@ -57,10 +62,7 @@ def check_step_inputs(steps: list[str], based_on: Path | None) -> None:
     if based_on is None:
         raise ParamsError(f"step {steps[0]!r} needs the artifacts of {', '.join(needed)}: add them to --steps "
                           "or pass --from <an earlier run folder> to start from its results.")
-    for step in needed:
-        if not (based_on / STEPS[step].folder).is_dir():
-            raise ParamsError(f"--from {based_on}: it has no {STEPS[step].folder}/ folder; "
-                              f"pick a run whose {step} step succeeded (see `mlh runs`).")
+    check_based_on(based_on, steps, data_file)
 
 
 def new_run_dir(runs_root: Path, name: str) -> Path:
@@ -118,6 +120,7 @@ def start_manifest(params: Params, run_dir: Path, params_file: Path | None, step
         "finished_at": None,
         "seconds": None,
         "steps": {step: {"status": "pending", "seconds": None, "notebook": STEPS[step].notebook} for step in steps},
+        "process": process_record(),  # so a run killed without a word shows as interrupted, not running
     }
 
 
@@ -136,10 +139,17 @@ def _copy_earlier_results(based_on: Path, run_dir: Path, steps: list[str]) -> No
 def _failure(exc: BaseException, step: str, notebook: Path) -> dict[str, Any]:
     from papermill.exceptions import PapermillExecutionError
 
+    if isinstance(exc, Interrupted):
+        return {"step": step, "cell": None, "cell_index": None, "reason": "interrupted", "signal": exc.signal_name,
+                "message": f"interrupted by {exc.signal_name}", "notebook": str(notebook)}
+    if isinstance(exc, KeyboardInterrupt) or (isinstance(exc, PapermillExecutionError)
+                                              and exc.ename == "KeyboardInterrupt"):
+        return {"step": step, "cell": getattr(exc, "exec_count", None), "cell_index": getattr(exc, "cell_index", None),
+                "reason": "interrupted", "message": "interrupted (KeyboardInterrupt)", "notebook": str(notebook)}
     if isinstance(exc, PapermillExecutionError):
-        return {"step": step, "cell": exc.exec_count, "cell_index": exc.cell_index,
+        return {"step": step, "cell": exc.exec_count, "cell_index": exc.cell_index, "reason": "error",
                 "message": f"{exc.ename}: {exc.evalue}", "notebook": str(notebook)}
-    return {"step": step, "cell": None, "cell_index": None,
+    return {"step": step, "cell": None, "cell_index": None, "reason": "error",
             "message": f"{type(exc).__name__}: {exc}", "notebook": str(notebook)}
 
 
@@ -161,8 +171,16 @@ def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: P
                  notebooks_dir: Path = NOTEBOOKS_DIR) -> RunResult:
     """Execute ``steps`` in order into the (new, empty) ``run_dir``; stop at the first failure.
 
-    The manifest is rewritten after every step, so a crash still leaves an honest record.
+    The manifest is rewritten after every step, so a crash still leaves an honest record. SIGTERM, SIGINT
+    and SIGHUP stop the running step (its kernel), mark the run failed with reason ``interrupted`` and
+    raise ``mlhelpers.lifecycle.Interrupted``; a run killed outright is shown as interrupted by ``list_runs``.
     """
+    with stop_signals() as received:
+        return _run_steps(params, steps, run_dir, params_file, based_on, progress, notebooks_dir, received)
+
+
+def _run_steps(params: Params, steps: list[str], run_dir: Path, params_file: Path | None, based_on: Path | None,
+               progress: bool, notebooks_dir: Path, received: dict[str, str]) -> RunResult:
     import papermill
 
     manifest = start_manifest(params, run_dir, params_file, steps, based_on)
@@ -182,7 +200,8 @@ def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: P
             print(f"[{position}/{len(steps)}] {step}: {notebooks_dir / STEPS[step].notebook} -> {notebook}", flush=True)
         step_started = time.perf_counter()
         source = notebooks_dir / STEPS[step].notebook
-        try:
+
+        def execute(source: Path = source, notebook: Path = notebook) -> None:
             # Pass only what the notebook declares: the others keep their defaults, and papermill
             # warns about every undeclared name it is given.
             declared = papermill.inspect_notebook(str(source))
@@ -192,8 +211,11 @@ def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: P
                     str(source), str(notebook), parameters=parameters, kernel_name=kernel,
                     cwd=str(PROJECT_ROOT), progress_bar=progress, log_output=False, config=config,
                 )
+
+        try:
+            run_interruptibly(execute, received)
             record["status"] = "succeeded"
-        except BaseException as exc:  # a failed cell, a dead kernel or Ctrl-C: record it, then stop
+        except BaseException as exc:  # a failed cell, a dead kernel or a stop signal: record it, then stop
             record["status"] = "failed"
             manifest["error"] = _failure(exc, step, notebook)
             if not isinstance(exc, Exception):
@@ -212,39 +234,61 @@ def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: P
 
 
 def headline_metric(run_dir: Path) -> str:
-    """The run's key figure: the test score if exported, else the best cross-validated score."""
-    metrics_path = artifact_path(run_dir, "metrics")
-    if metrics_path.exists():
-        metrics = json.loads(metrics_path.read_text())
-        name = metrics.get("primary_metric")
-        value = metrics.get("test", {}).get(name)
-        if value is not None:
-            return f"test {name} {value:.4f}"
-    spec_path = artifact_path(run_dir, "model_spec")
-    if spec_path.exists():
-        spec = json.loads(spec_path.read_text())
-        name = spec.get("primary_metric")
-        score = spec.get("cv", {}).get(name, {})
-        if "mean" in score:
-            return f"cv {name} {score['mean']:.4f} ± {score.get('std', 0):.4f} ({spec.get('model')})"
+    """The run's key figure: the test score if exported, else the best cross-validated score ("-" if none,
+    or if the files holding it are unreadable)."""
+    try:
+        metrics_path = artifact_path(run_dir, "metrics")
+        if metrics_path.exists():
+            metrics = json.loads(metrics_path.read_text())
+            name = metrics.get("primary_metric")
+            value = metrics.get("test", {}).get(name)
+            if value is not None:
+                return f"test {name} {value:.4f}"
+        spec_path = artifact_path(run_dir, "model_spec")
+        if spec_path.exists():
+            spec = json.loads(spec_path.read_text())
+            name = spec.get("primary_metric")
+            score = spec.get("cv", {}).get(name, {})
+            if "mean" in score:
+                return f"cv {name} {score['mean']:.4f} ± {score.get('std', 0):.4f} ({spec.get('model')})"
+    except (OSError, ValueError, TypeError, AttributeError):
+        return "- (metrics unreadable)"
     return "-"
 
 
+# A run folder's name: the start time, and a counter when two runs started in the same second.
+_RUN_ID = re.compile(r"\d{8}-\d{6}(-\d+)?")
+
+
 def list_runs(runs_root: Path) -> list[dict[str, Any]]:
-    """Every run under ``runs_root`` (newest first): name, id, status, duration, headline metric."""
+    """Every run under ``runs_root`` (newest first): name, id, status, duration, headline metric.
+
+    A run whose process is gone while its manifest says running is ``interrupted``; a run folder whose
+    manifest is missing or corrupt is listed as ``unreadable`` with the problem and its path, never skipped.
+    """
     rows = []
-    for manifest_path in runs_root.glob(f"*/*/{MANIFEST}"):
+    folders = {path.parent for path in runs_root.glob(f"*/*/{MANIFEST}")}
+    folders |= {path for path in runs_root.glob("*/*") if path.is_dir() and _RUN_ID.fullmatch(path.name)}
+    for run_dir in folders:
+        row = {"run": f"{run_dir.parent.name}/{run_dir.name}", "path": str(run_dir), "steps": "", "seconds": None}
         try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, json.JSONDecodeError):
+            manifest = read_manifest(run_dir)
+        except ValueError as exc:
+            rows.append(row | {"status": "unreadable", "started": "", "headline": str(exc)})
             continue
-        run_dir = manifest_path.parent
-        rows.append({
-            "run": f"{run_dir.parent.name}/{run_dir.name}",
-            "status": manifest.get("status", "?"),
-            "steps": ",".join(manifest.get("steps", {})),
-            "started": manifest.get("started_at") or "",
-            "seconds": manifest.get("seconds"),
-            "headline": headline_metric(run_dir),
+        seconds = manifest.get("seconds")
+        started = manifest.get("started_at")
+        steps = manifest.get("steps")
+        status = shown_status(manifest)
+        headline = headline_metric(run_dir)
+        error = manifest.get("error")
+        if status == "failed" and isinstance(error, dict):
+            headline = f"{headline}; {error.get('step')}: {str(error.get('message'))[:80]}"
+        rows.append(row | {
+            "status": status,
+            "steps": ",".join(steps) if isinstance(steps, dict) else "",
+            "started": started if isinstance(started, str) else "",
+            "seconds": seconds if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else None,
+            "headline": headline,
         })
-    return sorted(rows, key=lambda row: row["started"], reverse=True)
+    return sorted(rows, key=lambda row: (row["started"], row["run"]), reverse=True)
