@@ -67,3 +67,50 @@ def test_console_script_exit_code_is_2_without_traceback(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert "key 'seed'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_validate_refuses_a_seed_numpy_cannot_take(tmp_path, capsys):
+    params_file = tmp_path / "big_seed.yaml"
+    params_file.write_text("target: Status\nseed: 1099511627776\n")
+    code, _, err = run_cli(capsys, "validate", str(params_file))
+    assert code == 2 and "key 'seed': Input should be less than or equal to 4294967295" in err
+
+
+def test_validate_refuses_a_query_that_writes_a_file(tmp_path, capsys, credit):
+    import duckdb
+
+    database = tmp_path / "credit.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("CREATE TABLE credit AS SELECT * FROM credit")
+    out = tmp_path / "x.csv"
+    params_file = tmp_path / "copy.yaml"
+    params_file.write_text(f"data_path: {database}\ndata_query: \"COPY (SELECT 1 AS Status) TO '{out}'\"\n"
+                           "target: Status\n")
+    code, _, err = run_cli(capsys, "validate", str(params_file))
+    assert code == 2 and "data_query may only read this database's own tables" in err and not out.exists()
+
+
+def test_run_from_an_earlier_run_refuses_data_that_changed_since(tmp_path, capsys):
+    import shutil
+
+    from mlhelpers.core.provenance import check_data
+
+    data_file = tmp_path / "credit.csv"
+    shutil.copy(PROJECT_ROOT / "data" / "credit.csv", data_file)
+    earlier = tmp_path / "earlier"
+    check_data(earlier, data_file, "explore")  # what its explore step recorded
+    params_file = tmp_path / "p.yaml"
+    params_file.write_text(f"data_path: {data_file}\ntarget: Status\n")
+    lines = data_file.read_text().splitlines(keepends=True)
+    data_file.write_text("".join(lines[:1] + lines[-300:]))  # 300 other rows of the same table
+    runs_root = tmp_path / "runs"
+    code, _, err = run_cli(capsys, "run", str(params_file), "--steps", "baseline", "--from", str(earlier),
+                           "--runs-root", str(runs_root))
+    assert code == 2 and "the data changed since the run started (sha256 " in err and "Traceback" not in err
+    assert not runs_root.exists()
+
+
+def test_optimize_refuses_a_tolerance_that_is_not_finite(tmp_path, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["optimize", str(tmp_path / "m.skops"), "--sample", str(tmp_path / "s.csv"), "--tolerance", "inf"])
+    assert caught.value.code == 2 and "'inf' is not a finite number" in capsys.readouterr().err
