@@ -46,7 +46,9 @@ def sqlite_read_only(path: Path):
     return connection, denied
 
 
-def not_a_read(path: Path, what: str) -> str:
-    """The message for a query that tried more than reading its database."""
-    return (f"{path}: data_query may only read this database's own tables, and it tried {what}; "
-            "write a SELECT over its tables.")
+def not_a_read(path: Path, refused: str) -> str:
+    """The message for a query that tried more than reading its database; ``refused`` says what."""
+    for prefix in ("Permission Error: ", "Invalid Input Error: "):
+        refused = refused.removeprefix(prefix)
+    return (f"{path}: data_query may only read this database's own tables; refused: {refused}. "
+            "Write a SELECT over its tables.")
