@@ -79,8 +79,7 @@ def _runs(args: argparse.Namespace) -> int:
     print(header)
     for row in rows:
         seconds = f"{row['seconds']:.1f}" if row["seconds"] is not None else "-"
-        headline = f"{row['headline']}: {row['path']}" if row["status"] == "unreadable" else row["headline"]
-        print(f"{row['run']:<36} {row['status']:<11} {seconds:>8}  {headline}")
+        print(f"{row['run']:<36} {row['status']:<11} {seconds:>8}  {row['headline']}")
     return 0
 
 
