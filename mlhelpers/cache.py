@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mlhelpers.core.artifacts import STEPS, artifact_path
+from mlhelpers.core.artifacts import STEPS
 from mlhelpers.core.environment import package_versions
 
 __all__ = ["explore_key", "cached_explore", "store_explore", "restore_explore"]
@@ -48,7 +48,7 @@ def explore_key(step_values: dict[str, Any], data_sha256: str, notebook: Path) -
 def cached_explore(cache_root: Path, key: str) -> Path | None:
     """The cache entry for ``key`` when a complete one exists."""
     entry = cache_root / "explore" / key
-    complete = (entry / _ORIGIN).is_file() and artifact_path(entry, "eda").is_file()
+    complete = (entry / _ORIGIN).is_file() and (entry / STEPS["explore"].folder).is_dir()  # renamed in whole
     return entry if complete else None
 
 

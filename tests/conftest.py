@@ -256,3 +256,35 @@ def model_run():
         return run_dir, data.spec, data, pipeline
 
     return build
+
+
+# ------------------------------------------------------------------------------------------ step notebooks
+
+def _tiny_notebooks(folder: Path, failing_step: str | None = None, fail_when: str = "True") -> Path:
+    import nbformat
+
+    from mlhelpers.core.artifacts import STEPS
+
+    folder.mkdir()
+    for step, spec in STEPS.items():
+        declared = "run_dir = 'x'\nseed = 42" if step == "explore" else "run_dir = 'x'\ncv_folds = 5"
+        value = "seed" if step == "explore" else "cv_folds"
+        body = (f"if {fail_when}:\n    raise ValueError('boom in ' + run_dir)\n" if step == failing_step else "") + (
+            "from pathlib import Path\n"
+            f"Path(run_dir, '{spec.folder}').mkdir(exist_ok=True)\n"
+            f"Path(run_dir, '{spec.folder}', 'done.txt').write_text(str({value}))")
+        params_cell = nbformat.v4.new_code_cell(declared)
+        params_cell.metadata["tags"] = ["parameters"]
+        notebook = nbformat.v4.new_notebook(cells=[params_cell, nbformat.v4.new_code_cell(body)])
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(notebook, folder / spec.notebook)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_notebooks():
+    """``tiny_notebooks(folder, failing_step=None, fail_when="True")``: three step notebooks that each write
+    ``<step folder>/done.txt`` (explore declares ``seed``, the others ``cv_folds``, both written into the file);
+    ``failing_step`` raises when the Python condition ``fail_when`` holds. Returns ``folder``."""
+    return _tiny_notebooks
+
