@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlhelpers.core.artifacts import MANIFEST, SCHEMA_VERSION, STEPS, artifact_path, write_json
+from mlhelpers.cache import cached_explore, explore_key, restore_explore, store_explore
+from mlhelpers.core.artifacts import AFTER_STEPS, MANIFEST, SCHEMA_VERSION, STEPS, artifact_path, write_json
 from mlhelpers.core.environment import git_state, package_versions
 from mlhelpers.core.params import PROJECT_ROOT, Params, ParamsError
 from mlhelpers.core.tables import file_sha256
@@ -101,14 +102,15 @@ def _now() -> str:
 
 
 def start_manifest(params: Params, run_dir: Path, params_file: Path | None, steps: list[str],
-                   based_on: Path | None) -> dict[str, Any]:
-    """The manifest of a run about to start: params as the notebooks get them, data fingerprint,
-    versions, git state."""
+                   based_on: Path | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest of a run about to start: params as the notebooks get them (and the overrides of the
+    params file among them), data fingerprint, versions, git state."""
     data_file = params.data_file
     return {
         "schema_version": SCHEMA_VERSION,
         "params_file": str(params_file) if params_file else None,
         "params": step_parameters(params, run_dir),
+        "overrides": dict(overrides or {}),
         "data": {"path": str(data_file), "sha256": file_sha256(data_file),
                  "bytes": data_file.stat().st_size},
         "versions": package_versions(),
@@ -166,54 +168,81 @@ def _local_kernel_sockets():
         yield Config({"KernelManager": {"transport": "ipc", "ip": str(Path(folder) / "kernel")}})
 
 
+def execute_notebook(source: Path, output: Path, values: dict[str, Any], progress: bool = False) -> None:
+    """Run the notebook ``source`` headless into ``output`` with the project's kernel, passing only the
+    ``values`` it declares (the others keep their defaults; papermill warns about every undeclared name).
+    Raises papermill's ``PapermillExecutionError`` when a cell fails."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(source))
+    parameters = {key: value for key, value in values.items() if key in declared}
+    with _local_kernel_sockets() as config:
+        papermill.execute_notebook(
+            str(source), str(output), parameters=parameters, kernel_name=ensure_kernel(),
+            cwd=str(PROJECT_ROOT), progress_bar=progress, log_output=False, config=config,
+        )
+
+
+def _reuse_explore(cache_root: Path | None, values: dict[str, Any], manifest: dict[str, Any], source: Path,
+                   run_dir: Path) -> str | None:
+    """With a cache, the explore key of this run (recorded in the manifest); restore a hit into ``run_dir`` and
+    return the run folder that computed it."""
+    if cache_root is None:
+        return None
+    key = explore_key(values, manifest["data"]["sha256"], source)
+    manifest["steps"]["explore"]["cache_key"] = key
+    entry = cached_explore(cache_root, key)
+    return restore_explore(entry, run_dir) if entry is not None else None
+
+
 def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: Path | None = None,
                  based_on: Path | None = None, progress: bool = True,
-                 notebooks_dir: Path = NOTEBOOKS_DIR) -> RunResult:
+                 notebooks_dir: Path = NOTEBOOKS_DIR, overrides: dict[str, Any] | None = None,
+                 cache_root: Path | None = None) -> RunResult:
     """Execute ``steps`` in order into the (new, empty) ``run_dir``; stop at the first failure.
 
     The manifest is rewritten after every step, so a crash still leaves an honest record. SIGTERM, SIGINT
     and SIGHUP stop the running step (its kernel), mark the run failed with reason ``interrupted`` and
     raise ``mlhelpers.lifecycle.Interrupted``; a run killed outright is shown as interrupted by ``list_runs``.
+    With a ``cache_root`` the explore step is reused from an earlier run with the same explore parameters,
+    data and code (``mlhelpers.cache``; the manifest says so under ``steps.explore.reused_from``), and a
+    computed one is kept for later runs.
     """
     with stop_signals() as received:
-        return _run_steps(params, steps, run_dir, params_file, based_on, progress, notebooks_dir, received)
+        return _run_steps(params, steps, run_dir, params_file, based_on, progress, notebooks_dir, overrides,
+                          cache_root, received)
 
 
 def _run_steps(params: Params, steps: list[str], run_dir: Path, params_file: Path | None, based_on: Path | None,
-               progress: bool, notebooks_dir: Path, received: dict[str, str]) -> RunResult:
-    import papermill
-
-    manifest = start_manifest(params, run_dir, params_file, steps, based_on)
+               progress: bool, notebooks_dir: Path, overrides: dict[str, Any] | None, cache_root: Path | None,
+               received: dict[str, str]) -> RunResult:
+    manifest = start_manifest(params, run_dir, params_file, steps, based_on, overrides)
     manifest_path = run_dir / MANIFEST
     if based_on is not None:
         _copy_earlier_results(based_on, run_dir, steps)
     write_json(manifest_path, manifest)
-    kernel = ensure_kernel()
+    ensure_kernel()
     values = step_parameters(params, run_dir)
     started = time.perf_counter()
     for position, step in enumerate(steps, start=1):
         notebook = run_dir / STEPS[step].notebook
+        source = notebooks_dir / STEPS[step].notebook
         record = manifest["steps"][step]
         record["status"] = "running"
         write_json(manifest_path, manifest)
-        if progress:
-            print(f"[{position}/{len(steps)}] {step}: {notebooks_dir / STEPS[step].notebook} -> {notebook}", flush=True)
         step_started = time.perf_counter()
-        source = notebooks_dir / STEPS[step].notebook
-
-        def execute(source: Path = source, notebook: Path = notebook) -> None:
-            # Pass only what the notebook declares: the others keep their defaults, and papermill
-            # warns about every undeclared name it is given.
-            declared = papermill.inspect_notebook(str(source))
-            parameters = {key: value for key, value in values.items() if key in declared}
-            with _local_kernel_sockets() as config:
-                papermill.execute_notebook(
-                    str(source), str(notebook), parameters=parameters, kernel_name=kernel,
-                    cwd=str(PROJECT_ROOT), progress_bar=progress, log_output=False, config=config,
-                )
-
         try:
-            run_interruptibly(execute, received)
+            reused = _reuse_explore(cache_root, values, manifest, source, run_dir) if step == "explore" else None
+            if reused is not None:
+                record["reused_from"] = reused
+                if progress:
+                    print(f"[{position}/{len(steps)}] {step}: reused from {reused} (same parameters and data)", flush=True)
+            else:
+                if progress:
+                    print(f"[{position}/{len(steps)}] {step}: {source} -> {notebook}", flush=True)
+                run_interruptibly(lambda: execute_notebook(source, notebook, values, progress=progress), received)
+                if step == "explore" and cache_root is not None:
+                    store_explore(cache_root, record["cache_key"], run_dir)
             record["status"] = "succeeded"
         except BaseException as exc:  # a failed cell, a dead kernel or a stop signal: record it, then stop
             record["status"] = "failed"
@@ -231,6 +260,19 @@ def _run_steps(params: Params, steps: list[str], run_dir: Path, params_file: Pat
         if record["status"] == "failed":
             break
     return RunResult(run_dir=run_dir, manifest=manifest)
+
+
+def run_after_step(step: str, output_dir: Path, values: dict[str, Any], progress: bool = False,
+                   notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Any] | None:
+    """Execute an after-pipeline notebook (``AFTER_STEPS``: compare, monitor) headless into ``output_dir``
+    with ``values``; return None when it ran, else the failure (step, cell, message, notebook)."""
+    notebook = output_dir / AFTER_STEPS[step].notebook
+    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        execute_notebook(notebooks_dir / AFTER_STEPS[step].notebook, notebook, values, progress=progress)
+    except Exception as exc:  # a failed cell or a dead kernel: the caller reports it
+        return _failure(exc, step, notebook)
+    return None
 
 
 def headline_metric(run_dir: Path) -> str:
@@ -267,10 +309,12 @@ def list_runs(runs_root: Path) -> list[dict[str, Any]]:
     manifest is missing or corrupt is listed as ``unreadable`` with the problem and its path, never skipped.
     """
     rows = []
-    folders = {path.parent for path in runs_root.glob(f"*/*/{MANIFEST}")}
-    folders |= {path for path in runs_root.glob("*/*") if path.is_dir() and _RUN_ID.fullmatch(path.name)}
+    folders = {path.parent for pattern in (f"*/*/{MANIFEST}", f"*/sweep-*/*/{MANIFEST}")
+               for path in runs_root.glob(pattern)}
+    folders |= {path for pattern in ("*/*", "*/sweep-*/*") for path in runs_root.glob(pattern)
+                if path.is_dir() and _RUN_ID.fullmatch(path.name)}
     for run_dir in folders:
-        row = {"run": f"{run_dir.parent.name}/{run_dir.name}", "path": str(run_dir), "steps": "", "seconds": None}
+        row = {"run": run_dir.relative_to(runs_root).as_posix(), "path": str(run_dir), "steps": "", "seconds": None}
         try:
             manifest = read_manifest(run_dir)
         except ValueError as exc:

@@ -114,3 +114,29 @@ def test_optimize_refuses_a_tolerance_that_is_not_finite(tmp_path, capsys):
     with pytest.raises(SystemExit) as caught:
         main(["optimize", str(tmp_path / "m.skops"), "--sample", str(tmp_path / "s.csv"), "--tolerance", "inf"])
     assert caught.value.code == 2 and "'inf' is not a finite number" in capsys.readouterr().err
+
+
+def test_compare_refuses_a_folder_that_holds_no_run(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "compare", str(tmp_path), "--runs-root", str(tmp_path / "runs"))
+    assert code == 2 and "neither a run folder" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_drift_refuses_bad_input_before_any_work(tmp_path, capsys):
+    from mlhelpers.core.artifacts import write_json
+
+    model_dir = tmp_path / "model"
+    code, _, err = run_cli(capsys, "drift", str(model_dir), str(PROJECT_ROOT / "data" / "credit.csv"))
+    assert code == 2 and "is not an exported model folder" in err
+    write_json(model_dir / "input_schema.json", {"task": "classification", "classes": ["bad", "good"],
+                                                 "columns": {"Income": {"role": "numeric", "dtype": "float64"},
+                                                             "Wage": {"role": "numeric", "dtype": "float64"}}})
+    write_json(model_dir / "reference.json", {"n_rows": 10, "columns": {}, "prediction": {}})
+    runs_root = tmp_path / "runs"
+    code, _, err = run_cli(capsys, "drift", str(model_dir), str(PROJECT_ROOT / "data" / "credit.csv"),
+                           "--runs-root", str(runs_root))
+    assert code == 2 and "lacks column(s) ['Wage'] that the model needs" in err
+    code, _, err = run_cli(capsys, "drift", str(model_dir), str(PROJECT_ROOT / "data" / "credit.csv"),
+                           "--set", "psi_treshold=0.3", "--runs-root", str(runs_root))
+    assert code == 2 and "unknown key 'psi_treshold' (did you mean 'psi_threshold'?)" in err
+    assert not runs_root.exists()

@@ -15,7 +15,7 @@ from mlhelpers.baseline import BaselineError
 from mlhelpers.baseline.crossval import ZooResult
 from mlhelpers.core.artifacts import artifact_path, atomic_path, finite_or_none, relative_to_run, write_json
 
-__all__ = ["LeakageWarning", "choose_threshold", "write_baseline_artifacts", "check_leakage"]
+__all__ = ["LeakageWarning", "choose_threshold", "write_baseline_artifacts", "out_of_fold_table", "check_leakage"]
 
 
 # A cross-validated score this good is more often leakage than skill.
@@ -65,9 +65,38 @@ def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path) -> pd.DataFram
     if data.task == "classification" and data.n_classes == 2:
         spec["decision_threshold"] = choose_threshold(zoo)
     spec_path = write_json(artifact_path(run_dir, "model_spec"), finite_or_none(spec))
+    oof_path = artifact_path(run_dir, "oof_predictions")
+    with atomic_path(oof_path) as temp:
+        out_of_fold_table(zoo).to_parquet(temp, index=False)
     holds = {board_path: "the leaderboard above", cv_results: "every model's fold scores, timings and parameters",
-             spec_path: f"what export rebuilds: {zoo.selected} with its parameters and features"}
+             spec_path: f"what export rebuilds: {zoo.selected} with its parameters and features",
+             oof_path: f"{zoo.selected}'s out-of-fold predictions per training row (runs are compared on them)"}
     return pd.DataFrame({"file": [relative_to_run(path, run_dir) for path in holds], "holds": list(holds.values())})
+
+
+def out_of_fold_table(zoo: ZooResult, model: str | None = None) -> pd.DataFrame:
+    """``model``'s (the selected one's) out-of-fold predictions, one row per training row some fold validated:
+    ``row`` (its label in the loaded table), ``fold`` (1-based), ``actual`` (the target), ``prediction`` (the
+    class label, or the value) and ``proba_<class>`` per class."""
+    result = zoo.results[model or zoo.selected]
+    data = zoo.data
+    y = data.y[data.X.index.get_indexer(zoo.split.train_index)]
+    fold = np.zeros(len(y), dtype=int)
+    for number, (_, validated) in enumerate(zoo.split.folds, start=1):
+        fold[validated] = number
+    seen = fold > 0
+    table = pd.DataFrame({"row": np.asarray(zoo.split.train_index, dtype=object)[seen], "fold": fold[seen]})
+    if data.classes is None:
+        table["actual"] = y[seen]
+        table["prediction"] = result.oof[seen]
+        return table
+    classes = np.asarray(data.classes, dtype=object)
+    proba = result.oof[seen]
+    table["actual"] = classes[y[seen]]
+    table["prediction"] = classes[proba.argmax(axis=1)]
+    for i, label in enumerate(classes):
+        table[f"proba_{label}"] = proba[:, i]
+    return table
 
 
 def check_leakage(zoo: ZooResult) -> pd.DataFrame:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 SCHEMA_VERSION = 1
-MANIFEST = "manifest.json"
+MANIFEST = "manifest.json"   # in every run folder `mlh run` or `mlh sweep` makes
+SWEEP = "sweep.json"         # in a sweep folder: its variants (run folders), their overrides and statuses
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,21 @@ class Step:
     folder: str
 
 
-# The pipeline's steps in order; a step reads only the folders of the steps before it.
+# The pipeline's steps in order (what `mlh run` sequences); a step reads only the folders of the steps before it.
 STEPS = {step.name: step for step in (
     Step("explore", "01_explore.ipynb", "explore"),
     Step("baseline", "02_baseline.ipynb", "baseline"),
     Step("export", "03_export.ipynb", "model"),
 )}
+# The notebooks that run after a pipeline, on its results, each into an output folder of its own (the folder
+# is that output folder itself): `mlh compare` (runs or a sweep side by side) and `mlh drift` (new data
+# against an exported model's reference). They are not pipeline steps: `mlh run` never runs them.
+AFTER_STEPS = {step.name: step for step in (
+    Step("compare", "04_compare.ipynb", ""),
+    Step("monitor", "05_monitor.ipynb", ""),
+)}
+# Every notebook in notebooks/, in the order Run All (and nbval) takes them.
+NOTEBOOK_STEPS = STEPS | AFTER_STEPS
 
 # Artifact -> (the step that writes it, its path inside the run folder).
 ARTIFACTS = {
@@ -45,13 +55,18 @@ ARTIFACTS = {
     "cv_results": ("baseline", "baseline/cv_results.json"),
     "model_spec": ("baseline", "baseline/model_spec.json"),
     "split": ("baseline", "baseline/split.json"),
+    "oof_predictions": ("baseline", "baseline/oof_predictions.parquet"),  # the selected model's, per training row
     "metrics": ("export", "model/metrics.json"),
     "input_schema": ("export", "model/input_schema.json"),
     "serving_report": ("export", "model/serving_report.json"),
     "model_skops": ("export", "model/model.skops"),
     "model_onnx": ("export", "model/model.onnx"),
     "model_card": ("export", "model/model_card.md"),
+    "reference": ("export", "model/reference.json"),  # compact summary of the training data, for drift checks
     "predictions": ("export", "scoring/predictions.csv"),   # the data file scored as a demo
+    # in the output folder of an after-pipeline notebook
+    "comparison": ("compare", "comparison.csv"),
+    "drift_report": ("monitor", "drift_report.json"),
 }
 
 
@@ -70,8 +85,8 @@ def artifact_path(run_dir: str | Path, name: str) -> Path:
 
 
 def step_dir(run_dir: str | Path, step: str) -> Path:
-    """The step's own folder in the run folder, created if needed."""
-    folder = Path(run_dir) / STEPS[step].folder
+    """The step's own folder in the run folder (an after-pipeline notebook's: its output folder), created if needed."""
+    folder = Path(run_dir) / NOTEBOOK_STEPS[step].folder
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -179,11 +194,11 @@ def _to_builtin(value: Any) -> Any:
 def read_artifact(run_dir: str | Path, name: str) -> dict[str, Any]:
     """Read an earlier step's JSON artifact; if it is missing, say which step to run first."""
     path = artifact_path(run_dir, name)
-    step = STEPS[ARTIFACTS[name][0]]
+    step = NOTEBOOK_STEPS[ARTIFACTS[name][0]]
     if not path.exists():
-        raise MissingArtifactError(
-            f"{path} is missing: run the {step.name} step first (notebooks/{step.notebook}, "
-            f"or `mlh run <params> --steps {step.name}`) with the same run_dir.")
+        how = (f"or `mlh run <params> --steps {step.name}`) with the same run_dir" if step.name in STEPS
+               else "or its `mlh` command) into this folder")
+        raise MissingArtifactError(f"{path} is missing: run the {step.name} step first (notebooks/{step.notebook}, {how}.")
     payload = json.loads(path.read_text(encoding="utf-8"))
     version = payload.get("schema_version")
     if version != SCHEMA_VERSION:

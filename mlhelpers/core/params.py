@@ -54,6 +54,7 @@ class Params(BaseModel):
     run_dir: str = Field("runs/interactive", description="run folder the steps read and write")
     mlflow_tracking_uri: str = Field("", description="empty means a local SQLite store under runs/")
     mlflow_experiment: str = Field("mlhelpers", min_length=1, description="MLflow experiment name")
+    mlflow_parent_run_id: str = Field("", description="MLflow run to log this run under (mlh sweep sets it); empty for none")
 
     @field_validator("target", "data_path", "run_dir")
     @classmethod
@@ -105,14 +106,14 @@ def _did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _format_error(error: dict[str, Any], source: str) -> str:
+def _format_error(error: dict[str, Any], source: str, schema: type[BaseModel] = Params) -> str:
     key = ".".join(str(part) for part in error["loc"]) or "(file)"
     top_key = str(error["loc"][0]) if error["loc"] else ""
     if error["type"] == "extra_forbidden":
-        hint = _did_you_mean(top_key, list(Params.model_fields))
+        hint = _did_you_mean(top_key, list(schema.model_fields))
         return (f"{source}: unknown key {top_key!r}{hint}. "
-                f"Known keys: {', '.join(Params.model_fields)}.")
-    field = Params.model_fields.get(top_key)
+                f"Known keys: {', '.join(schema.model_fields)}.")
+    field = schema.model_fields.get(top_key)
     expected = f" ({field.description})" if field is not None and field.description else ""
     message = error["msg"].removeprefix("Value error, ")
     return f"{source}: key {key!r}: {message}; got {_short_repr(error.get('input'))}{expected}."
@@ -132,17 +133,23 @@ def validate_params(values: dict[str, Any], source: str = "params", check_data: 
 
     With ``check_data`` the data file must exist and every named column must be in it.
     """
-    try:
-        params = Params(**values)
-    except ValidationError as exc:
-        errors = exc.errors()
-        lines = [_format_error(e, source) for e in errors[:MAX_ERRORS_SHOWN]]
-        if len(errors) > MAX_ERRORS_SHOWN:
-            lines.append(f"{source}: and {len(errors) - MAX_ERRORS_SHOWN} more problems.")
-        raise ParamsError("\n".join(lines)) from None
+    params = parse_params(Params, values, source)
     if check_data:
         _check_against_data(params, source)
     return params
+
+
+def parse_params(schema: type[BaseModel], values: dict[str, Any], source: str = "params") -> BaseModel:
+    """``values`` as an instance of the pydantic ``schema`` (``Params``, or an after-pipeline notebook's own);
+    raise ``ParamsError`` naming each bad key (unknown keys with a "did you mean" hint) and the fix."""
+    try:
+        return schema(**values)
+    except ValidationError as exc:
+        errors = exc.errors()
+        lines = [_format_error(e, source, schema) for e in errors[:MAX_ERRORS_SHOWN]]
+        if len(errors) > MAX_ERRORS_SHOWN:
+            lines.append(f"{source}: and {len(errors) - MAX_ERRORS_SHOWN} more problems.")
+        raise ParamsError("\n".join(lines)) from None
 
 
 def _check_against_data(params: Params, source: str) -> None:
@@ -261,15 +268,18 @@ def load_params(path: str | Path, overrides: list[str] | None = None, check_data
 _NOTEBOOK_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "open"}
 
 
-def validate_notebook_params(namespace: dict[str, Any]) -> Params:
+def validate_notebook_params(namespace: dict[str, Any], schema: type[BaseModel] = Params):
     """Validate the parameters a notebook holds (pass ``globals()``) the same way the CLI does.
 
     Papermill injects every ``-p``/``-f`` value as a variable; any plain value bound to a
     name the schema does not know is reported as an unknown key, so a typo is never ignored.
-    Call it right after the parameters cell.
+    Call it right after the parameters cell. The pipeline steps use ``Params`` (their data
+    file and columns are checked too); the compare and monitor notebooks pass their own schema.
     """
     injectable = (str, int, float, bool, list, dict, type(None))
     values = {name: value for name, value in namespace.items()
               if not name.startswith("_") and name not in _NOTEBOOK_NAMES
               and isinstance(value, injectable)}
-    return validate_params(values, source="notebook parameters")
+    if schema is Params:
+        return validate_params(values, source="notebook parameters")
+    return parse_params(schema, values, source="notebook parameters")

@@ -10,18 +10,29 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from mlhelpers.core.artifacts import (ARTIFACTS, STEPS, MissingArtifactError, artifact_file, artifact_path,
-                                      atomic_path, finite_or_none, read_artifact, relative_to_run, save_figure,
-                                      step_dir, write_json)
+from mlhelpers.core.artifacts import (AFTER_STEPS, ARTIFACTS, NOTEBOOK_STEPS, STEPS, MissingArtifactError,
+                                      artifact_file, artifact_path, atomic_path, finite_or_none, read_artifact,
+                                      relative_to_run, save_figure, step_dir, write_json)
 
 
 def test_every_artifact_belongs_to_a_step_and_lives_in_a_distinct_place(tmp_path):
     paths = [artifact_path(tmp_path, name) for name in ARTIFACTS]
     assert len(set(paths)) == len(paths)
-    assert all(step in STEPS for step, _ in ARTIFACTS.values())
+    assert all(step in NOTEBOOK_STEPS for step, _ in ARTIFACTS.values())
     assert artifact_path(tmp_path, "model_skops") == tmp_path / "model" / "model.skops"
     assert artifact_file("serving_report") == "serving_report.json"
     assert [step.folder for step in STEPS.values()] == ["explore", "baseline", "model"]
+
+
+def test_after_pipeline_notebooks_are_registered_but_not_pipeline_steps(tmp_path):
+    assert list(STEPS) == ["explore", "baseline", "export"]  # what `mlh run` sequences, unchanged
+    assert list(NOTEBOOK_STEPS) == ["explore", "baseline", "export", "compare", "monitor"]
+    assert [NOTEBOOK_STEPS[s].notebook for s in AFTER_STEPS] == ["04_compare.ipynb", "05_monitor.ipynb"]
+    # their folder is their output folder itself
+    assert artifact_path(tmp_path, "drift_report") == tmp_path / "drift_report.json" == step_dir(tmp_path, "monitor") / "drift_report.json"
+    assert artifact_path(tmp_path, "reference") == tmp_path / "model" / "reference.json"
+    with pytest.raises(MissingArtifactError, match=r"notebooks/04_compare.ipynb, or its `mlh` command\) into this folder"):
+        read_artifact(tmp_path, "comparison")
 
 
 def test_write_json_is_atomic_and_versioned(tmp_path):
