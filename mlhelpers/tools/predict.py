@@ -15,7 +15,8 @@ __all__ = ["predict_file"]
 
 def predict_file(model_dir: str | Path, input_path: str | Path, output_path: str | Path,
                  rejects_path: str | Path | None = None, chunk_rows: int = 50_000,
-                 progress: bool = True) -> ScoreSummary:
-    """Score ``input_path`` with the model in ``model_dir``; return what was written (see ``score_file``)."""
+                 progress: bool = True, sheet: str | int | None = None) -> ScoreSummary:
+    """Score ``input_path`` (any format the pipeline reads; ``sheet`` for an Excel workbook with several)
+    with the model in ``model_dir``; return what was written (see ``score_file``)."""
     return score_file(model_dir, input_path, output_path, rejects_path=rejects_path, chunk_rows=chunk_rows,
-                      progress=progress)
+                      progress=progress, sheet=sheet)

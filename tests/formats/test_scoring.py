@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from mlhelpers.cli import main
+from mlhelpers.core.io import DataError
 from mlhelpers.core.schema import SchemaError, check_rows
 from mlhelpers.formats.parity import PROBA_ATOL
 from mlhelpers.formats.scoring import score_file
@@ -162,11 +163,12 @@ def test_bad_files_and_arguments_fail_before_any_work(model, tmp_path):
     with pytest.raises(SchemaError, match=r"lacks column\(s\) \['Age'\]"):
         score_file(model_dir, tmp_path / "no_age.csv", tmp_path / "out.csv", progress=False)
     assert not (tmp_path / "out.csv").exists()
-    with pytest.raises(ScoringError, match=r"input file .*in\.xml: unsupported type '\.xml'; use CSV"):
+    (tmp_path / "in.xml").write_text("<rows/>")
+    with pytest.raises(DataError, match=r"in\.xml: unsupported file type '\.xml'; use CSV, Parquet, Excel"):
         score_file(model_dir, tmp_path / "in.xml", tmp_path / "out.csv")
     with pytest.raises(ScoringError, match=r"output file .*out\.xlsx: unsupported type '\.xlsx'; use \.csv or \.parquet"):
         score_file(model_dir, tmp_path / "no_age.csv", tmp_path / "out.xlsx")
-    with pytest.raises(ScoringError, match="input file .*absent.csv does not exist"):
+    with pytest.raises(DataError, match=r"absent\.csv: file does not exist"):
         score_file(model_dir, tmp_path / "absent.csv", tmp_path / "out.csv")
     with pytest.raises(ScoringError, match="is not an exported model folder: model.skops, input_schema.json missing"):
         load_model_dir(tmp_path)
