@@ -44,7 +44,7 @@ def test_multiclass_target_with_a_two_member_class_is_refused_with_the_reason(cr
     frame = credit.dropna(subset=["Home"])
     frame = frame[frame["Home"] != "other"].copy()
     frame.loc[frame.index[:2], "Home"] = "tiny"
-    with pytest.raises(BaselineError, match=r"1 of 5 classes have fewer than 5 rows \(\{'tiny': 2\}\): a stratified split"):
+    with pytest.raises(BaselineError, match=r"1 of 6 classes have fewer than 5 rows \(\{'tiny': 2\}\): a stratified split"):
         prepared(frame, target="Home")
 
 
