@@ -199,7 +199,9 @@ def _add_predict_parser(commands) -> None:
     predict = commands.add_parser(
         "predict", help="score a file with an exported model; rows that break its schema go to a rejects file")
     predict.add_argument("model_dir", type=Path, help="the export step's model folder, e.g. runs/interactive/model")
-    predict.add_argument("input_file", type=Path, help="rows to score: .csv, .parquet or .jsonl")
+    predict.add_argument("input_file", type=Path,
+                         help="rows to score: any file `mlh run` reads (CSV of any dialect, compressed or not, "
+                              "Parquet, JSON lines, Excel)")
     predict.add_argument("-o", "--output", type=Path, required=True, help="predictions file: .csv or .parquet")
     predict.add_argument("--rejects", type=Path, default=None,
                          help="rejected rows with the reason per row (default: the output's name with .rejects.csv, "
@@ -207,15 +209,22 @@ def _add_predict_parser(commands) -> None:
     predict.add_argument("--overwrite", action="store_true",
                          help="replace the output and rejects files if they exist (never the input file)")
     predict.add_argument("--chunk-rows", type=int, default=50_000, help="rows read and scored at a time")
+    predict.add_argument("--sheet", type=_sheet, default=None,
+                         help="the Excel sheet to score (name, or 0-based index) when the workbook has several")
     predict.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     predict.set_defaults(handler=_predict)
 
 
 def _predict(args: argparse.Namespace) -> int:
     summary = predict_file(args.model_dir, args.input_file, args.output, rejects_path=args.rejects,
-                           chunk_rows=args.chunk_rows, progress=not args.no_progress, overwrite=args.overwrite)
+                         chunk_rows=args.chunk_rows, progress=not args.no_progress, overwrite=args.overwrite,
+                         sheet=args.sheet)
     print(summary.line())
     return 0
+
+
+def _sheet(text: str) -> str | int:
+    return int(text) if text.isdigit() else text
 
 
 def _add_optimize_parser(commands) -> None:

@@ -14,15 +14,15 @@ import pandas as pd
 
 from mlhelpers.baseline import BaselineError
 from mlhelpers.core.artifacts import read_artifact
-from mlhelpers.core.io import load_table
 from mlhelpers.core.metrics import task_metrics
 from mlhelpers.core.models import encode_target, feature_columns
 from mlhelpers.core.provenance import check_data
-from mlhelpers.core.tables import drop_missing_target
+from mlhelpers.core.tables import drop_missing_target, load_as_explored
 
 __all__ = ["BaselineData", "prepare_baseline_data", "load_baseline_data"]
 
 MIN_CLASS_ROWS = 5        # a class needs one row in the test split and two in every CV training fold
+_SHOWN_CLASSES = 10
 
 
 
@@ -121,14 +121,20 @@ def _check_class_sizes(y: np.ndarray, classes: list) -> None:
         raise BaselineError(f"the target has a single class ({classes}); classification needs two or more.")
     small = {str(c): int(n) for c, n in zip(classes, counts) if n < MIN_CLASS_ROWS}
     if small:
+        shown = dict(list(small.items())[:_SHOWN_CLASSES])
+        more = f" and {len(small) - _SHOWN_CLASSES:,} more" if len(small) > _SHOWN_CLASSES else ""
+        continuous = (f" With {len(classes):,} classes the target looks continuous: set task: regression."
+                      if len(classes) > 50 else "")
         raise BaselineError(
-            f"classes {small} have fewer than {MIN_CLASS_ROWS} rows: a stratified split needs one in the "
-            "test split and two in every cross-validation training fold. Merge rare classes into a "
-            "similar one or an 'other' class, or filter their rows out (data_query), then rerun 01_explore.")
+            f"{len(small):,} of {len(classes):,} classes have fewer than {MIN_CLASS_ROWS} rows ({shown}{more}): "
+            "a stratified split needs one in the test split and two in every cross-validation training fold. "
+            "Merge rare classes into a similar one or an 'other' class, or filter their rows out (data_query), "
+            f"then rerun 01_explore.{continuous}")
 
 
 def load_baseline_data(params) -> BaselineData:
-    """Read ``explore/eda.json`` and the data file named by ``params``, and prepare them.
+    """Read ``explore/eda.json`` and the data file named by ``params`` (with the value conversions eda.json
+    records, as the explore step read it), and prepare them.
 
     Raises ``MissingArtifactError`` ("run the explore step first") when eda.json is absent and
     ``DataChangedError`` when the data file is not the one the run started from.
@@ -138,7 +144,9 @@ def load_baseline_data(params) -> BaselineData:
     if eda["target"] != params.target:
         raise BaselineError(f"eda.json in {params.run_path} is for target {eda['target']!r}, params say "
                             f"{params.target!r}; rerun 01_explore with this target and run_dir.")
-    frame, _ = drop_missing_target(load_table(params.data_file, query=params.data_query), params.target)
+    table = load_as_explored(params.data_file, eda.get("conversions") or {}, query=params.data_query,
+                             sheet=params.data_sheet)
+    frame, _ = drop_missing_target(table, params.target)
     return prepare_baseline_data(frame, eda, task=params.task, primary_metric=params.primary_metric,
                                  drop_columns=list(params.drop_columns), group_column=params.group_column,
                                  time_column=params.time_column)

@@ -191,19 +191,43 @@ def _to_builtin(value: Any) -> Any:
     return str(value)
 
 
+class ArtifactError(ValueError):
+    """A JSON file the workspace wrote is unreadable (truncated, edited, not an object): the message names
+    the file and which step to rerun."""
+
+
+def read_json_file(path: str | Path, fix: str) -> dict[str, Any]:
+    """A JSON object from ``path``; a file that is not one (cut short, edited by hand, not UTF-8, a list)
+    raises ``ArtifactError`` naming the file, what is wrong and ``fix`` (e.g. "rerun the explore step")."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ArtifactError(f"{path} is not a readable JSON file (byte {exc.start} is not UTF-8); {fix}.") from None
+    except json.JSONDecodeError as exc:
+        cut = exc.pos >= len(exc.doc.rstrip()) or exc.msg.startswith("Unterminated")
+        problem = "it ends early: truncated" if cut else f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+        raise ArtifactError(f"{path} is corrupt: not valid JSON ({problem}); {fix}.") from None
+    if not isinstance(payload, dict):
+        raise ArtifactError(f"{path} is corrupt: it holds a JSON {type(payload).__name__}, not an object; {fix}.")
+    return payload
+
+
 def read_artifact(run_dir: str | Path, name: str) -> dict[str, Any]:
-    """Read an earlier step's JSON artifact; if it is missing, say which step to run first."""
+    """Read an earlier step's JSON artifact; if it is missing, say which step to run first; if it is corrupt,
+    say which step to rerun (``ArtifactError``)."""
     path = artifact_path(run_dir, name)
     step = NOTEBOOK_STEPS[ARTIFACTS[name][0]]
     if not path.exists():
         how = (f"or `mlh run <params> --steps {step.name}`) with the same run_dir" if step.name in STEPS
                else "or its `mlh` command) into this folder")
         raise MissingArtifactError(f"{path} is missing: run the {step.name} step first (notebooks/{step.notebook}, {how}.")
-    payload = json.loads(path.read_text(encoding="utf-8"))
+    payload = read_json_file(path, f"rerun the {step.name} step (notebooks/{step.notebook}, or `mlh run <params>` "
+                                   f"from that step on) into a new run folder")
     version = payload.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise ValueError(f"{path} has schema_version {version!r}, this code reads {SCHEMA_VERSION}; "
-                         f"rerun the {step.name} step.")
+        raise ArtifactError(f"{path} has schema_version {version!r}, this code reads {SCHEMA_VERSION}; "
+                            f"rerun the {step.name} step.")
     return payload
 
 

@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from mlhelpers.core.io import read_columns
+from mlhelpers.core.io import check_data_file, read_columns
+from mlhelpers.core.sniff import check_compressed
 from mlhelpers.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from mlhelpers.core.models import ZOO
 
@@ -36,6 +37,7 @@ class Params(BaseModel):
 
     data_path: str = Field("data/credit.csv", description="data file: CSV, Parquet, Excel, JSON lines, SQLite or DuckDB; relative paths start at the project root")
     data_query: str | None = Field(None, description="SQL query, required when data_path is a SQLite or DuckDB database")
+    data_sheet: str | int | None = Field(None, description="the Excel sheet holding the table (its name, or 0-based index), required when the workbook has several")
     target: str = Field("Status", description="the column to predict")
     task: Literal["auto", "classification", "regression"] = Field("auto", description="auto infers it from the target")
     primary_metric: str = Field("auto", description="auto picks one from the task and class balance")
@@ -70,6 +72,15 @@ class Params(BaseModel):
         known = ("auto",) + names
         if value not in known:
             raise ValueError(f"unknown {kind} {value!r}{_did_you_mean(value, known)}; choose one of {', '.join(known)}")
+        return value
+
+    @field_validator("data_sheet")
+    @classmethod
+    def _sheet(cls, value: str | int | None) -> str | int | None:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("a sheet index counts from 0; use 0 for the first sheet, or the sheet's name")
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty; give the sheet's name or 0-based index, or leave it out")
         return value
 
     @field_validator("n_jobs")
@@ -156,7 +167,9 @@ def _check_against_data(params: Params, source: str) -> None:
     if not params.data_file.exists():
         raise ParamsError(f"{source}: key 'data_path': file {params.data_file} does not exist; "
                           "point data_path at a data file (relative paths start at the project root).")
-    columns = read_columns(params.data_file, query=params.data_query)
+    check_data_file(params.data_file, params.data_sheet)
+    check_compressed(params.data_file)  # a truncated archive is refused now, not halfway through explore
+    columns = read_columns(params.data_file, query=params.data_query, sheet=params.data_sheet)
     named = {"target": [params.target], "group_column": [params.group_column],
              "time_column": [params.time_column], "drop_columns": params.drop_columns,
              "keep_columns": params.keep_columns}

@@ -1,15 +1,19 @@
-"""Whole tables in memory: compact dtypes, seeded samples, rows with a known target, content hashes.
+"""Whole tables in memory: loaded with their values converted and dtypes compacted (with a load report),
+read again the same way, seeded samples, rows with a known target, content hashes.
 
-The reading itself (formats, dialects, errors) lives in ``mlhelpers.core.io``.
+The reading itself (formats, dialects, errors) lives in ``mlhelpers.core.io``, the value conversions in
+``mlhelpers.core.values``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from mlhelpers.core import io
+from mlhelpers.core import io, values
 
 
 def compact_dtypes(frame: pd.DataFrame, max_category_share: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -47,17 +51,43 @@ def compact_dtypes(frame: pd.DataFrame, max_category_share: float = 0.5) -> tupl
     return compact, pd.DataFrame(rows).set_index("column").round(3)
 
 
-def load_compact(path: str | Path, query: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Load a table (see ``load_table``) and compact its dtypes.
+@dataclass
+class LoadReport:
+    """What loading a table did: ``summary`` (source, format, dialect, shape, memory) and ``conversions``
+    (``mlhelpers.core.values``: the values read differently from how they were written, recorded in
+    eda.json so every later read repeats them). Shows both as tables in a notebook."""
 
-    Returns the frame and a one-column summary table: source, format, CSV dialect, shape, memory
-    before and after, and the share saved.
+    summary: pd.DataFrame
+    conversions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def conversions_table(self) -> pd.DataFrame:
+        return values.conversions_table(self.conversions)
+
+    def _repr_html_(self) -> str:
+        if not self.conversions:
+            note = "<p>Every value read as written: no text markers, units, yes/no words or infinities to convert.</p>"
+        else:
+            note = (f"<p><b>{len(self.conversions)} column(s) read differently from how they are written</b> "
+                    "(the same conversion is applied whenever this data or new rows are read):</p>"
+                    + self.conversions_table().to_html())
+        return self.summary.to_html() + note
+
+
+def load_compact(path: str | Path, query: str | None = None, sheet: str | int | None = None,
+                 target: str | None = None) -> tuple[pd.DataFrame, LoadReport]:
+    """Load a table (``mlhelpers.core.io.load_table``), convert its values (``mlhelpers.core.values``:
+    missing-value words, yes/no, units, dates, infinities; the target only to numbers) and compact its dtypes.
+
+    Returns the frame and a ``LoadReport``: a summary table (source, format, CSV dialect, shape, memory
+    before and after, the share saved) and the conversions made.
     """
     path = Path(path)
-    frame = io.load_table(path, query=query)
+    frame = io.load_table(path, query=query, sheet=sheet)
+    frame, conversions = values.convert_table(frame, target=target, from_text=io.file_format(path) == "csv")
     compact, per_column = compact_dtypes(frame)
     before, after = per_column["mb_before"].sum(), per_column["mb_after"].sum()
-    summary = {"source": path.name + (f" ({query})" if query else ""), "format": io.file_format(path)}
+    summary = {"source": path.name + (f" ({query})" if query else "") + (f", sheet {sheet!r}" if sheet is not None else ""),
+               "format": io.file_format(path)}
     if summary["format"] == "csv":
         fmt = io.sniff_csv(path)
         summary |= {"encoding": fmt.encoding, "delimiter": repr(fmt.delimiter), "decimal mark": repr(fmt.decimal)}
@@ -65,9 +95,19 @@ def load_compact(path: str | Path, query: str | None = None) -> tuple[pd.DataFra
     summary |= {"rows": f"{len(compact):,}", "columns": str(compact.shape[1]),
                 "memory as read (MB)": f"{before:,.1f}", "memory compacted (MB)": f"{after:,.1f}",
                 "memory saved": f"{1 - after / before:.0%}" if before else "0%",
+                "values converted": ", ".join(f"{name} ({conversion['kind']})" for name, conversion
+                                              in conversions.items()) or "none",
                 "dtypes changed": ", ".join(f"{c}: {r.dtype_before}->{r.dtype_after}"
                                             for c, r in changed.iterrows()) or "none"}
-    return compact, pd.DataFrame({"value": summary})
+    return compact, LoadReport(pd.DataFrame({"value": summary}), conversions)
+
+
+def load_as_explored(path: str | Path, conversions: dict[str, dict[str, Any]], query: str | None = None,
+                     sheet: str | int | None = None) -> pd.DataFrame:
+    """Read the table again as the explore step read it: ``load_table``, then the ``conversions`` it
+    recorded in eda.json (values that do not convert become missing, as they did then)."""
+    frame = io.load_table(path, query=query, sheet=sheet)
+    return values.apply_conversions(frame, conversions)
 
 
 def seeded_sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:

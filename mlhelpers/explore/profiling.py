@@ -18,6 +18,11 @@ from mlhelpers.explore import EdaError
 __all__ = ["ProfileFile", "write_profile"]
 
 SMALL_DATA_ROWS = 20_000    # profile in full detail up to this many rows
+# ydata's word cloud cannot draw a word wider than its canvas (about 120 characters) and raises; its
+# character statistics take minutes on 20,000-character values. The report's copy of the data is cut to
+# these lengths (the data the other steps use is untouched).
+MAX_TEXT_CHARS = 1_000
+MAX_WORD_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,28 @@ class ProfileFile:
         return f"Profile report ({self.covers}): `{self.relative_path}` in the run folder; open it in a browser."
 
 
+def _shorten_long_strings(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The frame with over-long values and words of its text columns cut (a copy if anything changes),
+    and the names of the columns cut."""
+    cut, out = [], frame
+    for name in frame.columns:
+        column = frame[name]
+        if not (column.dtype == object or isinstance(column.dtype, (pd.CategoricalDtype, pd.StringDtype))):
+            continue
+        text = column.astype("object")
+        lengths = text.map(lambda value: len(value) if isinstance(value, str) else 0)
+        if lengths.max() <= MAX_WORD_CHARS:
+            continue
+        short = text.where(~text.map(lambda value: isinstance(value, str)),
+                           text.astype(str).str.slice(0, MAX_TEXT_CHARS)
+                           .str.replace(rf"(\S{{{MAX_WORD_CHARS}}})\S+", "\\1…", regex=True))
+        if not short.equals(text):
+            out = out.copy() if out is frame else out
+            out[name] = short
+            cut.append(str(name))
+    return out, cut
+
+
 def write_profile(frame: pd.DataFrame, run_dir: str | Path, *, sample_rows: int = 50_000, seed: int = 42,
                   title: str = "Data profile") -> ProfileFile:
     """Write a ydata-profiling report to ``explore/profile.html``; return where it is and what it covers.
@@ -39,7 +66,8 @@ def write_profile(frame: pd.DataFrame, run_dir: str | Path, *, sample_rows: int 
     Small data (at most 20,000 rows and ``sample_rows``): full detail (correlations, missing values,
     duplicates), without the pairwise scatter plots that dominate ydata's run time. Larger data:
     ydata's minimal mode on a seeded sample of ``sample_rows`` rows, so the report never
-    dominates the step.
+    dominates the step. Text longer than ``MAX_TEXT_CHARS`` (or words longer than ``MAX_WORD_CHARS``) is
+    cut in the report's copy of the data: ydata's word cloud fails on a word wider than its canvas.
     """
     import contextlib
     import io
@@ -59,6 +87,10 @@ def write_profile(frame: pd.DataFrame, run_dir: str | Path, *, sample_rows: int 
                     "plot": {"image_format": "png", "dpi": 60, "histogram": {"bins": 20, "max_bins": 20}}}
         subtitle = (f"minimal mode on a {len(data):,}-row sample of {len(frame):,} rows (seed {seed})"
                     if len(data) < len(frame) else f"all {len(frame):,} rows, minimal mode")
+    data, cut = _shorten_long_strings(data)
+    if cut:
+        subtitle += (f"; text cut to {MAX_TEXT_CHARS:,} characters and words to {MAX_WORD_CHARS} "
+                     f"for this report ({', '.join(cut)})")
     path = artifact_path(run_dir, "profile")
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")

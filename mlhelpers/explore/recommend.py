@@ -75,12 +75,14 @@ def recommend(frame: pd.DataFrame, *, target: str, task: str = "auto", primary_m
               drop_columns: Iterable[str] = (), keep_columns: Iterable[str] = (), seed: int = 42,
               sample_rows: int = SAMPLE_ROWS, target_info: TargetSummary | None = None,
               roles: pd.DataFrame | None = None, relevance: pd.DataFrame | None = None,
-              leakage: pd.DataFrame | None = None, redundancy: pd.DataFrame | None = None) -> dict[str, Any]:
+              leakage: pd.DataFrame | None = None, redundancy: pd.DataFrame | None = None,
+              conversions: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The ``explore/eda.json`` payload for ``frame``: task, metric, column roles and drops with
     reasons, leakage suspects and the model families worth trying.
 
     Computes every piece it is not given. When passing ``target_info``, pass the frame
-    ``prepare_target`` returned (rows with a known target).
+    ``prepare_target`` returned (rows with a known target). ``conversions`` are the load report's
+    (``mlhelpers.core.tables.LoadReport.conversions``): recorded so the later steps read the data the same way.
     """
     drop, keep = set(drop_columns), set(keep_columns)
     for key, names in (("drop_columns", drop), ("keep_columns", keep)):
@@ -118,6 +120,7 @@ def recommend(frame: pd.DataFrame, *, target: str, task: str = "auto", primary_m
         "redundant_pairs": redundancy.to_dict(orient="records"),
         "feature_ranking": ranking.replace({np.nan: None}).to_dict(orient="records"),
         "recommended_models": models, "model_reasons": model_reasons, "seed": seed,
+        "conversions": conversions or {},
     }
 
 

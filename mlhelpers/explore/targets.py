@@ -43,6 +43,10 @@ class TargetSummary:
         return facts.to_html() + self.distribution.to_html()
 
 
+def _integral(y: pd.Series) -> bool:
+    return bool(np.all(np.mod(y.to_numpy(dtype=float), 1) == 0))
+
+
 def _infer_task(y: pd.Series, task: str, target: str) -> tuple[str, str]:
     n_unique = y.nunique()
     numeric = pd.api.types.is_numeric_dtype(y.dtype) and not pd.api.types.is_bool_dtype(y.dtype)
@@ -52,12 +56,17 @@ def _infer_task(y: pd.Series, task: str, target: str) -> tuple[str, str]:
                            "set task: classification (or auto), or pick a numeric target.")
         return task, "set by the task parameter"
     if task == "classification":
+        if numeric and n_unique > MAX_CLASSES and not _integral(y):
+            example = show_value(y.dropna().loc[lambda v: np.mod(v.astype(float), 1) != 0].iloc[0])
+            raise EdaError(f"task is 'classification' but target {target!r} looks continuous: {n_unique:,} distinct "
+                           f"values, not whole numbers (e.g. {example}); set task: regression (or auto), or turn the "
+                           "target into classes first (bins or thresholds, in the data or with data_query).")
         return task, "set by the task parameter"
     if task != "auto":
         raise EdaError(f"task {task!r} is unknown; use auto, classification or regression.")
     if not numeric:
         return "classification", f"target has {n_unique} distinct {'true/false' if pd.api.types.is_bool_dtype(y.dtype) else 'string'} values"
-    integral = bool(np.all(np.mod(y.to_numpy(dtype=float), 1) == 0))
+    integral = _integral(y)
     if n_unique == 2:
         return "classification", "target has 2 distinct numeric values"
     if integral and n_unique <= MAX_CLASSES:

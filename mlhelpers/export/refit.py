@@ -8,7 +8,7 @@ files come next (``mlhelpers.export.saving``), then the card (``model_card``) an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,10 @@ import pandas as pd
 
 from mlhelpers.core import schema as input_schema
 from mlhelpers.core.artifacts import artifact_path, finite_or_none, read_artifact, write_json
-from mlhelpers.core.io import load_table
 from mlhelpers.core.metrics import scores, task_metrics
 from mlhelpers.core.models import ZOO, build_pipeline, encode_target, predict_on_one_thread
 from mlhelpers.core.provenance import check_data
-from mlhelpers.core.tables import drop_missing_target
+from mlhelpers.core.tables import drop_missing_target, load_as_explored
 from mlhelpers.export import ExportError
 
 __all__ = ["ExportData", "resolve_spec", "load_export_data", "prepare_export_data", "all_features", "refit",
@@ -41,6 +40,7 @@ class ExportData:
     task: str
     classes: list | None
     strategy: str
+    conversions: dict[str, dict[str, Any]] = field(default_factory=dict)  # eda.json's value conversions
 
     def summary(self) -> pd.DataFrame:
         """One row per side of the split: rows, features and target balance or spread."""
@@ -99,7 +99,7 @@ def resolve_spec(run_dir: str | Path, selected_model: str = "auto") -> dict[str,
 
 def load_export_data(params) -> ExportData:
     """Read the baseline's spec (or rebuild ``params.selected_model``) and split, load the data
-    named by ``params`` exactly as the baseline did, and split it. Raises ``ExportError`` when
+    named by ``params`` exactly as the baseline did (eda.json's value conversions), and split it. Raises ``ExportError`` when
     the params and the baseline disagree (another target) and ``MissingArtifactError`` when the
     baseline step has not run in ``params.run_dir``; ``DataChangedError`` when the data file is not the
     one the run started from."""
@@ -109,12 +109,16 @@ def load_export_data(params) -> ExportData:
     if spec["target"] != params.target:
         raise ExportError(f"model_spec.json in {params.run_path} predicts {spec['target']!r}, params say "
                           f"{params.target!r}; export with the baseline's target or rerun 01 and 02 with this one.")
-    frame, _ = drop_missing_target(load_table(params.data_file, query=params.data_query), params.target)
-    return prepare_export_data(frame, spec, split)
+    conversions = read_artifact(params.run_path, "eda").get("conversions") or {}
+    table = load_as_explored(params.data_file, conversions, query=params.data_query, sheet=params.data_sheet)
+    frame, _ = drop_missing_target(table, params.target)
+    return prepare_export_data(frame, spec, split, conversions)
 
 
-def prepare_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[str, Any]) -> ExportData:
-    """Split the loaded table (rows with a missing target already dropped) as the baseline did.
+def prepare_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[str, Any],
+                        conversions: dict[str, dict[str, Any]] | None = None) -> ExportData:
+    """Split the loaded table (rows with a missing target already dropped) as the baseline did;
+    ``conversions`` (eda.json's) go into the input schema, so scoring reads new rows the same way.
 
     Raises ``ExportError`` when the table no longer matches the split or the spec (changed data,
     another target): rerun the baseline step on this data.
@@ -137,7 +141,8 @@ def prepare_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[s
     y_test, _ = encode_target(frame.loc[test_index, target], spec["task"], classes)
     return ExportData(spec=spec, X_train=frame.loc[train_index, features], y_train=y_train,
                       X_test=frame.loc[test_index, features], y_test=y_test,
-                      task=spec["task"], classes=classes, strategy=split.get("strategy", "unknown"))
+                      task=spec["task"], classes=classes, strategy=split.get("strategy", "unknown"),
+                      conversions=dict(conversions or {}))
 
 
 def all_features(spec: dict[str, Any]) -> list[str]:
@@ -188,7 +193,7 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
 
 def write_input_schema(run_dir: str | Path, data: ExportData) -> pd.DataFrame:
     """Write ``model/input_schema.json`` (``mlhelpers.core.schema.infer_input_schema``); return it as a table, one row per column."""
-    schema = input_schema.infer_input_schema(data.X_train, data.spec, data.classes)
+    schema = input_schema.infer_input_schema(data.X_train, data.spec, data.classes, data.conversions)
     write_json(artifact_path(run_dir, "input_schema"), finite_or_none(schema))  # a column with no value has no range
     rows = []
     for name, info in schema["columns"].items():

@@ -97,18 +97,26 @@ def served_model():
 
 def model_signature(schema: dict[str, Any]):
     """The MLflow signature of the served model, from ``input_schema.json``: numeric columns as
-    doubles, categories as strings (booleans as booleans); outputs ``prediction`` (+ probabilities)."""
-    from mlflow.models import ModelSignature
-    from mlflow.types.schema import ColSpec, Schema
+    doubles, categories as strings (booleans as booleans); outputs ``prediction`` (+ probabilities).
 
-    def input_type(info: dict[str, Any]) -> str:
-        if info["dtype"] == "bool":
+    Date-time columns and columns whose values training converted (``"1,200"``, ``"yes"``, ``"unknown"``:
+    the schema's ``conversions``) are typed ``Any``: MLflow's own casts would refuse them before the model
+    sees them (a ``datetime`` column refuses zoned times; a ``double`` column refuses ``"1,200"``), so the
+    served model's schema check (``check_rows``) judges them, as ``mlh predict`` does.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    converted = set(schema.get("conversions") or {})
+
+    def input_type(name: str, info: dict[str, Any]):
+        if name in converted or info.get("role") == "datetime" or info["dtype"].startswith("datetime64"):
+            return AnyType()
+        if info["dtype"] in ("bool", "boolean"):
             return "boolean"
-        if info["dtype"].startswith("datetime64"):
-            return "datetime"
         return "double" if info["dtype"].startswith(("int", "uint", "float")) else "string"
 
-    inputs = Schema([ColSpec(input_type(info), name) for name, info in schema["columns"].items()])
+    inputs = Schema([ColSpec(input_type(name, info), name) for name, info in schema["columns"].items()])
     if schema["task"] == "classification":
         label = "string" if all(isinstance(c, str) for c in schema["classes"]) else "double"
         outputs = Schema([ColSpec(label, "prediction")]

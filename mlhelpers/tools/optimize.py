@@ -39,11 +39,6 @@ from mlhelpers.tools.compact import (CompactModel, OptimizeError, compact_applie
                                      save_compact)
 
 
-
-
-
-
-
 @dataclass
 class OptimizeResult:
     """What ``optimize_model`` measured and wrote."""
@@ -74,7 +69,16 @@ def load_any(path: str | Path, extra_trusted: list[str] | tuple[str, ...] = ()) 
     if path.suffix in (".joblib", ".pkl", ".pickle"):
         import joblib
 
-        return joblib.load(path)
+        try:
+            return joblib.load(path)
+        except Exception as exc:  # noqa: BLE001 - a pickle fails in as many ways as it has contents
+            missing = isinstance(exc, (ImportError, AttributeError))
+            why = ("it needs a module, class or version that is not installed here" if missing else
+                   "it is damaged or not a pickle at all (another kind of file?)")
+            raise OptimizeError(
+                f"{path}: cannot load this pickle: {why} ({type(exc).__name__}: {str(exc)[:200]}). Save the "
+                "fitted pipeline again in this environment (joblib.dump, or skops: "
+                "mlhelpers.formats.skops_io.save_skops) and pass that file.") from None
     raise OptimizeError(f"{path}: unknown model format {path.suffix!r}; expected .joblib, .pkl or .skops.")
 
 
@@ -139,7 +143,9 @@ def optimize_model(model_path: str | Path, sample: pd.DataFrame, out_dir: str | 
     probabilities 1e-5, exact labels); one that breaks it is reported, never chosen. ``tolerance``
     (e.g. 0.01 = error at most 1% higher, RMSE for regression, Brier score for classification)
     needs ``target``, the sample's label column. Writes the files and ``optimize_report.json`` into
-    ``out_dir``; returns the measurements (``OptimizeResult.table()`` for before/after).
+    ``out_dir``; returns the measurements (``OptimizeResult.table()`` for before/after). A model file that
+    does not load, or a model fitted on a bare array (no column names), raises ``OptimizeError`` before
+    anything is written; a failure later removes the ``out_dir`` this call created.
     """
     from sklearn.base import is_classifier
 
@@ -153,14 +159,51 @@ def optimize_model(model_path: str | Path, sample: pd.DataFrame, out_dir: str | 
     pipeline = load_any(model_path, extra_trusted)
     if not hasattr(pipeline, "predict"):
         raise OptimizeError(f"{model_path} holds a {type(pipeline).__name__}, not a fitted pipeline or model.")
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(pipeline)
+    except NotFittedError:
+        raise OptimizeError(f"{model_path} holds an unfitted {type(pipeline).__name__}; fit it, save it and "
+                            "pass that file.") from None
+    if getattr(pipeline, "feature_names_in_", None) is None:
+        raise OptimizeError(
+            f"{model_path} holds a {type(pipeline).__name__} fitted on a bare array: it records no column names "
+            "(no feature_names_in_), so the sample's columns cannot be matched to its inputs. Fit it (or a "
+            "Pipeline around it) on a pandas DataFrame with named columns, save it, and pass that file.")
     task = "classification" if is_classifier(pipeline) else "regression"
     if not hasattr(pipeline, "steps"):
         from sklearn.pipeline import Pipeline
         pipeline = Pipeline([("model", pipeline)])
-    columns = onnx_io.input_columns(pipeline, sample)
+    try:
+        columns = onnx_io.input_columns(pipeline, sample)
+    except ValueError as exc:
+        raise OptimizeError(f"--sample: {exc}") from None
     frame = sample[columns]
+    try:  # every check that can fail runs before anything is written
+        pipeline.predict(frame)
+        y = _encoded_target(pipeline, sample[target], task) if tolerance is not None else None
+    except Exception as exc:  # noqa: BLE001 - the model's own error, named
+        raise OptimizeError(f"the model cannot score --sample, or read its --target ({type(exc).__name__}: "
+                            f"{str(exc)[:300]}); pass rows with the columns and types it was fitted on.") from None
     out_dir = Path(out_dir)
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _optimize(pipeline, model_path, frame, y, out_dir, task, tolerance, n_single, extra_trusted, seed,
+                         formats)
+    except BaseException:
+        if created:  # nothing half-done is left behind: a folder this call made goes with it
+            import shutil
+
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+def _optimize(pipeline, model_path: Path, frame: pd.DataFrame, y: np.ndarray | None, out_dir: Path, task: str,
+              tolerance: float | None, n_single: int, extra_trusted, seed: int,
+              formats: tuple[str, ...]) -> OptimizeResult:
     notes: list[str] = []
 
     loader = "mlhelpers.formats.skops_io:load_skops" if model_path.suffix == ".skops" else "joblib:load"
@@ -193,7 +236,6 @@ def optimize_model(model_path: str | Path, sample: pd.DataFrame, out_dir: str | 
     lossy = None
     if tolerance is not None:
         if forest and hasattr(pipeline[-1], "estimators_"):
-            y = _encoded_target(pipeline, sample[target], task)
             n_trees, lossy = _lossy_forest(pipeline, frame, y, task, tolerance, seed)
             path = save_compact(pipeline, frame, out_dir / f"{stem}.lossy-{n_trees}trees.compact.npz", n_trees)
             built.append((f"lossy ({n_trees} of {lossy['of_trees']} trees)", path,

@@ -56,9 +56,9 @@ def plan_outputs(input_path: str | Path, output_path: str | Path, rejects_path: 
 
 def predict_file(model_dir: str | Path, input_path: str | Path, output_path: str | Path,
                  rejects_path: str | Path | None = None, chunk_rows: int = 50_000,
-                 progress: bool = True, overwrite: bool = False) -> ScoreSummary:
-    """Score ``input_path`` with the model in ``model_dir`` into the files ``plan_outputs`` decides; return
-    what was written (see ``score_file``)."""
+                 progress: bool = True, overwrite: bool = False, sheet: str | int | None = None) -> ScoreSummary:
+    """Score ``input_path`` (any format the pipeline reads; ``sheet`` for an Excel workbook with several) with
+    the model in ``model_dir`` into the files ``plan_outputs`` decides; return what was written (see ``score_file``)."""
     output_path, rejects_path = plan_outputs(input_path, output_path, rejects_path, overwrite=overwrite)
     return score_file(model_dir, input_path, output_path, rejects_path=rejects_path, chunk_rows=chunk_rows,
-                      progress=progress)
+                      progress=progress, sheet=sheet)

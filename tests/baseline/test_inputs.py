@@ -44,8 +44,16 @@ def test_multiclass_target_with_a_two_member_class_is_refused_with_the_reason(cr
     frame = credit.dropna(subset=["Home"])
     frame = frame[frame["Home"] != "other"].copy()
     frame.loc[frame.index[:2], "Home"] = "tiny"
-    with pytest.raises(BaselineError, match=r"classes \{'tiny': 2\} have fewer than 5 rows: a stratified split"):
+    with pytest.raises(BaselineError, match=r"1 of 6 classes have fewer than 5 rows \(\{'tiny': 2\}\): a stratified split"):
         prepared(frame, target="Home")
+
+
+def test_a_target_with_hundreds_of_rare_classes_is_refused_in_a_few_lines(credit, prepared):
+    frame = credit.assign(ratio=(credit["Amount"] / credit["Price"]).round(4))  # a continuous value as "classes"
+    with pytest.raises(BaselineError, match=r"classes have fewer than 5 rows .* and [\d,]+ more\): .*"
+                                            r"the target looks continuous: set task: regression") as raised:
+        prepared(frame, target="ratio")
+    assert len(str(raised.value)) < 800  # not thousands of classes printed
 
 # --- split ----------------------------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from mlhelpers.core.artifacts import (AFTER_STEPS, ARTIFACTS, NOTEBOOK_STEPS, STEPS, MissingArtifactError,
-                                      artifact_file, artifact_path, atomic_path, finite_or_none, read_artifact,
-                                      relative_to_run, save_figure, step_dir, write_json)
+from mlhelpers.core.artifacts import (AFTER_STEPS, ARTIFACTS, NOTEBOOK_STEPS, STEPS, ArtifactError,
+                                      MissingArtifactError, artifact_file, artifact_path, atomic_path, finite_or_none,
+                                      read_artifact, relative_to_run, save_figure, step_dir, write_json)
 
 
 def test_every_artifact_belongs_to_a_step_and_lives_in_a_distinct_place(tmp_path):
@@ -57,6 +57,21 @@ def test_missing_and_stale_artifacts_say_which_step_to_rerun(tmp_path):
     (tmp_path / "explore").mkdir()
     (tmp_path / "explore" / "eda.json").write_text(json.dumps({"schema_version": 0}))
     with pytest.raises(ValueError, match="schema_version 0, this code reads 1; rerun the explore step"):
+        read_artifact(tmp_path, "eda")
+
+
+@pytest.mark.parametrize("content, problem", [
+    ('{"schema_version": 1, "target": "Status", "columns": {"Age": {"role": "num', r"not valid JSON \(it ends early"),
+    ('{"schema_version": 1, "target": Status}', r"not valid JSON \(Expecting value at line 1, column 33\)"),
+    ('[1, 2]', r"it holds a JSON list, not an object"),
+    (b"\xff\xfe{}", r"is not a readable JSON file \(byte 0 is not UTF-8\)"),
+])
+def test_a_corrupt_artifact_names_the_file_and_the_step_to_rerun(tmp_path, content, problem):
+    (tmp_path / "explore").mkdir()
+    path = tmp_path / "explore" / "eda.json"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ArtifactError, match=rf"explore/eda\.json (is corrupt: )?{problem}.*; rerun the explore step "
+                                            r"\(notebooks/01_explore\.ipynb"):
         read_artifact(tmp_path, "eda")
 
 

@@ -1,6 +1,9 @@
 """Params: every bad input is refused with a message naming the key and the fix."""
 
+import pandas as pd
 import pytest
+
+from mlhelpers.core.io import DataError
 
 from mlhelpers.core.params import (PROJECT_ROOT, Params, ParamsError, load_params, parse_overrides,
                                    resolve_path, validate_notebook_params, validate_params)
@@ -159,3 +162,25 @@ def test_numbers_beyond_what_a_step_can_use_are_refused_up_front(tmp_path, text,
 
 def test_the_largest_seed_numpy_takes_is_accepted(tmp_path):
     assert load_params(write(tmp_path, "target: Status\nseed: 4294967295\n")).seed == 2**32 - 1
+
+
+def test_data_sheet_picks_a_sheet_and_is_checked_against_the_workbook(tmp_path, credit):
+    book = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        credit.head(40).to_excel(writer, sheet_name="data", index=False)
+        pd.DataFrame({"note": ["from data/credit.csv"]}).to_excel(writer, sheet_name="notes", index=False)
+    with pytest.raises(DataError, match=r"book\.xlsx: the workbook has 2 sheets \(0: 'data', 1: 'notes'\); set data_sheet"):
+        load_params(write(tmp_path, f"data_path: {book}\ntarget: Status\n"))
+    for sheet in ("data", 0):
+        assert load_params(write(tmp_path, f"data_path: {book}\ntarget: Status\ndata_sheet: {sheet}\n")).data_sheet == sheet
+    with pytest.raises(ParamsError, match=r"key 'data_sheet': a sheet index counts from 0"):
+        load_params(write(tmp_path, f"data_path: {book}\ntarget: Status\ndata_sheet: -1\n"))
+    with pytest.raises(DataError, match=r"credit\.csv: data_sheet \('data'\) applies to Excel workbooks only"):
+        load_params(write(tmp_path, "target: Status\ndata_sheet: data\n"))
+
+
+def test_a_truncated_archive_is_refused_before_any_step(tmp_path):
+    whole = (PROJECT_ROOT / "data" / "diamonds.csv.gz").read_bytes()
+    (tmp_path / "cut.csv.gz").write_bytes(whole[: len(whole) // 2])  # its first rows still decompress
+    with pytest.raises(DataError, match=r"cut\.csv\.gz: the compressed file is truncated or corrupt"):
+        load_params(write(tmp_path, f"data_path: {tmp_path / 'cut.csv.gz'}\ntarget: price\n"))

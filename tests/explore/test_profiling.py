@@ -20,3 +20,16 @@ def test_profile_sampled_on_big_data(credit_compact, tmp_path):
 def test_profile_sample_rows_must_be_positive(credit_compact, tmp_path):
     with pytest.raises(EdaError, match=r"profile_sample_rows must be positive, got 0"):
         profiling.write_profile(credit_compact, tmp_path, sample_rows=0)
+
+
+def test_very_long_strings_are_cut_for_the_report_only(credit_compact, tmp_path):
+    """One 20,000-character word per row: ydata's word cloud raised "Couldn't find space to draw"."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    frame = credit_compact.head(120).assign(notes=["".join(rng.choice(letters, 20_000)) for _ in range(120)])
+    report = profiling.write_profile(frame, tmp_path)
+    assert "text cut to 1,000 characters and words to 60 for this report (notes)" in report.covers
+    assert "wordcloud" in report.path.read_text(encoding="utf-8").lower()
+    assert frame["notes"].str.len().eq(20_000).all()  # the data itself is untouched

@@ -116,3 +116,29 @@ def test_target_errors(credit_compact, kwargs, match):
 def test_single_class_target_is_refused(credit_compact):
     with pytest.raises(EdaError, match=r"target 'Status' has a single class \('good'\) in all 3,200 rows"):
         prepare_target(credit_compact[credit_compact["Status"] == "good"], "Status")
+
+
+def test_a_continuous_target_is_refused_as_classes(credit_compact):
+    frame = credit_compact.assign(ratio=credit_compact["Amount"] / credit_compact["Price"])
+    with pytest.raises(EdaError, match=r"task is 'classification' but target 'ratio' looks continuous: [\d,]+ distinct "
+                                       r"values, not whole numbers \(e\.g\. [\d.]+\); set task: regression"):
+        prepare_target(frame, "ratio", task="classification")
+    _, info = prepare_target(frame.assign(stars=frame["Age"] // 10 / 2), "stars", task="classification")
+    assert info.task == "classification"  # a few half-point grades are classes
+
+
+def test_duplicate_check_compares_only_columns_that_hash_alike():
+    """60 rows x 5,000 numeric columns (the shape that hung): one pass, one exact comparison per real duplicate."""
+    rng = np.random.default_rng(0)
+    wide = pd.DataFrame(rng.normal(size=(60, 5000)), columns=[f"f{i}" for i in range(5000)])
+    wide["copy_of_f3"] = wide["f3"]
+    wide["f7_in_cm"] = wide["f7"] * 100           # the same numbers scaled: not a duplicate of the values
+    wide["grade"] = rng.choice(["a", "b", "c"], 60)
+    wide["grade_code"] = wide["grade"].map({"a": 1, "b": 2, "c": 3})   # the same information, other labels
+    wide["y"] = rng.normal(size=60)
+    roles = column_roles(wide, target="y")
+    assert roles.loc["copy_of_f3", "evidence"] == "duplicate of 'f3': identical values"
+    assert roles.loc["grade_code", "evidence"] == "duplicate of 'grade': the same values under other labels (one-to-one)"
+    assert roles.loc["f7_in_cm", "role"] == "numeric"
+    assert (roles["role"] == "duplicate").sum() == 2
+    assert roles.attrs["duplicate_comparisons"] == 2  # quadratic would be ~12.5 million

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import joblib
 import numpy as np
@@ -196,3 +197,36 @@ def test_cli_optimize(tmp_path, diamonds_8k, forest, capsys):
     assert (tmp_path / "forest.optimized" / "optimize_report.json").exists()
     assert main(["optimize", str(model_path), "--sample", str(sample), "--tolerance", "0.01"]) == 2
     assert "needs --target" in capsys.readouterr().err
+
+
+def test_models_that_cannot_be_optimized_exit_2_and_leave_no_folder(tmp_path, diamonds_8k, forest, capsys):
+    sample = tmp_path / "sample.csv"
+    diamonds_8k.iloc[3000:3200].to_csv(sample, index=False)
+    garbage = tmp_path / "garbage.pkl"
+    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    foreign = tmp_path / "foreign.pkl"
+    foreign.write_bytes(b"cno_such_package_xyz\nFittedModel\n)R.")  # a pickle of a class not installed here
+    bare = tmp_path / "bare.joblib"
+    joblib.dump(RandomForestRegressor(n_estimators=5, random_state=0).fit(
+        diamonds_8k[NUMERIC].to_numpy(), diamonds_8k["price"]), bare)
+    expected = {garbage: r"garbage\.pkl: cannot load this pickle: it is damaged or not a pickle at all",
+                foreign: r"foreign\.pkl: cannot load this pickle: it needs a module, class or version that is not "
+                         r"installed here \(ModuleNotFoundError: No module named 'no_such_package_xyz'\)\. Save the "
+                         r"fitted pipeline again in this environment",
+                bare: r"bare\.joblib holds a RandomForestRegressor fitted on a bare array: it records no column names"}
+    for model, message in expected.items():
+        assert main(["optimize", str(model), "--sample", str(sample), "--n-single", "5"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "Traceback" not in err
+        assert re.search(message, err), err
+        assert not model.with_name(model.name.split(".")[0] + ".optimized").exists()
+    # a sample the model cannot score, or a target it cannot read, is refused before anything is written
+    joblib.dump(forest, tmp_path / "forest.joblib")
+    broken = diamonds_8k.iloc[3000:3200].assign(carat="heavy")
+    with pytest.raises(OptimizeError, match=r"cannot score --sample, or read its --target \(ValueError: could not "
+                                            r"convert string to float: 'heavy'\)"):
+        optimize_model(tmp_path / "forest.joblib", broken, tmp_path / "forest.optimized", n_single=5)
+    with pytest.raises(OptimizeError, match=r"could not convert string to float: 'Ideal'"):
+        optimize_model(tmp_path / "forest.joblib", diamonds_8k.iloc[3000:3200], tmp_path / "forest.optimized",
+                       target="cut", tolerance=0.01, n_single=5)
+    assert not (tmp_path / "forest.optimized").exists()
