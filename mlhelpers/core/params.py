@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from mlhelpers.core.io import read_columns
 from mlhelpers.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from mlhelpers.core.models import ZOO
+from mlhelpers.core.tables import DUPLICATE_SHARE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _CHOICES = {"primary_metric": ("metric", CLASSIFICATION_METRICS + REGRESSION_METRICS),
@@ -40,6 +41,7 @@ class Params(BaseModel):
     seed: int = Field(42, ge=0, description="drives every random choice")
     group_column: str | None = Field(None, description="rows sharing a group stay on one side of every split")
     time_column: str | None = Field(None, description="split by time: test and validation rows come after training rows")
+    group_duplicates: bool = Field(True, description=f"copies of rows (features and target) stay on one side of every split when they exceed {DUPLICATE_SHARE:.0%} of rows")
     drop_columns: list[str] = Field(default_factory=list, description="columns never used as features")
     keep_columns: list[str] = Field(default_factory=list, description="columns the user vouches for: never dropped as leakage")
     models: list[Literal[ZOO]] = Field(default_factory=lambda: list(ZOO), min_length=1, description="baseline zoo, cheapest first")
