@@ -24,8 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["TextEncoder", "TEXT_COMPONENTS"]
 
-# Components kept per text column: skrub's default. On film titles (56k distinct) 30 components
-# scored as well as 60 with half the fit time; see README "Free text".
+# Components kept per text column: skrub's StringEncoder default, a size every model of the zoo fits quickly.
 TEXT_COMPONENTS = 30
 # An n-gram must occur in this many rows to be kept: n-grams of a single row cannot generalise and
 # only slow the SVD down.

@@ -91,6 +91,19 @@ def test_copies_join_the_groups_of_a_group_column(repeated, prepared):
     assert not set(branches[train]) & set(branches[test])
 
 
+def test_copies_joining_every_group_of_a_group_column_is_explained(repeated, prepared):
+    branch = repeated["original"] % 4
+    copies = repeated.index[repeated["original"].duplicated()]
+    # one copy of each branch sits in the next branch: joined through their copies, the four branches are one
+    moved = [copies[(branch[copies] == b).to_numpy()][0] for b in range(4)]
+    branch[moved] = (branch[moved] + 1) % 4
+    data = prepared(repeated.assign(branch=branch), group_column="branch", drop_columns=["original"])
+    with pytest.raises(BaselineError, match="'branch' has 1 groups once groups sharing copies of a row are joined; "
+                                            "grouped splitting needs at least cv_folds \\+ 1 = 4.*set group_duplicates: false"):
+        splits.make_split(data, test_size=0.2, cv_folds=3, seed=0)
+    assert splits.make_split(data, test_size=0.2, cv_folds=3, seed=0, group_duplicates=False).strategy == "group"
+
+
 def test_coincidences_of_common_values_are_not_grouped(credit, prepared):
     data = prepared(credit[["Status", "Home", "Marital", "Records", "Job"]])
     split = splits.make_split(data, cv_folds=3, seed=0)
