@@ -15,6 +15,7 @@ inside the pipeline rather than an error.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -116,6 +117,36 @@ class TextEncoder(TransformerMixin, BaseEstimator):
             width = 1 if svd is None else svd.n_components
             out.extend(f"{name}_text{i}" for i in range(width))
         return np.asarray(out, dtype=object)
+
+    # Each vectorizer's vocabulary (n-gram -> column, up to MAX_NGRAMS entries) is saved as one array of
+    # n-grams in column order: skops writes a dict entry by entry and rebuilds it node by node, which made
+    # a model of 8,000 film titles 24 MB and its load take minutes; one array loads in milliseconds.
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        if "vectorizers_" not in state:
+            return state
+        vectorizers, vocabularies = [], []
+        for vectorizer in state["vectorizers_"]:
+            if vectorizer is None or not hasattr(vectorizer, "vocabulary_"):
+                vectorizers.append(vectorizer)
+                vocabularies.append(None)
+                continue
+            bare = copy.copy(vectorizer)
+            vocabulary = bare.__dict__.pop("vocabulary_")
+            terms = np.empty(len(vocabulary), dtype=object)
+            for term, index in vocabulary.items():
+                terms[index] = term
+            vectorizers.append(bare)
+            vocabularies.append(terms.astype(str))
+        return state | {"vectorizers_": vectorizers, "vocabularies_": vocabularies}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        vocabularies = state.pop("vocabularies_", None)
+        super().__setstate__(state)
+        for vectorizer, terms in zip(getattr(self, "vectorizers_", []), vocabularies or []):
+            if vectorizer is not None and terms is not None:
+                vectorizer.vocabulary_ = {str(term): index for index, term in enumerate(terms)}
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
