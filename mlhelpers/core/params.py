@@ -17,6 +17,7 @@ from mlhelpers.core.io import check_data_file, read_columns
 from mlhelpers.core.sniff import check_compressed
 from mlhelpers.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from mlhelpers.core.models import ZOO
+from mlhelpers.core.tables import DUPLICATE_SHARE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MAX_SEED = 2**32 - 1          # numpy's and scikit-learn's limit for a seed
@@ -46,6 +47,7 @@ class Params(BaseModel):
     seed: int = Field(42, ge=0, le=MAX_SEED, description="drives every random choice, 0 to 4294967295 (2**32 - 1)")
     group_column: str | None = Field(None, description="rows sharing a group stay on one side of every split")
     time_column: str | None = Field(None, description="split by time: test and validation rows come after training rows")
+    group_duplicates: bool = Field(True, description=f"copies of rows (features and target) stay on one side of every split when they exceed {DUPLICATE_SHARE:.0%} of rows")
     drop_columns: list[str] = Field(default_factory=list, description="columns never used as features")
     keep_columns: list[str] = Field(default_factory=list, description="columns the user vouches for: never dropped as leakage")
     models: list[Literal[ZOO]] = Field(default_factory=lambda: list(ZOO), min_length=1, description="baseline zoo, cheapest first")

@@ -1,5 +1,5 @@
 """Whole tables in memory: loaded with their values converted and dtypes compacted (with a load report),
-read again the same way, seeded samples, rows with a known target, content hashes.
+read again the same way, seeded samples, rows with a known target, duplicate rows, content hashes.
 
 The reading itself (formats, dialects, errors) lives in ``mlhelpers.core.io``, the value conversions in
 ``mlhelpers.core.values``.
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mlhelpers.core import io, values
@@ -119,6 +120,45 @@ def drop_missing_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame,
     """Rows whose target is known, and how many were dropped."""
     known = frame[target].notna()
     return frame.loc[known], int((~known).sum())
+
+
+# Exact copies of a row on both sides of a split make a model that memorises rows look better than it
+# is. Above this share of rows that copy an earlier one, the baseline keeps each group of copies
+# (features and target) on one side of the test split and of every fold. Below it the inflation is at
+# most about that share of the validation rows, and exact stratification is worth more.
+DUPLICATE_SHARE = 0.01
+# Identical rows are copies, not coincidences, when their values together would occur fewer than this
+# many times in a table of this size by chance (each column's value frequencies multiplied, as if the
+# columns were independent). In a table of a few categorical columns identical rows are expected and
+# i.i.d.: grouping them would put every "yes" row of a combination in one fold and every "no" row in
+# another, and score the model on the opposite of what it learned (credit's categorical columns: ROC AUC
+# 0.44). Copies of rows with continuous values are far below it (1e-10 on credit).
+CHANCE_COUNT = 0.01
+
+
+def duplicate_groups(frame: pd.DataFrame) -> np.ndarray:
+    """One group number per row, equal for identical rows (every column, missing values equal),
+    numbered in order of first appearance. Rows are compared by a 64-bit hash of their values
+    (pandas' ``hash_pandas_object``), so a table of any width costs one pass."""
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return pd.factorize(hashes)[0]
+
+
+def copied_rows(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``(groups, copied)``: ``duplicate_groups(frame)``, and whether each row belongs to a group of
+    copies: two rows or more whose values would occur by chance fewer than ``CHANCE_COUNT`` times in
+    a table of this size (columns taken as independent, so correlated columns make this conservative
+    only up to their correlation; identical rows of common values are coincidences, not copies)."""
+    groups = duplicate_groups(frame)
+    n = len(frame)
+    if n == 0:
+        return groups, np.zeros(0, dtype=bool)
+    log_share = np.zeros(n)
+    for position in range(frame.shape[1]):
+        codes = pd.factorize(frame.iloc[:, position], use_na_sentinel=False)[0]
+        log_share += np.log(np.bincount(codes)[codes] / n)
+    repeated = np.bincount(groups)[groups] > 1
+    return groups, repeated & (n * np.exp(log_share) < CHANCE_COUNT)
 
 
 def file_sha256(path: str | Path) -> str:
