@@ -21,6 +21,13 @@ __all__ = ["RARE_CLASS_POLICIES", "RareClassError", "min_class_rows", "plan_rare
 RARE_CLASS_POLICIES = ("merge", "refuse")
 MERGED_NAME = "other"
 MIN_FIT_ROWS = 2        # rows of a class every CV training fold needs (the baseline checks its folds for it)
+SHOWN_CLASSES = 10      # a message names this many rare classes, then counts the rest
+MANY_CLASSES = 50       # beyond this many classes a target with rare ones is more likely a number than a label
+
+
+def _named(rare: dict[str, int]) -> str:
+    shown = ", ".join(f"{label!r}: {n}" for label, n in list(rare.items())[:SHOWN_CLASSES])
+    return shown + (f" and {len(rare) - SHOWN_CLASSES:,} more" if len(rare) > SHOWN_CLASSES else "")
 
 
 class RareClassError(ValueError):
@@ -69,7 +76,9 @@ def plan_rare_classes(y: pd.Series, *, policy: str = "merge", cv_folds: int = 5,
             "rare": {str(label): n for label, n in rare.items()}, "merged_into": None, "merged_rows": 0}
     if not rare:
         return plan
-    named = ", ".join(f"{label!r}: {n}" for label, n in plan["rare"].items())
+    named = _named(plan["rare"])
+    if len(counts) > MANY_CLASSES:
+        named += f"; with {len(counts):,} classes the target looks continuous: set task: regression"
     why = (f"a class needs at least {need} rows for one in the held-out test split (test_size={test_size}) "
            f"and one in every one of the {cv_folds} cross-validation folds")
     if policy == "refuse":
@@ -101,7 +110,9 @@ def describe_plan(plan: dict[str, Any] | None) -> str:
     if not plan or not plan["rare"]:
         need = plan["min_rows"] if plan else "enough"
         return f"every class has at least {need} rows: no class is merged."
-    named = ", ".join(f"{label} ({n} rows)" for label, n in plan["rare"].items())
+    named = ", ".join(f"{label} ({n} rows)" for label, n in list(plan["rare"].items())[:SHOWN_CLASSES])
+    if len(plan["rare"]) > SHOWN_CLASSES:
+        named += f" and {len(plan['rare']) - SHOWN_CLASSES:,} more"
     if plan.get("merged_into"):
         return (f"classes with fewer than {plan['min_rows']} rows ({named}) are merged into one class "
                 f"{plan['merged_into']!r} ({plan['merged_rows']} rows), which the model predicts and serves "

