@@ -58,6 +58,20 @@ def _merged_name(labels: list) -> str:
     return name
 
 
+def _fits(sizes: list[int], need: int, merge: bool) -> bool:
+    small = [n for n in sizes if n < need]
+    if not merge:
+        return not small
+    return not small or (sum(small) >= need and len(small) < len(sizes))
+
+
+def _fewer_folds(sizes: list[int], cv_folds: int, test_size: float, merge: bool) -> str:
+    for folds in range(cv_folds - 1, 1, -1):
+        if _fits(sizes, min_class_rows(folds, test_size), merge):
+            return f"set cv_folds: {folds} (fewer rows per class needed), "
+    return ""
+
+
 def plan_rare_classes(y: pd.Series, *, policy: str = "merge", cv_folds: int = 5, test_size: float = 0.2) -> dict[str, Any]:
     """What happens to ``y``'s classes that are too small for the split (``min_class_rows``).
 
@@ -81,18 +95,20 @@ def plan_rare_classes(y: pd.Series, *, policy: str = "merge", cv_folds: int = 5,
         named += f"; with {len(counts):,} classes the target looks continuous: set task: regression"
     why = (f"a class needs at least {need} rows for one in the held-out test split (test_size={test_size}) "
            f"and one in every one of the {cv_folds} cross-validation folds")
+    sizes = [int(n) for n in counts]
     if policy == "refuse":
         raise RareClassError(
             f"classes with too few rows ({named}); {why}. Fix: set rare_classes: merge (they become one "
-            f"class {_merged_name(list(counts.index))!r}), lower cv_folds, remove those rows from the data, or collect "
-            "more rows of them.")
+            f"class {_merged_name(list(counts.index))!r}), {_fewer_folds(sizes, cv_folds, test_size, merge=False)}"
+            "remove those rows from the data, or collect more rows of them.")
     merged_rows = sum(rare.values())
     kept = len(counts) - len(rare)
-    if merged_rows < need or kept < 1:
+    if not _fits(sizes, need, merge=True):
         raise RareClassError(
             f"classes with too few rows ({named}); {why}. Merged they make {merged_rows} rows, still "
-            f"fewer than {need}" + ("" if kept >= 1 else " and no other class is left") + ". Fix: lower cv_folds "
-            "(fewer rows per class needed), remove those rows from the data, or collect more rows of them.")
+            f"fewer than {need}" + ("" if kept >= 1 else " and no other class is left") + ". Fix: "
+            f"{_fewer_folds(sizes, cv_folds, test_size, merge=True)}remove those rows from the data, or "
+            "collect more rows of them.")
     return plan | {"merged_into": _merged_name(list(counts.index)), "merged_rows": merged_rows}
 
 

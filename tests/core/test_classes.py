@@ -41,16 +41,17 @@ def test_merge_puts_the_rare_transmissions_into_one_class_other(mpg):
 def test_refuse_names_the_classes_their_counts_and_the_fix(mpg):
     with pytest.raises(RareClassError, match=r"classes with too few rows \('auto\(l3\)': 2, 'auto\(s4\)': 3, 'auto\(s5\)': 3, "
                                               r"'auto\(av\)': 5, 'auto\(l6\)': 6\); a class needs at least 7 rows .* "
-                                              r"Fix: set rare_classes: merge .*lower cv_folds"):
+                                              r"Fix: set rare_classes: merge \(they become one class 'other'\), remove those rows"):
         plan_rare_classes(mpg["trans"], policy="refuse", cv_folds=5, test_size=0.2)
     assert plan_rare_classes(mpg["drv"], policy="refuse")["rare"] == {}  # nothing rare: nothing refused
 
 
 def test_merge_that_leaves_a_class_still_too_small_is_refused(mpg):
     # `class`: 2seater has 5 rows; merged alone it is still 5 < 7 rows
-    with pytest.raises(RareClassError, match=r"\('2seater': 5\).* Merged they make 5 rows, still fewer than 7"):
+    with pytest.raises(RareClassError, match=r"\('2seater': 5\).* Merged they make 5 rows, still fewer than 7\. "
+                                              r"Fix: set cv_folds: 4 \(fewer rows per class needed\)"):
         plan_rare_classes(mpg["class"], policy="merge", cv_folds=5, test_size=0.2)
-    assert plan_rare_classes(mpg["class"], policy="merge", cv_folds=3, test_size=0.2)["rare"] == {}  # fewer folds: fits
+    assert plan_rare_classes(mpg["class"], policy="merge", cv_folds=4, test_size=0.2)["rare"] == {}  # one fold fewer: fits
     with pytest.raises(RareClassError, match="unknown; use one of merge, refuse"):
         plan_rare_classes(mpg["class"], policy="drop")
 
