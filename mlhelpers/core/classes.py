@@ -126,7 +126,7 @@ def describe_plan(plan: dict[str, Any] | None) -> str:
     if not plan or not plan["rare"]:
         need = plan["min_rows"] if plan else "enough"
         return f"every class has at least {need} rows: no class is merged."
-    named = ", ".join(f"{label} ({n} rows)" for label, n in list(plan["rare"].items())[:SHOWN_CLASSES])
+    named = ", ".join(f"{label} ({n} row{'s' if n != 1 else ''})" for label, n in list(plan["rare"].items())[:SHOWN_CLASSES])
     if len(plan["rare"]) > SHOWN_CLASSES:
         named += f" and {len(plan['rare']) - SHOWN_CLASSES:,} more"
     if plan.get("merged_into"):
