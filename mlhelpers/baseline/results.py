@@ -59,6 +59,7 @@ def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path) -> pd.DataFram
     best = zoo.best
     spec = zoo.spec() | {
         "target": data.target, "primary_metric": data.primary_metric, "classes": data.classes,
+        "rare_classes": data.rare_classes,  # export merges the same classes before it splits
         "cv": {metric: {"mean": best.mean(metric), "std": best.std(metric)} for metric in data.metrics},
         "selection_reason": zoo.reason,
     }

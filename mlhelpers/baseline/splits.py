@@ -4,6 +4,8 @@ Time-ordered, grouped, stratified or random, as the params say; every random cho
 When exact copies of rows (features and target, values too rare to coincide: ``core.tables.copied_rows``)
 exceed ``DUPLICATE_SHARE`` of the rows, each group of copies stays on one side of the test split and of every
 fold, so no row is validated against its twin.
+For classification the test split holds every class when the strategy allows it (stratified; grouped: the first
+of a few seeded group draws that does); a class it still lacks is named in the summary and in ``split.json``.
 ``write_split`` records the row labels in ``baseline/split.json``, which export evaluates on.
 """
 
@@ -24,6 +26,8 @@ from mlhelpers.core.tables import DUPLICATE_SHARE, copied_rows
 
 __all__ = ["Split", "make_split", "write_split"]
 
+GROUP_DRAWS = 20    # seeded group holdouts tried, in order, for one whose test rows hold every class
+
 
 @dataclass
 class Split:
@@ -35,6 +39,7 @@ class Split:
     folds: list[tuple[np.ndarray, np.ndarray]]  # positions into train_index: (fit rows, validation rows)
     seed: int
     duplicates: dict[str, Any] = field(default_factory=dict)  # copies of rows and whether they were grouped
+    absent_from_test: list = field(default_factory=list)  # classes with no test row (time or group splits only)
 
     def summary(self) -> pd.DataFrame:
         """Rows on each side and in each fold."""
@@ -46,6 +51,9 @@ class Split:
             rows.append({"part": "copies of rows (features and target)",
                          "rows": f"{self.duplicates['copy_rows']} ({self.duplicates['share']:.2%}): "
                                  f"{self.duplicates['policy']}"})
+        if self.absent_from_test:
+            rows.append({"part": "classes absent from test (left out of its macro averages)",
+                         "rows": ", ".join(map(str, self.absent_from_test))})
         return pd.DataFrame(rows).set_index("part")
 
     def __repr__(self) -> str:
@@ -96,8 +104,16 @@ def make_split(data: BaselineData, *, test_size: float = 0.2, cv_folds: int = 5,
             raise BaselineError(f"group_column {data.groups.name!r} has {n_groups} groups{joined}; grouped splitting needs "
                                 f"at least cv_folds + 1 = {cv_folds + 1}. Lower cv_folds or use another group column"
                                 + (", or set group_duplicates: false." if joined else "."))
-        train_pos, test_pos = next(GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
-                                   .split(positions, groups=groups))
+        draws = GroupShuffleSplit(n_splits=GROUP_DRAWS if classification else 1, test_size=test_size,
+                                  random_state=seed).split(positions, groups=groups)
+        # The first draw is the one a plain group split makes; later draws are tried only when a class has no
+        # test row (scikit-learn has no stratified group holdout), so the test score averages over every class.
+        for train_pos, test_pos in draws:
+            if not classification or len(np.unique(data.y[test_pos])) == data.n_classes:
+                break
+        else:
+            train_pos, test_pos = next(GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+                                       .split(positions, groups=groups))
         splitter = (StratifiedGroupKFold(cv_folds, shuffle=True, random_state=seed) if classification
                     else GroupKFold(cv_folds, shuffle=True, random_state=seed))
         folds = list(splitter.split(train_pos, data.y[train_pos], groups=groups[train_pos]))
@@ -114,8 +130,11 @@ def make_split(data: BaselineData, *, test_size: float = 0.2, cv_folds: int = 5,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "least populated class has fewer members than n_splits"
             folds = list(splitter.split(train_pos, data.y[train_pos]))
+    absent = ([data.classes[c] for c in range(data.n_classes) if not (data.y[test_pos] == c).any()]
+              if classification else [])
     split = Split(strategy=strategy, train_index=data.X.index[train_pos].tolist(),
-                  test_index=data.X.index[test_pos].tolist(), folds=folds, seed=seed, duplicates=duplicates)
+                  test_index=data.X.index[test_pos].tolist(), folds=folds, seed=seed, duplicates=duplicates,
+                  absent_from_test=absent)
     if classification:
         _check_folds_hold_every_class(data, split)
     return split
@@ -211,4 +230,5 @@ def write_split(split: Split, run_dir: str | Path) -> Path:
     """Write ``baseline/split.json`` (row labels of the test and training rows) and return its path."""
     return write_json(artifact_path(run_dir, "split"), {
         "strategy": split.strategy, "seed": split.seed, "n_folds": len(split.folds),
-        "duplicates": split.duplicates, "test_index": split.test_index, "train_index": split.train_index})
+        "duplicates": split.duplicates, "classes_absent_from_test": split.absent_from_test,
+        "test_index": split.test_index, "train_index": split.train_index})

@@ -13,11 +13,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from mlhelpers.core.io import check_data_file, read_columns
-from mlhelpers.core.sniff import check_compressed
+from mlhelpers.core.classes import RareClassError, plan_rare_classes
+from mlhelpers.core.io import check_data_file, load_table, read_columns
 from mlhelpers.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from mlhelpers.core.models import ZOO
-from mlhelpers.core.tables import DUPLICATE_SHARE
+from mlhelpers.core.sniff import check_compressed
+from mlhelpers.core.tables import DUPLICATE_SHARE, drop_missing_target
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MAX_SEED = 2**32 - 1          # numpy's and scikit-learn's limit for a seed
@@ -44,6 +45,11 @@ class Params(BaseModel):
     primary_metric: str = Field("auto", description="auto picks one from the task and class balance")
     test_size: float = Field(0.2, gt=0, lt=1, description="held-out fraction, strictly between 0 and 1")
     cv_folds: int = Field(5, ge=2, le=50, description="cross-validation folds, 2 to 50")
+    # merge by default: a class this small cannot be scored honestly either way; merged, its rows still teach the model
+    # and the run finishes, saying everywhere what it merged. refuse suits a label set that is a contract (README).
+    rare_classes: Literal["merge", "refuse"] = Field("merge", description=(
+        "target classes too small for a test row and a row in every CV fold: merge into one class 'other' "
+        "(default: the run goes on, records and serves it) or refuse (stop, naming them)"))
     seed: int = Field(42, ge=0, le=MAX_SEED, description="drives every random choice, 0 to 4294967295 (2**32 - 1)")
     group_column: str | None = Field(None, description="rows sharing a group stay on one side of every split")
     time_column: str | None = Field(None, description="split by time: test and validation rows come after training rows")
@@ -183,6 +189,21 @@ def _check_against_data(params: Params, source: str) -> None:
                     f"{_did_you_mean(name, columns)}. Columns: {', '.join(columns)}.")
     if params.target in params.drop_columns:
         raise ParamsError(f"{source}: key 'drop_columns' lists the target {params.target!r}; remove it.")
+
+
+def check_target_classes(params: Params, source: str = "params") -> dict[str, Any] | None:
+    """Read the target column and apply the ``rare_classes`` policy to it (``mlh validate`` calls it, so a run
+    that would be refused is refused before it starts). Returns the plan (``core.classes``), or None when the
+    target is a number and ``task`` is auto, or regression. Raises ``ParamsError``."""
+    frame, _ = drop_missing_target(load_table(params.data_file, query=params.data_query, sheet=params.data_sheet),
+                                   params.target)
+    y = frame[params.target]
+    if params.task == "regression" or (params.task == "auto" and y.dtype.kind in "iuf"):
+        return None  # a number may be a class label or a value: the explore step infers the task, then checks
+    try:
+        return plan_rare_classes(y, policy=params.rare_classes, cv_folds=params.cv_folds, test_size=params.test_size)
+    except RareClassError as exc:
+        raise ParamsError(f"{source}: key 'rare_classes': {exc}") from None
 
 
 def read_params_file(path: str | Path) -> dict[str, Any]:

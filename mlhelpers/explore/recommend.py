@@ -128,6 +128,7 @@ def recommend(frame: pd.DataFrame, *, target: str, task: str = "auto", primary_m
         "n_cols": int(frame.shape[1]), "classes": target_info.classes,
         "class_counts": ({str(k): int(v) for k, v in target_info.distribution["count"].items()}
                          if target_info.task == "classification" else None),
+        "rare_classes": target_info.rare_classes,  # merged or refused before anything else saw the target
         "columns": columns,
         "leakage_suspects": [str(c) for c in leakage.index[leakage["verdict"] == "drop"]],
         "review": [str(c) for c, r in leakage.iterrows() if r["verdict"] == "review" and c not in keep],

@@ -17,14 +17,15 @@ import pandas as pd
 
 from mlhelpers.core import schema as input_schema
 from mlhelpers.core.artifacts import artifact_path, finite_or_none, read_artifact, write_json
-from mlhelpers.core.metrics import scores, task_metrics
+from mlhelpers.core.classes import describe_plan, merge_rare_classes
+from mlhelpers.core.metrics import absent_classes, cv_spread_check, scores, task_metrics
 from mlhelpers.core.models import ZOO, build_pipeline, encode_target, predict_on_one_thread
 from mlhelpers.core.provenance import check_data
 from mlhelpers.core.tables import drop_missing_target, load_as_explored
 from mlhelpers.export import ExportError
 
 __all__ = ["ExportData", "resolve_spec", "load_export_data", "prepare_export_data", "all_features", "refit",
-           "evaluate_on_test", "write_metrics", "metrics_table", "write_input_schema"]
+           "evaluate_on_test", "write_metrics", "metrics_table", "describe_test_score", "write_input_schema"]
 
 
 
@@ -61,6 +62,7 @@ class ExportData:
         cv = spec.get("cv", {}).get(metric)
         threshold = spec.get("decision_threshold")
         rows = {"model": spec["model"], "task": spec["task"], "target": spec["target"],
+                **({"rare classes": describe_plan(spec.get("rare_classes"))} if spec["task"] == "classification" else {}),
                 "estimator parameters": ", ".join(f"{k}={v}" for k, v in spec.get("estimator_params", {}).items()) or "zoo defaults",
                 "features": ", ".join(f"{role}: {len(names)}" for role, names in spec["features"].items() if names),
                 f"CV {metric}": f"{cv['mean']:.4f} ± {cv['std']:.4f}" if cv else "not recorded",
@@ -120,8 +122,9 @@ def prepare_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[s
     """Split the loaded table (rows with a missing target already dropped) as the baseline did;
     ``conversions`` (eda.json's) go into the input schema, so scoring reads new rows the same way.
 
-    Raises ``ExportError`` when the table no longer matches the split or the spec (changed data,
-    another target): rerun the baseline step on this data.
+    The target's rare classes are merged exactly as the baseline merged them (``rare_classes`` in the spec),
+    so the refit model has the baseline's classes. Raises ``ExportError`` when the table no longer matches the
+    split or the spec (changed data, another target): rerun the baseline step on this data.
     """
     target = spec["target"]
     if target not in frame.columns:
@@ -137,8 +140,12 @@ def prepare_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[s
     if len(unknown):
         raise ExportError(f"split.json names {len(unknown)} rows the data does not have (e.g. {list(unknown[:3])}); "
                           "the data changed since the baseline step: rerun it.")
-    y_train, classes = encode_target(frame.loc[train_index, target], spec["task"], spec.get("classes"))
-    y_test, _ = encode_target(frame.loc[test_index, target], spec["task"], classes)
+    y = merge_rare_classes(frame[target], spec.get("rare_classes")) if spec["task"] == "classification" else frame[target]
+    try:
+        y_train, classes = encode_target(y.loc[train_index], spec["task"], spec.get("classes"))
+        y_test, _ = encode_target(y.loc[test_index], spec["task"], classes)
+    except ValueError as exc:
+        raise ExportError(f"{exc} The data changed since the baseline step: rerun it on this data.") from None
     return ExportData(spec=spec, X_train=frame.loc[train_index, features], y_train=y_train,
                       X_test=frame.loc[test_index, features], y_test=y_test,
                       task=spec["task"], classes=classes, strategy=split.get("strategy", "unknown"),
@@ -172,12 +179,17 @@ def evaluate_on_test(pipeline, data: ExportData) -> dict[str, float]:
 
 
 def write_metrics(run_dir: str | Path, data: ExportData, pipeline) -> pd.DataFrame:
-    """Evaluate ``pipeline`` once on the test split (``evaluate_on_test``) and write
-    ``model/metrics.json`` (primary metric, test scores, CV mean and std); return ``metrics_table``."""
-    spec = data.spec
+    """Evaluate ``pipeline`` once on the test split (``evaluate_on_test``) and write ``model/metrics.json``
+    (primary metric, test scores, CV mean and std, whether the primary test score lies outside CV mean +- 3 std,
+    the classes with no test row); return ``metrics_table``."""
+    spec, metric = data.spec, data.spec["primary_metric"]
+    test = evaluate_on_test(pipeline, data)
+    absent = absent_classes(data.y_test, len(data.classes)) if data.task == "classification" else []
     write_json(artifact_path(run_dir, "metrics"), finite_or_none({
-        "primary_metric": spec["primary_metric"], "model": spec["model"], "test": evaluate_on_test(pipeline, data),
-        "cv": spec.get("cv", {}), "n_train": len(data.X_train), "n_test": len(data.X_test)}))
+        "primary_metric": metric, "model": spec["model"], "test": test,
+        "cv": spec.get("cv", {}), "n_train": len(data.X_train), "n_test": len(data.X_test),
+        "test_vs_cv": cv_spread_check(metric, test.get(metric), spec.get("cv", {}).get(metric)),
+        "classes_absent_from_test": [data.classes[c] for c in absent]}))
     return metrics_table(read_artifact(run_dir, "metrics"))
 
 
@@ -189,6 +201,29 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
              "cv_std": metrics["cv"].get(name, {}).get("std"),
              "test": metrics["test"].get(name)} for name in names]
     return pd.DataFrame(rows).set_index("metric")
+
+
+def describe_test_score(metrics: dict[str, Any]) -> str:
+    """One Markdown sentence: is the primary test score inside CV mean +- 3 std (``metrics.json``'s ``test_vs_cv``),
+    and which classes had no test row. Older metrics.json files without the check get an empty string."""
+    check, absent = metrics.get("test_vs_cv"), metrics.get("classes_absent_from_test") or []
+    lines = []
+    if check and check.get("outside") is not None:
+        figures = (f"test {check['metric']} {check['test']:.4f} against CV {check['cv_mean']:.4f} ± {check['cv_std']:.4f} "
+                   f"(± {check['n_std']:g} std: {check['low']:.4f} to {check['high']:.4f})")
+        if check["outside"]:
+            lines.append(f"⚠️ **The test score is outside the CV spread, {check['direction']} than CV**: {figures}. "
+                         "One test score this far from every fold usually means the test rows differ from the "
+                         "training rows (a class missing from them, another period or population, a lucky or "
+                         "unlucky draw): trust the CV figure more, and check the split and the data.")
+        else:
+            lines.append(f"The test score is within the CV spread: {figures}.")
+    elif check:
+        lines.append(f"No CV spread to compare the test {check['metric']} with (a figure is missing).")
+    if absent:
+        lines.append(f"⚠️ Classes with no row in the test split, left out of its macro averages: "
+                     f"{', '.join(map(str, absent))}.")
+    return "\n\n".join(lines)
 
 
 def write_input_schema(run_dir: str | Path, data: ExportData) -> pd.DataFrame:
