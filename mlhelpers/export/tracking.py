@@ -118,7 +118,8 @@ def model_signature(schema: dict[str, Any]):
 
     inputs = Schema([ColSpec(input_type(name, info), name) for name, info in schema["columns"].items()])
     if schema["task"] == "classification":
-        label = "string" if all(isinstance(c, str) for c in schema["classes"]) else "double"
+        # number labels with rare ones merged into "other" (core.classes) are mixed: they serve as text
+        label = "string" if any(isinstance(c, str) for c in schema["classes"]) else "double"
         outputs = Schema([ColSpec(label, "prediction")]
                          + [ColSpec("double", f"proba_{c}") for c in schema["classes"]])
     else:

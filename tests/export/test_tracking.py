@@ -122,6 +122,10 @@ def test_signature_types_follow_the_input_schema():
     assert signature.outputs.input_names() == ["prediction", "proba_no", "proba_yes"]
     regression = model_signature({"task": "regression", "classes": None, "columns": {"a": {"dtype": "float64"}}})
     assert regression.outputs.input_names() == ["prediction"]
+    numbers = model_signature(schema | {"classes": [1, 2, 3]})
+    assert numbers.outputs.input_types()[0].name == "double"
+    merged = model_signature(schema | {"classes": [1, 2, "other"]})  # rare number labels merged into 'other'
+    assert merged.outputs.input_types()[0].name == "string" and merged.outputs.input_names()[-1] == "proba_other"
 
 
 def test_logging_needs_the_saved_model(tmp_path, logged):
