@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mlhelpers.core import sql
@@ -319,10 +320,30 @@ def _normalize_missing(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def missing_as_nan(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every missing value in a text column as ``np.nan`` (never ``None`` or ``pd.NA``); returns ``frame``.
+
+    scikit-learn's encoders take only NaN as missing: ``None`` is an ordinary category to them (its own
+    code, or the infrequent one, instead of ``encoded_missing_value``), so a pipeline fitted on ``None``
+    answered differently for NaN, and no exported format can match both (issue 9.1). pyarrow's CSV
+    engine, Parquet, JSON lines and SQL give ``None``, pandas' C engine NaN: one representation whatever
+    the reader, and the same one at scoring time (``core.schema.check_rows``). String-dtype columns
+    (``pd.NA``) become object columns.
+    """
+    for name, dtype in frame.dtypes.items():
+        if dtype == object or isinstance(dtype, pd.StringDtype):
+            column = frame[name]
+            absent = column.isna()
+            if absent.any() or dtype != object:
+                frame[name] = column.astype(object).where(~absent, np.nan)
+    return frame
+
+
 def load_table(path: str | Path, query: str | None = None, nrows: int | None = None) -> pd.DataFrame:
     """Read a whole table (or its first ``nrows`` rows) from a file or a SQL query.
 
-    Returns the DataFrame as read (no dtype changes beyond missing markers). Raises ``DataError``
+    Returns the DataFrame as read (no dtype changes beyond missing markers; missing text values
+    are ``np.nan``, see ``missing_as_nan``). Raises ``DataError``
     naming the file and the problem: missing, empty, header only, binary or wrong format,
     duplicate column names, unreadable encoding.
     """
@@ -346,6 +367,7 @@ def load_table(path: str | Path, query: str | None = None, nrows: int | None = N
         frame = frame.head(nrows)
     if kind != "csv":
         frame = _normalize_missing(frame)
+    frame = missing_as_nan(frame)
     if frame.shape[1] == 0:
         raise DataError(f"{path}: no columns found; the file needs a header line naming the columns.")
     if len(frame) == 0:
