@@ -80,11 +80,12 @@ def to_onnx(pipeline: Any, sample: pd.DataFrame, max_tree_nodes: int = MAX_ONNX_
 
     Numeric columns become double inputs and categorical ones string inputs (missing fed as "").
     Double precision comes first: float32 thresholds broke tree parity on real data (up to 201
-    price units on diamonds), while double thresholds (ai.onnx.ml opset 3 ``*_as_tensor``)
-    reproduce scikit-learn. Only when the double graph cannot be built or run (skl2onnx's binary
+    price units on diamonds); scikit-learn forests and trees become ai.onnx.ml opset 5
+    ``TreeEnsemble`` nodes in double with scikit-learn's float32 input rounding and per-split NaN
+    direction (``mlhelpers.formats.converters.forests``), exact. Only when the double graph cannot be built or run (skl2onnx's binary
     LogisticRegression, for one) is float32 tried, and kept only if parity holds. XGBoost trees stay
     float32, XGBoost's own precision; HistGradientBoosting becomes an ai.onnx.ml opset 5 TreeEnsemble
-    (native categorical splits as set membership, see ``mlhelpers.onnx_converters``). A graph that
+    (native categorical splits as set membership, see ``mlhelpers.formats.converters.hgb``). A graph that
     converts but breaks parity on ``sample`` is rejected (``model`` None, ``reason`` says by how
     much). Returns the model, whether it is double precision throughout, and its parity with the
     pipeline on ``sample``.

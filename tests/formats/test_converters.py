@@ -10,14 +10,15 @@ import pytest
 from mlhelpers.formats.onnx_io import OnnxPredictor, to_onnx
 
 
-def test_onnx_forest_regressor_keeps_double_thresholds(diamonds, fit_pipeline, diamond_features):
+def test_onnx_forest_regressor_is_one_double_tree_ensemble(diamonds, fit_pipeline, diamond_features):
     pipeline = fit_pipeline("random_forest", "regression", diamonds, diamond_features,
                    diamonds["price"].to_numpy(float), n_estimators=10)
     result = to_onnx(pipeline, diamonds)
     assert result.double_precision and result.parity.ok
-    trees = [node for node in result.model.graph.node if node.op_type == "TreeEnsembleRegressor"]
-    assert {a.name for a in trees[0].attribute} >= {"nodes_values_as_tensor", "target_weights_as_tensor"}
-    assert result.parity.max_rel_diff <= 1e-6
+    trees = [node for node in result.model.graph.node if node.op_type.startswith("TreeEnsemble")]
+    assert [node.op_type for node in trees] == ["TreeEnsemble"]  # ai.onnx.ml opset 5, thresholds in double
+    assert {a.name for a in trees[0].attribute} >= {"nodes_splits", "leaf_weights"}
+    assert result.parity.max_rel_diff <= 1e-12
 
 
 def test_onnx_xgboost_regressor_splits_like_xgboost(diamonds, fit_pipeline, diamond_features):
