@@ -173,6 +173,7 @@ def save_onnx(model: Any, path: str | Path) -> Path:
     return path
 
 
+NONE_CATEGORY = "\x00None"  # how a None category reaches the graph: a string no training data holds
 _FEW_ROWS = 64  # up to this many rows, OnnxPredictor reads the frame as one object block
 
 
@@ -212,10 +213,13 @@ class OnnxPredictor:
         for (name, kind), values in zip(self._inputs, self._columns(frame)):
             if kind == "tensor(string)":
                 absent = pd.isna(values)
-                values = values.astype(str).astype(object)
+                text = values.astype(str).astype(object)
                 if absent.any():
-                    values[absent] = ""
-                feed[name] = values.reshape(-1, 1)
+                    text[absent] = ""
+                    # scikit-learn's encoders take only NaN for missing: None is an unseen category to
+                    # them (one-hot: the infrequent column), so it is fed as one (the parity probe checks)
+                    text[absent & np.array([value is None for value in values], dtype=bool)] = NONE_CATEGORY
+                feed[name] = text.reshape(-1, 1)
             else:
                 dtype = np.float64 if kind == "tensor(double)" else np.float32
                 try:
