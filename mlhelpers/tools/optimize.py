@@ -57,7 +57,7 @@ class OptimizeResult:
         """Before/after: the original and every candidate with ratios against the original."""
         rows = pd.concat([pd.DataFrame([self.before]), self.candidates], ignore_index=True)
         columns = ["name", "lossless", "parity_ok", "max_abs_diff", "probe_ok", "probe_max_abs_diff",
-                   "size_bytes", "load_seconds", "peak_memory_mb", "model_memory_mb", "single_row_p50_ms",
+                   "size_bytes", "load_seconds", "peak_memory_mb", "model_memory_mb", "steady_memory_mb", "single_row_p50_ms",
                    "single_row_p99_ms", "batch_rows_per_second", "size_smaller_x", "memory_smaller_x",
                    "single_row_faster_x", "batch_faster_x"]
         return rows[[c for c in columns if c in rows.columns]]
@@ -256,7 +256,7 @@ def format_report(result: OptimizeResult) -> str:
     table = result.table().copy()
     table["size_mb"] = table.pop("size_bytes") / 2**20
     shown = ["name", "lossless", "parity_ok", "max_abs_diff", "probe_ok", "size_mb", "load_seconds",
-             "peak_memory_mb", "single_row_p50_ms", "single_row_p99_ms", "batch_rows_per_second", "size_smaller_x",
+             "peak_memory_mb", "steady_memory_mb", "single_row_p50_ms", "single_row_p99_ms", "batch_rows_per_second", "size_smaller_x",
              "memory_smaller_x", "single_row_faster_x", "batch_faster_x"]
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
         lines = [table[[c for c in shown if c in table.columns]].to_string(index=False)]

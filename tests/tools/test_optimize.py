@@ -141,6 +141,7 @@ def test_optimize_model_proves_parity_and_states_the_lossy_cost(tmp_path, diamon
     assert table["name"].tolist()[:2] == ["original", "compact"]
     compact = table.set_index("name").loc["compact"]
     assert compact["parity_ok"] and compact["max_abs_diff"] < 1e-6
+    assert compact["probe_ok"] and compact["probe_max_abs_diff"] < 1e-6
     assert compact["size_smaller_x"] > 5 and compact["single_row_faster_x"] > 1
     assert result.best == "compact" and result.best_path.exists()
     lossy = result.lossy
@@ -193,6 +194,13 @@ def test_cli_optimize(tmp_path, diamonds_8k, forest, capsys):
     assert main(["optimize", str(model_path), "--sample", str(sample), "--n-single", "30"]) == 0
     printed = capsys.readouterr().out
     assert "original" in printed and "compact" in printed and "best lossless" in printed
-    assert (tmp_path / "forest.optimized" / "optimize_report.json").exists()
+    # issue 15: any scikit-learn forest pipeline gets an exact ONNX candidate, held to the parity probe too,
+    # and the report says where the compact format still wins
+    report = json.loads((tmp_path / "forest.optimized" / "optimize_report.json").read_text())
+    candidates = {row["name"]: row for row in report["candidates"]}
+    assert candidates["onnx"]["parity_ok"] and candidates["onnx"]["max_abs_diff"] < 1e-9
+    assert candidates["onnx"]["probe_ok"] and candidates["compact"]["probe_ok"] and report["probe_rows"] > 40
+    assert "compact vs onnx: compact wins on disk" in printed
+    assert report["best_lossless"] in ("compact", "onnx")
     assert main(["optimize", str(model_path), "--sample", str(sample), "--tolerance", "0.01"]) == 2
     assert "needs --target" in capsys.readouterr().err
