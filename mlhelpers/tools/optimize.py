@@ -42,6 +42,7 @@ from mlhelpers.formats.serving import measure_serving
 from mlhelpers.tools.compact import (CompactModel, OptimizeError, compact_applies, compact_forest, load_compact,
                                      save_compact)
 
+
 @dataclass
 class OptimizeResult:
     """What ``optimize_model`` measured and wrote."""
