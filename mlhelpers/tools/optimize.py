@@ -85,7 +85,7 @@ def _ratios(row: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
                   "batch_faster_x": row["batch_rows_per_second"] / before["batch_rows_per_second"]}
 
 
-def _choose(good: pd.DataFrame, notes: list[str]) -> tuple[str, Path]:
+def choose_best(good: pd.DataFrame, notes: list[str]) -> tuple[str, Path]:
     """The best balance of the four gains (geometric mean of the disk, peak-memory, single-row and batch
     ratios against the original); says in ``notes`` where the compact format wins over ONNX and why."""
     gain = (good["size_smaller_x"] * good["memory_smaller_x"] * good["single_row_faster_x"]
@@ -241,7 +241,7 @@ def optimize_model(model_path: str | Path, sample: pd.DataFrame, out_dir: str | 
     if len(candidates):
         good = candidates[candidates["lossless"] & candidates["parity_ok"] & candidates["probe_ok"]]
         if len(good):
-            best, best_path = _choose(good, notes)
+            best, best_path = choose_best(good, notes)
     result = OptimizeResult(before, candidates, best, best_path, lossy, notes)
     write_json(out_dir / "optimize_report.json", {
         "model": str(model_path), "task": task, "sample_rows": len(frame), "n_single": n_single,

@@ -204,3 +204,23 @@ def test_cli_optimize(tmp_path, diamonds_8k, forest, capsys):
     assert report["best_lossless"] in ("compact", "onnx")
     assert main(["optimize", str(model_path), "--sample", str(sample), "--tolerance", "0.01"]) == 2
     assert "needs --target" in capsys.readouterr().err
+
+
+def test_the_best_candidate_balances_disk_memory_row_and_batch_gains():
+    from mlhelpers.tools.optimize import choose_best
+
+    # the Ames forest as measured by bench_export part 3: compact wins on disk and memory, ONNX per row and
+    # in batches; the geometric mean of the four gains picks compact and the note says where each wins
+    ames = pd.DataFrame({"name": ["compact", "onnx"], "path": ["a.npz", "a.onnx"],
+                         "size_bytes": [3.9e6, 16.7e6], "peak_memory_mb": [161.0, 294.0],
+                         "single_row_p50_ms": [9.8, 7.1], "batch_rows_per_second": [534.0, 1287.0],
+                         "size_smaller_x": [25.3, 5.9], "memory_smaller_x": [2.46, 1.34],
+                         "single_row_faster_x": [46.8, 64.6], "batch_faster_x": [0.54, 1.29]})
+    notes = []
+    assert choose_best(ames, notes)[0] == "compact"
+    assert notes == ["compact vs onnx: compact wins on disk, peak memory; onnx wins on one row, batches; chosen: "
+                     "compact (best geometric mean of the disk, memory, one-row and batch gains)"]
+    # a forest whose ONNX graph is nearly as small: ONNX's speed decides
+    close = ames.assign(size_bytes=[3.9e6, 5e6], size_smaller_x=[25.3, 19.7], peak_memory_mb=[161.0, 170.0],
+                        memory_smaller_x=[2.46, 2.3])
+    assert choose_best(close, [])[0] == "onnx"
