@@ -5,8 +5,8 @@
     subprocess so imports, memory and caches of this process do not flatter anyone.
 ``serving_report(pipeline, frame, out_dir, ...) -> DataFrame``
     Every format (skops, ONNX when it converts) next to a joblib pickle of the same pipeline (the
-    reference, measured in the same run, then deleted), with parity on ``frame``; writes
-    ``serving_report.json`` into ``out_dir``.
+    reference, measured in the same run, then deleted), with parity on ``frame`` and, when given, on the
+    parity probe's edge rows (``mlhelpers.formats.probe``); writes ``serving_report.json`` into ``out_dir``.
 """
 
 from __future__ import annotations
