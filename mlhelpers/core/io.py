@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 
 from mlhelpers.core import readers, sql
@@ -19,7 +20,7 @@ from mlhelpers.core.sniff import (COMPRESSION_SUFFIXES, MISSING_MARKERS, SQL_SUF
                                   check_compressed, check_unique_names, file_format, sniff_csv)
 
 __all__ = ["DataError", "CsvFormat", "MISSING_MARKERS", "COMPRESSION_SUFFIXES", "SQL_SUFFIXES", "file_format",
-           "sniff_csv", "check_data_file", "load_table", "iter_table", "read_columns"]
+           "sniff_csv", "check_data_file", "load_table", "iter_table", "read_columns", "missing_as_nan"]
 
 _check_duplicate_names = check_unique_names
 
@@ -108,9 +109,29 @@ def _normalize_missing(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def missing_as_nan(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every missing value in a text column as ``np.nan`` (never ``None`` or ``pd.NA``); returns ``frame``.
+
+    scikit-learn's encoders take only NaN as missing: ``None`` is an ordinary category to them (its own
+    code, or the infrequent one, instead of ``encoded_missing_value``), so a pipeline fitted on ``None``
+    answered differently for NaN, and no exported format can match both (issue 9.1). pyarrow's CSV
+    engine, Parquet, JSON lines and SQL give ``None``, pandas' C engine NaN: one representation whatever
+    the reader, and the same one at scoring time (``core.schema.check_rows``). String-dtype columns
+    (``pd.NA``) become object columns.
+    """
+    for name, dtype in frame.dtypes.items():
+        if dtype == object or isinstance(dtype, pd.StringDtype):
+            column = frame[name]
+            absent = column.isna()
+            if absent.any() or dtype != object:
+                frame[name] = column.astype(object).where(~absent, np.nan)
+    return frame
+
+
 def _finish(path: Path, frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     if kind != "csv":
         frame = _normalize_missing(frame)
+    frame = missing_as_nan(frame)
     frame.columns = [str(name).strip() for name in frame.columns]
     return frame
 
@@ -120,10 +141,11 @@ def load_table(path: str | Path, query: str | None = None, nrows: int | None = N
     """Read a whole table (or its first ``nrows`` rows) from a file or a SQL query.
 
     ``sheet`` names the sheet (or its 0-based index) of an Excel workbook with several. Returns the
-    DataFrame as read (no dtype changes beyond missing markers; ``mlhelpers.core.values`` converts
-    values). Raises ``DataError`` naming the file and the problem: missing, a folder, empty, header only,
-    binary or wrong format, truncated archive, duplicate column names, unreadable encoding, a JSON line
-    that is no object, a workbook with several sheets and no ``sheet``.
+    DataFrame as read (no dtype changes beyond missing markers; missing text values are ``np.nan``, see
+    ``missing_as_nan``; ``mlhelpers.core.values`` converts values). Raises ``DataError`` naming the file
+    and the problem: missing, a folder, empty, header only, binary or wrong format, truncated archive,
+    duplicate column names, unreadable encoding, a JSON line that is no object, a workbook with several
+    sheets and no ``sheet``.
     """
     path = Path(path)
     kind = check_data_file(path, sheet)

@@ -133,8 +133,8 @@ def _convert(raw: pd.Series, name: str, info: dict[str, Any]) -> tuple[pd.Series
         bad = present & ~finite
         values = values.where(finite)
         why = _why(raw, bad, f"{name}: {{}} is not a finite number")
-    else:
-        values = raw.where(~present, raw.astype(str))
+    else:  # text; every missing value as NaN, as the training data was read (io.missing_as_nan)
+        values = raw.astype(str).astype(object).where(present, np.nan)
         bad = np.zeros(len(raw), dtype=bool)
         why = np.array([], dtype=object)
     allowed = info.get("categories")

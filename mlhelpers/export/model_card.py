@@ -46,13 +46,14 @@ def write_model_card(run_dir: str | Path, data: ExportData, formats: pd.DataFram
     lines += _card_limits(spec, schema, eda)
     if formats is not None and len(formats):
         lines += ["## Exported formats", "",
-                  "Each file was reloaded and compared with the in-memory model on the test split "
-                  "(bounds: probabilities 1e-5 absolute, regression 1e-6 relative, labels exact).", "",
+                  "Each file was reloaded and compared with the in-memory model on the test split and on "
+                  "the parity probe's edge rows (missing values, every category and an unseen one, numeric "
+                  "extremes; bounds: probabilities 1e-5 absolute, regression 1e-6 relative, labels exact).", "",
                   _markdown_table(formats.reset_index()), ""]
     if serving is not None and len(serving):
         shown = [c for c in ("name", "size_bytes", "load_seconds", "peak_memory_mb", "single_row_p50_ms",
                              "single_row_p99_ms", "batch_rows_per_second", "single_row_speedup", "parity_ok",
-                             "recommended") if c in serving.columns]
+                             "probe_ok", "recommended") if c in serving.columns]
         lines += ["## Serving", "",
                   "Measured in fresh processes next to a joblib pickle of the same pipeline (the reference).", "",
                   _markdown_table(serving[shown]), ""]

@@ -5,8 +5,8 @@
     subprocess so imports, memory and caches of this process do not flatter anyone.
 ``serving_report(pipeline, frame, out_dir, ...) -> DataFrame``
     Every format (skops, ONNX when it converts) next to a joblib pickle of the same pipeline (the
-    reference, measured in the same run, then deleted), with parity on ``frame``; writes
-    ``serving_report.json`` into ``out_dir``.
+    reference, measured in the same run, then deleted), with parity on ``frame`` and, when given, on the
+    parity probe's edge rows (``mlhelpers.formats.probe``); writes ``serving_report.json`` into ``out_dir``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pandas as pd
 from mlhelpers.core.artifacts import artifact_file, atomic_path, write_json
 from mlhelpers.formats.onnx_io import OnnxPredictor, input_columns, save_onnx, task_of, to_onnx
 from mlhelpers.formats.parity import check_parity
+from mlhelpers.formats.probe import Probe, probe_parity
 from mlhelpers.formats.skops_io import existing_file, load_skops, save_skops
 
 
@@ -77,6 +78,7 @@ except (OSError, IndexError):
 print(json.dumps({
     "load_seconds": load_seconds,
     "peak_memory_mb": peak_mb,
+    "steady_memory_mb": psutil.Process().memory_info().rss / 2**20,
     "model_memory_mb": peak_mb - baseline_mb,
     "single_row_p50_ms": float(np.percentile(times, 50) * 1e3),
     "single_row_p99_ms": float(np.percentile(times, 99) * 1e3),
@@ -94,7 +96,8 @@ def measure_serving(name: str, path: str | Path, load_fn: Callable | str, frame:
     ``predict(frame)``; ``load_kwargs`` (JSON values) are passed to it. Returns ``name``, ``path``,
     ``size_bytes``, ``load_seconds``,
     ``peak_memory_mb`` (peak RSS of the serving process: imports + model + scoring ``frame``),
-    ``model_memory_mb`` (that peak minus the RSS before loading), ``single_row_p50_ms`` /
+    ``model_memory_mb`` (that peak minus the RSS before loading), ``steady_memory_mb`` (RSS after
+    every call: what a server keeps holding), ``single_row_p50_ms`` /
     ``single_row_p99_ms`` over ``n_single`` one-row calls (native thread pools limited to one
     thread, as a server answers one request), and ``batch_rows_per_second`` on ``frame`` (all cores).
     """
@@ -117,15 +120,18 @@ def measure_serving(name: str, path: str | Path, load_fn: Callable | str, frame:
 
 def serving_report(pipeline: Any, frame: pd.DataFrame, out_dir: str | Path,
                    skops_path: str | Path | None = None, onnx_path: str | Path | None = None,
-                   n_single: int = 1000, write: bool = True) -> pd.DataFrame:
+                   n_single: int = 1000, write: bool = True, probe: Probe | None = None) -> pd.DataFrame:
     """Measure every format next to a joblib pickle of the same pipeline; return one row per format.
 
     Uses ``skops_path`` / ``onnx_path`` when given, else writes ``model.skops`` (and ``model.onnx``
     when the pipeline converts) into ``out_dir``. The pickle (the reference) is written to a temp
     folder and deleted afterwards. Each row has the ``measure_serving`` figures, parity on ``frame``
     (``parity_ok``, ``max_abs_diff``), and ratios against the pickle (``size_ratio``: pickle size /
-    this; ``single_row_speedup``: pickle p50 / this). ``recommended`` marks the fastest single-row
-    format that holds parity and is not the pickle. With ``write``, saves ``serving_report.json``.
+    this; ``single_row_speedup``: pickle p50 / this). With a ``probe`` (``formats.probe.edge_rows``),
+    each format is also compared on its edge rows (``probe_ok``, ``probe_max_abs_diff``,
+    ``probe_note`` naming the rows and columns that break it). ``recommended`` marks the fastest
+    single-row format that holds parity (and the probe) and is not the pickle. With ``write``, saves
+    ``serving_report.json`` (with the probe's size).
     """
     import joblib
 
@@ -151,15 +157,23 @@ def serving_report(pipeline: Any, frame: pd.DataFrame, out_dir: str | Path,
     formats = [("skops", skops_path, load_skops, lambda p: load_skops(p))]
     if onnx_path is not None:
         formats.append(("onnx", Path(onnx_path), OnnxPredictor, OnnxPredictor))
+    if probe is not None:
+        rows[0] |= {"probe_ok": True, "probe_max_abs_diff": 0.0, "probe_note": "reference"}
     for name, path, loader, load_here in formats:
-        parity = check_parity(pipeline, load_here(path), frame, task, name=name)
-        rows.append(measure_serving(name, path, loader, frame, n_single)
-                    | {"parity_ok": parity.ok, "max_abs_diff": parity.max_abs_diff, "reference": False})
+        loaded = load_here(path)
+        parity = check_parity(pipeline, loaded, frame, task, name=name)
+        row = {"parity_ok": parity.ok, "max_abs_diff": parity.max_abs_diff, "reference": False}
+        if probe is not None:
+            probed = probe_parity(pipeline, loaded, probe, task, name=name)
+            row |= {"probe_ok": probed.ok, "probe_max_abs_diff": probed.max_abs_diff,
+                    "probe_note": probed.describe()}
+        rows.append(measure_serving(name, path, loader, frame, n_single) | row)
     report = pd.DataFrame(rows)
     reference = report.iloc[0]
     report["size_ratio"] = reference["size_bytes"] / report["size_bytes"]
     report["single_row_speedup"] = reference["single_row_p50_ms"] / report["single_row_p50_ms"]
-    candidates = report[~report["reference"] & report["parity_ok"]]
+    holds = report["parity_ok"] & (report["probe_ok"].astype(bool) if probe is not None else True)
+    candidates = report[~report["reference"] & holds]
     report["recommended"] = False
     if len(candidates):
         report.loc[candidates["single_row_p50_ms"].idxmin(), "recommended"] = True
@@ -167,6 +181,7 @@ def serving_report(pipeline: Any, frame: pd.DataFrame, out_dir: str | Path,
         write_json(out_dir / artifact_file("serving_report"), {
             "reference": "pickle", "task": task, "n_rows": len(frame), "n_single": n_single,
             "onnx_reason": onnx_reason,
+            "probe": None if probe is None else {"n_rows": probe.n_rows, "parts": len(probe.parts)},
             "recommended": next(iter(report.loc[report["recommended"], "name"]), None),
             "formats": json.loads(report.to_json(orient="records")),
         })

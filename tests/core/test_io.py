@@ -70,6 +70,18 @@ def test_missing_markers_read_as_missing_in_json_lines(tmp_path):
     assert load_table(path)["y"].isna().tolist() == [True, True, False]
 
 
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])
+def test_missing_text_values_are_nan_whatever_the_reader(tmp_path, suffix):
+    # pyarrow's CSV engine, Parquet and JSON lines give None, which scikit-learn's encoders take for an
+    # ordinary category (issue 9.1); every reader hands over NaN instead
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": ["a", None, "b"]})
+    path = tmp_path / f"t.{suffix}"
+    {"csv": lambda p: frame.to_csv(p, index=False), "parquet": frame.to_parquet,
+     "jsonl": lambda p: frame.to_json(p, orient="records", lines=True)}[suffix](path)
+    values = load_table(path)["y"].tolist()
+    assert values[0] == "a" and isinstance(values[1], float) and np.isnan(values[1])
+
+
 @pytest.mark.parametrize("suffix", ["parquet", "xlsx", "jsonl"])
 def test_other_formats_round_trip(tmp_path, credit, suffix):
     path = tmp_path / f"credit.{suffix}"

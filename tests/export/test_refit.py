@@ -160,6 +160,8 @@ def test_formats_are_saved_with_parity_proved(exported, tmp_path):
     assert formats.loc["skops", "max_abs_diff"] == 0.0  # the same pipeline, bit for bit
     assert (tmp_path / "model.skops").stat().st_size == formats.loc["skops", "size_bytes"]
     assert (tmp_path / "model.onnx").is_file()
+    assert formats["probe_ok"].all() and (formats["probe_rows"] > 100).all()  # the parity probe's edge rows
+    assert (formats["probe_max_abs_diff"] <= 1e-5).all()
 
 
 def test_a_model_that_does_not_convert_is_reported_and_no_stale_onnx_ships(exported, tmp_path):
@@ -188,6 +190,10 @@ def test_serving_summary_judges_the_goal_against_the_pickle():
     assert larger["goal (>= 10x faster, not larger, parity)"] == "not met"
     none = serving_summary(report.assign(recommended=False))
     assert none.loc["recommended", "value"] == "none: no format holds parity"
+    note = "onnx: fails the parity probe on 3 of 300 edge rows (max difference 0.1), columns ['Home']; e.g. Home=NaN"
+    probed = serving_summary(report.assign(recommended=[False, True, False], probe_ok=[True, True, False],
+                                           probe_note=["reference", "skops: holds", note]))["value"]
+    assert probed["recommended"] == "skops" and probed["not recommended: onnx"] == note
 
 
 def test_model_card_has_every_section(exported):
@@ -298,6 +304,7 @@ def test_export_notebook_writes_every_artifact(tmp_path, baseline_run):
     serving = read_artifact(run_dir, "serving_report")
     assert [f["name"] for f in serving["formats"]] == ["pickle", "skops", "onnx"]
     assert serving["n_single"] >= 1000 and all(f["parity_ok"] for f in serving["formats"])
+    assert serving["probe"]["n_rows"] > 100 and all(f["probe_ok"] for f in serving["formats"])  # the parity probe
     assert (run_dir / "model" / "model.skops").is_file() and (run_dir / "model" / "model.onnx").is_file()
     assert "## Exported formats" in (run_dir / "model" / "model_card.md").read_text()
     assert len(pd.read_csv(run_dir / "scoring" / "predictions.csv")) == 4454
