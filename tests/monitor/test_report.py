@@ -82,7 +82,10 @@ def test_a_shifted_file_drifts_where_it_was_shifted(model_dir, shifted_file, tmp
     assert COLUMN_KEYS <= set(report["prediction"]) and report["summary"] == summary
 
     figures = save_drift_figures(result, tmp_path)
-    assert sorted(figures["figure"]) == ["drift_Age.png", "drift_Home.png", "drift_Income.png"]
+    # older, richer applicants also move the predictions: by more than 0.1 reference standard deviations
+    assert result.prediction.drifted and result.prediction.statistic >= 0.1
+    assert sorted(figures["figure"]) == ["drift_Age.png", "drift_Home.png", "drift_Income.png",
+                                         "drift_prediction_proba_good.png"]
     assert all((tmp_path / name).stat().st_size > 0 for name in figures["figure"])
     assert len(plot_overview(result).patches) == 14  # 13 columns and the predictions
     plt.close("all")
