@@ -1,12 +1,14 @@
 """Measure what serving each saved format costs, each in a fresh process, next to a pickle.
 
-``measure_serving(name, path, load_fn, frame, n_single=1000) -> dict``
+``measure_serving(name, path, load_fn, frame, n_single=1000, budget_seconds=None) -> dict``
     Size, load time, peak memory, single-row p50/p99 and batch throughput, measured in a fresh
-    subprocess so imports, memory and caches of this process do not flatter anyone.
-``serving_report(pipeline, frame, out_dir, ...) -> DataFrame``
+    subprocess so imports, memory and caches of this process do not flatter anyone. With a time
+    budget, the number of calls is what gives way (never the way they are measured), and the figures
+    say how many calls each one rests on.
+``serving_report(pipeline, frame, out_dir, ..., budget_seconds=15) -> DataFrame``
     Every format (skops, ONNX when it converts) next to a joblib pickle of the same pipeline (the
-    reference, measured in the same run, then deleted), with parity on ``frame``; writes
-    ``serving_report.json`` into ``out_dir``.
+    reference, measured in the same run, then deleted), with parity on ``frame``, within one time
+    budget for all formats together; writes ``serving_report.json`` into ``out_dir``.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
 from mlhelpers.core.artifacts import artifact_file, atomic_path, write_json
+from mlhelpers.core.params import Params
 from mlhelpers.formats.onnx_io import OnnxPredictor, input_columns, save_onnx, task_of, to_onnx
 from mlhelpers.formats.parity import check_parity
 from mlhelpers.formats.skops_io import existing_file, load_skops, save_skops
@@ -36,10 +40,18 @@ def _loader_reference(load_fn: Callable | str) -> str:
     return f"{module}:{qualname}"
 
 
+DEFAULT_BUDGET_SECONDS = float(Params.model_fields["serving_budget_seconds"].default)  # all formats together
+MIN_SINGLE_CALLS = 30     # the fewest one-row calls a figure rests on, whatever the budget
+BATCH_ROWS = 10_000       # rows of the batch the throughput is measured on (serving_report)
+SINGLE_SHARE = 0.6        # of the time left after loading, the part the one-row calls may take
+
 _WORKER = r"""
 import json, resource, sys, time, importlib
 import numpy as np, pandas as pd, psutil
 spec = json.loads(sys.argv[1])
+deadline = spec["deadline"]  # wall-clock time (shared with the parent) to end by; None: no time bound
+def seconds_left():
+    return float("inf") if deadline is None else deadline - time.time()
 frame = pd.read_pickle(spec["frame"])
 module, name = spec["loader"].split(":")
 load = importlib.import_module(module)
@@ -55,18 +67,27 @@ load_seconds = time.perf_counter() - start
 from threadpoolctl import threadpool_limits
 # Each request's row is a new one-row frame, dropped after the call as a server would: a list of
 # 1,000 frames kept alive grows by pandas' per-frame column caches (~20 MB), which is not the model.
+# A time budget bounds how many calls are made, never how each is timed; a floor of calls keeps every
+# figure meaningful when loading alone used the budget up, and the counts go into the figures.
+warm_until = time.time() + 0.1 * seconds_left()
+single_until = time.time() + spec["single_share"] * seconds_left()
 with threadpool_limits(limits=1):
+    calls = 0
+    while calls < 20 and (calls < 3 or time.time() < warm_until):  # the first calls warm caches up
+        model.predict(frame.iloc[[calls % len(frame)]])
+        calls += 1
     times = []
-    for i in range(20 + spec["n_single"]):
-        row = frame.iloc[[i % len(frame)]]
+    while len(times) < spec["n_single"] and (len(times) < spec["min_single"] or time.time() < single_until):
+        row = frame.iloc[[calls % len(frame)]]
+        calls += 1
         t = time.perf_counter()
         model.predict(row)
         times.append(time.perf_counter() - t)
-    times = times[20:]  # the first calls warm caches up
+batch_frame = frame.iloc[:spec["batch_rows"]]
 batch = []
-while len(batch) < 3 and sum(batch) < 10:
+while len(batch) < 3 and sum(batch) < 10 and (not batch or seconds_left() > batch[-1]):
     t = time.perf_counter()
-    model.predict(frame)
+    model.predict(batch_frame)
     batch.append(time.perf_counter() - t)
 # VmHWM is this process's own peak; ru_maxrss can carry the parent's peak over fork + exec
 try:
@@ -80,55 +101,82 @@ print(json.dumps({
     "model_memory_mb": peak_mb - baseline_mb,
     "single_row_p50_ms": float(np.percentile(times, 50) * 1e3),
     "single_row_p99_ms": float(np.percentile(times, 99) * 1e3),
-    "batch_rows_per_second": len(frame) / float(np.median(batch)),
+    "single_row_calls": len(times),
+    "batch_rows_per_second": len(batch_frame) / float(np.median(batch)),
+    "batch_rows": len(batch_frame),
+    "batch_calls": len(batch),
 }))
 """
 
 
 def measure_serving(name: str, path: str | Path, load_fn: Callable | str, frame: pd.DataFrame,
                     n_single: int = 1000, timeout: float = 3600,
-                    load_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+                    load_kwargs: dict[str, Any] | None = None, budget_seconds: float | None = None,
+                    batch_rows: int | None = None) -> dict[str, Any]:
     """Measure one saved model in a fresh Python process; return its serving figures.
 
     ``load_fn`` (an importable function/class, or "module:name") turns ``path`` into an object with
     ``predict(frame)``; ``load_kwargs`` (JSON values) are passed to it. Returns ``name``, ``path``,
     ``size_bytes``, ``load_seconds``,
-    ``peak_memory_mb`` (peak RSS of the serving process: imports + model + scoring ``frame``),
+    ``peak_memory_mb`` (peak RSS of the serving process: imports + model + scoring the batch),
     ``model_memory_mb`` (that peak minus the RSS before loading), ``single_row_p50_ms`` /
-    ``single_row_p99_ms`` over ``n_single`` one-row calls (native thread pools limited to one
-    thread, as a server answers one request), and ``batch_rows_per_second`` on ``frame`` (all cores).
+    ``single_row_p99_ms`` over ``single_row_calls`` one-row calls (native thread pools limited to one
+    thread, as a server answers one request), ``batch_rows_per_second`` over ``batch_calls`` calls on
+    the first ``batch_rows`` rows of ``frame`` (all of them by default; all cores) and ``seconds``
+    (the whole measurement, process start included).
+
+    Without ``budget_seconds`` it makes ``n_single`` one-row calls and up to 3 batch calls (10 s at
+    most). With it, the process ends near that many seconds after the call: up to ``n_single`` one-row
+    calls while ``SINGLE_SHARE`` of the time left after loading lasts, then batch calls while time is
+    left, but never fewer than ``MIN_SINGLE_CALLS`` one-row calls and one batch call.
     """
     path = existing_file(path)
     if n_single < 1 or len(frame) == 0:
         raise ValueError("measure_serving needs n_single >= 1 and a non-empty frame.")
+    if budget_seconds is not None and not budget_seconds >= 0:
+        raise ValueError(f"budget_seconds must be >= 0 seconds or None, got {budget_seconds!r}.")
     loader = _loader_reference(load_fn)
+    started = time.time()
     with tempfile.TemporaryDirectory(prefix="mlh-serving-") as tmp:
         frame_file = Path(tmp) / "frame.pkl"
-        frame.to_pickle(frame_file)
+        # only the rows the worker uses cross the process boundary
+        frame.iloc[:max(n_single + 20, batch_rows or len(frame))].to_pickle(frame_file)
         spec = {"frame": str(frame_file), "loader": loader, "path": str(path), "n_single": n_single,
-                "load_kwargs": load_kwargs or {}}
+                "load_kwargs": load_kwargs or {}, "batch_rows": batch_rows or len(frame),
+                "deadline": None if budget_seconds is None else started + budget_seconds,
+                "min_single": min(MIN_SINGLE_CALLS, n_single), "single_share": SINGLE_SHARE}
         done = subprocess.run([sys.executable, "-c", _WORKER, json.dumps(spec)],
                               capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"measuring {name} ({path}) failed in its subprocess:\n{done.stderr[-2000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"name": name, "path": str(path), "size_bytes": path.stat().st_size} | figures
+    return ({"name": name, "path": str(path), "size_bytes": path.stat().st_size} | figures
+            | {"seconds": time.time() - started})
 
 
 def serving_report(pipeline: Any, frame: pd.DataFrame, out_dir: str | Path,
                    skops_path: str | Path | None = None, onnx_path: str | Path | None = None,
-                   n_single: int = 1000, write: bool = True) -> pd.DataFrame:
+                   n_single: int = 1000, budget_seconds: float | None = DEFAULT_BUDGET_SECONDS,
+                   write: bool = True) -> pd.DataFrame:
     """Measure every format next to a joblib pickle of the same pipeline; return one row per format.
 
     Uses ``skops_path`` / ``onnx_path`` when given, else writes ``model.skops`` (and ``model.onnx``
     when the pipeline converts) into ``out_dir``. The pickle (the reference) is written to a temp
-    folder and deleted afterwards. Each row has the ``measure_serving`` figures, parity on ``frame``
-    (``parity_ok``, ``max_abs_diff``), and ratios against the pickle (``size_ratio``: pickle size /
-    this; ``single_row_speedup``: pickle p50 / this). ``recommended`` marks the fastest single-row
-    format that holds parity and is not the pickle. With ``write``, saves ``serving_report.json``.
+    folder and deleted afterwards. Each row has the ``measure_serving`` figures (with the number of
+    calls each rests on), parity on ``frame`` (``parity_ok``, ``max_abs_diff``), and ratios against the
+    pickle (``size_ratio``: pickle size / this; ``single_row_speedup``: pickle p50 / this).
+    ``recommended`` marks the fastest single-row format that holds parity and is not the pickle.
+
+    Parity and every measurement, once the files exist, share ``budget_seconds`` (None: no bound, each
+    format gets ``n_single`` one-row calls): each format in turn gets an equal share of what is left,
+    so time a fast format leaves over goes to the next; the batch is the first ``BATCH_ROWS`` rows.
+    With ``write``, saves ``serving_report.json``.
     """
     import joblib
 
+    if budget_seconds is not None and not budget_seconds > 0:
+        raise ValueError(f"serving_budget_seconds must be a positive number of seconds, got {budget_seconds!r}; "
+                         f"the default is {DEFAULT_BUDGET_SECONDS:g}.")
     out_dir = Path(out_dir)
     task = task_of(pipeline)
     columns = input_columns(pipeline, frame)
@@ -140,21 +188,30 @@ def serving_report(pipeline: Any, frame: pd.DataFrame, out_dir: str | Path,
         onnx_reason = converted.reason
         if converted.model is not None:
             onnx_path = save_onnx(converted.model, out_dir / artifact_file("model_onnx"))
+    deadline = None if budget_seconds is None else time.time() + budget_seconds
+    formats = [("skops", skops_path, load_skops, lambda p: load_skops(p))]
+    if onnx_path is not None:
+        formats.append(("onnx", Path(onnx_path), OnnxPredictor, OnnxPredictor))
+    parities = {name: check_parity(pipeline, load_here(path), frame, task, name=name)
+                for name, path, _, load_here in formats}
+
+    def share(formats_left: int) -> float | None:
+        return None if deadline is None else max(deadline - time.time(), 0.0) / formats_left
+
     rows = []
     with tempfile.TemporaryDirectory(prefix="mlh-pickle-") as tmp:
         pickle_path = Path(tmp) / "model.joblib"
         with atomic_path(pickle_path) as temp:
             joblib.dump(pipeline, temp)
-        rows.append(measure_serving("pickle", pickle_path, joblib.load, frame, n_single)
+        rows.append(measure_serving("pickle", pickle_path, joblib.load, frame, n_single,
+                                    budget_seconds=share(len(formats) + 1), batch_rows=BATCH_ROWS)
                     | {"parity_ok": True, "max_abs_diff": 0.0, "reference": True})
     rows[0]["path"] = None  # deleted: it was only the yardstick
-    formats = [("skops", skops_path, load_skops, lambda p: load_skops(p))]
-    if onnx_path is not None:
-        formats.append(("onnx", Path(onnx_path), OnnxPredictor, OnnxPredictor))
-    for name, path, loader, load_here in formats:
-        parity = check_parity(pipeline, load_here(path), frame, task, name=name)
-        rows.append(measure_serving(name, path, loader, frame, n_single)
-                    | {"parity_ok": parity.ok, "max_abs_diff": parity.max_abs_diff, "reference": False})
+    for position, (name, path, loader, _) in enumerate(formats):
+        rows.append(measure_serving(name, path, loader, frame, n_single,
+                                    budget_seconds=share(len(formats) - position), batch_rows=BATCH_ROWS)
+                    | {"parity_ok": parities[name].ok, "max_abs_diff": parities[name].max_abs_diff,
+                       "reference": False})
     report = pd.DataFrame(rows)
     reference = report.iloc[0]
     report["size_ratio"] = reference["size_bytes"] / report["size_bytes"]
@@ -166,7 +223,7 @@ def serving_report(pipeline: Any, frame: pd.DataFrame, out_dir: str | Path,
     if write:
         write_json(out_dir / artifact_file("serving_report"), {
             "reference": "pickle", "task": task, "n_rows": len(frame), "n_single": n_single,
-            "onnx_reason": onnx_reason,
+            "budget_seconds": budget_seconds, "onnx_reason": onnx_reason,
             "recommended": next(iter(report.loc[report["recommended"], "name"]), None),
             "formats": json.loads(report.to_json(orient="records")),
         })
