@@ -48,15 +48,19 @@ SINGLE_SHARE = 0.6        # of the time left after loading, the part the one-row
 _WORKER = r"""
 import json, resource, sys, time, importlib
 import numpy as np, pandas as pd, psutil
+from threadpoolctl import threadpool_limits
 spec = json.loads(sys.argv[1])
-deadline = spec["deadline"]  # wall-clock time (shared with the parent) to end by; None: no time bound
-def seconds_left():
-    return float("inf") if deadline is None else deadline - time.time()
 frame = pd.read_pickle(spec["frame"])
 module, name = spec["loader"].split(":")
 load = importlib.import_module(module)
 for part in name.split("."):
     load = getattr(load, part)
+# Started early, alongside the other formats' processes; measure only once the parent says so, when
+# every process is ready and idle, so no measurement shares the CPU with another's start-up.
+print("ready", flush=True)
+deadline = json.loads(sys.stdin.readline())["deadline"]  # wall-clock time to end by; None: no bound
+def seconds_left():
+    return float("inf") if deadline is None else deadline - time.time()
 baseline_mb = psutil.Process().memory_info().rss / 2**20
 start = time.perf_counter()
 model = load(spec["path"], **spec["load_kwargs"])
@@ -64,7 +68,6 @@ load_seconds = time.perf_counter() - start
 # One-row requests are served on one thread, as a request-per-worker server does: waking an OpenMP
 # pool (HistGradientBoosting, forests) costs more than the row itself, and under load it stalls for
 # seconds. Every format, the pickle reference included, is measured the same way.
-from threadpoolctl import threadpool_limits
 # Each request's row is a new one-row frame, dropped after the call as a server would: a list of
 # 1,000 frames kept alive grows by pandas' per-frame column caches (~20 MB), which is not the model.
 # A time budget bounds how many calls are made, never how each is timed; a floor of calls keeps every
@@ -109,6 +112,57 @@ print(json.dumps({
 """
 
 
+class _Measurement:
+    """One format's fresh measuring process, started at once: it imports and reads the rows, says it is
+    ready, then waits for its turn (``run``), so several can start together and still measure one at a time."""
+
+    def __init__(self, name: str, path: Path, load_fn: Callable | str, frame_file: Path, n_single: int,
+                 batch_rows: int, load_kwargs: dict[str, Any] | None, timeout: float):
+        self.name, self.path, self.timeout = name, path, timeout
+        spec = {"frame": str(frame_file), "loader": _loader_reference(load_fn), "path": str(path),
+                "n_single": n_single, "load_kwargs": load_kwargs or {}, "batch_rows": batch_rows,
+                "min_single": min(MIN_SINGLE_CALLS, n_single), "single_share": SINGLE_SHARE}
+        self.process = subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps(spec)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_ready(self) -> None:
+        for line in self.process.stdout:  # a library may print at import: skip to the worker's word
+            if line.strip() == "ready":
+                return
+        self._fail()
+
+    def run(self, budget_seconds: float | None) -> dict[str, Any]:
+        started = time.time()
+        go = json.dumps({"deadline": None if budget_seconds is None else started + budget_seconds})
+        try:
+            out, err = self.process.communicate(go + "\n", timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
+        if self.process.returncode != 0:
+            self._fail(err)
+        figures = json.loads(out.strip().splitlines()[-1])
+        return ({"name": self.name, "path": str(self.path), "size_bytes": self.path.stat().st_size} | figures
+                | {"seconds": time.time() - started})
+
+    def stop(self) -> None:
+        if self.process.returncode is None and self.process.poll() is None:  # still running: never measured
+            self.process.kill()
+            self.process.communicate()
+
+    def _fail(self, error: str | None = None):
+        if error is None:
+            self.stop()
+            error = self.process.stderr.read() if not self.process.stderr.closed else ""
+        raise RuntimeError(f"measuring {self.name} ({self.path}) failed in its subprocess:\n{error[-2000:]}")
+
+
+def _write_rows(frame: pd.DataFrame, folder: Path, n_single: int, batch_rows: int | None) -> Path:
+    path = folder / "frame.pkl"
+    frame.iloc[:max(n_single + 20, batch_rows or len(frame))].to_pickle(path)  # only the rows a worker uses
+    return path
+
+
 def measure_serving(name: str, path: str | Path, load_fn: Callable | str, frame: pd.DataFrame,
                     n_single: int = 1000, timeout: float = 3600,
                     load_kwargs: dict[str, Any] | None = None, budget_seconds: float | None = None,
@@ -123,35 +177,28 @@ def measure_serving(name: str, path: str | Path, load_fn: Callable | str, frame:
     ``single_row_p99_ms`` over ``single_row_calls`` one-row calls (native thread pools limited to one
     thread, as a server answers one request), ``batch_rows_per_second`` over ``batch_calls`` calls on
     the first ``batch_rows`` rows of ``frame`` (all of them by default; all cores) and ``seconds``
-    (the whole measurement, process start included).
+    (loading and calls, once the process has started).
 
     Without ``budget_seconds`` it makes ``n_single`` one-row calls and up to 3 batch calls (10 s at
-    most). With it, the process ends near that many seconds after the call: up to ``n_single`` one-row
-    calls while ``SINGLE_SHARE`` of the time left after loading lasts, then batch calls while time is
-    left, but never fewer than ``MIN_SINGLE_CALLS`` one-row calls and one batch call.
+    most). With it, the measurement ends near that many seconds after the process is ready: up to
+    ``n_single`` one-row calls while ``SINGLE_SHARE`` of the time left after loading lasts, then batch
+    calls while time is left, but never fewer than ``MIN_SINGLE_CALLS`` one-row calls and one batch call.
     """
     path = existing_file(path)
     if n_single < 1 or len(frame) == 0:
         raise ValueError("measure_serving needs n_single >= 1 and a non-empty frame.")
     if budget_seconds is not None and not budget_seconds >= 0:
         raise ValueError(f"budget_seconds must be >= 0 seconds or None, got {budget_seconds!r}.")
-    loader = _loader_reference(load_fn)
-    started = time.time()
+    _loader_reference(load_fn)  # refuse a lambda before starting anything
     with tempfile.TemporaryDirectory(prefix="mlh-serving-") as tmp:
-        frame_file = Path(tmp) / "frame.pkl"
-        # only the rows the worker uses cross the process boundary
-        frame.iloc[:max(n_single + 20, batch_rows or len(frame))].to_pickle(frame_file)
-        spec = {"frame": str(frame_file), "loader": loader, "path": str(path), "n_single": n_single,
-                "load_kwargs": load_kwargs or {}, "batch_rows": batch_rows or len(frame),
-                "deadline": None if budget_seconds is None else started + budget_seconds,
-                "min_single": min(MIN_SINGLE_CALLS, n_single), "single_share": SINGLE_SHARE}
-        done = subprocess.run([sys.executable, "-c", _WORKER, json.dumps(spec)],
-                              capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"measuring {name} ({path}) failed in its subprocess:\n{done.stderr[-2000:]}")
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    return ({"name": name, "path": str(path), "size_bytes": path.stat().st_size} | figures
-            | {"seconds": time.time() - started})
+        frame_file = _write_rows(frame, Path(tmp), n_single, batch_rows)
+        worker = _Measurement(name, path, load_fn, frame_file, n_single, batch_rows or len(frame), load_kwargs,
+                              timeout)
+        try:
+            worker.wait_ready()
+            return worker.run(budget_seconds)
+        finally:
+            worker.stop()
 
 
 def serving_report(pipeline: Any, frame: pd.DataFrame, out_dir: str | Path,
@@ -192,26 +239,32 @@ def serving_report(pipeline: Any, frame: pd.DataFrame, out_dir: str | Path,
     formats = [("skops", skops_path, load_skops, lambda p: load_skops(p))]
     if onnx_path is not None:
         formats.append(("onnx", Path(onnx_path), OnnxPredictor, OnnxPredictor))
-    parities = {name: check_parity(pipeline, load_here(path), frame, task, name=name)
-                for name, path, _, load_here in formats}
 
     def share(formats_left: int) -> float | None:
         return None if deadline is None else max(deadline - time.time(), 0.0) / formats_left
 
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="mlh-pickle-") as tmp:
-        pickle_path = Path(tmp) / "model.joblib"
+    with tempfile.TemporaryDirectory(prefix="mlh-serving-") as tmp:
+        pickle_path = Path(tmp) / "model.joblib"  # the yardstick, deleted with the folder
         with atomic_path(pickle_path) as temp:
             joblib.dump(pipeline, temp)
-        rows.append(measure_serving("pickle", pickle_path, joblib.load, frame, n_single,
-                                    budget_seconds=share(len(formats) + 1), batch_rows=BATCH_ROWS)
-                    | {"parity_ok": True, "max_abs_diff": 0.0, "reference": True})
-    rows[0]["path"] = None  # deleted: it was only the yardstick
-    for position, (name, path, loader, _) in enumerate(formats):
-        rows.append(measure_serving(name, path, loader, frame, n_single,
-                                    budget_seconds=share(len(formats) - position), batch_rows=BATCH_ROWS)
-                    | {"parity_ok": parities[name].ok, "max_abs_diff": parities[name].max_abs_diff,
-                       "reference": False})
+        frame_file = _write_rows(frame, Path(tmp), n_single, BATCH_ROWS)
+        # every process starts now (imports, rows) while parity is checked here; each measures in turn
+        workers = [_Measurement(name, path, loader, frame_file, n_single, BATCH_ROWS, None, 3600)
+                   for name, path, loader in [("pickle", pickle_path, joblib.load)]
+                   + [(name, path, loader) for name, path, loader, _ in formats]]
+        try:
+            parities = {name: check_parity(pipeline, load_here(path), frame, task, name=name)
+                        for name, path, _, load_here in formats}
+            for worker in workers:
+                worker.wait_ready()
+            rows = [worker.run(share(len(workers) - position)) for position, worker in enumerate(workers)]
+        finally:
+            for worker in workers:
+                worker.stop()
+    rows[0] |= {"path": None, "parity_ok": True, "max_abs_diff": 0.0, "reference": True}
+    for row in rows[1:]:
+        row |= {"parity_ok": parities[row["name"]].ok, "max_abs_diff": parities[row["name"]].max_abs_diff,
+                "reference": False}
     report = pd.DataFrame(rows)
     reference = report.iloc[0]
     report["size_ratio"] = reference["size_bytes"] / report["size_bytes"]

@@ -56,3 +56,10 @@ def test_a_budget_bounds_the_calls_not_how_each_is_timed(tmp_path, credit, credi
 def test_serving_budget_must_be_positive(tmp_path, credit, credit_forest):
     with pytest.raises(ValueError, match=r"serving_budget_seconds must be a positive number of seconds, got 0"):
         serving_report(credit_forest, credit.iloc[:50], tmp_path, budget_seconds=0)
+
+
+def test_a_failing_load_names_the_format_and_the_error(tmp_path, credit):
+    broken = tmp_path / "model.skops"
+    broken.write_text("not a zip file")
+    with pytest.raises(RuntimeError, match=r"(?s)measuring skops .*model.skops.* failed in its subprocess:.*skops"):
+        measure_serving("skops", broken, load_skops, credit.head(50), n_single=5)
