@@ -41,7 +41,7 @@ def _loader_reference(load_fn: Callable | str) -> str:
 
 
 DEFAULT_BUDGET_SECONDS = float(Params.model_fields["serving_budget_seconds"].default)  # all formats together
-MIN_SINGLE_CALLS = 30     # the fewest one-row calls a figure rests on, whatever the budget
+MIN_SINGLE_CALLS = 10     # the fewest one-row calls a figure rests on, whatever the budget (0.5 s each for some pipelines)
 BATCH_ROWS = 10_000       # rows of the batch the throughput is measured on (serving_report)
 SINGLE_SHARE = 0.6        # of the time left after loading, the part the one-row calls may take
 
