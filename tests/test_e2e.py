@@ -84,6 +84,16 @@ def test_plain_papermill_validates_inside_the_notebook(tmp_path):
     assert not (tmp_path / "run" / "explore" / "eda.json").exists()
 
 
+def test_each_saved_figure_is_shown_once(demo_run):
+    """save_figure shows the PNG it wrote and closes the figure, so the inline backend does not draw it again."""
+    _, _, (run_dir,) = demo_run
+    for step in STEPS.values():
+        for cell in nbformat.read(run_dir / step.notebook, as_version=4).cells:
+            if cell.cell_type == "code" and "save_figure(" in cell.source and "import" not in cell.source:
+                images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+                assert len(images) == 1, f"{step.notebook}: {cell.source[:80]!r} shows {len(images)} images"
+
+
 def test_executed_notebooks_read_as_reports(demo_run):
     """What a colleague (and MLflow) reads: no library log lines or warnings, no cell whose only output is a path."""
     _, _, (run_dir,) = demo_run

@@ -232,8 +232,33 @@ def read_artifact(run_dir: str | Path, name: str) -> dict[str, Any]:
 
 
 def save_figure(fig, run_dir: str | Path, step: str, name: str, dpi: int = 110) -> Path:
-    """Write ``fig`` as ``<run_dir>/<step folder>/<name>.png`` atomically and return the path."""
+    """Write ``fig`` as ``<run_dir>/<step folder>/<name>.png`` atomically and return the path.
+
+    In a notebook (matplotlib's inline backend) the PNG just written is shown and the figure closed:
+    the backend would otherwise draw the figure again at the cell's end, which takes as long as writing
+    it (measured: 3 s of the explore step's 6 s of figures on 300k flight rows, loaded machine).
+    Elsewhere the figure stays open for the caller.
+    """
     path = step_dir(run_dir, step) / f"{name}.png"
     with atomic_path(path) as temp:
         fig.savefig(temp, format="png", dpi=dpi, bbox_inches="tight")
+    _show_in_notebook(fig, path, dpi)
     return path
+
+
+def _show_in_notebook(fig, path: Path, dpi: int) -> None:
+    import sys
+
+    if "matplotlib_inline" not in sys.modules:  # no notebook kernel has set matplotlib up
+        return
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    if "inline" not in matplotlib.get_backend():
+        return
+    from IPython.display import Image, display
+
+    data = path.read_bytes()
+    pixels = int.from_bytes(data[16:20], "big")  # the PNG header's width
+    display(Image(data=data, format="png", width=round(pixels * 100 / dpi)))  # as wide as the inline backend's 100 dpi
+    plt.close(fig)

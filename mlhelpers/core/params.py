@@ -60,6 +60,7 @@ class Params(BaseModel):
     selected_model: str = Field("auto", description="model to export; auto takes the leaderboard's choice")
     time_budget_seconds: float = Field(600, gt=0, description="the baseline step stops adding models after this")
     profile_sample_rows: int = Field(50_000, ge=100, description="rows above this are profiled on a sample")
+    serving_budget_seconds: float = Field(15, gt=0, description="the export step's serving measurements, all formats together, take about this long")
     n_jobs: int = Field(-1, description="cores to use; -1 means all")
     run_dir: str = Field("runs/interactive", description="run folder the steps read and write")
     mlflow_tracking_uri: str = Field("", description="empty means a local SQLite store under runs/")

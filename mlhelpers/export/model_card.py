@@ -52,8 +52,9 @@ def write_model_card(run_dir: str | Path, data: ExportData, formats: pd.DataFram
                   _markdown_table(formats.reset_index()), ""]
     if serving is not None and len(serving):
         shown = [c for c in ("name", "size_bytes", "load_seconds", "peak_memory_mb", "single_row_p50_ms",
-                             "single_row_p99_ms", "batch_rows_per_second", "single_row_speedup", "parity_ok",
-                             "probe_ok", "recommended") if c in serving.columns]
+                             "single_row_p99_ms", "single_row_calls", "batch_rows_per_second", "batch_calls",
+                             "single_row_speedup", "parity_ok", "probe_ok",
+                             "recommended") if c in serving.columns]
         lines += ["## Serving", "",
                   "Measured in fresh processes next to a joblib pickle of the same pipeline (the reference).", "",
                   _markdown_table(serving[shown]), ""]

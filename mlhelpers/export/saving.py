@@ -14,7 +14,7 @@ from mlhelpers.export.refit import ExportData
 from mlhelpers.formats import onnx_io, skops_io
 from mlhelpers.formats.parity import ParityError, assert_parity, check_parity
 from mlhelpers.formats.probe import Probe, edge_rows, probe_parity
-from mlhelpers.formats.serving import serving_report
+from mlhelpers.formats.serving import DEFAULT_BUDGET_SECONDS, serving_report
 
 __all__ = ["parity_probe", "save_formats", "measure_formats", "serving_summary"]
 
@@ -65,17 +65,19 @@ def save_formats(pipeline, data: ExportData, model_dir: str | Path) -> pd.DataFr
     return table
 
 
-def measure_formats(pipeline, data: ExportData, formats: pd.DataFrame, model_dir: str | Path) -> pd.DataFrame:
+def measure_formats(pipeline, data: ExportData, formats: pd.DataFrame, model_dir: str | Path,
+                    budget_seconds: float | None = DEFAULT_BUDGET_SECONDS) -> pd.DataFrame:
     """Serving cost of every saved format next to a joblib pickle of the same pipeline, measured in
-    the same run (``mlhelpers.formats.serving.serving_report`` on the test split and the parity probe;
-    writes ``model/serving_report.json``). Raises ``ParityError`` if a measured format breaks parity on
-    the test split; one failing the probe only is measured but not recommended."""
+    the same run within ``budget_seconds`` for all formats together (``Params.serving_budget_seconds``;
+    ``mlhelpers.formats.serving.serving_report`` on the test split and the parity probe; writes
+    ``model/serving_report.json``). Raises ``ParityError`` if a measured format breaks parity on the test
+    split; one failing the probe only is measured but not recommended."""
     model_dir = Path(model_dir)
     onnx_ok = "onnx" in formats.index and formats.loc["onnx", "status"] == "ok"
     onnx_ok = onnx_ok or ("onnx" in formats.index and formats.loc["onnx", "status"] == PROBE_FAILED)
     report = serving_report(pipeline, data.X_test, model_dir, skops_path=model_dir / artifact_file("model_skops"),
                             onnx_path=model_dir / artifact_file("model_onnx") if onnx_ok else None,
-                            probe=parity_probe(data))
+                            budget_seconds=budget_seconds, probe=parity_probe(data))
     broken = report.loc[~report["parity_ok"].astype(bool), "name"].tolist()
     if broken:
         raise ParityError(f"formats {broken} break parity with the in-memory model on the test split "
@@ -98,10 +100,12 @@ def serving_summary(serving: pd.DataFrame) -> pd.DataFrame:
     best = picked.iloc[0]
     speedup = reference["single_row_p50_ms"] / best["single_row_p50_ms"]
     rows = {"recommended": best["name"],
-            "single-row p50 (ms)": f"{best['single_row_p50_ms']:.3f} vs pickle {reference['single_row_p50_ms']:.3f}",
+            "single-row p50 (ms)": f"{best['single_row_p50_ms']:.3f} vs pickle {reference['single_row_p50_ms']:.3f} "
+                                   f"({_calls(best, 'single_row_calls')} vs {_calls(reference, 'single_row_calls')} calls)",
             "single-row speedup vs pickle": f"{speedup:.1f}x",
             "size (bytes)": f"{int(best['size_bytes'])} vs pickle {int(reference['size_bytes'])}",
-            "batch rows/s": f"{best['batch_rows_per_second']:.0f} vs pickle {reference['batch_rows_per_second']:.0f}",
+            "batch rows/s": f"{best['batch_rows_per_second']:.0f} vs pickle {reference['batch_rows_per_second']:.0f} "
+                            f"({_calls(best, 'batch_calls')} vs {_calls(reference, 'batch_calls')} calls)",
             "goal (>= 10x faster, not larger, parity)": "met" if speedup >= 10 and best["size_bytes"] <= reference["size_bytes"]
             and bool(best["parity_ok"]) else "not met"}
     if "probe_ok" in serving.columns:
@@ -111,6 +115,10 @@ def serving_summary(serving: pd.DataFrame) -> pd.DataFrame:
 
 
 PROBE_FAILED = "fails the parity probe"
+
+
+def _calls(row: pd.Series, column: str) -> str:
+    return f"{int(row[column]):,}" if column in row and pd.notna(row[column]) else "?"  # a table without the counts
 
 
 def _format_row(name: str, path: Path, parity, precision: str, note: str, probed) -> dict[str, Any]:
