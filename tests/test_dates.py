@@ -60,9 +60,11 @@ def test_a_date_time_column_runs_every_step_and_serves(tmp_path, weather, kind, 
     from mlhelpers.core.tables import load_compact
     from mlhelpers.explore.recommend import recommend, write_eda
     from mlhelpers.export.refit import load_export_data, refit, write_input_schema, write_metrics
+    from mlhelpers.export.reference import write_reference
     from mlhelpers.export.saving import save_formats
     from mlhelpers.export.tracking import compare_logged_model, log_export_run
     from mlhelpers.formats.scoring import score_file
+    from mlhelpers.monitor.report import check_drift
 
     path = _write(weather, tmp_path, kind, zone)
     run_dir = tmp_path / "run"
@@ -112,6 +114,11 @@ def test_a_date_time_column_runs_every_step_and_serves(tmp_path, weather, kind, 
     scored = pd.read_csv(tmp_path / "scored.csv").set_index("row")
     known = pd.concat([exported.X_train, exported.X_test]).sort_index()  # the rows with a known temperature
     np.testing.assert_allclose(scored.loc[known.index, "prediction"], pipeline.predict(known), rtol=1e-9)
+    # mlh drift's code on the training file: columns are compared as training read them, so nothing drifts
+    # (raw "yes"/"no" and "12.7 mph" text against the converted reference once drifted here)
+    write_reference(run_dir, exported, pipeline)
+    drift = check_drift(run_dir / "model", path)
+    assert drift.drifted_columns == [] and drift.columns["rain"].psi < 0.01 and drift.columns["wind"].psi < 0.01
 
 
 def _input_schema(run_dir):

@@ -16,6 +16,7 @@ from mlhelpers.core.artifacts import SCHEMA_VERSION, artifact_file, artifact_pat
 from mlhelpers.core.io import load_table, read_columns
 from mlhelpers.core.reference import prediction_column
 from mlhelpers.core.schema import SchemaError, check_rows
+from mlhelpers.core.values import apply_conversions
 from mlhelpers.core.tables import seeded_sample
 from mlhelpers.formats.served import load_model_dir, predict_rows
 from mlhelpers.monitor import MonitorError
@@ -160,7 +161,10 @@ def check_drift(model_dir: str | Path, new_file: str | Path, query: str | None =
     if frame.empty:
         raise MonitorError(f"{new_file} holds no rows: nothing to check.")
     check = check_rows(frame, schema)  # SchemaError when columns are missing
-    columns = {name: column_drift(name, frame[name], reference["columns"][name], info, thresholds)
+    # The columns as training read them ("yes"/"no" as booleans, "12.7 mph" as numbers): the reference holds
+    # converted values, and raw text against them drifted on the training file itself.
+    read = apply_conversions(frame, schema.get("conversions") or {})
+    columns = {name: column_drift(name, read[name], reference["columns"][name], info, thresholds)
                for name, info in schema["columns"].items()}
     # one count per kind of reason ("Home: unseen category"), not per value
     reasons = check.rejects["reason"].astype(str).str.split("; ").explode().str.replace(r" '.*'| \(known.*", "", regex=True)
