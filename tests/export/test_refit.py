@@ -169,11 +169,12 @@ def test_a_model_that_does_not_convert_is_reported_and_no_stale_onnx_ships(expor
     dummy = prepare_export_data(load_table(CREDIT), spec | {"model": "dummy", "estimator_params": {}},
                                 read_artifact(run_dir, "split"))
     (tmp_path / "model.onnx").write_bytes(b"left over from an earlier run")
+    (tmp_path / "model.onnx.gz").write_bytes(b"a compressed one, too")
     formats = save_formats(refit(dummy), dummy, tmp_path)
     assert formats.loc["onnx", "status"] == "not exported"
     assert "DummyClassifier" in formats.loc["onnx", "note"]
     assert formats.loc["skops", "status"] == "ok"
-    assert not (tmp_path / "model.onnx").exists()
+    assert not (tmp_path / "model.onnx").exists() and not (tmp_path / "model.onnx.gz").exists()
 
 
 def test_serving_summary_judges_the_goal_against_the_pickle():
