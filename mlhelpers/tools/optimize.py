@@ -7,15 +7,16 @@ sample and on the parity probe's edge rows built from it (``mlhelpers.formats.pr
 step does), measures them the same way and recommends the one that meets the most serving goals
 (``mlhelpers.tools.goals``: exact, >= 10x smaller, >= 20x faster per row, no slower in batches, a third of
 the memory when the original is over 100 MB), ties broken by the best balance of the four gains (geometric
-mean of the disk, peak-memory, single-row-latency and batch-throughput ratios against the original). Only with a ``tolerance`` (and the sample's ``target`` column) does it also build a lossy,
-smaller model and state its accuracy cost. Forests and HistGradientBoosting pipelines get an exact
-``onnx`` candidate (our TreeEnsemble converters, see ``mlhelpers.formats.converters``).
+mean of the disk, peak-memory, single-row-latency and batch-throughput ratios against the original); the
+report says which goals each candidate misses. Only with a ``tolerance`` (and the sample's ``target`` column)
+does it also build a lossy, smaller model and state its accuracy cost. Forests and HistGradientBoosting
+pipelines get an exact ``onnx`` candidate (our TreeEnsemble converters, see ``mlhelpers.formats.converters``).
 
 Lossless candidates:
 
 * ``compact`` (random forests, extra trees, decision trees): the preprocessing as a small ONNX graph
   plus the trees as flat numpy arrays, exact (``mlhelpers.tools.compact``). It wins on disk (~6 bytes a
-  split against ~8 in gzip-compressed ONNX) and in memory (onnxruntime holds ~145 bytes a split once loaded);
+  split against ~8 in gzip-compressed ONNX) and in memory (onnxruntime holds ~150-180 bytes a split once loaded);
   ONNX wins per row and in batches (a compiled walker). The report says which won where.
 * ``onnx``: the whole pipeline through ``mlhelpers.formats.onnx_io.to_onnx`` (double precision), saved
   gzip-compressed when large (``<stem>.onnx.gz``).

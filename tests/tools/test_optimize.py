@@ -279,7 +279,8 @@ def test_the_candidate_meeting_the_most_goals_is_recommended_and_the_report_says
     assert judged["goals_missed"].tolist() == ["batches, memory", "memory"]
     notes = []
     assert choose_best(judged, notes)[0] == "onnx"
-    assert notes[0] == "goals: compact meets 3 of 5 (misses batches, memory); peak 165 MB vs a third of the original's 483 MB"
+    assert notes[0] == ("goals: compact meets 3 of 5 (misses batches, memory); peak 165 MB vs a third of the "
+                        "original's 483 MB")
     assert notes[-1].endswith("chosen: onnx (most goals met, then best geometric mean of the disk, memory, one-row "
                               "and batch gains)")
     # a parity failure is a missed goal too
