@@ -5,8 +5,9 @@
     None with ``reason`` saying why; never raises for an unconvertible pipeline. ``parity`` is a
     ``mlhelpers.formats.parity.ParityResult`` on ``sample``.
 ``save_onnx(model, path, compress=None) -> Path`` and ``OnnxPredictor(path_or_model)``
-    A large graph is written gzip-compressed as ``<path>.gz`` (``save_onnx`` returns the path it wrote;
-    ``onnx_file(folder)`` finds a model folder's graph either way). ``OnnxPredictor`` reads both;
+    A large graph is written gzip-compressed as ``<path>.gz`` (``mlhelpers.formats.onnx_files``, named here
+    too: ``save_onnx`` returns the path it wrote, ``onnx_file(folder)`` finds a model folder's graph either
+    way). ``OnnxPredictor`` reads both;
     ``.predict(frame)`` / ``.predict_proba(frame)`` take the same DataFrame the pipeline takes.
 
 The skl2onnx converter fixes ``to_onnx`` registers live in ``mlhelpers.formats.converters``.
@@ -21,10 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlhelpers.core.artifacts import artifact_file, atomic_path
 from mlhelpers.formats.converters import cast_tree_outputs, import_tree_ensemble_opset, register_converters
+# where graphs live on disk (plain or gzip-compressed), named here too: callers import them from onnx_io
+from mlhelpers.formats.onnx_files import (COMPRESS_ONNX_ABOVE_BYTES, GZIP_SUFFIX, is_onnx_file, onnx_file,  # noqa: F401
+                                          plain_onnx, remove_onnx, save_onnx)
 from mlhelpers.formats.parity import ParityResult, check_parity
-from mlhelpers.formats.skops_io import ModelFileError, existing_file
+from mlhelpers.formats.skops_io import ModelFileError
 
 
 # Tree ensembles above this many nodes make ONNX graphs of gigabytes that take minutes and many GB
@@ -183,72 +186,6 @@ def _convert(pipeline: Any, sample: pd.DataFrame, columns: list[str], double: bo
     return OnnxResult(model, None, double and not float_trees, parity)
 
 
-# Graphs over this size are written gzip-compressed (``model.onnx.gz``). Tree ensembles compress ~3x (double
-# thresholds and varint node ids repeat a lot): the 500-tree Ames forest's 17.6 MB graph became 5.96 MB, written
-# in 1.8 s and read back in 0.09 s, which is what brings a forest's graph under a tenth of its pickle. Below
-# 1 MB the saving is under ~0.7 MB, which no disk notices, while a plain .onnx opens as is in every ONNX tool
-# (Netron, onnx.load); gzip (not zlib or lzma, 4.25 MB but 20 s) so anyone can `gunzip` the file.
-COMPRESS_ONNX_ABOVE_BYTES = 1_000_000
-GZIP_SUFFIX = ".gz"
-
-
-def is_onnx_file(path: str | Path) -> bool:
-    """Whether ``path`` names an ONNX graph, plain (``.onnx``) or compressed (``.onnx.gz``)."""
-    return Path(path).name.endswith((".onnx", ".onnx" + GZIP_SUFFIX))
-
-
-def save_onnx(model: Any, path: str | Path, compress: bool | None = None) -> Path:
-    """Write an ONNX ModelProto atomically to ``path`` (``x.onnx``), or gzip-compressed to ``x.onnx.gz``
-    when ``compress`` (None: when the graph is over ``COMPRESS_ONNX_ABOVE_BYTES``); the other variant, left
-    by an earlier save, is removed so a folder never holds two graphs. Returns the path written."""
-    import gzip
-
-    path = Path(path)
-    path = path.with_name(path.name.removesuffix(GZIP_SUFFIX))
-    data = model.SerializeToString()
-    if compress is None:
-        compress = len(data) > COMPRESS_ONNX_ABOVE_BYTES
-    target, other = (path.with_name(path.name + GZIP_SUFFIX), path) if compress else \
-        (path, path.with_name(path.name + GZIP_SUFFIX))
-    with atomic_path(target) as temp:
-        # mtime=0: the same model gives the same bytes (the gzip header would otherwise stamp the time)
-        temp.write_bytes(gzip.compress(data, compresslevel=6, mtime=0) if compress else data)
-    other.unlink(missing_ok=True)
-    return target
-
-
-def onnx_file(folder: str | Path) -> Path | None:
-    """The exported graph in a model folder: ``model.onnx.gz`` or ``model.onnx`` (as older exports wrote
-    it), None when there is neither."""
-    for name in ("model_onnx_gz", "model_onnx"):
-        if (Path(folder) / artifact_file(name)).is_file():
-            return Path(folder) / artifact_file(name)
-    return None
-
-
-def remove_onnx(folder: str | Path) -> None:
-    """Delete a model folder's graph, compressed or plain (a stale one must never ship)."""
-    for name in ("model_onnx_gz", "model_onnx"):
-        (Path(folder) / artifact_file(name)).unlink(missing_ok=True)
-
-
-def read_onnx_bytes(path: str | Path) -> bytes:
-    """The serialized graph in ``path``, decompressed when it ends in ``.gz``; a damaged compressed file raises
-    ``ModelFileError`` naming it and the fix."""
-    import gzip
-    import zlib
-
-    path = existing_file(path)
-    if not path.name.endswith(GZIP_SUFFIX):
-        return path.read_bytes()
-    try:
-        return gzip.decompress(path.read_bytes())
-    except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError; a cut file is an EOFError
-        raise ModelFileError(f"{path} is not a readable gzip-compressed ONNX model ({type(error).__name__}: "
-                             f"{error or 'the file ends early'}); it is damaged or cut short: export the model "
-                             "again (the export step, or `mlh optimize`).") from None
-
-
 NONE_CATEGORY = "\x00None"  # how a None category reaches the graph: a string no training data holds
 _FEW_ROWS = 64  # up to this many rows, OnnxPredictor reads the frame as one object block
 
@@ -281,25 +218,24 @@ class OnnxPredictor:
     def __init__(self, path_or_model: Any):
         import onnxruntime as ort
 
-        if isinstance(path_or_model, (str, Path)):
-            # bytes for a compressed graph; a plain file by path, as onnxruntime reads it best
-            source = read_onnx_bytes(path_or_model) if str(path_or_model).endswith(GZIP_SUFFIX) \
-                else str(existing_file(path_or_model))
-        elif isinstance(path_or_model, bytes):
-            source = path_or_model
-        else:
-            source = path_or_model.SerializeToString()
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-            del source  # a decompressed graph's bytes: onnxruntime keeps its own copy
-        except Exception as error:
-            raise ModelFileError(f"{path_or_model if isinstance(path_or_model, (str, Path)) else 'model'}"
-                                 f" is not a loadable ONNX model ({type(error).__name__}: {error}).") from error
+        if isinstance(path_or_model, (str, Path)):
+            with plain_onnx(path_or_model) as plain:
+                self.session = self._session(ort, str(plain), options, path_or_model)
+        else:
+            source = path_or_model if isinstance(path_or_model, bytes) else path_or_model.SerializeToString()
+            self.session = self._session(ort, source, options, "model")
         self._inputs = [(i.name, i.type) for i in self.session.get_inputs()]
         self._outputs = [o.name for o in self.session.get_outputs()]
         _return_freed_memory()
+
+    @staticmethod
+    def _session(ort, source: Any, options: Any, named: Any):
+        try:
+            return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        except Exception as error:
+            raise ModelFileError(f"{named} is not a loadable ONNX model ({type(error).__name__}: {error}).") from error
 
     def _feed(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         # Plain numpy per column: pandas' own where/astype cost ~0.1 ms each, which would dominate a

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from mlhelpers.core.artifacts import artifact_file, read_json_file
-from mlhelpers.formats.onnx_io import OnnxPredictor, is_onnx_file, onnx_file
+from mlhelpers.formats.onnx_files import is_onnx_file, onnx_file
+from mlhelpers.formats.onnx_io import OnnxPredictor
 from mlhelpers.formats.skops_io import load_skops
 
 
