@@ -61,6 +61,8 @@ ARTIFACTS = {
     "serving_report": ("export", "model/serving_report.json"),
     "model_skops": ("export", "model/model.skops"),
     "model_onnx": ("export", "model/model.onnx"),
+    # the same graph gzip-compressed, written instead of model.onnx when it is large (formats.onnx_io.save_onnx)
+    "model_onnx_gz": ("export", "model/model.onnx.gz"),
     "model_card": ("export", "model/model_card.md"),
     "reference": ("export", "model/reference.json"),  # compact summary of the training data, for drift checks
     "predictions": ("export", "scoring/predictions.csv"),   # the data file scored as a demo

@@ -51,12 +51,15 @@ def write_model_card(run_dir: str | Path, data: ExportData, formats: pd.DataFram
                   "extremes; bounds: probabilities 1e-5 absolute, regression 1e-6 relative, labels exact).", "",
                   _markdown_table(formats.reset_index()), ""]
     if serving is not None and len(serving):
-        shown = [c for c in ("name", "size_bytes", "load_seconds", "peak_memory_mb", "single_row_p50_ms",
+        shown = [c for c in ("name", "size_bytes", "load_seconds", "peak_memory_mb", "floor_memory_mb",
+                             "model_memory_mb", "single_row_p50_ms",
                              "single_row_p99_ms", "single_row_calls", "batch_rows_per_second", "batch_calls",
                              "single_row_speedup", "parity_ok", "probe_ok",
                              "recommended") if c in serving.columns]
         lines += ["## Serving", "",
-                  "Measured in fresh processes next to a joblib pickle of the same pipeline (the reference).", "",
+                  "Measured in fresh processes next to a joblib pickle of the same pipeline (the reference). "
+                  "`floor_memory_mb` is the serving process before any model is loaded (Python, pandas and the "
+                  "format's runtime), `model_memory_mb` the peak above it.", "",
                   _markdown_table(serving[shown]), ""]
     lines += ["## Versions", "", *(f"- {name}: {version}" for name, version in package_versions().items()), ""]
     path = artifact_path(run_dir, "model_card")

@@ -30,8 +30,8 @@ def save_formats(pipeline, data: ExportData, model_dir: str | Path) -> pd.DataFr
     """Save the model in every format that works and prove each file's parity on the test split.
 
     ``model.skops`` always (the trusted format, reloaded with the explicit type allowlist);
-    ``model.onnx`` when the pipeline converts (``mlhelpers.onnx_io.to_onnx``), else the row
-    says why and any ``model.onnx`` left by an earlier run is removed. Every saved file is
+    ``model.onnx`` when the pipeline converts (``mlhelpers.onnx_io.to_onnx``; ``model.onnx.gz`` when the
+    graph is large, ``onnx_io.save_onnx``), else the row says why and any graph left by an earlier run is removed. Every saved file is
     reloaded and compared with the in-memory pipeline; a broken bound on the test split raises
     ``ParityError`` (after the table is built, naming the format), so nothing ships silently. Each is
     also compared on the parity probe (``parity_probe``): a format failing it keeps its file but is
@@ -47,13 +47,12 @@ def save_formats(pipeline, data: ExportData, model_dir: str | Path) -> pd.DataFr
     rows = [_format_row("skops", skops_path, parities[0], "exact copy of the fitted pipeline",
                         "trusted format: loaded with an explicit allowlist of types",
                         probe_parity(pipeline, loaded, probe, data.task, name="skops"))]
-    onnx_path = model_dir / artifact_file("model_onnx")
     converted = onnx_io.to_onnx(pipeline, data.X_test)
     if converted.model is None:
-        onnx_path.unlink(missing_ok=True)  # never ship a stale graph from an earlier run
+        onnx_io.remove_onnx(model_dir)  # never ship a stale graph from an earlier run
         rows.append({"format": "onnx", "file": None, "status": "not exported", "note": converted.reason})
     else:
-        onnx_io.save_onnx(converted.model, onnx_path)
+        onnx_path = onnx_io.save_onnx(converted.model, model_dir / artifact_file("model_onnx"))
         loaded = onnx_io.OnnxPredictor(onnx_path)
         parities.append(check_parity(pipeline, loaded, data.X_test, data.task, name="onnx"))
         precision = "double" if converted.double_precision else "float32 where double is unavailable (XGBoost trees)"
@@ -76,7 +75,7 @@ def measure_formats(pipeline, data: ExportData, formats: pd.DataFrame, model_dir
     onnx_ok = "onnx" in formats.index and formats.loc["onnx", "status"] == "ok"
     onnx_ok = onnx_ok or ("onnx" in formats.index and formats.loc["onnx", "status"] == PROBE_FAILED)
     report = serving_report(pipeline, data.X_test, model_dir, skops_path=model_dir / artifact_file("model_skops"),
-                            onnx_path=model_dir / artifact_file("model_onnx") if onnx_ok else None,
+                            onnx_path=onnx_io.onnx_file(model_dir) if onnx_ok else None,
                             budget_seconds=budget_seconds, probe=parity_probe(data))
     broken = report.loc[~report["parity_ok"].astype(bool), "name"].tolist()
     if broken:

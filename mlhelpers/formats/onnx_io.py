@@ -4,7 +4,10 @@
     ``OnnxResult(model, reason, double_precision, parity)``: ``model`` is an ``onnx.ModelProto`` or
     None with ``reason`` saying why; never raises for an unconvertible pipeline. ``parity`` is a
     ``mlhelpers.formats.parity.ParityResult`` on ``sample``.
-``save_onnx(model, path) -> Path`` and ``OnnxPredictor(path_or_model)``
+``save_onnx(model, path, compress=None) -> Path`` and ``OnnxPredictor(path_or_model)``
+    A large graph is written gzip-compressed as ``<path>.gz`` (``mlhelpers.formats.onnx_files``, named here
+    too: ``save_onnx`` returns the path it wrote, ``onnx_file(folder)`` finds a model folder's graph either
+    way). ``OnnxPredictor`` reads both;
     ``.predict(frame)`` / ``.predict_proba(frame)`` take the same DataFrame the pipeline takes.
 
 The skl2onnx converter fixes ``to_onnx`` registers live in ``mlhelpers.formats.converters``.
@@ -19,10 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlhelpers.core.artifacts import atomic_path
 from mlhelpers.formats.converters import cast_tree_outputs, import_tree_ensemble_opset, register_converters
+# where graphs live on disk (plain or gzip-compressed), named here too: callers import them from onnx_io
+from mlhelpers.formats.onnx_files import (COMPRESS_ONNX_ABOVE_BYTES, GZIP_SUFFIX, is_onnx_file, onnx_file,  # noqa: F401
+                                          plain_onnx, remove_onnx, save_onnx)
 from mlhelpers.formats.parity import ParityResult, check_parity
-from mlhelpers.formats.skops_io import ModelFileError, existing_file
+from mlhelpers.formats.skops_io import ModelFileError
 
 
 # Tree ensembles above this many nodes make ONNX graphs of gigabytes that take minutes and many GB
@@ -204,14 +209,6 @@ def restore_input_names(model: Any, columns: list[str]) -> None:
                 node.input[position] = renamed[name]
 
 
-def save_onnx(model: Any, path: str | Path) -> Path:
-    """Write an ONNX ModelProto to ``path`` atomically; return the path."""
-    path = Path(path)
-    with atomic_path(path) as temp:
-        temp.write_bytes(model.SerializeToString())
-    return path
-
-
 NONE_CATEGORY = "\x00None"  # how a None category reaches the graph: a string no training data holds
 _FEW_ROWS = 64  # up to this many rows, OnnxPredictor reads the frame as one object block
 
@@ -244,22 +241,24 @@ class OnnxPredictor:
     def __init__(self, path_or_model: Any):
         import onnxruntime as ort
 
-        if isinstance(path_or_model, (str, Path)):
-            source = str(existing_file(path_or_model))
-        elif isinstance(path_or_model, bytes):
-            source = path_or_model
-        else:
-            source = path_or_model.SerializeToString()
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-        except Exception as error:
-            raise ModelFileError(f"{path_or_model if isinstance(path_or_model, (str, Path)) else 'model'}"
-                                 f" is not a loadable ONNX model ({type(error).__name__}: {error}).") from error
+        if isinstance(path_or_model, (str, Path)):
+            with plain_onnx(path_or_model) as plain:
+                self.session = self._session(ort, str(plain), options, path_or_model)
+        else:
+            source = path_or_model if isinstance(path_or_model, bytes) else path_or_model.SerializeToString()
+            self.session = self._session(ort, source, options, "model")
         self._inputs = [(i.name, i.type) for i in self.session.get_inputs()]
         self._outputs = [o.name for o in self.session.get_outputs()]
         _return_freed_memory()
+
+    @staticmethod
+    def _session(ort, source: Any, options: Any, named: Any):
+        try:
+            return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        except Exception as error:
+            raise ModelFileError(f"{named} is not a loadable ONNX model ({type(error).__name__}: {error}).") from error
 
     def _feed(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         # Plain numpy per column: pandas' own where/astype cost ~0.1 ms each, which would dominate a

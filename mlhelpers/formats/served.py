@@ -1,6 +1,7 @@
 """Which file of an exported model folder serves, loading it, and answering rows with it.
 
-The export step recommends a format in ``serving_report.json`` (``model.onnx`` when it holds
+The export step recommends a format in ``serving_report.json`` (``model.onnx``, or ``model.onnx.gz`` when
+the graph is large, when it holds
 parity and answers fastest, else ``model.skops``); ``mlh predict``, the MLflow model and the drift
 check all load a model folder through ``load_model_dir`` and answer through ``predict_rows``.
 """
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mlhelpers.core.artifacts import artifact_file, read_json_file
+from mlhelpers.formats.onnx_files import is_onnx_file, onnx_file
 from mlhelpers.formats.onnx_io import OnnxPredictor
 from mlhelpers.formats.skops_io import load_skops
 
@@ -42,8 +44,9 @@ def predict_rows(model, frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataF
 
 
 def served_model_file(model_dir: str | Path) -> Path:
-    """The file a model folder is served from: ``model.onnx`` when the export step's
-    ``serving_report.json`` recommends it (parity proved, fastest per row), else ``model.skops``."""
+    """The file a model folder is served from: its ONNX graph (``model.onnx.gz``, or ``model.onnx`` as small
+    graphs and older exports have it) when the export step's ``serving_report.json`` recommends it (parity
+    proved, fastest per row), else ``model.skops``."""
     model_dir = Path(model_dir)
     report = model_dir / artifact_file("serving_report")
     recommended = None
@@ -55,16 +58,18 @@ def served_model_file(model_dir: str | Path) -> Path:
                                "(notebooks/03_export.ipynb) to rewrite the folder.") from None
     if recommended != "onnx":
         return model_dir / artifact_file("model_skops")
-    if not (model_dir / artifact_file("model_onnx")).is_file():
-        raise ScoringError(f"{report} recommends model.onnx, which is missing from {model_dir}; run the export "
+    graph = onnx_file(model_dir)
+    if graph is None:
+        raise ScoringError(f"{report} recommends model.onnx, which is missing from {model_dir} (neither "
+                           f"{artifact_file('model_onnx_gz')} nor {artifact_file('model_onnx')}); run the export "
                            "step again (notebooks/03_export.ipynb) to rewrite the folder.")
-    return model_dir / artifact_file("model_onnx")
+    return graph
 
 
 def load_served_file(path: str | Path):
-    """The model in a served file: ``model.onnx`` as an ``OnnxPredictor``, ``model.skops`` loaded with
-    the trusted type list."""
-    return OnnxPredictor(path) if Path(path).suffix == ".onnx" else load_skops(path)
+    """The model in a served file: an ONNX graph (``.onnx`` or ``.onnx.gz``) as an ``OnnxPredictor``,
+    ``model.skops`` loaded with the trusted type list."""
+    return OnnxPredictor(path) if is_onnx_file(path) else load_skops(path)
 
 
 def load_model_dir(model_dir: str | Path):

@@ -42,6 +42,9 @@ def _loader_reference(load_fn: Callable | str) -> str:
     return f"{module}:{qualname}"
 
 
+# What each format imports to serve, imported before the model so the floor (``floor_memory_mb``) counts it
+ONNX_RUNTIME = ("onnxruntime",)
+SKLEARN_RUNTIME = ("sklearn.pipeline", "sklearn.compose", "sklearn.ensemble")
 DEFAULT_BUDGET_SECONDS = float(Params.model_fields["serving_budget_seconds"].default)  # all formats together
 MIN_SINGLE_CALLS = 10     # the fewest one-row calls a figure rests on, whatever the budget (0.5 s each for some pipelines)
 BATCH_ROWS = 10_000       # rows of the batch the throughput is measured on (serving_report)
@@ -63,6 +66,8 @@ print("ready", flush=True)
 deadline = json.loads(sys.stdin.readline())["deadline"]  # wall-clock time to end by; None: no bound
 def seconds_left():
     return float("inf") if deadline is None else deadline - time.time()
+for runtime in spec["runtime"]:  # the library the format needs, imported before any model: part of the floor
+    importlib.import_module(runtime)
 baseline_mb = psutil.Process().memory_info().rss / 2**20
 start = time.perf_counter()
 model = load(spec["path"], **spec["load_kwargs"])
@@ -104,6 +109,7 @@ print(json.dumps({
     "load_seconds": load_seconds,
     "peak_memory_mb": peak_mb,
     "steady_memory_mb": psutil.Process().memory_info().rss / 2**20,
+    "floor_memory_mb": baseline_mb,
     "model_memory_mb": peak_mb - baseline_mb,
     "single_row_p50_ms": float(np.percentile(times, 50) * 1e3),
     "single_row_p99_ms": float(np.percentile(times, 99) * 1e3),
@@ -120,9 +126,10 @@ class _Measurement:
     ready, then waits for its turn (``run``), so several can start together and still measure one at a time."""
 
     def __init__(self, name: str, path: Path, load_fn: Callable | str, frame_file: Path, n_single: int,
-                 batch_rows: int, load_kwargs: dict[str, Any] | None, timeout: float):
+                 batch_rows: int, load_kwargs: dict[str, Any] | None, timeout: float, runtime: tuple[str, ...] = ()):
         self.name, self.path, self.timeout = name, path, timeout
         spec = {"frame": str(frame_file), "loader": _loader_reference(load_fn), "path": str(path),
+                "runtime": list(runtime),
                 "n_single": n_single, "load_kwargs": load_kwargs or {}, "batch_rows": batch_rows,
                 "min_single": min(MIN_SINGLE_CALLS, n_single), "single_share": SINGLE_SHARE}
         self.process = subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps(spec)], stdin=subprocess.PIPE,
@@ -169,14 +176,16 @@ def _write_rows(frame: pd.DataFrame, folder: Path, n_single: int, batch_rows: in
 def measure_serving(name: str, path: str | Path, load_fn: Callable | str, frame: pd.DataFrame,
                     n_single: int = 1000, timeout: float = 3600,
                     load_kwargs: dict[str, Any] | None = None, budget_seconds: float | None = None,
-                    batch_rows: int | None = None) -> dict[str, Any]:
+                    batch_rows: int | None = None, runtime: tuple[str, ...] = ()) -> dict[str, Any]:
     """Measure one saved model in a fresh Python process; return its serving figures.
 
     ``load_fn`` (an importable function/class, or "module:name") turns ``path`` into an object with
     ``predict(frame)``; ``load_kwargs`` (JSON values) are passed to it. Returns ``name``, ``path``,
     ``size_bytes``, ``load_seconds``,
     ``peak_memory_mb`` (peak RSS of the serving process: imports + model + scoring the batch),
-    ``model_memory_mb`` (that peak minus the RSS before loading), ``steady_memory_mb`` (RSS after
+    ``floor_memory_mb`` (the RSS before loading: Python, numpy, pandas and the ``runtime`` modules, e.g.
+    ``("onnxruntime",)``, imported first: what serving costs with no model at all), ``model_memory_mb`` (the
+    peak above that floor), ``steady_memory_mb`` (RSS after
     every call: what a server keeps holding), ``single_row_p50_ms`` /
     ``single_row_p99_ms`` over ``single_row_calls`` one-row calls (native thread pools limited to one
     thread, as a server answers one request), ``batch_rows_per_second`` over ``batch_calls`` calls on
@@ -197,7 +206,7 @@ def measure_serving(name: str, path: str | Path, load_fn: Callable | str, frame:
     with tempfile.TemporaryDirectory(prefix="mlh-serving-") as tmp:
         frame_file = _write_rows(frame, Path(tmp), n_single, batch_rows)
         worker = _Measurement(name, path, load_fn, frame_file, n_single, batch_rows or len(frame), load_kwargs,
-                              timeout)
+                              timeout, runtime)
         try:
             worker.wait_ready()
             return worker.run(budget_seconds)
@@ -242,9 +251,9 @@ def serving_report(pipeline: Any, frame: pd.DataFrame, out_dir: str | Path,
         if converted.model is not None:
             onnx_path = save_onnx(converted.model, out_dir / artifact_file("model_onnx"))
     deadline = None if budget_seconds is None else time.time() + budget_seconds
-    formats = [("skops", skops_path, load_skops, lambda p: load_skops(p))]
+    formats = [("skops", skops_path, load_skops, lambda p: load_skops(p), SKLEARN_RUNTIME)]
     if onnx_path is not None:
-        formats.append(("onnx", Path(onnx_path), OnnxPredictor, OnnxPredictor))
+        formats.append(("onnx", Path(onnx_path), OnnxPredictor, OnnxPredictor, ONNX_RUNTIME))
 
     def share(formats_left: int) -> float | None:
         return None if deadline is None else max(deadline - time.time(), 0.0) / formats_left
@@ -255,12 +264,12 @@ def serving_report(pipeline: Any, frame: pd.DataFrame, out_dir: str | Path,
             joblib.dump(pipeline, temp)
         frame_file = _write_rows(frame, Path(tmp), n_single, BATCH_ROWS)
         # every process starts now (imports, rows) while parity is checked here; each measures in turn
-        workers = [_Measurement(name, path, loader, frame_file, n_single, BATCH_ROWS, None, 3600)
-                   for name, path, loader in [("pickle", pickle_path, joblib.load)]
-                   + [(name, path, loader) for name, path, loader, _ in formats]]
+        workers = [_Measurement(name, path, loader, frame_file, n_single, BATCH_ROWS, None, 3600, runtime)
+                   for name, path, loader, runtime in [("pickle", pickle_path, joblib.load, SKLEARN_RUNTIME)]
+                   + [(name, path, loader, runtime) for name, path, loader, _, runtime in formats]]
         try:
             parities, probes = {}, {}
-            for name, path, _, load_here in formats:
+            for name, path, _, load_here, _ in formats:
                 loaded = load_here(path)
                 parities[name] = check_parity(pipeline, loaded, frame, task, name=name)
                 if probe is not None:

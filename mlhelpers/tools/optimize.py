@@ -4,19 +4,22 @@
 measures the model as handed over (size, load time, memory, single-row latency, batch throughput, in
 a fresh process), builds every lossless candidate that applies, proves each one's parity on the
 sample and on the parity probe's edge rows built from it (``mlhelpers.formats.probe``, as the export
-step does), measures them the same way and recommends the one with the best balance of the four gains
-(geometric mean of the disk, peak-memory, single-row-latency and batch-throughput ratios against the
-original). Only with a ``tolerance`` (and the sample's ``target`` column) does it also build a lossy,
-smaller model and state its accuracy cost. Forests and HistGradientBoosting pipelines get an exact
-``onnx`` candidate (our TreeEnsemble converters, see ``mlhelpers.formats.converters``).
+step does), measures them the same way and recommends the one that meets the most serving goals
+(``mlhelpers.tools.goals``: exact, >= 10x smaller, >= 20x faster per row, no slower in batches, a third of
+the memory when the original is over 100 MB), ties broken by the best balance of the four gains (geometric
+mean of the disk, peak-memory, single-row-latency and batch-throughput ratios against the original); the
+report says which goals each candidate misses. Only with a ``tolerance`` (and the sample's ``target`` column)
+does it also build a lossy, smaller model and state its accuracy cost. Forests and HistGradientBoosting
+pipelines get an exact ``onnx`` candidate (our TreeEnsemble converters, see ``mlhelpers.formats.converters``).
 
 Lossless candidates:
 
 * ``compact`` (random forests, extra trees, decision trees): the preprocessing as a small ONNX graph
   plus the trees as flat numpy arrays, exact (``mlhelpers.tools.compact``). It wins on disk (~6 bytes a
-  split against ~25 in ONNX) and in memory (onnxruntime holds ~40 bytes a node plus copies while
-  loading); ONNX wins per row and in batches (a compiled walker). The report says which won where.
-* ``onnx``: the whole pipeline through ``mlhelpers.formats.onnx_io.to_onnx`` (double precision).
+  split against ~8 in gzip-compressed ONNX) and in memory (onnxruntime holds ~150-180 bytes a split once loaded);
+  ONNX wins per row and in batches (a compiled walker). The report says which won where.
+* ``onnx``: the whole pipeline through ``mlhelpers.formats.onnx_io.to_onnx`` (double precision), saved
+  gzip-compressed when large (``<stem>.onnx.gz``).
 * ``skops``: the same pipeline in the trusted format, deflate-compressed (smaller on disk only).
 
 Lossy (``tolerance``): the fewest leading trees of a forest whose error on one half of the sample
@@ -38,9 +41,10 @@ from mlhelpers.core.models import encode_target
 from mlhelpers.formats import onnx_io, skops_io
 from mlhelpers.formats.parity import check_parity
 from mlhelpers.formats.probe import edge_rows, probe_parity
-from mlhelpers.formats.serving import measure_serving
+from mlhelpers.formats.serving import ONNX_RUNTIME, SKLEARN_RUNTIME, measure_serving
 from mlhelpers.tools.compact import (CompactModel, OptimizeError, compact_applies, compact_forest, load_compact,
                                      save_compact)
+from mlhelpers.tools.goals import choose_best, judge_goals
 
 
 @dataclass
@@ -59,8 +63,9 @@ class OptimizeResult:
         rows = pd.concat([pd.DataFrame([self.before]), self.candidates], ignore_index=True)
         columns = ["name", "lossless", "parity_ok", "max_abs_diff", "probe_ok", "probe_max_abs_diff",
                    "size_bytes", "load_seconds", "peak_memory_mb", "model_memory_mb", "steady_memory_mb", "single_row_p50_ms",
-                   "single_row_p99_ms", "batch_rows_per_second", "size_smaller_x", "memory_smaller_x",
-                   "single_row_faster_x", "batch_faster_x"]
+                   "single_row_p99_ms", "batch_rows_per_second", "floor_memory_mb", "size_smaller_x",
+                   "memory_smaller_x", "single_row_faster_x", "batch_faster_x", "goals_met", "goals_missed",
+                   "memory_goal"]
         return rows[[c for c in columns if c in rows.columns]]
 
 
@@ -92,25 +97,6 @@ def _ratios(row: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
                   "memory_smaller_x": before["peak_memory_mb"] / row["peak_memory_mb"],
                   "single_row_faster_x": before["single_row_p50_ms"] / row["single_row_p50_ms"],
                   "batch_faster_x": row["batch_rows_per_second"] / before["batch_rows_per_second"]}
-
-
-def choose_best(good: pd.DataFrame, notes: list[str]) -> tuple[str, Path]:
-    """The best balance of the four gains (geometric mean of the disk, peak-memory, single-row and batch
-    ratios against the original); says in ``notes`` where the compact format wins over ONNX and why."""
-    gain = (good["size_smaller_x"] * good["memory_smaller_x"] * good["single_row_faster_x"]
-            * good["batch_faster_x"]) ** (1 / 4)
-    pick = good.loc[gain.idxmax()]
-    by_name = good.set_index("name")
-    if {"compact", "onnx"} <= set(by_name.index):
-        compact, onnx = by_name.loc["compact"], by_name.loc["onnx"]
-        wins = [what for what, column in (("disk", "size_bytes"), ("peak memory", "peak_memory_mb"))
-                if compact[column] < onnx[column]]
-        loses = [what for what, column in (("one row", "single_row_p50_ms"),) if compact[column] > onnx[column]]
-        loses += ["batches"] if compact["batch_rows_per_second"] < onnx["batch_rows_per_second"] else []
-        notes.append(f"compact vs onnx: compact wins on {', '.join(wins) or 'nothing'}"
-                     f"{'; onnx wins on ' + ', '.join(loses) if loses else ''}; chosen: {pick['name']} "
-                     f"(best geometric mean of the disk, memory, one-row and batch gains)")
-    return pick["name"], Path(pick["path"])
 
 
 def _error(task: str, y: np.ndarray, predicted: np.ndarray) -> float:
@@ -235,7 +221,7 @@ def _optimize(pipeline, model_path: Path, frame: pd.DataFrame, y: np.ndarray | N
     loader = "mlhelpers.formats.skops_io:load_skops" if model_path.suffix == ".skops" else "joblib:load"
     load_kwargs = {"extra_trusted": list(extra_trusted)} if model_path.suffix == ".skops" else {}
     before = measure = measure_serving("original", model_path, loader, frame, n_single,
-                                       load_kwargs=load_kwargs)
+                                       load_kwargs=load_kwargs, runtime=SKLEARN_RUNTIME)
     before = measure | {"lossless": True, "parity_ok": True, "max_abs_diff": 0.0, "probe_ok": True}
     stem = model_path.name.split(".")[0]
     built: list[tuple[str, Path, str, dict, Any, bool]] = []  # name, path, loader, kwargs, predictor, lossless
@@ -277,13 +263,14 @@ def _optimize(pipeline, model_path: Path, frame: pd.DataFrame, y: np.ndarray | N
         probed = probe_parity(pipeline, predictor, probe, task, name=name)
         if lossless and not probed.ok:
             notes.append(f"not recommended: {probed.describe()}")
-        row = measure_serving(name, path, load, frame, n_single, load_kwargs=kwargs)
+        runtime = SKLEARN_RUNTIME if load.endswith("load_skops") else ONNX_RUNTIME  # compact: ONNX preprocessing
+        row = measure_serving(name, path, load, frame, n_single, load_kwargs=kwargs, runtime=runtime)
         rows.append(_ratios(row | {"lossless": lossless, "parity_ok": parity.ok,
                                    "max_abs_diff": parity.max_abs_diff, "max_rel_diff": parity.max_rel_diff,
                                    "label_mismatches": parity.label_mismatches, "probe_ok": probed.ok,
                                    "probe_max_abs_diff": probed.max_abs_diff}, before))
-    candidates = pd.DataFrame(rows)
     before = _ratios(before, before)
+    candidates = judge_goals(pd.DataFrame(rows), before) if rows else pd.DataFrame(rows)
     best = best_path = None
     if len(candidates):
         good = candidates[candidates["lossless"] & candidates["parity_ok"] & candidates["probe_ok"]]
@@ -305,7 +292,7 @@ def format_report(result: OptimizeResult) -> str:
     table["size_mb"] = table.pop("size_bytes") / 2**20
     shown = ["name", "lossless", "parity_ok", "max_abs_diff", "probe_ok", "size_mb", "load_seconds",
              "peak_memory_mb", "steady_memory_mb", "single_row_p50_ms", "single_row_p99_ms", "batch_rows_per_second", "size_smaller_x",
-             "memory_smaller_x", "single_row_faster_x", "batch_faster_x"]
+             "memory_smaller_x", "single_row_faster_x", "batch_faster_x", "goals_met", "goals_missed"]
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
         lines = [table[[c for c in shown if c in table.columns]].to_string(index=False)]
     if result.best:

@@ -169,11 +169,26 @@ def test_a_model_that_does_not_convert_is_reported_and_no_stale_onnx_ships(expor
     dummy = prepare_export_data(load_table(CREDIT), spec | {"model": "dummy", "estimator_params": {}},
                                 read_artifact(run_dir, "split"))
     (tmp_path / "model.onnx").write_bytes(b"left over from an earlier run")
+    (tmp_path / "model.onnx.gz").write_bytes(b"a compressed one, too")
     formats = save_formats(refit(dummy), dummy, tmp_path)
     assert formats.loc["onnx", "status"] == "not exported"
     assert "DummyClassifier" in formats.loc["onnx", "note"]
     assert formats.loc["skops", "status"] == "ok"
-    assert not (tmp_path / "model.onnx").exists()
+    assert not (tmp_path / "model.onnx").exists() and not (tmp_path / "model.onnx.gz").exists()
+
+
+def test_a_forest_graph_over_1_mb_is_exported_gzip_compressed(exported, tmp_path):
+    from mlhelpers.formats.onnx_io import COMPRESS_ONNX_ABOVE_BYTES, onnx_file
+
+    run_dir, spec, _, _ = exported
+    deep = {"n_estimators": 100, "min_samples_leaf": 1, "max_samples": None}  # full-depth trees: a graph over 1 MB
+    forest = prepare_export_data(load_table(CREDIT), spec | {"model": "random_forest", "estimator_params": deep},
+                                 read_artifact(run_dir, "split"))
+    (tmp_path / "model.onnx").write_bytes(b"a plain graph from an earlier export")
+    formats = save_formats(refit(forest), forest, tmp_path)
+    assert formats.loc["onnx", "file"] == "model.onnx.gz" and formats.loc["onnx", "status"] == "ok"
+    assert onnx_file(tmp_path) == tmp_path / "model.onnx.gz" and not (tmp_path / "model.onnx").exists()
+    assert formats.loc["onnx", "size_bytes"] < COMPRESS_ONNX_ABOVE_BYTES  # compressed below what triggered it
 
 
 def test_serving_summary_judges_the_goal_against_the_pickle():

@@ -32,6 +32,15 @@ def logged(tmp_path_factory, model_run):
     """One export run folder (with executed-notebook stand-ins) logged to a fresh SQLite store."""
     root = tmp_path_factory.mktemp("tracking")
     run_dir, spec, data, pipeline = model_run(root / "run")
+    # served from a compressed graph, as a large forest's export is: the logged pyfunc (and the slow server
+    # test) must load model.onnx.gz; plain model.onnx folders are covered by the scoring tests
+    import onnx
+
+    from mlhelpers.formats.onnx_io import save_onnx
+
+    save_onnx(onnx.load(run_dir / "model" / "model.onnx"), run_dir / "model" / "model.onnx", compress=True)
+    report = json.loads((run_dir / "model" / "serving_report.json").read_text())
+    (run_dir / "model" / "serving_report.json").write_text(json.dumps(report | {"recommended": "onnx"}))
     for name in ("01_explore.ipynb", "02_baseline.ipynb", "03_export.ipynb"):
         (run_dir / name).write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     (run_dir / "model" / "reference.joblib").write_bytes(b"not logged")
@@ -55,9 +64,7 @@ def test_run_holds_params_metrics_reports_and_notebooks(logged):
     assert run.data.params["spec.estimator.n_estimators"] == "40"
     # the parameters the run used (its manifest), not the export notebook's defaults
     assert run.data.params["time_budget_seconds"] == "123.0" and run.data.params["cv_folds"] == "3"
-    report = json.loads((params.run_path / "model" / "serving_report.json").read_text())
-    expected = "model.onnx" if report["recommended"] == "onnx" else "model.skops"
-    assert run.data.tags["mlhelpers.served_file"] == expected  # the file the export step recommends
+    assert run.data.tags["mlhelpers.served_file"] == "model.onnx.gz"  # the file the export step recommends
     assert run.data.metrics["cv_roc_auc_mean"] == 0.83 and run.data.metrics["cv_roc_auc_std"] == 0.01
     assert 0.75 < run.data.metrics["test_roc_auc"] < 0.95
     assert client.get_experiment(result.experiment_id).name == "export-tests"

@@ -191,8 +191,18 @@ def test_files_are_scored_by_the_recommended_format(model, tmp_path):
     (folder / "serving_report.json").unlink()  # an export folder from before the serving report
     assert served_model_file(folder).name == "model.skops"
     (folder / "serving_report.json").write_text(json.dumps(report | {"recommended": "onnx"}))
-    (folder / "model.onnx").unlink()
-    with pytest.raises(ScoringError, match="recommends model.onnx, which is missing .*run the export step again"):
+    # a large graph is stored compressed; it is preferred, and a folder from before (plain model.onnx) still loads
+    import onnx
+
+    from mlhelpers.formats.onnx_io import save_onnx
+
+    save_onnx(onnx.load(folder / "model.onnx"), folder / "model.onnx", compress=True)
+    loaded, _ = load_model_dir(folder)
+    assert served_model_file(folder).name == "model.onnx.gz" and not (folder / "model.onnx").exists()
+    np.testing.assert_allclose(loaded.predict_proba(rows), pipeline.predict_proba(rows), atol=PROBA_ATOL)
+    (folder / "model.onnx.gz").unlink()
+    with pytest.raises(ScoringError, match="recommends model.onnx, which is missing .*neither model.onnx.gz nor "
+                                           "model.onnx.*run the export step again"):
         load_model_dir(folder)
     (folder / "serving_report.json").write_text("{truncated")
     with pytest.raises(ScoringError, match="serving_report.json is not a serving report .*run the export step"):

@@ -28,6 +28,10 @@ def test_serving_report_measures_every_format_against_the_pickle(tmp_path, credi
                    "single_row_p99_ms", "batch_rows_per_second"):
         assert (report[column] > 0).all(), column
     assert (report["single_row_p99_ms"] >= report["single_row_p50_ms"]).all()
+    # the floor: each process before its model, with the format's runtime imported (scikit-learn for the pickle
+    # and skops, onnxruntime for ONNX); the model's memory is the peak above it
+    assert (report["floor_memory_mb"] > 50).all()
+    assert (report["floor_memory_mb"] + report["model_memory_mb"] - report["peak_memory_mb"]).abs().max() < 1e-6
     # without a budget every format gets every call it was asked for, on the whole frame
     assert (report["single_row_calls"] == 100).all() and (report["batch_rows"] == 300).all()
     assert report["batch_calls"].between(1, 3).all()

@@ -161,3 +161,34 @@ def test_a_date_time_feature_gets_a_plain_reason_instead_of_an_onnx_graph():
     pipeline = build_pipeline(spec).fit(frame, weather["temp"])
     result = to_onnx(pipeline, frame)
     assert result.model is None and result.reason == DATETIME_ONNX_REASON
+
+
+def test_a_large_graph_is_saved_gzip_compressed_and_loads_like_the_plain_one(tmp_path, credit, credit_forest):
+    import gzip
+
+    from mlhelpers.formats.onnx_io import COMPRESS_ONNX_ABOVE_BYTES, onnx_file
+
+    model = to_onnx(credit_forest, credit).model
+    plain = save_onnx(model, tmp_path / "model.onnx")
+    assert plain.name == "model.onnx" and plain.stat().st_size <= COMPRESS_ONNX_ABOVE_BYTES  # small: kept plain
+    packed = save_onnx(model, tmp_path / "model.onnx", compress=True)
+    assert packed.name == "model.onnx.gz" and not plain.exists()  # never two graphs in a folder
+    assert onnx_file(tmp_path) == packed and packed.stat().st_size < len(model.SerializeToString()) / 2
+    assert gzip.decompress(packed.read_bytes()) == model.SerializeToString()  # `gunzip` gives the plain graph
+    assert save_onnx(model, tmp_path / "model.onnx", compress=True).read_bytes() == packed.read_bytes()  # reproducible
+    np.testing.assert_array_equal(OnnxPredictor(packed).predict_proba(credit.head(50)),
+                                  OnnxPredictor(model).predict_proba(credit.head(50)))
+    assert save_onnx(model, tmp_path / "model.onnx", compress=False) == plain and not packed.exists()
+
+
+def test_a_damaged_compressed_graph_is_refused_naming_the_file_and_the_fix(tmp_path, credit, credit_forest):
+    packed = save_onnx(to_onnx(credit_forest, credit).model, tmp_path / "model.onnx", compress=True)
+    data = packed.read_bytes()
+    packed.write_bytes(data[: len(data) // 2])  # cut short, as by a full disk or an interrupted copy
+    with pytest.raises(ModelFileError, match=r"model\.onnx\.gz is not a readable gzip-compressed ONNX model "
+                                             r"\(EOFError.*export the model again"):
+        OnnxPredictor(packed)
+    packed.write_bytes(b"not gzip at all")
+    with pytest.raises(ModelFileError, match=r"model\.onnx\.gz is not a readable gzip-compressed ONNX model "
+                                             r"\(BadGzipFile"):
+        OnnxPredictor(packed)

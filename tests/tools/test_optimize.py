@@ -260,6 +260,38 @@ def test_the_best_candidate_balances_disk_memory_row_and_batch_gains():
     assert choose_best(close, [])[0] == "onnx"
 
 
+def test_the_candidate_meeting_the_most_goals_is_recommended_and_the_report_says_what_each_misses():
+    from mlhelpers.tools.goals import choose_best, judge_goals, memory_goal
+
+    # the Ames shape (pickle 121.8 MB, over 100 MB: the memory goal applies): compressed ONNX meets
+    # disk, one row and batches; compact is smaller still but slower in batches, so ONNX is chosen even though
+    # compact's geometric mean of the gains is higher
+    before = {"size_bytes": 121.8 * 2**20, "peak_memory_mb": 483.0, "model_memory_mb": 330.0}
+    rows = pd.DataFrame({"name": ["compact", "onnx"], "path": ["a.npz", "a.onnx.gz"], "lossless": [True, True],
+                         "parity_ok": [True, True], "probe_ok": [True, True],
+                         "size_bytes": [4.8e6, 7.0e6], "peak_memory_mb": [165.0, 300.0],
+                         "floor_memory_mb": [125.0, 125.0], "model_memory_mb": [40.0, 175.0],
+                         "single_row_p50_ms": [9.8, 7.1], "batch_rows_per_second": [534.0, 1287.0],
+                         "size_smaller_x": [26.6, 18.2], "memory_smaller_x": [2.93, 1.61],
+                         "single_row_faster_x": [46.8, 64.6], "batch_faster_x": [0.54, 1.29]})
+    judged = judge_goals(rows, before)
+    assert judged["goals_met"].tolist() == [3, 4]
+    assert judged["goals_missed"].tolist() == ["batches, memory", "memory"]
+    notes = []
+    assert choose_best(judged, notes)[0] == "onnx"
+    assert notes[0] == ("goals: compact meets 3 of 5 (misses batches, memory); peak 165 MB vs a third of the "
+                        "original's 483 MB")
+    assert notes[-1].endswith("chosen: onnx (most goals met, then best geometric mean of the disk, memory, one-row "
+                              "and batch gains)")
+    # a parity failure is a missed goal too
+    assert judge_goals(rows.assign(probe_ok=[True, False]), before)["goals_missed"].tolist()[1] == "exact, memory"
+    # under 100 MB the memory goal does not apply; when the floor alone is over the third, the memory above it
+    # is judged, and the note names the floor
+    assert memory_goal(rows.iloc[1], before | {"size_bytes": 97.8 * 2**20})[0] is None
+    met, note = memory_goal(rows.iloc[0], before | {"peak_memory_mb": 300.0})
+    assert met and note.startswith("the floor dominates: a serving process with no model holds 125 MB, over a third")
+    assert memory_goal(rows.iloc[1], before | {"peak_memory_mb": 300.0})[0] is False  # 175 MB above it: over 110
+
 
 def test_compact_preprocessing_keeps_column_names_with_dots(tmp_path, diamonds_8k):
     # skl2onnx renames inputs with dots (carat.weight -> carat_weight): the preprocessing graph was

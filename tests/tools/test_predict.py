@@ -99,3 +99,29 @@ def test_an_existing_output_is_replaced_only_when_asked(model_dir, tmp_path, cap
     code = main(["predict", str(model), str(source), "-o", str(source), "--no-progress", "--overwrite"])
     assert code == 2 and "is the input file" in capsys.readouterr().err
     assert len(pd.read_csv(source)) == 8
+
+
+def test_a_compressed_graph_scores_like_the_pipeline_and_a_damaged_one_exits_2(model_dir, tmp_path, capsys):
+    import json
+    import shutil
+
+    import onnx
+
+    from mlhelpers.formats.onnx_io import save_onnx
+
+    model, data = model_dir
+    folder = shutil.copytree(model, tmp_path / "model")
+    report = json.loads((folder / "serving_report.json").read_text())
+    (folder / "serving_report.json").write_text(json.dumps(report | {"recommended": "onnx"}))
+    packed = save_onnx(onnx.load(folder / "model.onnx"), folder / "model.onnx", compress=True)
+    source = _rows(data, tmp_path)
+    assert main(["predict", str(folder), str(source), "-o", str(tmp_path / "gz.csv"), "--no-progress"]) == 0
+    (folder / "serving_report.json").write_text(json.dumps(report | {"recommended": "skops"}))
+    assert main(["predict", str(folder), str(source), "-o", str(tmp_path / "skops.csv"), "--no-progress"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "gz.csv"), pd.read_csv(tmp_path / "skops.csv"), atol=1e-5)
+    (folder / "serving_report.json").write_text(json.dumps(report | {"recommended": "onnx"}))
+    packed.write_bytes(packed.read_bytes()[:100])
+    code = main(["predict", str(folder), str(source), "-o", str(tmp_path / "cut.csv"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "model.onnx.gz is not a readable gzip-compressed ONNX model" in err
+    assert "export the model again" in err and "Traceback" not in err and not (tmp_path / "cut.csv").exists()
