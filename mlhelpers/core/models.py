@@ -21,6 +21,10 @@ import pandas as pd
 FEATURE_ROLES = ("numeric", "boolean", "categorical", "high_cardinality", "datetime", "text")
 # The zoo, cheapest and simplest first: ties on the leaderboard go to the earlier model.
 ZOO = ("dummy", "linear", "random_forest", "hist_gradient_boosting", "xgboost")
+# The baseline's tuning stage (mlhelpers.baseline.tuning) adds "<model> (tuned)" to the leaderboard: the same
+# family with other estimator parameters. ``model_family`` maps a leaderboard name back to its zoo model.
+TUNED_SUFFIX = " (tuned)"
+LEADERBOARD_MODELS = ZOO + tuple(model + TUNED_SUFFIX for model in ZOO if model != "dummy")
 # Above this many training rows a random forest's trees each see a fixed-size bootstrap sample:
 # as accurate on noisy tabular data, and far faster and smaller than full-size trees.
 FOREST_MAX_SAMPLES = 15_000
@@ -34,6 +38,11 @@ DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "minute", "days_s
 # that code) from a category.
 ORDINAL_MAX_CATEGORIES = 255
 MIN_CATEGORY_ROWS = 5
+
+
+def model_family(name: str) -> str:
+    """The zoo model behind a leaderboard name: ``"xgboost (tuned)"`` -> ``"xgboost"``."""
+    return name.removesuffix(TUNED_SUFFIX)
 
 
 def feature_columns(eda: dict[str, Any]) -> dict[str, list[str]]:
