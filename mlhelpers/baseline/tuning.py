@@ -87,7 +87,8 @@ def _draw(family: str, task: str, n_rows: int, rng: np.random.Generator) -> dict
                 "l2_regularization": round(_log_uniform(rng, 1e-3, 3), 4),
                 "max_features": round(float(rng.uniform(0.7, 1.0)), 3)}
     if family == "random_forest":
-        return {"max_features": rng.choice(["sqrt", 0.33, 0.5, 0.8, 1.0]).item(),
+        shares: list[str | float] = ["sqrt", 0.33, 0.5, 0.8, 1.0]  # a numpy choice would turn 0.8 into "0.8"
+        return {"max_features": shares[int(rng.integers(len(shares)))],
                 "min_samples_leaf": int(rng.choice([1, 2, 3, 5, 10]))}
     raise ValueError(f"no random space for {family!r}")
 
