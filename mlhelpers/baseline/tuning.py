@@ -156,16 +156,20 @@ def tune_best(zoo: ZooResult, *, seconds: float, n_candidates: int = N_CANDIDATE
     folds = zoo.split.folds
     train_rows = len(zoo.split.train_index)
     pool = candidates(family, zoo.data.task, train_rows, zoo.seed, n_candidates)
-    # one fold's fit of the defaults, x3 for a candidate's slower rate or bigger trees, until candidates are timed
-    fold_seconds = [3 * (float(np.mean(defaults.fit_seconds)) + float(np.mean(defaults.predict_seconds)))]
+    # until a candidate is timed: one fold of the defaults, x2 for a candidate's slower rate or bigger trees
+    guess = 2 * (float(np.mean(defaults.fit_seconds)) + float(np.mean(defaults.predict_seconds)))
+    fold_seconds: list[float] = []
     fold_scores: dict[int, dict[int, float]] = {i: {} for i in range(len(pool))}
     # per-fold preprocessing, fitted once and shared by every candidate as the zoo shares it (a one-fold split
     # caches under fold number 0, so each real fold gets its own dict)
     caches: dict[int, dict] = {fold: {} for fold in range(len(folds))}
     stopped = ""
 
-    def fits_in_time(n_fits: int, share: float) -> bool:
-        return time.perf_counter() - started + n_fits * max(fold_seconds) <= share * seconds
+    timed: dict[int, list[float]] = {}  # each candidate's fold seconds
+
+    def fits_in_time(n_fits: int, share: float, index: int | None = None) -> bool:
+        per_fit = max(timed.get(index) or fold_seconds or [guess])  # the candidate's own, else the slowest seen
+        return time.perf_counter() - started + n_fits * per_fit <= share * seconds
 
     def evaluate(index: int, fold: int) -> None:
         mark = time.perf_counter()
@@ -173,6 +177,7 @@ def tune_best(zoo: ZooResult, *, seconds: float, n_candidates: int = N_CANDIDATE
                                       seed=zoo.seed, n_jobs=zoo.n_jobs, cache=caches[fold],
                                       estimator_params=pool[index])
         fold_seconds.append(time.perf_counter() - mark)
+        timed.setdefault(index, []).append(fold_seconds[-1])
         fold_scores[index][fold] = result.fold_scores[metric][0]
 
     alive = list(range(len(pool)))
@@ -186,7 +191,7 @@ def tune_best(zoo: ZooResult, *, seconds: float, n_candidates: int = N_CANDIDATE
             share = 0.45 if rung == 1 else 0.7
             evaluated = []
             for index in alive:
-                if not fits_in_time(upto - seen, share):
+                if not fits_in_time(upto - seen, share, index):
                     stopped = f"rung {rung} stopped after {len(evaluated)} of {len(alive)} candidates (time)"
                     break
                 for fold in range(seen, upto):
@@ -210,7 +215,7 @@ def tune_best(zoo: ZooResult, *, seconds: float, n_candidates: int = N_CANDIDATE
         return _done(zoo, table, f"{family}'s defaults stayed best ({metric} {base_score:.4f} on the first {seen} "
                      f"fold(s) vs {winner_score:.4f} for the best candidate){'; ' + stopped if stopped else ''}",
                      started)
-    if not fits_in_time(len(folds), 1.0):
+    if not fits_in_time(len(folds), 1.0, winner):
         return _done(zoo, table, f"the best candidate's full cross-validation would not end within {seconds:g} s "
                      f"(candidate {winner}: {winner_score:.4f} vs defaults {base_score:.4f} on {seen} fold(s))",
                      started)
