@@ -52,7 +52,8 @@ class Tuning:
     seconds: float
 
     def summary(self) -> pd.DataFrame:
-        return pd.DataFrame({"value": [self.note, f"{self.seconds:.1f}", len(self.table)]},
+        tried = int((self.table["folds"] > 0).sum()) if len(self.table) else 0
+        return pd.DataFrame({"value": [self.note, f"{self.seconds:.1f}", f"{tried} of {len(self.table)}"]},
                             index=["tuning", "seconds", "candidates evaluated"])
 
 
