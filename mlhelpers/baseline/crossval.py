@@ -270,23 +270,28 @@ def _select(results: dict[str, ModelResult], metric: str) -> tuple[str, str]:
         return valid[m].mean(metric) if metric in LOWER_IS_BETTER else -valid[m].mean(metric)
 
     def gap(m: str) -> tuple[float, float]:
-        # every model is scored on the same folds: the spread that matters is that of the per-fold
-        # differences (fold difficulty cancels out); the spread of one model's scores counted it, and on a
-        # housing table (RMSE 25,900 +- 3,600) called every model within 14% a tie
+        # every model is scored on the same folds: the noise that matters is the standard error of the mean
+        # per-fold difference (fold difficulty cancels out). The spread of one model's own scores counted it: on
+        # a housing table (RMSE 25,900 +- 3,600) it called every model within 14% a tie, and on Titanic it chose
+        # the linear model (test ROC AUC 0.870) over tuned XGBoost (0.890, CV better on most folds)
         diff = np.asarray(valid[top].fold_scores[metric], dtype=float) - np.asarray(valid[m].fold_scores[metric], dtype=float)
-        return float(abs(np.nanmean(diff))), float(np.nanstd(diff))
+        diff = diff[np.isfinite(diff)]
+        if len(diff) < 2:
+            return (float(abs(np.mean(diff))) if len(diff) else 0.0), valid[top].std(metric)
+        return float(abs(np.mean(diff))), float(np.std(diff, ddof=1) / np.sqrt(len(diff)))
 
     # simplicity is the zoo family's rank: a tuned row is as simple as its family's defaults, so between
-    # the two the better score wins, while a simpler family within one standard deviation still wins
+    # the two the better score wins, while a simpler family within one standard error still wins
     top = min(valid, key=lambda m: (better_first(m), ZOO.index(valid[m].model)))
     tied = [m for m in valid if m == top or gap(m)[0] <= gap(m)[1]]
     chosen = min(tied, key=lambda m: (ZOO.index(valid[m].model), better_first(m), np.mean(valid[m].fit_seconds)))
     best_text = f"{top} has the best {metric} ({valid[top].mean(metric):.4f} ± {valid[top].std(metric):.4f})"
     if chosen == top:
-        return chosen, best_text + "; no simpler model is within one standard deviation of the per-fold difference"
+        return chosen, best_text + "; no simpler model is within one standard error of the per-fold difference"
     difference, spread = gap(chosen)
-    return chosen, (best_text + f"; {chosen} ({valid[chosen].mean(metric):.4f}) is within one standard deviation "
-                    f"of it (per-fold difference {difference:.4f} ± {spread:.4f}) and simpler/faster, so it is preferred")
+    return chosen, (best_text + f"; {chosen} ({valid[chosen].mean(metric):.4f}) is within one standard error "
+                    f"of it (mean per-fold difference {difference:.4f}, standard error {spread:.4f}) and simpler/faster, "
+                    "so it is preferred")
 
 
 def _leaderboard(results: dict[str, ModelResult], metrics_: list[str], selected: str) -> pd.DataFrame:

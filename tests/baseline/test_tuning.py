@@ -70,7 +70,7 @@ def test_a_tuned_model_ties_with_its_defaults_by_score_but_a_simpler_family_stil
     leaderboard, selected, reason = crossval.rank(board, ["rmse"])
     assert selected == "xgboost (tuned)" and "per-fold difference" in reason
     assert list(leaderboard["model"]) == ["xgboost (tuned)", "hist_gradient_boosting", "xgboost"]
-    # a simpler family within one standard deviation of the per-fold difference is still preferred
+    # a simpler family within one standard error of the mean per-fold difference is still preferred
     board["hist_gradient_boosting"] = result("hist_gradient_boosting", [480.0, 519.0, 700.0])
     assert crossval.rank(board, ["rmse"])[1] == "hist_gradient_boosting"
 
