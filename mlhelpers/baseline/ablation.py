@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from mlhelpers.baseline.crossval import ZooResult, cross_validate_model
+from mlhelpers.baseline.tuning import MAX_TREES
 from mlhelpers.core.metrics import LOWER_IS_BETTER
+from mlhelpers.core.models import TUNED_SUFFIX
 
 __all__ = ["WITHOUT_TEXT", "with_text_ablation", "text_verdict"]
 
@@ -38,7 +40,15 @@ def with_text_ablation(zoo: ZooResult, *, time_budget_seconds: float | None = No
     reduced = dataclasses.replace(data, X=data.X.drop(columns=text),
                                   features={role: [] if role == "text" else list(names)
                                             for role, names in data.features.items()})
-    result = cross_validate_model(zoo.selected, reduced, zoo.split, seed=zoo.seed, n_jobs=zoo.n_jobs)
+    best = zoo.best
+    params = None
+    if zoo.selected.endswith(TUNED_SUFFIX):  # the tuned parameters, with the trees counted again by early stopping
+        counts = {"xgboost": "n_estimators", "hist_gradient_boosting": "max_iter"}
+        params = {k: v for k, v in best.estimator_params.items() if k not in ("n_estimators", "max_iter", "early_stopping")}
+        if best.model in counts:
+            params[counts[best.model]] = MAX_TREES
+    result = cross_validate_model(best.model, reduced, zoo.split, seed=zoo.seed, n_jobs=zoo.n_jobs,
+                                  estimator_params=params)
     row = {"model": zoo.selected + WITHOUT_TEXT}
     for metric in data.metrics:
         row[f"{metric}_mean"], row[f"{metric}_std"] = result.mean(metric), result.std(metric)

@@ -58,6 +58,7 @@ def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path) -> pd.DataFram
                    for model, r in zoo.results.items()}}))
     best = zoo.best
     spec = zoo.spec() | {
+        "leaderboard_row": zoo.selected,  # "xgboost (tuned)" for the tuning stage's row; spec["model"] is its family
         "target": data.target, "primary_metric": data.primary_metric, "classes": data.classes,
         "rare_classes": data.rare_classes,  # export merges the same classes before it splits
         "cv": {metric: {"mean": best.mean(metric), "std": best.std(metric)} for metric in data.metrics},

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from mlhelpers.core.classes import RareClassError, plan_rare_classes
 from mlhelpers.core.io import check_data_file, load_table, read_columns
 from mlhelpers.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
-from mlhelpers.core.models import ZOO
+from mlhelpers.core.models import LEADERBOARD_MODELS, ZOO
 from mlhelpers.core.sniff import check_compressed
 from mlhelpers.core.tables import DUPLICATE_SHARE, drop_missing_target
 
@@ -25,7 +25,7 @@ MAX_SEED = 2**32 - 1          # numpy's and scikit-learn's limit for a seed
 MAX_PARAMS_BYTES = 1_000_000  # a params file is a few lines; anything this big is not one
 MAX_ERRORS_SHOWN = 10
 _CHOICES = {"primary_metric": ("metric", CLASSIFICATION_METRICS + REGRESSION_METRICS),
-            "selected_model": ("model", ZOO)}
+            "selected_model": ("model", LEADERBOARD_MODELS)}
 
 
 class ParamsError(ValueError):
@@ -57,8 +57,9 @@ class Params(BaseModel):
     drop_columns: list[str] = Field(default_factory=list, description="columns never used as features")
     keep_columns: list[str] = Field(default_factory=list, description="columns the user vouches for: never dropped as leakage")
     models: list[Literal[ZOO]] = Field(default_factory=lambda: list(ZOO), min_length=1, description="baseline zoo, cheapest first")
-    selected_model: str = Field("auto", description="model to export; auto takes the leaderboard's choice")
+    selected_model: str = Field("auto", description="model to export; auto takes the leaderboard's choice, or a leaderboard row such as 'xgboost (tuned)'")
     time_budget_seconds: float = Field(600, gt=0, description="the baseline step stops adding models after this")
+    tune_seconds: float = Field(30, ge=0, le=3600, description="seconds for tuning the best model family after the zoo (its own leaderboard row, within time_budget_seconds), 0 to 3600; 0 turns tuning off")
     profile_sample_rows: int = Field(50_000, ge=100, description="rows above this are profiled on a sample")
     serving_budget_seconds: float = Field(15, gt=0, description="the export step's serving measurements, all formats together, take about this long")
     n_jobs: int = Field(-1, description="cores to use; -1 means all")

@@ -19,7 +19,7 @@ from mlhelpers.core import schema as input_schema
 from mlhelpers.core.artifacts import artifact_path, finite_or_none, read_artifact, write_json
 from mlhelpers.core.classes import describe_plan, merge_rare_classes
 from mlhelpers.core.metrics import absent_classes, cv_spread_check, scores, task_metrics
-from mlhelpers.core.models import ZOO, build_pipeline, encode_target, predict_on_one_thread
+from mlhelpers.core.models import LEADERBOARD_MODELS, build_pipeline, encode_target, model_family, predict_on_one_thread
 from mlhelpers.core.provenance import check_data
 from mlhelpers.core.tables import drop_missing_target, load_as_explored
 from mlhelpers.export import ExportError
@@ -61,7 +61,7 @@ class ExportData:
         spec, metric = self.spec, self.spec["primary_metric"]
         cv = spec.get("cv", {}).get(metric)
         threshold = spec.get("decision_threshold")
-        rows = {"model": spec["model"], "task": spec["task"], "target": spec["target"],
+        rows = {"model": spec.get("leaderboard_row", spec["model"]), "task": spec["task"], "target": spec["target"],
                 **({"rare classes": describe_plan(spec.get("rare_classes"))} if spec["task"] == "classification" else {}),
                 "estimator parameters": ", ".join(f"{k}={v}" for k, v in spec.get("estimator_params", {}).items()) or "zoo defaults",
                 "features": ", ".join(f"{role}: {len(names)}" for role, names in spec["features"].items() if names),
@@ -81,11 +81,12 @@ def resolve_spec(run_dir: str | Path, selected_model: str = "auto") -> dict[str,
     a model the baseline did not cross-validate.
     """
     spec = read_artifact(run_dir, "model_spec")
-    if selected_model in ("auto", spec["model"]):
+    # a spec written before the tuning stage has no leaderboard_row: its model is the row's name
+    if selected_model in ("auto", spec.get("leaderboard_row", spec["model"])):
         return spec
-    if selected_model not in ZOO:
+    if selected_model not in LEADERBOARD_MODELS:
         raise ExportError(f"selected_model {selected_model!r} is not a supported model; "
-                          f"use 'auto' or one of {', '.join(ZOO)}.")
+                          f"use 'auto' or one of {', '.join(LEADERBOARD_MODELS)}.")
     models = read_artifact(run_dir, "cv_results").get("models", {})
     if selected_model not in models:
         raise ExportError(f"selected_model {selected_model!r} is not on the baseline leaderboard "
@@ -95,7 +96,8 @@ def resolve_spec(run_dir: str | Path, selected_model: str = "auto") -> dict[str,
     cv = {metric: {"mean": float(np.mean(np.asarray(folds, dtype=float))), "std": float(np.std(np.asarray(folds, dtype=float)))}
           for metric, folds in result["fold_scores"].items()}
     rebuilt = {key: value for key, value in spec.items() if key not in ("decision_threshold", "selection_reason")}
-    return rebuilt | {"model": selected_model, "estimator_params": result.get("estimator_params", {}), "cv": cv,
+    return rebuilt | {"model": model_family(selected_model), "leaderboard_row": selected_model,
+                      "estimator_params": result.get("estimator_params", {}), "cv": cv,
                       "selection_reason": f"selected_model={selected_model!r} in the export parameters"}
 
 

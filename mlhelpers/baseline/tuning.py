@@ -1,0 +1,252 @@
+"""The tuning stage: successive halving over a small space for the zoo's best family, as its own leaderboard row.
+
+After the zoo, ``tune_best`` takes the family with the best cross-validated primary metric (linear, random
+forest, HistGradientBoosting or XGBoost), draws a few seeded candidate parameter sets from a small space
+chosen for that family, and keeps the better third of them rung by rung on more and more of the SAME folds
+(rung 1: the first fold; rung 2: the next two); the last one standing is cross-validated on every fold and
+becomes the row "<family> (tuned)" when it beat the family's defaults on the folds it was compared on. The
+leaderboard and the selection are then recomputed (``crossval.rank``), so the tuned row wins only by its CV
+score, and export rebuilds exactly its ``estimator_params``.
+
+Hand-made rather than scikit-learn's ``HalvingRandomSearchCV``: the candidates must run through the zoo's own
+fold fits (preprocessing fitted once per fold and shared, early stopping on an inner split, the median number
+of trees recorded for the refit) and be compared with the zoo's scores on the same folds, which that class
+cannot reuse; and the stage must stop at a wall-clock bound, which it does not offer.
+
+The stage never starts a fit it expects to end after ``seconds`` (an estimate from the fits it has timed);
+with seconds to spare it evaluates every candidate, so two runs with the same seed give the same row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlhelpers.baseline.crossval import ModelResult, ZooResult, cross_validate_model, rank
+from mlhelpers.core.metrics import LOWER_IS_BETTER
+from mlhelpers.core.models import FAST_BOOSTING_ROWS, TUNED_SUFFIX
+
+__all__ = ["TUNABLE", "Tuning", "candidates", "seconds_left", "tune_best"]
+
+TUNABLE = ("linear", "random_forest", "hist_gradient_boosting", "xgboost")
+N_CANDIDATES = 9           # drawn per family (besides its defaults, already scored by the zoo)
+KEEP_SHARE = 1 / 3         # of each rung's candidates go on to the next
+RUNG_FOLDS = (1, 3)        # folds seen by the end of rung 1 and rung 2; the winner then sees all of them
+MAX_TREES = 2000           # boosting cap for candidates (early stopping picks the number)
+
+
+@dataclass
+class Tuning:
+    """What the stage did: the zoo with the tuned row (or unchanged), every candidate's scores, a note."""
+
+    zoo: ZooResult
+    table: pd.DataFrame     # one row per candidate: its parameters, folds it reached, mean score on them
+    note: str
+    seconds: float
+
+    def summary(self) -> pd.DataFrame:
+        tried = int((self.table["folds"] > 0).sum()) if len(self.table) else 0
+        return pd.DataFrame({"value": [self.note, f"{self.seconds:.1f}", f"{tried} of {len(self.table)}"]},
+                            index=["tuning", "seconds", "candidates evaluated"])
+
+
+def seconds_left(tune_seconds: float, time_budget_seconds: float, started: float) -> float:
+    """The stage's seconds: ``tune_seconds``, but no more than what is left of the step's
+    ``time_budget_seconds`` since ``started`` (a ``time.perf_counter()`` reading at the step's start)."""
+    return max(0.0, min(float(tune_seconds), float(time_budget_seconds) - (time.perf_counter() - started)))
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def _draw(family: str, task: str, n_rows: int, rng: np.random.Generator) -> dict[str, Any]:
+    """One candidate: the knobs that matter most for the family, in ranges around the zoo's defaults (wide
+    ranges waste a short stage: on diamonds, column subsampling of 0.5 cost 10-20% RMSE on 9 features)."""
+    # big tables keep the zoo's faster rate: a slow rate would not finish inside a short stage
+    rate = 0.05 if n_rows <= FAST_BOOSTING_ROWS else 0.15
+    if family == "xgboost":
+        params: dict[str, Any] = {"learning_rate": rate, "n_estimators": MAX_TREES,
+                                  "min_child_weight": round(_log_uniform(rng, 0.5, 10), 3),
+                                  "subsample": round(float(rng.uniform(0.7, 1.0)), 3),
+                                  "colsample_bytree": round(float(rng.uniform(0.7, 1.0)), 3),
+                                  "reg_lambda": round(_log_uniform(rng, 0.3, 10), 3)}
+        if rng.random() < 0.7:  # depth-wise trees, or leaf-wise ones (LightGBM's growth, which FLAML favours)
+            return params | {"max_depth": int(rng.choice([4, 5, 6, 7, 8, 10]))}
+        return params | {"max_depth": 0, "grow_policy": "lossguide", "max_leaves": int(rng.choice([15, 31, 63, 127]))}
+    if family == "hist_gradient_boosting":
+        return {"learning_rate": rate, "max_iter": MAX_TREES,
+                "max_leaf_nodes": int(rng.choice([15, 31, 63, 127])),
+                "min_samples_leaf": int(rng.choice([5, 10, 20, 40])),
+                "l2_regularization": round(_log_uniform(rng, 1e-3, 3), 4),
+                "max_features": round(float(rng.uniform(0.7, 1.0)), 3)}
+    if family == "random_forest":
+        shares: list[str | float] = ["sqrt", 0.33, 0.5, 0.8, 1.0]  # a numpy choice would turn 0.8 into "0.8"
+        return {"max_features": shares[int(rng.integers(len(shares)))],
+                "min_samples_leaf": int(rng.choice([1, 2, 3, 5, 10]))}
+    raise ValueError(f"no random space for {family!r}")
+
+
+def _slower(family: str, n_rows: int) -> dict[str, Any] | None:
+    """The zoo's defaults at the slower learning rate, with room for more trees: the first candidate
+    (alone it closed half the gap to FLAML on diamonds in the prototype's probe)."""
+    if n_rows > FAST_BOOSTING_ROWS or family not in ("xgboost", "hist_gradient_boosting"):
+        return None
+    return {"learning_rate": 0.05, ("n_estimators" if family == "xgboost" else "max_iter"): MAX_TREES}
+
+
+def candidates(family: str, task: str, n_rows: int, seed: int, n: int = N_CANDIDATES) -> list[dict[str, Any]]:
+    """``n`` distinct candidate parameter sets for ``family``, the same for the same seed. The linear model
+    gets a grid of its regularization strength instead (one knob: a grid covers it better than draws)."""
+    if family == "linear":
+        key = "C" if task == "classification" else "alpha"
+        grid = [0.01, 0.03, 0.1, 0.3, 3.0, 10.0, 30.0, 100.0]  # around the zoo's 1.0
+        return [{key: value} for value in grid[:n]]
+    if family not in TUNABLE:
+        raise ValueError(f"cannot tune {family!r}; tunable: {', '.join(TUNABLE)}")
+    rng = np.random.default_rng(seed)
+    first = _slower(family, n_rows)
+    drawn: list[dict[str, Any]] = [first] if first else []
+    for _ in range(20 * n):  # a small discrete space (the forest's) may repeat draws
+        params = _draw(family, task, n_rows, rng)
+        if params not in drawn:
+            drawn.append(params)
+        if len(drawn) == n:
+            break
+    return drawn
+
+
+def _signed(metric: str, value: float) -> float:
+    """Higher is better."""
+    return -value if metric in LOWER_IS_BETTER else value
+
+
+def _best_family(zoo: ZooResult) -> str | None:
+    metric = zoo.data.primary_metric
+    scored = [(name, r) for name, r in zoo.results.items()
+              if r.model in TUNABLE and not name.endswith(TUNED_SUFFIX) and np.isfinite(r.mean(metric))]
+    if not scored:
+        return None
+    return max(scored, key=lambda item: _signed(metric, item[1].mean(metric)))[0]
+
+
+def tune_best(zoo: ZooResult, *, seconds: float, n_candidates: int = N_CANDIDATES) -> Tuning:
+    """Tune the zoo's best family for at most ``seconds`` (0 turns the stage off); see the module docstring.
+
+    Returns a ``Tuning`` whose ``zoo`` holds the row "<family> (tuned)" (leaderboard, results and selection
+    recomputed) when a candidate beat the defaults and its full cross-validation fitted in time; else ``zoo``
+    unchanged, and ``note`` says why.
+    """
+    started = time.perf_counter()
+    family = _best_family(zoo)
+    metric = zoo.data.primary_metric
+    empty = pd.DataFrame(columns=["candidate", "params", "folds", f"{metric}_mean"])
+    if seconds <= 0:
+        return Tuning(zoo, empty, "off (tune_seconds: 0, or the step's time budget is spent)", 0.0)
+    if family is None:
+        return Tuning(zoo, empty, "nothing to tune: no linear or tree model on the leaderboard", 0.0)
+
+    defaults = zoo.results[family]
+    folds = zoo.split.folds
+    train_rows = len(zoo.split.train_index)
+    pool = candidates(family, zoo.data.task, train_rows, zoo.seed, n_candidates)
+    # until a candidate is timed: one fold of the defaults, x2 for a candidate's slower rate or bigger trees
+    guess = 2 * (float(np.mean(defaults.fit_seconds)) + float(np.mean(defaults.predict_seconds)))
+    fold_seconds: list[float] = []
+    fold_scores: dict[int, dict[int, float]] = {i: {} for i in range(len(pool))}
+    # per-fold preprocessing, fitted once and shared by every candidate as the zoo shares it (a one-fold split
+    # caches under fold number 0, so each real fold gets its own dict)
+    caches: dict[int, dict] = {fold: {} for fold in range(len(folds))}
+    stopped = ""
+
+    timed: dict[int, list[float]] = {}  # each candidate's fold seconds
+
+    def fits_in_time(n_fits: int, share: float, index: int | None = None) -> bool:
+        per_fit = max(timed.get(index) or fold_seconds or [guess])  # the candidate's own, else the slowest seen
+        return time.perf_counter() - started + n_fits * per_fit <= share * seconds
+
+    def evaluate(index: int, fold: int) -> None:
+        mark = time.perf_counter()
+        result = cross_validate_model(family, zoo.data, dataclasses.replace(zoo.split, folds=[folds[fold]]),
+                                      seed=zoo.seed, n_jobs=zoo.n_jobs, cache=caches[fold],
+                                      estimator_params=pool[index])
+        fold_seconds.append(time.perf_counter() - mark)
+        timed.setdefault(index, []).append(fold_seconds[-1])
+        fold_scores[index][fold] = result.fold_scores[metric][0]
+
+    alive = list(range(len(pool)))
+    seen = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence warnings of extreme candidates: they simply lose
+        for rung, upto in enumerate(RUNG_FOLDS, start=1):
+            upto = min(upto, len(folds))
+            if upto <= seen:
+                break
+            share = 0.45 if rung == 1 else 0.7
+            evaluated = []
+            for index in alive:
+                if not fits_in_time(upto - seen, share, index):
+                    stopped = f"rung {rung} stopped after {len(evaluated)} of {len(alive)} candidates (time)"
+                    break
+                for fold in range(seen, upto):
+                    evaluate(index, fold)
+                evaluated.append(index)
+            if not evaluated:
+                break
+            seen = upto
+            keep = max(1, math.ceil(KEEP_SHARE * len(evaluated))) if rung < len(RUNG_FOLDS) else 1
+            alive = sorted(evaluated, key=lambda i: -_signed(metric, _mean(fold_scores[i], seen)))[:keep]
+            if stopped:
+                break
+
+    table = _table(pool, fold_scores, metric)
+    base_score = float(np.mean(defaults.fold_scores[metric][:seen])) if seen else float("nan")
+    if not seen:
+        return _done(zoo, table, f"no candidate fitted within {seconds:g} s", started)
+    winner = alive[0]
+    winner_score = _mean(fold_scores[winner], seen)
+    if _signed(metric, winner_score) <= _signed(metric, base_score):
+        return _done(zoo, table, f"{family}'s defaults stayed best ({metric} {base_score:.4f} on the first {seen} "
+                     f"fold(s) vs {winner_score:.4f} for the best candidate){'; ' + stopped if stopped else ''}",
+                     started)
+    if not fits_in_time(len(folds), 1.0, winner):
+        return _done(zoo, table, f"the best candidate's full cross-validation would not end within {seconds:g} s "
+                     f"(candidate {winner}: {winner_score:.4f} vs defaults {base_score:.4f} on {seen} fold(s))",
+                     started)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        shared = {(fold, "codes"): held[(0, "codes")] for fold, held in caches.items() if (0, "codes") in held}
+        tuned = cross_validate_model(family, zoo.data, zoo.split, seed=zoo.seed, n_jobs=zoo.n_jobs, cache=shared,
+                                     estimator_params=pool[winner])
+    name = family + TUNED_SUFFIX
+    results: dict[str, ModelResult] = dict(zoo.results) | {name: tuned}
+    leaderboard, selected, reason = rank(results, zoo.data.metrics)
+    seconds_spent = time.perf_counter() - started
+    new_zoo = dataclasses.replace(zoo, leaderboard=leaderboard, results=results, selected=selected, reason=reason,
+                                  seconds=zoo.seconds + seconds_spent)
+    note = (f"{name}: candidate {winner} of {len(pool)} ({metric} {tuned.mean(metric):.4f} over {len(folds)} folds; "
+            f"{family} defaults {defaults.mean(metric):.4f}){'; ' + stopped if stopped else ''}")
+    return Tuning(new_zoo, table, note, seconds_spent)
+
+
+def _mean(scores: dict[int, float], folds: int) -> float:
+    return float(np.mean([scores[f] for f in range(folds)])) if all(f in scores for f in range(folds)) else float("nan")
+
+
+def _table(pool: list[dict[str, Any]], fold_scores: dict[int, dict[int, float]], metric: str) -> pd.DataFrame:
+    rows = [{"candidate": i, "params": ", ".join(f"{k}={v}" for k, v in params.items()),
+             "folds": len(fold_scores[i]),
+             f"{metric}_mean": float(np.mean(list(fold_scores[i].values()))) if fold_scores[i] else float("nan")}
+            for i, params in enumerate(pool)]
+    return pd.DataFrame(rows)
+
+
+def _done(zoo: ZooResult, table: pd.DataFrame, note: str, started: float) -> Tuning:
+    return Tuning(zoo, table, note, time.perf_counter() - started)
