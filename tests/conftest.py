@@ -245,3 +245,25 @@ def model_run():
         return run_dir, data.spec, data, pipeline
 
     return build
+
+
+# ------------------------------------------------------------------------------------------ folders of files
+
+def _write_parts(frame: pd.DataFrame, folder: Path, parts: int, kind: str = "parquet") -> Path:
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, piece in enumerate(np.array_split(np.arange(len(frame)), parts)):
+        chunk = frame.iloc[piece]
+        if kind == "parquet":
+            chunk.to_parquet(folder / f"part.{number}.parquet", index=False)
+        else:
+            chunk.to_csv(folder / f"part.{number}.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def write_parts():
+    """``write_parts(frame, folder, parts, kind="parquet")``: ``frame`` cut into ``parts`` files named part.0 ...
+    part.<n-1> (Parquet or CSV, no index) in ``folder``, in row order; returns the folder."""
+    return _write_parts

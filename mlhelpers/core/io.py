@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from mlhelpers.core import sources
+
 SQL_SUFFIXES = {".db", ".sqlite", ".sqlite3", ".duckdb"}
 COMPRESSION_SUFFIXES = {".gz", ".bz2", ".zip", ".xz", ".zst"}
 # Strings read as missing, on top of pandas' defaults (which include NA, null, NULL, NaN and "").
@@ -317,6 +319,8 @@ def load_table(path: str | Path, query: str | None = None, nrows: int | None = N
     duplicate column names, unreadable encoding.
     """
     path = Path(path)
+    if sources.is_multi_file(path):  # a folder or a glob: its files read one by one, stacked in file order
+        return sources.concatenate(sources.data_files(path), lambda file: load_table(file, nrows=nrows), nrows)
     if not path.exists():
         raise DataError(f"{path}: file does not exist.")
     kind = file_format(path)
@@ -345,8 +349,19 @@ def load_table(path: str | Path, query: str | None = None, nrows: int | None = N
 
 
 def read_columns(path: str | Path, query: str | None = None) -> list[str]:
-    """Column names of a table, reading as little of it as possible."""
+    """Column names of a table, reading as little of it as possible; a folder or glob's files must all hold the
+    same columns (``DataError`` names the first file that differs)."""
     path = Path(path)
+    if sources.is_multi_file(path):
+        files = sources.data_files(path)
+        columns = read_columns(files[0])
+        for other in files[1:]:
+            names = read_columns(other)
+            if set(names) != set(columns):
+                raise DataError(f"{other}: its columns differ from {files[0].name}'s (lacks "
+                                f"{sorted(set(columns) - set(names))}, adds {sorted(set(names) - set(columns))}); "
+                                "every file of a folder or glob must hold the same columns.")
+        return columns
     if file_format(path) == "parquet":
         import pyarrow.parquet as pq
 
