@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from mlhelpers.core.io import read_columns
+from mlhelpers.core import sources
+from mlhelpers.core.engine import EngineError, check_engine_params
+from mlhelpers.core.io import file_format, read_columns
 from mlhelpers.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from mlhelpers.core.models import ZOO
 
@@ -30,7 +32,7 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    data_path: str = Field("data/credit.csv", description="data file: CSV, Parquet, Excel, JSON lines, SQLite or DuckDB; relative paths start at the project root")
+    data_path: str = Field("data/credit.csv", description="data file (CSV, Parquet, Excel, JSON lines, SQLite or DuckDB), a folder of Parquet or CSV files, or a glob of them; relative paths start at the project root")
     data_query: str | None = Field(None, description="SQL query, required when data_path is a SQLite or DuckDB database")
     target: str = Field("Status", description="the column to predict")
     task: Literal["auto", "classification", "regression"] = Field("auto", description="auto infers it from the target")
@@ -50,6 +52,11 @@ class Params(BaseModel):
     run_dir: str = Field("runs/interactive", description="run folder the steps read and write")
     mlflow_tracking_uri: str = Field("", description="empty means a local SQLite store under runs/")
     mlflow_experiment: str = Field("mlhelpers", min_length=1, description="MLflow experiment name")
+    engine: Literal["pandas", "dask"] = Field("pandas", description="pandas: one process; dask: a cluster, for tables larger than memory")
+    dask_scheduler: str = Field("", description="engine dask: empty starts a local cluster for the run; an address such as tcp://10.0.0.5:8786 uses that cluster")
+    dask_workers: int = Field(-1, description="engine dask, local cluster: workers, -1 means one per core")
+    dask_worker_memory: str = Field("2GB", min_length=1, description="engine dask, local cluster: memory limit per worker, e.g. 2GB")
+    dask_sample_rows: int = Field(200_000, ge=1_000, description="engine dask: rows of the seeded sample for roles, figures, the profile and the zoo")
 
     @field_validator("target", "data_path", "run_dir")
     @classmethod
@@ -67,7 +74,7 @@ class Params(BaseModel):
             raise ValueError(f"unknown {kind} {value!r}{_did_you_mean(value, known)}; choose one of {', '.join(known)}")
         return value
 
-    @field_validator("n_jobs")
+    @field_validator("n_jobs", "dask_workers")
     @classmethod
     def _valid_n_jobs(cls, value: int) -> int:
         if value == 0 or value < -1:
@@ -125,14 +132,18 @@ def validate_params(values: dict[str, Any], source: str = "params", check_data: 
         raise ParamsError("\n".join(_format_error(e, source) for e in exc.errors())) from None
     if check_data:
         _check_against_data(params, source)
+        _check_engine(params, source)
     return params
 
 
 def _check_against_data(params: Params, source: str) -> None:
-    if not params.data_file.exists():
+    if not sources.source_exists(params.data_file):
         raise ParamsError(f"{source}: key 'data_path': file {params.data_file} does not exist; "
                           "point data_path at a data file (relative paths start at the project root).")
-    columns = read_columns(params.data_file, query=params.data_query)
+    try:
+        columns = read_columns(params.data_file, query=params.data_query)
+    except sources.SourceError as exc:
+        raise ParamsError(f"{source}: key 'data_path': {exc}") from None
     named = {"target": [params.target], "group_column": [params.group_column],
              "time_column": [params.time_column], "drop_columns": params.drop_columns,
              "keep_columns": params.keep_columns}
@@ -144,6 +155,24 @@ def _check_against_data(params: Params, source: str) -> None:
                     f"{_did_you_mean(name, columns)}. Columns: {', '.join(columns)}.")
     if params.target in params.drop_columns:
         raise ParamsError(f"{source}: key 'drop_columns' lists the target {params.target!r}; remove it.")
+
+
+def _check_engine(params: Params, source: str) -> None:
+    """Dask settings that cannot work are refused here, before any step (the scheduler is contacted)."""
+    if params.engine != "dask":
+        return
+    for key in ("group_column", "time_column"):
+        if getattr(params, key):
+            raise ParamsError(f"{source}: key {key!r}: engine: dask holds out whole partitions chosen at random, so "
+                              f"grouped and time-ordered splits are not available; remove {key} or use engine: pandas.")
+    if params.data_query or not sources.is_multi_file(params.data_file) and \
+            file_format(params.data_file) not in ("parquet", "csv"):
+        raise ParamsError(f"{source}: key 'data_path': engine: dask reads Parquet or CSV files (a file, a folder or a "
+                          f"glob), not {params.data_file.name}; convert it to Parquet or use engine: pandas.")
+    try:
+        check_engine_params(params.engine, params.dask_scheduler, params.dask_workers, params.dask_worker_memory)
+    except EngineError as exc:
+        raise ParamsError(f"{source}: key {str(exc).split(':')[0]!r}: {str(exc).split(': ', 1)[1]}") from None
 
 
 def read_params_file(path: str | Path) -> dict[str, Any]:
