@@ -18,7 +18,7 @@ from typing import Any
 from mlhelpers.core.artifacts import MANIFEST, SCHEMA_VERSION, STEPS, artifact_path, write_json
 from mlhelpers.core.environment import git_state, package_versions
 from mlhelpers.core.params import PROJECT_ROOT, Params, ParamsError
-from mlhelpers.core.tables import file_sha256
+from mlhelpers.core.sources import data_fingerprint
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 KERNEL_NAME = "mlhelpers"
@@ -102,16 +102,15 @@ def start_manifest(params: Params, run_dir: Path, params_file: Path | None, step
                    based_on: Path | None) -> dict[str, Any]:
     """The manifest of a run about to start: params as the notebooks get them, data fingerprint,
     versions, git state."""
-    data_file = params.data_file
     return {
         "schema_version": SCHEMA_VERSION,
         "params_file": str(params_file) if params_file else None,
         "params": step_parameters(params, run_dir),
-        "data": {"path": str(data_file), "sha256": file_sha256(data_file),
-                 "bytes": data_file.stat().st_size},
+        "data": data_fingerprint(params.data_file),  # a folder or glob: every file's name, size and bytes
         "versions": package_versions(),
         "git": git_state(),
         "seed": params.seed,
+        "engine": params.engine,
         "based_on": str(based_on) if based_on else None,
         "status": "running",
         "started_at": _now(),

@@ -267,3 +267,29 @@ def write_parts():
     """``write_parts(frame, folder, parts, kind="parquet")``: ``frame`` cut into ``parts`` files named part.0 ...
     part.<n-1> (Parquet or CSV, no index) in ``folder``, in row order; returns the folder."""
     return _write_parts
+
+
+@pytest.fixture(scope="session")
+def credit_parts(_credit_raw, tmp_path_factory) -> Path:
+    """data/credit.csv as a folder of 4 Parquet files (part.0 ... part.3, in row order), with ``approved``: a
+    boolean column holding missing values (Parquet bools with nulls read back as objects by pandas)."""
+    import numpy as np
+
+    frame = _credit_raw.copy()
+    frame["approved"] = pd.array(np.where(frame.index % 7 == 0, None, frame["Status"] == "good"), dtype="boolean")
+    return _write_parts(frame, tmp_path_factory.mktemp("credit_parts"), 4)
+
+
+@pytest.fixture(scope="session")
+def dask_engine():
+    """A real ``LocalCluster`` for the session: 2 single-threaded worker processes of 400 MB each, opened the
+    way a step opens it (``mlhelpers.core.engine.open_engine``); the default Dask client while open. At the end
+    the session asserts that no worker was restarted, removed or killed for memory."""
+    from mlhelpers.core.engine import open_engine
+
+    params = validate_params({"engine": "dask", "dask_workers": 2, "dask_worker_memory": "400MB"}, check_data=False)
+    engine = open_engine(params)
+    yield engine
+    health = engine.health()
+    engine.close()
+    assert health["workers_unchanged"] and not health["memory_restarts"] and not health["removed_workers"], health

@@ -133,7 +133,7 @@ def _machine_memory() -> int | None:
         return None
 
 
-@dataclass
+@dataclass(repr=False)
 class Engine:
     """An open engine: ``name`` (pandas | dask) and, for Dask, the client, the local cluster it started (None on an
     existing scheduler) and the workers' identity at the start (for the health check)."""
@@ -172,6 +172,9 @@ class Engine:
 
     def _repr_html_(self) -> str:
         return self.summary().to_html()
+
+    def __repr__(self) -> str:
+        return self.summary().to_string()
 
     def health(self) -> dict[str, Any]:
         """What a run asserts about the cluster: ``workers_unchanged`` (no worker restarted or replaced),

@@ -39,6 +39,7 @@ class LazyTable:
     format: str
     rows: int | None                 # from the Parquet footers; None for CSV until counted
     lengths: list[int] | None = None  # rows per partition, once known
+    object_bools: tuple[str, ...] = ()  # booleans with nulls that pandas reads as objects (no pandas metadata)
 
     @property
     def npartitions(self) -> int:
@@ -66,7 +67,7 @@ def read_lazy(path: str | Path, query: str | None = None) -> LazyTable:
     if kind == "parquet":
         rows, lengths = _parquet_layout(files)
         frame = dd.read_parquet(names)
-        bools = [name for name, dtype in frame.dtypes.items() if dtype == bool]
+        bools = [name for name, dtype in frame.dtypes.items() if dtype == bool and _has_nulls(files, name)]
         if bools:
             frame = frame.astype({name: "boolean" for name in bools})
     else:
@@ -79,7 +80,22 @@ def read_lazy(path: str | Path, query: str | None = None) -> LazyTable:
         rows, lengths = None, None
     if lengths is not None and len(lengths) != frame.npartitions:  # big files split by row groups
         lengths = None
-    return LazyTable(frame=frame, files=files, format=kind, rows=rows, lengths=lengths)
+    return LazyTable(frame=frame, files=files, format=kind, rows=rows, lengths=lengths,
+                     object_bools=tuple(bools) if kind == "parquet" else ())
+
+
+def _has_nulls(files: list[Path], name: str) -> bool:
+    """Whether a Parquet boolean column holds a null in any file (the footers' statistics; unknown counts as yes)."""
+    import pyarrow.parquet as pq
+
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        index = meta.schema.to_arrow_schema().get_field_index(name)
+        for group in range(meta.num_row_groups):
+            stats = meta.row_group(group).column(index).statistics
+            if stats is None or not stats.has_null_count or stats.null_count:
+                return True
+    return False
 
 
 def _single_format(path: Path) -> str:
@@ -117,13 +133,14 @@ def _parquet_layout(files: list[Path]) -> tuple[int, list[int]]:
     return sum(lengths), lengths
 
 
-def pandas_like(frame: pd.DataFrame) -> pd.DataFrame:
+def pandas_like(frame: pd.DataFrame, object_bools: tuple[str, ...] = ()) -> pd.DataFrame:
     """``frame`` with the dtypes the pandas engine reads the same file with: pyarrow strings as objects (missing
-    as None), nullable booleans as ``bool``, or as objects when a value is missing."""
+    as None); the nullable booleans named in ``object_bools`` (Parquet written without pandas metadata) as
+    ``bool``, or as objects when a value is missing; other nullable booleans stay ``boolean``."""
     out = {}
     for name in frame.columns:
         column = frame[name]
-        if isinstance(column.dtype, pd.BooleanDtype):
+        if isinstance(column.dtype, pd.BooleanDtype) and name in object_bools:
             column = column.astype(bool) if not column.isna().any() else column.astype(object).where(column.notna(), None)
         elif isinstance(column.dtype, (pd.StringDtype, pd.ArrowDtype)):
             column = column.astype(object).where(column.notna(), None)
@@ -230,7 +247,7 @@ def _smallest(table: LazyTable, pieces: list[pd.DataFrame], n: int, expected: in
     labels = offsets[chosen["_part"].to_numpy()] + chosen["_pos"].to_numpy()
     sample = chosen.drop(columns=["_key", "_part", "_pos"])
     sample.index = pd.Index(labels.astype(np.int64))
-    return pandas_like(sample)
+    return pandas_like(sample, table.object_bools)
 
 
 def partition_split(npartitions: int, test_size: float, seed: int, valid_size: float = 0.1) -> dict[str, list[int]]:

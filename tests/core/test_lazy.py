@@ -33,6 +33,7 @@ def test_parquet_folder_reads_lazily_one_partition_per_file(credit_folder):
     assert (table.format, table.npartitions, table.rows) == ("parquet", 5, 4454)
     assert table.lengths == [891, 891, 891, 891, 890]
     assert str(table.frame.dtypes["approved"]) == "boolean"  # Dask's meta said bool; the files hold nulls
+    assert table.object_bools == ("approved",)  # written without pandas' boolean dtype: pandas reads objects
 
 
 def test_statistics_and_sample_equal_the_pandas_engines(credit_folder):
@@ -92,5 +93,5 @@ def test_scikit_learn_gets_objects_with_nan():
     out = lazy.sklearn_frame(frame)
     for name in ("s", "b"):  # a float NaN, not pd.NA (OrdinalEncoder refuses pd.NA) nor None
         assert out[name].dtype == object and isinstance(out[name].iloc[1], float) and np.isnan(out[name].iloc[1])
-    pandas = lazy.pandas_like(frame)
+    pandas = lazy.pandas_like(frame, object_bools=("b",))
     assert pandas["s"].iloc[1] is None and pandas["b"].dtype == object
