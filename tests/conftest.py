@@ -276,7 +276,7 @@ def credit_parts(_credit_raw, tmp_path_factory) -> Path:
     import numpy as np
 
     frame = _credit_raw.copy()
-    frame["approved"] = pd.array(np.where(frame.index % 7 == 0, None, frame["Status"] == "good"), dtype="boolean")
+    frame["approved"] = pd.array(np.where(frame.index % 7 == 0, None, frame["Records"] == "no"), dtype="boolean")
     return _write_parts(frame, tmp_path_factory.mktemp("credit_parts"), 4)
 
 

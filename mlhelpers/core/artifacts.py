@@ -43,6 +43,7 @@ ARTIFACTS = {
     "cv_results": ("baseline", "baseline/cv_results.json"),
     "model_spec": ("baseline", "baseline/model_spec.json"),
     "split": ("baseline", "baseline/split.json"),
+    "full_model": ("baseline", "baseline/xgboost_full.skops"),  # engine dask: XGBoost trained on every training row
     "metrics": ("export", "model/metrics.json"),
     "input_schema": ("export", "model/input_schema.json"),
     "serving_report": ("export", "model/serving_report.json"),
@@ -50,6 +51,7 @@ ARTIFACTS = {
     "model_onnx": ("export", "model/model.onnx"),
     "model_card": ("export", "model/model_card.md"),
     "predictions": ("export", "scoring/predictions.csv"),   # the data file scored as a demo
+    "prediction_parts": ("export", "scoring/predictions"),  # ... on engine dask: a folder of Parquet parts
 }
 
 

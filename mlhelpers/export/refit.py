@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlhelpers.core import engine, lazy
 from mlhelpers.core import schema as input_schema
 from mlhelpers.core.artifacts import artifact_path, read_artifact, write_json
 from mlhelpers.core.io import load_table
@@ -22,6 +23,7 @@ from mlhelpers.core.metrics import scores, task_metrics
 from mlhelpers.core.models import ZOO, build_pipeline, encode_target
 from mlhelpers.core.tables import drop_missing_target
 from mlhelpers.export import ExportError
+from mlhelpers.formats.skops_io import load_skops
 
 __all__ = ["ExportData", "resolve_spec", "load_export_data", "prepare_export_data", "all_features", "refit",
            "evaluate_on_test", "write_metrics", "metrics_table", "write_input_schema"]
@@ -40,6 +42,7 @@ class ExportData:
     task: str
     classes: list | None
     strategy: str
+    prefit: Path | None = None       # engine dask: the full-data XGBoost the baseline trained (used as is)
 
     def summary(self) -> pd.DataFrame:
         """One row per side of the split: rows, features and target balance or spread."""
@@ -106,8 +109,32 @@ def load_export_data(params) -> ExportData:
     if spec["target"] != params.target:
         raise ExportError(f"model_spec.json in {params.run_path} predicts {spec['target']!r}, params say "
                           f"{params.target!r}; export with the baseline's target or rerun 01 and 02 with this one.")
+    if spec.get("engine") == "dask":
+        return _load_partitioned(params, spec, split)
     frame, _ = drop_missing_target(load_table(params.data_file, query=params.data_query), params.target)
     return prepare_export_data(frame, spec, split)
+
+
+def _load_partitioned(params, spec: dict[str, Any], split: dict[str, Any]) -> ExportData:
+    """Engine dask: the training rows are the baseline's sample (drawn again: the same rows by content and seed),
+    the test rows a seeded sample of up to ``dask_sample_rows`` rows of the held-out partitions (every row of
+    them was scored by the baseline: ``holdout`` in model_spec.json). A full-data winner is used as saved."""
+    engine.current_client()
+    table = lazy.read_lazy(params.data_file)
+    parts = spec["holdout"]["partitions"]
+    if max(max(numbers) for numbers in parts.values() if numbers) >= table.npartitions:
+        raise ExportError(f"{params.data_file} has {table.npartitions} partitions, fewer than the baseline held out; "
+                          "the data changed since the baseline step: rerun it.")
+    train = lazy.lazy_sample(table, spec["sample_rows"], split["seed"], known=spec["target"],
+                             partitions=sorted(parts["train"] + parts["valid"]))
+    test = lazy.lazy_sample(table, params.dask_sample_rows, split["seed"], known=spec["target"],
+                            partitions=parts["test"])
+    frame = lazy.sklearn_frame(pd.concat([train, test]))  # the values the baseline fitted on (NaN for missing)
+    data = prepare_export_data(frame, spec, {"train_index": split["train_index"], "test_index": test.index.tolist()})
+    data.strategy = f"dask: {len(parts['test'])} held-out partitions (a seeded sample of {len(test):,} rows of them here)"
+    if spec.get("trained_on") == "full":
+        data.prefit = params.run_path / spec["full_model"]
+    return data
 
 
 def prepare_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[str, Any]) -> ExportData:
@@ -151,7 +178,10 @@ def refit(data: ExportData):
     random forest on the demo: p50 33 ms with two threads, 14 ms with one) and a server scales by
     adding workers instead.
     """
-    pipeline = build_pipeline(data.spec).fit(data.X_train, data.y_train)
+    if data.prefit is not None:  # trained on the cluster over every training row: nothing to refit here
+        pipeline = load_skops(data.prefit)
+    else:
+        pipeline = build_pipeline(data.spec).fit(data.X_train, data.y_train)
     threaded = {key: 1 for key, value in pipeline.get_params().items()
                 if key.endswith("n_jobs") and value not in (None, 1)}
     return pipeline.set_params(**threaded) if threaded else pipeline
@@ -172,7 +202,9 @@ def write_metrics(run_dir: str | Path, data: ExportData, pipeline) -> pd.DataFra
     spec = data.spec
     write_json(artifact_path(run_dir, "metrics"), {
         "primary_metric": spec["primary_metric"], "model": spec["model"], "test": evaluate_on_test(pipeline, data),
-        "cv": spec.get("cv", {}), "n_train": len(data.X_train), "n_test": len(data.X_test)})
+        "cv": {k: v for k, v in spec.get("cv", {}).items() if isinstance(v, dict)},
+        "n_train": spec.get("train_rows", len(data.X_train)), "n_test": len(data.X_test)}
+        | ({"holdout": spec["holdout"], "trained_on": spec.get("trained_on")} if "holdout" in spec else {}))
     return metrics_table(read_artifact(run_dir, "metrics"))
 
 
