@@ -13,7 +13,7 @@ from mlhelpers.core.io import load_table
 from mlhelpers.core.params import PROJECT_ROOT, ParamsError, load_params
 from mlhelpers.pipeline import check_step_inputs, list_runs, new_run_dir, parse_steps, run_pipeline
 from mlhelpers.tools.optimize import format_report, optimize_model
-from mlhelpers.tools.predict import predict_file
+from mlhelpers.tools.predict import predict_file, predict_partitions
 
 
 def _add_run_parser(commands) -> None:
@@ -87,12 +87,23 @@ def _add_predict_parser(commands) -> None:
                          help="rejected rows with the reason per row (default: <output>.rejects.csv)")
     predict.add_argument("--chunk-rows", type=int, default=50_000, help="rows read and scored at a time")
     predict.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    predict.add_argument("--engine", choices=("pandas", "dask"), default="pandas",
+                         help="dask: score a Parquet/CSV file, folder or glob partition by partition on a cluster; "
+                              "-o and --rejects name folders of Parquet parts")
+    predict.add_argument("--dask-scheduler", default="", help="engine dask: an existing scheduler (default: a local cluster)")
+    predict.add_argument("--dask-workers", type=int, default=-1, help="engine dask, local cluster: workers (-1: one per core)")
+    predict.add_argument("--dask-worker-memory", default="2GB", help="engine dask, local cluster: memory limit per worker")
     predict.set_defaults(handler=_predict)
 
 
 def _predict(args: argparse.Namespace) -> int:
-    summary = predict_file(args.model_dir, args.input_file, args.output, rejects_path=args.rejects,
-                         chunk_rows=args.chunk_rows, progress=not args.no_progress)
+    if args.engine == "dask":
+        summary = predict_partitions(args.model_dir, args.input_file, args.output, rejects_dir=args.rejects,
+                                     scheduler=args.dask_scheduler, workers=args.dask_workers,
+                                     worker_memory=args.dask_worker_memory)
+    else:
+        summary = predict_file(args.model_dir, args.input_file, args.output, rejects_path=args.rejects,
+                               chunk_rows=args.chunk_rows, progress=not args.no_progress)
     print(summary.line())
     return 0
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlhelpers.core.artifacts import MANIFEST, SCHEMA_VERSION, STEPS, artifact_path, write_json
+from mlhelpers.core.engine import start_local_cluster
 from mlhelpers.core.environment import git_state, package_versions
 from mlhelpers.core.params import PROJECT_ROOT, Params, ParamsError
 from mlhelpers.core.sources import data_fingerprint
@@ -162,8 +163,6 @@ def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: P
 
     The manifest is rewritten after every step, so a crash still leaves an honest record.
     """
-    import papermill
-
     manifest = start_manifest(params, run_dir, params_file, steps, based_on)
     manifest_path = run_dir / MANIFEST
     if based_on is not None:
@@ -171,6 +170,28 @@ def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: P
     write_json(manifest_path, manifest)
     kernel = ensure_kernel()
     values = step_parameters(params, run_dir)
+    cluster = None
+    if params.engine == "dask" and not params.dask_scheduler:
+        # One local cluster for the whole run, started here so its dashboard link is printed before any step;
+        # the steps connect to it as to an existing scheduler.
+        cluster = start_local_cluster(params)
+        values["dask_scheduler"] = cluster.scheduler_address
+        manifest["dask"] = {"local_cluster": True, "workers": len(cluster.workers),
+                            "worker_memory": params.dask_worker_memory, "dashboard": cluster.dashboard_link}
+        if progress:
+            print(f"Dask local cluster: {len(cluster.workers)} workers x {params.dask_worker_memory}; "
+                  f"dashboard {cluster.dashboard_link}", flush=True)
+    try:
+        return _run_steps(steps, run_dir, manifest, manifest_path, kernel, values, progress, notebooks_dir)
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _run_steps(steps: list[str], run_dir: Path, manifest: dict[str, Any], manifest_path: Path, kernel: str,
+               values: dict[str, Any], progress: bool, notebooks_dir: Path) -> RunResult:
+    import papermill
+
     started = time.perf_counter()
     for position, step in enumerate(steps, start=1):
         notebook = run_dir / STEPS[step].notebook

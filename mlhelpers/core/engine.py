@@ -23,8 +23,8 @@ import pandas as pd
 
 from mlhelpers.core.quiet import quiet_libraries
 
-__all__ = ["EngineError", "Engine", "open_engine", "check_engine_params", "current_client", "parse_memory",
-           "worker_count"]
+__all__ = ["EngineError", "Engine", "open_engine", "start_local_cluster", "check_engine_params", "current_client",
+           "parse_memory", "worker_count"]
 
 CONNECT_SECONDS = 10         # a scheduler under load took more than 5 s to answer its first client
 PROBE_SECONDS = 2            # the plain TCP check before Dask is even imported
@@ -233,7 +233,7 @@ def open_engine(params) -> Engine:
         return Engine("pandas")
     require_dask()
     import dask
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     # One partition per file or row group, whatever columns a step selects: the held-out partitions are
     # named by number, and Dask would otherwise fuse the partitions of a narrow selection.
@@ -244,14 +244,24 @@ def open_engine(params) -> Engine:
             cluster = None
             client = Client(params.dask_scheduler, timeout=f"{CONNECT_SECONDS}s")
         else:
-            cluster = LocalCluster(n_workers=worker_count(params.dask_workers), threads_per_worker=1,
-                                   memory_limit=params.dask_worker_memory, processes=True,
-                                   dashboard_address=":0", silence_logs=logging.ERROR)
+            cluster = start_local_cluster(params)
             client = Client(cluster)
         logging.getLogger("distributed").setLevel(logging.ERROR)
         engine = Engine("dask", client=client, cluster=cluster, _config=config)
         engine.identity = _worker_identity(client)
     return engine
+
+
+def start_local_cluster(params):
+    """A ``LocalCluster`` of ``dask_workers`` single-threaded worker processes with ``dask_worker_memory`` each,
+    logging errors only, its dashboard on a free port (8787 is often taken by another cluster)."""
+    require_dask()
+    from distributed import LocalCluster
+
+    with quiet_libraries():
+        return LocalCluster(n_workers=worker_count(params.dask_workers), threads_per_worker=1,
+                            memory_limit=params.dask_worker_memory, processes=True,
+                            dashboard_address=":0", silence_logs=logging.ERROR)
 
 
 def current_client():
