@@ -134,12 +134,17 @@ def main() -> None:
     parser.add_argument("--time-budget", type=float, default=600)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="JSON file for the results")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the run folders in this folder (default: removed)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-dask-") as temp:
-        work = Path(temp)
+        work = args.keep or Path(temp)
+        work.mkdir(parents=True, exist_ok=True)
         data = make_data(args.rows, args.data or work / f"flights_{args.rows}")
-        results = {engine: [run_engine(engine, data, work, args) for _ in range(args.repeats)]
-                   for engine in args.engines.split(",")}
+        results = {}
+        for engine in args.engines.split(","):
+            results[engine] = [run_engine(engine, data, work, args) for _ in range(args.repeats)]
+            if args.out:  # an engine's figures are kept even if a later one is stopped
+                args.out.write_text(json.dumps({"rows": args.rows, "partial": results}, indent=2))
     summary = {}
     for engine, runs in results.items():
         summary[engine] = {"wall_seconds_median": statistics.median(r["wall_seconds"] for r in runs),

@@ -4,7 +4,9 @@ workers, into a folder of Parquet prediction parts and a folder of Parquet rejec
 Each task checks its partition's rows (``mlhelpers.core.schema.check_rows``), predicts the good ones
 (``mlhelpers.formats.served.predict_rows``, the code ``mlh predict`` and the MLflow model run) and writes its
 own two part files; only row counts return to the client, so a worker holds one partition and the model at a
-time whatever the table's size. The model is sent to every worker once (``scatter``), not inside each task.
+time whatever the table's size. Each worker loads the served file once (``served_model_file``: ONNX or skops) and
+keeps it: an ONNX session cannot be pickled to the workers, so the workers must see ``model_dir`` (as they must
+see the input and output folders: a shared disk on a remote cluster).
 ``row`` is the 0-based position of the row in the whole input (files in name order), as ``score_file`` numbers it.
 """
 
@@ -21,15 +23,25 @@ import pandas as pd
 from mlhelpers.core import engine, lazy
 from mlhelpers.core.schema import check_rows
 from mlhelpers.formats.scoring import ScoreSummary
-from mlhelpers.formats.served import ScoringError, load_model_dir, predict_rows
+from mlhelpers.formats.served import ScoringError, load_model_dir, load_served_file, predict_rows, served_model_file
 
 __all__ = ["score_partitions"]
 
+_LOADED: dict[tuple[str, float], Any] = {}   # per worker process: (served file, mtime) -> model
 
-def _score_partition(frame: pd.DataFrame, bundle: tuple[Any, dict], number: int, offset: int,
+
+def _served(path: str) -> Any:
+    key = (path, Path(path).stat().st_mtime)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_served_file(path)
+    return _LOADED[key]
+
+
+def _score_partition(frame: pd.DataFrame, served: str, schema: dict, number: int, offset: int,
                      object_bools: tuple[str, ...], outputs: tuple[str, str]) -> tuple[int, int, int]:
     """Score one partition and write ``part.<number>.parquet`` into both folders; returns (rows, scored, rejected)."""
-    model, schema = bundle
+    model = _served(served)
     frame = lazy.pandas_like(frame, object_bools)
     frame.index = pd.RangeIndex(offset, offset + len(frame), name="row")
     check = check_rows(frame, schema)
@@ -60,8 +72,9 @@ def score_partitions(model_dir: str | Path, input_path: str | Path, output_dir: 
     for folder in (output_dir, rejects_dir):
         if folder.exists():
             raise ScoringError(f"{folder} already exists; scoring never overwrites: remove it or name another folder.")
-    client = engine.current_client()
-    model, schema = load_model_dir(model_dir)
+    engine.current_client()
+    _, schema = load_model_dir(model_dir)  # refuses a folder that is no exported model
+    served = str(served_model_file(model_dir).resolve())
     try:
         table = lazy.read_lazy(input_path)
     except (lazy.LazyReadError, ValueError) as exc:
@@ -75,8 +88,7 @@ def score_partitions(model_dir: str | Path, input_path: str | Path, output_dir: 
         shutil.rmtree(temp, ignore_errors=True)  # a crashed earlier attempt's leftovers
         temp.mkdir(parents=True)
     try:
-        shared = client.scatter((model, schema), broadcast=True)
-        tasks = [dask.delayed(_score_partition)(part, shared, number, offsets[number], table.object_bools,
+        tasks = [dask.delayed(_score_partition)(part, served, schema, number, offsets[number], table.object_bools,
                                                 (str(temps[0]), str(temps[1])))
                  for number, part in enumerate(table.frame.to_delayed())]
         (counts,) = dask.compute(tasks)

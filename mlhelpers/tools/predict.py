@@ -12,6 +12,7 @@ from mlhelpers.core.engine import check_engine_params, open_engine
 from mlhelpers.core.params import validate_params
 from mlhelpers.formats.partitioned import score_partitions
 from mlhelpers.formats.scoring import ScoreSummary, score_file
+from mlhelpers.formats.served import load_model_dir
 
 __all__ = ["predict_file", "predict_partitions"]
 
@@ -31,6 +32,7 @@ def predict_partitions(model_dir: str | Path, input_path: str | Path, output_dir
     cluster started (its dashboard link printed) and closed here; see ``score_partitions``. Unusable engine
     settings raise ``EngineError`` before anything starts."""
     check_engine_params("dask", scheduler, workers, worker_memory)
+    load_model_dir(model_dir)  # a wrong folder is refused before a cluster starts
     params = validate_params({"engine": "dask", "dask_scheduler": scheduler, "dask_workers": workers,
                               "dask_worker_memory": worker_memory}, check_data=False)
     with open_engine(params) as engine:
