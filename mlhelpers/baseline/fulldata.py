@@ -109,7 +109,7 @@ def _predict_partition(frame: pd.DataFrame, models: dict[str, Any], target: str,
     y = lazy.pandas_like(frame[[target]])[target]
     if task == "classification":
         index = {label: i for i, label in enumerate(classes)}
-        out["y"] = y.map(lambda value: index.get(value, -1)).to_numpy()
+        out["y"] = y.map(lambda value: index.get(value, index.get(str(value), -1))).to_numpy()
     else:
         out["y"] = y.to_numpy(dtype=float)
     X = lazy.sklearn_frame(frame.drop(columns=[target]))  # what the pipelines were fitted on
