@@ -150,6 +150,9 @@ def log_export_run(params, data, skip_notebooks: tuple[str, ...] = ("03_export.i
     served = served_model_file(model_dir)  # refuses a folder whose recommended file is missing, before logging
     metrics = read_artifact(run_dir, "metrics")
     input_example = check_rows(data.X_test.head(5), read_artifact(run_dir, "input_schema")).valid
+    for name in input_example.columns:  # MLflow's signature refuses timezone-aware datetimes: UTC, naive
+        if isinstance(input_example[name].dtype, pd.DatetimeTZDtype):
+            input_example[name] = input_example[name].dt.tz_convert("UTC").dt.tz_localize(None)
     artifacts = local_store_paths(params.tracking_uri)
     if artifacts is not None:  # SQLite creates the database file, not its folder
         artifacts.parent.mkdir(parents=True, exist_ok=True)
