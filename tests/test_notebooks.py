@@ -5,15 +5,21 @@ import ast
 import subprocess
 import sys
 
+import json
+
 import nbformat
 import pytest
 import yaml
 
-from mlhelpers.core.artifacts import STEPS
+from mlhelpers.compare.params import CompareParams
+from mlhelpers.core.artifacts import NOTEBOOK_STEPS
 from mlhelpers.core.params import PROJECT_ROOT, Params
+from mlhelpers.monitor.params import MonitorParams
 from mlhelpers.pipeline import NOTEBOOKS_DIR
 
-NOTEBOOKS = [NOTEBOOKS_DIR / step.notebook for step in STEPS.values()]
+NOTEBOOKS = [NOTEBOOKS_DIR / step.notebook for step in NOTEBOOK_STEPS.values()]
+# The schema each notebook validates its parameters with: the pipeline steps share Params.
+SCHEMAS = {"04_compare.ipynb": CompareParams, "05_monitor.ipynb": MonitorParams}
 
 
 def code_cells(path):
@@ -21,7 +27,7 @@ def code_cells(path):
 
 
 def test_every_step_has_its_notebook():
-    assert sorted(path.name for path in NOTEBOOKS_DIR.glob("*.ipynb")) == sorted(step.notebook for step in STEPS.values())
+    assert sorted(path.name for path in NOTEBOOKS_DIR.glob("*.ipynb")) == sorted(path.name for path in NOTEBOOKS)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -34,22 +40,25 @@ def test_committed_without_outputs(path):
 def test_first_code_cell_holds_commented_literal_defaults(path):
     first = code_cells(path)[0]
     assert "parameters" in first.metadata.get("tags", [])
-    defaults = Params().model_dump()
+    schema = SCHEMAS.get(path.name, Params)
+    defaults = schema().model_dump()
     lines = [line for line in first.source.splitlines() if line.strip()]
     for node in ast.parse(first.source).body:
         assert isinstance(node, ast.Assign) and len(node.targets) == 1, "only `name = literal` lines"
         name = node.targets[0].id
         value = ast.literal_eval(node.value)  # raises unless a literal
-        assert name in defaults, f"{path.name}: {name} is not a Params key"
-        assert value == defaults[name], f"{path.name}: default of {name} differs from Params"
+        assert name in defaults, f"{path.name}: {name} is not a {schema.__name__} key"
+        assert value == defaults[name], f"{path.name}: default of {name} differs from {schema.__name__}"
         assert "#" in lines[node.lineno - 1], f"{path.name}: {name} needs a comment giving its allowed values"
-    assert "run_dir" in first.source
+    assert '"runs/interactive' in first.source  # every notebook works in the interactive run folder by default
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_parameters_are_validated_right_after_and_no_logic_is_defined(path):
     cells = code_cells(path)
-    assert "validate_notebook_params(globals())" in cells[1].source
+    schema = SCHEMAS.get(path.name)
+    expected = f"validate_notebook_params(globals(), {schema.__name__})" if schema else "validate_notebook_params(globals())"
+    assert expected in cells[1].source
     for cell in cells:
         tree = ast.parse(cell.source)
         defined = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda))]
@@ -73,12 +82,19 @@ def test_nbval_runs_every_notebook_in_order_with_its_defaults(tmp_path):
 
     copies = tmp_path / "notebooks"
     copies.mkdir()
-    redirected = {"run_dir": str(tmp_path / "runs" / "interactive"),
-                  "mlflow_tracking_uri": f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"}
+
+    def redirected(value):  # runs/... -> <tmp>/runs/...: every path parameter, whatever the notebook calls it
+        if isinstance(value, list):
+            return [redirected(item) for item in value]
+        return str(tmp_path / value) if isinstance(value, str) and value.startswith("runs/") else value
+
     for path in NOTEBOOKS:
         declared = papermill.inspect_notebook(str(path))
-        notebook = parameterize_notebook(load_notebook_node(str(path)),
-                                         {k: v for k, v in redirected.items() if k in declared})
+        defaults = SCHEMAS.get(path.name, Params)().model_dump()
+        values = {name: redirected(defaults[name]) for name in declared if redirected(defaults[name]) != defaults[name]}
+        if "mlflow_tracking_uri" in declared:
+            values["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"
+        notebook = parameterize_notebook(load_notebook_node(str(path)), values)
         nbformat.write(notebook, copies / path.name)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-o", "addopts=",
@@ -86,4 +102,8 @@ def test_nbval_runs_every_notebook_in_order_with_its_defaults(tmp_path):
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=3000)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in done.stdout.splitlines()[-1] and "failed" not in done.stdout.splitlines()[-1]
-    assert (tmp_path / "runs" / "interactive" / "model" / "model.skops").is_file()
+    interactive = tmp_path / "runs" / "interactive"
+    assert (interactive / "model" / "model.skops").is_file() and (interactive / "model" / "reference.json").is_file()
+    # 04 compared the one interactive run; 05 checked the demo data against its reference: no drift
+    assert (interactive / "compare" / "comparison.csv").read_text().count("\n") == 2
+    assert json.loads((interactive / "monitor" / "drift_report.json").read_text())["drifted"] is False

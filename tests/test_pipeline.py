@@ -11,22 +11,6 @@ from mlhelpers.core.params import Params, ParamsError
 from mlhelpers.pipeline import check_step_inputs, list_runs, new_run_dir, parse_steps, run_pipeline
 
 
-def make_notebooks(folder, failing_step=None):
-    """Tiny step notebooks: each writes a marker into its step folder, one may fail."""
-    folder.mkdir()
-    for step, spec in STEPS.items():
-        body = "raise ValueError('boom in ' + run_dir)" if step == failing_step else (
-            "from pathlib import Path\n"
-            f"Path(run_dir, '{step}').mkdir(exist_ok=True)\n"
-            f"Path(run_dir, '{step}', 'done.txt').write_text(str(cv_folds))")
-        params_cell = nbformat.v4.new_code_cell("run_dir = 'x'\ncv_folds = 5")
-        params_cell.metadata["tags"] = ["parameters"]
-        notebook = nbformat.v4.new_notebook(cells=[params_cell, nbformat.v4.new_code_cell(body)])
-        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nbformat.write(notebook, folder / spec.notebook)
-    return folder
-
-
 def test_steps_are_parsed_in_pipeline_order():
     assert parse_steps(None) == ["explore", "baseline", "export"]
     assert parse_steps("export, explore") == ["explore", "export"]
@@ -49,8 +33,8 @@ def test_run_folders_are_never_reused(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_successful_run_writes_notebooks_artifacts_and_manifest(tmp_path):
-    notebooks = make_notebooks(tmp_path / "nb")
+def test_a_successful_run_writes_notebooks_artifacts_and_manifest(tmp_path, tiny_notebooks):
+    notebooks = tiny_notebooks(tmp_path / "nb")
     run_dir = new_run_dir(tmp_path / "runs", "demo")
     result = run_pipeline(Params(cv_folds=3), list(STEPS), run_dir, progress=False, notebooks_dir=notebooks)
 
@@ -66,12 +50,12 @@ def test_a_successful_run_writes_notebooks_artifacts_and_manifest(tmp_path):
     for step, spec in STEPS.items():
         assert (run_dir / spec.notebook).exists()
         # the run folder, not the notebook's default, received the step's output
-        assert (run_dir / step / "done.txt").read_text() == "3"
+        assert (run_dir / spec.folder / "done.txt").read_text() == ("42" if step == "explore" else "3")
 
 
 @pytest.mark.slow
-def test_a_failed_step_stops_the_run_and_keeps_the_failing_notebook(tmp_path):
-    notebooks = make_notebooks(tmp_path / "nb", failing_step="baseline")
+def test_a_failed_step_stops_the_run_and_keeps_the_failing_notebook(tmp_path, tiny_notebooks):
+    notebooks = tiny_notebooks(tmp_path / "nb", failing_step="baseline")
     run_dir = new_run_dir(tmp_path / "runs", "demo")
     result = run_pipeline(Params(), list(STEPS), run_dir, progress=False, notebooks_dir=notebooks)
 
@@ -89,8 +73,8 @@ def test_a_failed_step_stops_the_run_and_keeps_the_failing_notebook(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_run_can_start_from_an_earlier_runs_results(tmp_path):
-    notebooks = make_notebooks(tmp_path / "nb")
+def test_a_run_can_start_from_an_earlier_runs_results(tmp_path, tiny_notebooks):
+    notebooks = tiny_notebooks(tmp_path / "nb")
     first = new_run_dir(tmp_path / "runs", "demo")
     run_pipeline(Params(), ["explore"], first, progress=False, notebooks_dir=notebooks)
     second = new_run_dir(tmp_path / "runs", "demo")

@@ -20,7 +20,7 @@ from mlhelpers.baseline import BaselineError
 from mlhelpers.baseline.inputs import BaselineData
 from mlhelpers.baseline.splits import Split
 from mlhelpers.core.metrics import LOWER_IS_BETTER, scores
-from mlhelpers.core.models import ZOO, build_pipeline, build_preprocessor, zoo_params
+from mlhelpers.core.models import ZOO, build_pipeline, build_preprocessor, predict_on_one_thread, zoo_params
 
 __all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "openmp_threads"]
 
@@ -81,7 +81,7 @@ def _preprocessed(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fold: in
     if shared and cache is not None and key in cache:
         return cache[key]
     started = time.perf_counter()
-    preprocess = build_preprocessor(spec["features"], spec["model"])
+    preprocess = build_preprocessor(spec["features"], spec["model"], seed=spec["seed"])
     Z_fit = preprocess.fit_transform(X.iloc[fit_rows], y[fit_rows])
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()
@@ -112,6 +112,7 @@ def _fit_fold_unlimited(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fo
     else:
         model.fit(Z_fit, y_fit)
     fit_seconds = preprocess_seconds + time.perf_counter() - started
+    predict_on_one_thread(model)  # threads would sum a forest's trees in a varying order: other last digits
     started = time.perf_counter()
     prediction = model.predict_proba(Z_val) if n_classes else model.predict(Z_val)
     predict_seconds = transform_seconds + time.perf_counter() - started

@@ -24,9 +24,12 @@ from mlhelpers.baseline.crossval import XGB_EARLY_STOPPING, XGB_MAX_TREES, ZooRe
 from mlhelpers.baseline.inputs import BaselineData, load_baseline_data, prepare_baseline_data
 from mlhelpers.core import engine, lazy
 from mlhelpers.core.artifacts import read_artifact
+from mlhelpers.core.classes import merge_rare_classes
 from mlhelpers.core.metrics import LOWER_IS_BETTER, scores
 from mlhelpers.core.models import build_pipeline, build_preprocessor
+from mlhelpers.core.provenance import check_data
 from mlhelpers.core.quiet import quiet_libraries
+from mlhelpers.core.values import apply_conversions
 
 __all__ = ["DaskInputs", "HoldoutResult", "load_inputs", "train_full_xgboost", "design_partition"]
 
@@ -40,6 +43,7 @@ class DaskInputs:
     table: Any                       # mlhelpers.core.lazy.LazyTable
     partitions: dict[str, list[int]]
     sample_rows: int
+    conversions: dict[str, dict[str, Any]] = field(default_factory=dict)  # eda.json's, applied on every partition
 
     def summary(self) -> pd.DataFrame:
         lengths = lazy.partition_lengths(self.table)
@@ -58,6 +62,7 @@ def load_inputs(params) -> tuple[BaselineData, DaskInputs | None]:
     """
     if params.engine != "dask":
         return load_baseline_data(params), None
+    check_data(params.run_path, params.data_file, "baseline")
     eda = read_artifact(params.run_path, "eda")
     if eda["target"] != params.target:
         raise BaselineError(f"eda.json in {params.run_path} is for target {eda['target']!r}, params say "
@@ -67,16 +72,23 @@ def load_inputs(params) -> tuple[BaselineData, DaskInputs | None]:
     parts = lazy.partition_split(table.npartitions, params.test_size, params.seed)
     sample = lazy.lazy_sample(table, params.dask_sample_rows, params.seed, known=params.target,
                               partitions=sorted(parts["train"] + parts["valid"]))
-    data = prepare_baseline_data(sample, eda, task=params.task, primary_metric=params.primary_metric,
-                                 drop_columns=list(params.drop_columns))
-    return data, DaskInputs(table=table, partitions=parts, sample_rows=len(sample))
+    conversions = eda.get("conversions") or {}  # the values as explore read them (its sample's conversions)
+    data = prepare_baseline_data(apply_conversions(sample, conversions), eda, task=params.task,
+                                 primary_metric=params.primary_metric, drop_columns=list(params.drop_columns),
+                                 rare_classes=params.rare_classes, cv_folds=params.cv_folds, test_size=params.test_size)
+    return data, DaskInputs(table=table, partitions=parts, sample_rows=len(sample), conversions=conversions)
 
 
-def design_partition(frame: pd.DataFrame, preprocess, target: str, task: str, classes: list | None) -> pd.DataFrame:
+def design_partition(frame: pd.DataFrame, preprocess, target: str, task: str, classes: list | None,
+                     conversions: dict[str, dict[str, Any]] | None = None,
+                     rare_plan: dict[str, Any] | None = None) -> pd.DataFrame:
     """One partition as XGBoost takes it: the fitted ``preprocess`` output as float32 columns f0..fk, and
-    ``label`` (class index or value); rows with a missing target left out. Runs on the workers."""
+    ``label`` (class index or value, rare classes merged by ``rare_plan``); rows with a missing target left
+    out; eda.json's value ``conversions`` applied first, as on the sample. Runs on the workers."""
     names = [f"f{i}" for i in range(len(preprocess.get_feature_names_out()))]
     frame = frame[~frame[target].isna()]
+    if conversions and len(frame):
+        frame = apply_conversions(frame, conversions)
     if len(frame) == 0:  # scikit-learn refuses 0 rows (Dask's meta, an empty file)
         out = pd.DataFrame({name: pd.Series(dtype="float32") for name in names}, index=frame.index)
         out["label"] = pd.Series(dtype="float32", index=frame.index)
@@ -85,6 +97,7 @@ def design_partition(frame: pd.DataFrame, preprocess, target: str, task: str, cl
     out = pd.DataFrame(np.asarray(Z, dtype="float32"), index=frame.index, columns=names)
     y = lazy.pandas_like(frame[[target]])[target]
     if task == "classification":
+        y = merge_rare_classes(y, rare_plan)
         index = {label: i for i, label in enumerate(classes)}
         out["label"] = y.map(lambda value: index.get(value, index.get(str(value), -1))).astype("float32").to_numpy()
     else:
@@ -100,14 +113,18 @@ def _quiet_xgboost_logs() -> None:
 
 
 def _predict_partition(frame: pd.DataFrame, models: dict[str, Any], target: str, task: str,
-                       classes: list | None) -> dict[str, np.ndarray]:
+                       classes: list | None, conversions: dict[str, dict[str, Any]] | None = None,
+                       rare_plan: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
     """Each model's predictions for one held-out partition, with the encoded target (rows with one)."""
     frame = frame[~frame[target].isna()]
     out: dict[str, np.ndarray] = {}
     if len(frame) == 0:
         return out
+    if conversions:
+        frame = apply_conversions(frame, conversions)
     y = lazy.pandas_like(frame[[target]])[target]
     if task == "classification":
+        y = merge_rare_classes(y, rare_plan)
         index = {label: i for i, label in enumerate(classes)}
         out["y"] = y.map(lambda value: index.get(value, index.get(str(value), -1))).to_numpy()
     else:
@@ -164,8 +181,9 @@ def train_full_xgboost(inputs: DaskInputs | None, data: BaselineData, zoo: ZooRe
     preprocess = build_preprocessor(data.features, "xgboost").fit(lazy.sklearn_frame(X_sample), y_sample)
     table, parts, target = inputs.table, inputs.partitions, data.target
     frame = table.frame[list(data.X.columns) + [target]]
-    meta = design_partition(frame._meta, preprocess, target, data.task, data.classes)
-    design = frame.map_partitions(design_partition, preprocess, target, data.task, data.classes, meta=meta)
+    extra = (inputs.conversions, data.rare_classes)
+    meta = design_partition(frame._meta, preprocess, target, data.task, data.classes, *extra)
+    design = frame.map_partitions(design_partition, preprocess, target, data.task, data.classes, *extra, meta=meta)
     xgb_spec = zoo.spec("xgboost") if "xgboost" in zoo.results else None
     settings = dict(xgb_spec["estimator_params"]) if xgb_spec else {}
     booster_params = {"tree_method": "hist", "max_depth": 6, "learning_rate": settings.get("learning_rate", 0.1),
@@ -197,7 +215,7 @@ def train_full_xgboost(inputs: DaskInputs | None, data: BaselineData, zoo: ZooRe
     models = {"full": full_pipeline} | {f"sample:{model}": pipeline for model, pipeline in twins.items()}
     with quiet_libraries():
         shared = client.scatter(models, broadcast=True)  # sent once, not inside every task
-        pieces = [dask.delayed(_predict_partition)(part, shared, target, data.task, data.classes)
+        pieces = [dask.delayed(_predict_partition)(part, shared, target, data.task, data.classes, *extra)
                   for part in table.frame.partitions[parts["test"]].to_delayed()]
         (pieces,) = dask.compute(pieces)
     pieces = [piece for piece in pieces if piece]

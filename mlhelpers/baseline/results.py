@@ -13,10 +13,10 @@ import pandas as pd
 
 from mlhelpers.baseline import BaselineError
 from mlhelpers.baseline.crossval import ZooResult
-from mlhelpers.core.artifacts import artifact_path, atomic_path, relative_to_run, write_json
+from mlhelpers.core.artifacts import artifact_path, atomic_path, finite_or_none, relative_to_run, write_json
 from mlhelpers.formats.skops_io import save_skops
 
-__all__ = ["LeakageWarning", "choose_threshold", "write_baseline_artifacts", "check_leakage"]
+__all__ = ["LeakageWarning", "choose_threshold", "write_baseline_artifacts", "out_of_fold_table", "check_leakage"]
 
 
 # A cross-validated score this good is more often leakage than skill.
@@ -61,15 +61,17 @@ def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path, holdout=None) 
     board = zoo.leaderboard if holdout is None else _with_holdout(zoo, holdout)
     with atomic_path(board_path) as temp:
         board.to_csv(temp, index=False)
-    cv_results = write_json(artifact_path(run_dir, "cv_results"), {
+    # a fold holding one class has no ROC AUC: NaN, written as null (finite_or_none)
+    cv_results = write_json(artifact_path(run_dir, "cv_results"), finite_or_none({
         "primary_metric": data.primary_metric, "strategy": zoo.split.strategy, "n_folds": len(zoo.split.folds),
         "selected": zoo.selected, "selection_reason": zoo.reason, "skipped": zoo.skipped,
         "models": {model: {"fold_scores": r.fold_scores, "fit_seconds": r.fit_seconds,
                            "predict_seconds": r.predict_seconds, "estimator_params": r.estimator_params}
-                   for model, r in zoo.results.items()}})
+                   for model, r in zoo.results.items()}}))
     best = zoo.best
     spec = zoo.spec() | {
         "target": data.target, "primary_metric": data.primary_metric, "classes": data.classes,
+        "rare_classes": data.rare_classes,  # export merges the same classes before it splits
         "cv": {metric: {"mean": best.mean(metric), "std": best.std(metric)} for metric in data.metrics},
         "selection_reason": zoo.reason,
     }
@@ -95,10 +97,14 @@ def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path, holdout=None) 
             if data.task == "classification" and data.n_classes == 2:
                 spec["decision_threshold"] = choose_threshold_for(zoo, "xgboost")
             extra[full_path] = "the full-data XGBoost pipeline export uses (skops)"
-    spec_path = write_json(artifact_path(run_dir, "model_spec"), spec)
+    spec_path = write_json(artifact_path(run_dir, "model_spec"), finite_or_none(spec))
+    oof_path = artifact_path(run_dir, "oof_predictions")
+    with atomic_path(oof_path) as temp:
+        out_of_fold_table(zoo).to_parquet(temp, index=False)
     holds = {board_path: "the leaderboard above", cv_results: "every model's fold scores, timings and parameters",
              spec_path: f"what export rebuilds: {spec['model']} ({spec.get('trained_on', 'all training rows')}) "
-                        "with its parameters and features"} | extra
+                        "with its parameters and features",
+             oof_path: f"{zoo.selected}'s out-of-fold predictions per training row (runs are compared on them)"} | extra
     return pd.DataFrame({"file": [relative_to_run(path, run_dir) for path in holds], "holds": list(holds.values())})
 
 
@@ -118,6 +124,31 @@ def _with_holdout(zoo: ZooResult, holdout) -> pd.DataFrame:
     full["selected"] = holdout.winner == "full"
     position = int(np.flatnonzero(board["model"] == "xgboost")[0]) if (board["model"] == "xgboost").any() else len(board)
     return pd.concat([board.iloc[:position], pd.DataFrame([full]), board.iloc[position:]], ignore_index=True)
+
+
+def out_of_fold_table(zoo: ZooResult, model: str | None = None) -> pd.DataFrame:
+    """``model``'s (the selected one's) out-of-fold predictions, one row per training row some fold validated:
+    ``row`` (its label in the loaded table), ``fold`` (1-based), ``actual`` (the target), ``prediction`` (the
+    class label, or the value) and ``proba_<class>`` per class."""
+    result = zoo.results[model or zoo.selected]
+    data = zoo.data
+    y = data.y[data.X.index.get_indexer(zoo.split.train_index)]
+    fold = np.zeros(len(y), dtype=int)
+    for number, (_, validated) in enumerate(zoo.split.folds, start=1):
+        fold[validated] = number
+    seen = fold > 0
+    table = pd.DataFrame({"row": np.asarray(zoo.split.train_index, dtype=object)[seen], "fold": fold[seen]})
+    if data.classes is None:
+        table["actual"] = y[seen]
+        table["prediction"] = result.oof[seen]
+        return table
+    classes = np.asarray(data.classes, dtype=object)
+    proba = result.oof[seen]
+    table["actual"] = classes[y[seen]]
+    table["prediction"] = classes[proba.argmax(axis=1)]
+    for i, label in enumerate(classes):
+        table[f"proba_{label}"] = proba[:, i]
+    return table
 
 
 def check_leakage(zoo: ZooResult) -> pd.DataFrame:

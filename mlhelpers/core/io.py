@@ -1,261 +1,52 @@
-"""Reading tabular data from files and databases into pandas: one reader for every path that reads a table.
+"""Reading tabular data from files and databases into pandas: the one reader every path that reads a table goes through.
 
-CSV files have their encoding, delimiter and decimal mark detected; ``NA``, empty, ``null`` and
-``?`` read as missing in every format. Every error names the file and the problem.
+``load_table`` reads a whole table (the pipeline's steps), ``iter_table`` the same file in chunks
+(``mlh predict``), both through the same per-format readers (``mlhelpers.core.readers``): CSV files have
+their encoding, delimiter and decimal mark detected (``mlhelpers.core.sniff``); ``NA``, empty, ``null``
+and ``?`` read as missing in every format; Excel workbooks with several sheets need ``sheet``. Every
+error is a ``DataError`` naming the file, the problem and the fix.
 """
 
 from __future__ import annotations
 
-import csv
-import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
+import numpy as np
 import pandas as pd
 
-from mlhelpers.core import sources
+from mlhelpers.core import readers, sources, sql
+from mlhelpers.core.sniff import (COMPRESSION_SUFFIXES, MISSING_MARKERS, SQL_SUFFIXES, CsvFormat, DataError,
+                                  check_compressed, check_unique_names, file_format, sniff_csv)
 
-SQL_SUFFIXES = {".db", ".sqlite", ".sqlite3", ".duckdb"}
-COMPRESSION_SUFFIXES = {".gz", ".bz2", ".zip", ".xz", ".zst"}
-# Strings read as missing, on top of pandas' defaults (which include NA, null, NULL, NaN and "").
-MISSING_MARKERS = ["?", "", "NA", "N/A", "null", "NULL", "Null", "NaN", "nan", "None"]
-SAMPLE_BYTES = 256 * 1024
-CSV_DELIMITERS = ",;\t|"
-_MAGIC = {b"PAR1": "a Parquet file", b"PK\x03\x04": "a zip archive (an Excel .xlsx file?)",
-          b"SQLite format 3": "a SQLite database", b"\x1f\x8b": "a gzip archive",
-          b"%PDF": "a PDF document", b"\x89PNG": "a PNG image",
-          b"\xd0\xcf\x11\xe0": "an old Excel .xls / Office file"}
+__all__ = ["DataError", "CsvFormat", "MISSING_MARKERS", "COMPRESSION_SUFFIXES", "SQL_SUFFIXES", "file_format",
+           "sniff_csv", "check_data_file", "load_table", "iter_table", "read_columns", "missing_as_nan"]
+
+_check_duplicate_names = check_unique_names
 
 
-class DataError(ValueError):
-    """A data file that cannot be read: the message names the file and the problem."""
-
-
-@dataclass(frozen=True)
-class CsvFormat:
-    """What ``sniff_csv`` found: the text encoding, the field delimiter and the decimal mark."""
-
-    encoding: str
-    delimiter: str
-    decimal: str = "."
-    thousands: str | None = None
-
-
-def file_format(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
-        suffixes = suffixes[:-1]
-    suffix = suffixes[-1] if suffixes else ""
-    if suffix in {".csv", ".tsv", ".txt"}:
-        return "csv"
-    if suffix in {".parquet", ".pq"}:
-        return "parquet"
-    if suffix in {".xlsx", ".xls", ".xlsm"}:
-        return "excel"
-    if suffix in {".jsonl", ".ndjson", ".json"}:
-        return "jsonl"
-    if suffix in SQL_SUFFIXES:
-        return "sql"
-    raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; use CSV, Parquet, Excel, "
-                    "JSON lines, or a SQLite/DuckDB database with data_query.")
-
-
-def _head_bytes(path: Path, size: int = SAMPLE_BYTES) -> bytes:
-    """The first ``size`` bytes of the file, decompressed when its name says it is compressed."""
-    suffix = path.suffix.lower()
-    if suffix == ".gz":
-        import gzip as opener
-    elif suffix == ".bz2":
-        import bz2 as opener
-    elif suffix == ".xz":
-        import lzma as opener
-    elif suffix == ".zip":
-        import zipfile
-
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            if not names:
-                return b""
-            with archive.open(names[0]) as handle:
-                return handle.read(size)
-    else:
-        with open(path, "rb") as handle:
-            return handle.read(size)
-    try:
-        with opener.open(path, "rb") as handle:
-            return handle.read(size)
-    except (OSError, EOFError, ValueError) as exc:
-        raise DataError(f"{path}: cannot decompress ({exc}); is it really a {suffix} file?") from None
-
-
-def _detect_encoding(path: Path, sample: bytes) -> str:
-    if sample.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"
-    for magic, what in _MAGIC.items():
-        if sample.startswith(magic):
-            raise DataError(f"{path}: this is {what}, not a text CSV file; give it the right "
-                            "file extension or export the data as CSV.")
-    if b"\x00" in sample:
-        raise DataError(f"{path}: the file is binary (it contains NUL bytes), not a text CSV file; "
-                        "check that it is the right file or convert it to CSV (UTF-8).")
-    try:
-        # An incremental decoder tolerates a multi-byte character cut at the end of the sample.
-        import codecs
-
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        text = sample.decode("cp1252")
-        if not re.search(r"[\x80-\x9f]", text):  # Windows-1252 / Latin-1, the usual non-UTF-8 CSV
-            return "cp1252"
-    except UnicodeDecodeError:
-        pass
-    import charset_normalizer
-
-    best = charset_normalizer.from_bytes(sample).best()
-    if best is None:
-        raise DataError(f"{path}: unreadable text encoding (neither UTF-8, Windows-1252 nor any "
-                        "encoding charset-normalizer recognises); re-save the file as UTF-8.")
-    return best.encoding
-
-
-def _detect_delimiter(lines: list[str]) -> str:
-    text = "\n".join(lines)
-    try:
-        return csv.Sniffer().sniff(text, delimiters=CSV_DELIMITERS).delimiter
-    except csv.Error:
-        pass
-    # Fallback: the candidate that splits the most lines into the same number (>1) of fields.
-    best, best_score = ",", 0
-    for candidate in CSV_DELIMITERS:
-        widths = [len(row) for row in csv.reader(lines, delimiter=candidate)]
-        if not widths:
-            continue
-        mode = max(set(widths), key=widths.count)
-        score = widths.count(mode) if mode > 1 else 0
-        if score > best_score:
-            best, best_score = candidate, score
-    return best
-
-
-def _detect_decimal(lines: list[str], delimiter: str) -> tuple[str, str | None]:
-    if delimiter == ",":
-        return ".", None
-    fields = [field.strip() for row in csv.reader(lines[1:], delimiter=delimiter) for field in row]
-    comma = sum(bool(re.fullmatch(r"[-+]?(\d{1,3}(\.\d{3})+|\d+),\d+", f)) for f in fields)
-    dot = sum(bool(re.fullmatch(r"[-+]?\d+\.\d+", f)) for f in fields)
-    if comma > dot:
-        grouped = any(re.fullmatch(r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?", f) for f in fields)
-        return ",", "." if grouped else None
-    return ".", None
-
-
-def sniff_csv(path: str | Path) -> CsvFormat:
-    """Detect a CSV file's encoding, delimiter and decimal mark from its first 256 KB.
-
-    Raises ``DataError`` for an empty, binary or undecodable file and for duplicate column names.
-    """
+def check_data_file(path: str | Path, sheet: str | int | None = None) -> str:
+    """The file's format, after refusing what cannot be a data file: a missing path, a folder, an empty
+    file, an unknown extension, ``sheet`` on anything but an Excel workbook. Cheap: reads nothing."""
     path = Path(path)
-    sample = _head_bytes(path)
-    if not sample.strip():
-        raise DataError(f"{path}: the file is empty; it needs a header line and at least one data row.")
-    encoding = _detect_encoding(path, sample)
-    text = sample.decode(encoding, errors="ignore")
-    lines = text.splitlines()
-    if len(sample) == SAMPLE_BYTES and len(lines) > 1:
-        lines = lines[:-1]  # the last line of a cut sample is usually incomplete
-    lines = [line for line in lines[:200] if line.strip()]
-    delimiter = _detect_delimiter(lines)
-    header = next(csv.reader(lines[:1], delimiter=delimiter), [])
-    names = [name.strip() for name in header]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise DataError(f"{path}: duplicate column names {duplicates}; rename them so every column "
-                        "has a unique name.")
-    decimal, thousands = _detect_decimal(lines, delimiter)
-    return CsvFormat(encoding=encoding, delimiter=delimiter, decimal=decimal, thousands=thousands)
-
-
-def _read_csv(path: Path, nrows: int | None) -> pd.DataFrame:
-    fmt = sniff_csv(path)
-    if nrows is None and fmt.thousands is None:
-        # pyarrow's multithreaded reader is ~5x faster with half the peak memory on big files; anything
-        # it rejects is read again by the C parser below, whose errors are the clear ones.
-        try:
-            return pd.read_csv(path, engine="pyarrow", sep=fmt.delimiter, decimal=fmt.decimal,
-                               encoding=fmt.encoding, na_values=MISSING_MARKERS, keep_default_na=True)
-        except Exception:  # noqa: BLE001 - any failure falls back to the C parser
-            pass
-    try:
-        return pd.read_csv(path, sep=fmt.delimiter, decimal=fmt.decimal, thousands=fmt.thousands,
-                           encoding=fmt.encoding, na_values=MISSING_MARKERS, keep_default_na=True,
-                           skipinitialspace=True, nrows=nrows, low_memory=False)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: unreadable text encoding: byte {exc.start} past the sample is not "
-                        f"valid {fmt.encoding} ({exc.reason}); re-save the file as UTF-8.") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty; it needs a header line and at least one data row.") from None
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: malformed CSV with delimiter {fmt.delimiter!r}: {exc}".rstrip()
-                        + "; check quoting and the number of fields per line.") from None
-
-
-def _check_duplicate_names(path: Path, names: list) -> None:
-    names = [str(name).strip() for name in names]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise DataError(f"{path}: duplicate column names {duplicates}; rename them so every column "
-                        "has a unique name.")
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        schema = pq.read_schema(path)
-        _check_duplicate_names(path, schema.names)
-        return pd.read_parquet(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{path}: not a readable Parquet file ({exc}); check the file or its extension.") from None
-
-
-def _read_excel(path: Path, nrows: int | None) -> pd.DataFrame:
-    try:
-        header = pd.read_excel(path, header=None, nrows=1)
-        _check_duplicate_names(path, header.iloc[0].tolist() if len(header) else [])
-        return pd.read_excel(path, nrows=nrows, na_values=MISSING_MARKERS)
-    except DataError:
-        raise
-    except Exception as exc:  # openpyxl and xlrd raise many types for a file that is not Excel
-        raise DataError(f"{path}: not a readable Excel file ({type(exc).__name__}: {exc}); "
-                        "check the file or its extension.") from None
-
-
-def _read_jsonl(path: Path, nrows: int | None) -> pd.DataFrame:
-    import json
-
-    first = next((line for line in _head_bytes(path).decode("utf-8", errors="replace").splitlines()
-                  if line.strip()), "")
-
-    def no_duplicates(pairs):
-        _check_duplicate_names(path, [key for key, _ in pairs])
-        return dict(pairs)
-
-    try:
-        json.loads(first, object_pairs_hook=no_duplicates)
-        return pd.read_json(path, lines=True, nrows=nrows)
-    except DataError:
-        raise
-    except ValueError as exc:
-        raise DataError(f"{path}: not valid JSON lines ({exc}); expected one JSON object per line.") from None
+    if not path.exists():
+        raise DataError(f"{path}: file does not exist.")
+    if path.is_dir():
+        inside = sorted(child.name for child in path.iterdir())
+        shown = ", ".join(inside[:5]) + (", ..." if len(inside) > 5 else "")
+        raise DataError(f"{path}: is a folder, not a data file; point at one file inside it"
+                        + (f" (it holds: {shown})." if inside else " (it is empty)."))
+    kind = file_format(path)
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty (0 bytes); it needs a header and at least one data row.")
+    if sheet is not None and kind != "excel":
+        raise DataError(f"{path}: data_sheet ({sheet!r}) applies to Excel workbooks only, and this is a {kind} "
+                        "file; remove data_sheet.")
+    return kind
 
 
 def _read_sql(path: Path, query: str | None) -> pd.DataFrame:
+    """Run ``query`` as a read of the database ``path`` (``mlhelpers.core.sql``: nothing else is reachable)."""
     if not query:
         raise DataError(f"{path}: a database needs a query; set data_query, e.g. 'SELECT * FROM my_table'.")
     if path.suffix.lower() == ".duckdb":
@@ -263,11 +54,12 @@ def _read_sql(path: Path, query: str | None) -> pd.DataFrame:
     # SQLite through the standard library: DuckDB's sqlite extension would need a download.
     import sqlite3
 
+    denied: list[str] = []
     try:
         with open(path, "rb") as handle:
             if not handle.read(16).startswith(b"SQLite format 3"):
                 raise DataError(f"{path}: not a SQLite database (wrong header); check the file or its extension.")
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        connection, denied = sql.sqlite_read_only(path)
         try:
             cursor = connection.execute(query)
             names = [column[0] for column in cursor.description or []]
@@ -275,7 +67,9 @@ def _read_sql(path: Path, query: str | None) -> pd.DataFrame:
             return pd.DataFrame.from_records(cursor.fetchall(), columns=names)
         finally:
             connection.close()
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, sqlite3.Warning) as exc:
+        if denied or "attach" in str(exc).lower():
+            raise DataError(sql.not_a_read(path, denied[0] if denied else "ATTACH")) from None
         raise DataError(f"{path}: the query failed: {exc}; check data_query (table and column names).") from None
 
 
@@ -283,16 +77,20 @@ def _read_duckdb(path: Path, query: str) -> pd.DataFrame:
     import duckdb
 
     try:
-        connection = duckdb.connect(str(path), read_only=True)
+        connection = duckdb.connect(str(path), read_only=True, config=sql.DUCKDB_READ_ONLY)
     except duckdb.Error as exc:
         raise DataError(f"{path}: not a readable DuckDB database ({str(exc).splitlines()[0]}).") from None
     try:
         result = connection.execute(query)
+        if result.description is None:  # a statement, not a query
+            raise DataError(sql.not_a_read(path, "a statement that returns no rows"))
         _check_duplicate_names(path, [column[0] for column in result.description])
         return result.df()
     except duckdb.Error as exc:
-        raise DataError(f"{path}: the query failed: {str(exc).splitlines()[0]}; check data_query "
-                        "(table and column names).") from None
+        first = str(exc).splitlines()[0]
+        if isinstance(exc, duckdb.PermissionException) or "configuration" in first or "read-only mode" in first:
+            raise DataError(sql.not_a_read(path, first)) from None
+        raise DataError(f"{path}: the query failed: {first}; check data_query (table and column names).") from None
     finally:
         connection.close()
 
@@ -311,44 +109,104 @@ def _normalize_missing(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def load_table(path: str | Path, query: str | None = None, nrows: int | None = None) -> pd.DataFrame:
-    """Read a whole table (or its first ``nrows`` rows) from a file or a SQL query.
+def missing_as_nan(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every missing value in a text column as ``np.nan`` (never ``None`` or ``pd.NA``); returns ``frame``.
 
-    Returns the DataFrame as read (no dtype changes beyond missing markers). Raises ``DataError``
-    naming the file and the problem: missing, empty, header only, binary or wrong format,
-    duplicate column names, unreadable encoding.
+    scikit-learn's encoders take only NaN as missing: ``None`` is an ordinary category to them (its own
+    code, or the infrequent one, instead of ``encoded_missing_value``), so a pipeline fitted on ``None``
+    answered differently for NaN, and no exported format can match both (issue 9.1). pyarrow's CSV
+    engine, Parquet, JSON lines and SQL give ``None``, pandas' C engine NaN: one representation whatever
+    the reader, and the same one at scoring time (``core.schema.check_rows``). String-dtype columns
+    (``pd.NA``) become object columns.
     """
-    path = Path(path)
-    if sources.is_multi_file(path):  # a folder or a glob: its files read one by one, stacked in file order
-        return sources.concatenate(sources.data_files(path), lambda file: load_table(file, nrows=nrows), nrows)
-    if not path.exists():
-        raise DataError(f"{path}: file does not exist.")
-    kind = file_format(path)
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty (0 bytes); it needs a header and at least one data row.")
-    if kind == "csv":
-        frame = _read_csv(path, nrows)
-    elif kind == "parquet":
-        frame = _read_parquet(path)
-    elif kind == "excel":
-        frame = _read_excel(path, nrows)
-    elif kind == "jsonl":
-        frame = _read_jsonl(path, nrows)
-    else:
-        frame = _read_sql(path, query)
-    if nrows:
-        frame = frame.head(nrows)
+    for name, dtype in frame.dtypes.items():
+        if dtype == object or isinstance(dtype, pd.StringDtype):
+            column = frame[name]
+            absent = column.isna()
+            if absent.any() or dtype != object:
+                frame[name] = column.astype(object).where(~absent, np.nan)
+    return frame
+
+
+def _finish(path: Path, frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     if kind != "csv":
         frame = _normalize_missing(frame)
-    if frame.shape[1] == 0:
-        raise DataError(f"{path}: no columns found; the file needs a header line naming the columns.")
-    if len(frame) == 0:
-        raise DataError(f"{path}: header only, no data rows (columns: {', '.join(map(str, frame.columns[:10]))}).")
+    frame = missing_as_nan(frame)
     frame.columns = [str(name).strip() for name in frame.columns]
     return frame
 
 
-def read_columns(path: str | Path, query: str | None = None) -> list[str]:
+def load_table(path: str | Path, query: str | None = None, nrows: int | None = None,
+               sheet: str | int | None = None) -> pd.DataFrame:
+    """Read a whole table (or its first ``nrows`` rows) from a file or a SQL query.
+
+    ``sheet`` names the sheet (or its 0-based index) of an Excel workbook with several. Returns the
+    DataFrame as read (no dtype changes beyond missing markers; missing text values are ``np.nan``, see
+    ``missing_as_nan``; ``mlhelpers.core.values`` converts values). Raises ``DataError`` naming the file
+    and the problem: missing, a folder, empty, header only, binary or wrong format, truncated archive,
+    duplicate column names, unreadable encoding, a JSON line that is no object, a workbook with several
+    sheets and no ``sheet``.
+    """
+    path = Path(path)
+    if sources.is_multi_file(path):  # a folder or a glob: its files read one by one, stacked in file order
+        return sources.concatenate(sources.data_files(path), lambda file: load_table(file, nrows=nrows), nrows)
+    kind = check_data_file(path, sheet)
+    if kind == "csv":
+        frame = readers.read_csv(path, nrows)[0]
+    elif kind == "parquet":
+        frame = readers.read_parquet(path)
+    elif kind == "excel":
+        frame = readers.read_excel(path, nrows, sheet)
+    elif kind == "jsonl":
+        frame = readers.read_jsonl(path, nrows)
+    else:
+        frame = _read_sql(path, query)
+    if nrows:
+        frame = frame.head(nrows)
+    if frame.shape[1] == 0:
+        raise DataError(f"{path}: no columns found; the file needs a header line naming the columns.")
+    if len(frame) == 0:
+        raise DataError(f"{path}: header only, no data rows (columns: {', '.join(map(str, frame.columns[:10]))}).")
+    return _finish(path, frame, kind)
+
+
+def iter_table(path: str | Path, chunk_rows: int = 50_000, *, query: str | None = None,
+               sheet: str | int | None = None, dtypes: dict[str, str] | None = None,
+               keep_blank_lines: bool = False) -> Iterator[pd.DataFrame]:
+    """The table in chunks of at most ``chunk_rows`` rows (bounded memory for CSV, Parquet and JSON lines;
+    Excel and SQL are read whole, then cut), read exactly as ``load_table`` reads it.
+
+    ``dtypes`` (column -> ``"text"`` or ``"number"``) fixes how those columns of a CSV file are read in
+    every chunk (see ``mlhelpers.core.readers.iter_csv``); ``keep_blank_lines`` keeps a CSV's blank lines as
+    empty rows. Always yields at least one frame (an empty one with the columns for a header-only file).
+    File problems raise ``DataError`` at the call, before any chunk.
+    """
+    path = Path(path)
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}.")
+    kind = check_data_file(path, sheet)
+    if kind == "csv":
+        chunks = readers.iter_csv(path, chunk_rows, dtypes, keep_blank_lines)
+    elif kind == "parquet":
+        chunks = readers.iter_parquet(path, chunk_rows)
+    elif kind == "jsonl":
+        chunks = readers.iter_jsonl(path, chunk_rows)
+    else:
+        whole = readers.read_excel(path, sheet=sheet, dtypes=dtypes) if kind == "excel" else _read_sql(path, query)
+        chunks = (whole.iloc[start:start + chunk_rows] for start in range(0, max(len(whole), 1), chunk_rows))
+    first = next(chunks, None)  # file problems surface here, at the call
+    if first is None or first.shape[1] == 0:
+        raise DataError(f"{path}: no columns found; the file needs a header line naming the columns.")
+    return _chain(path, first, chunks, kind)
+
+
+def _chain(path: Path, first: pd.DataFrame, rest: Iterator[pd.DataFrame], kind: str) -> Iterator[pd.DataFrame]:
+    yield _finish(path, first, kind)
+    for chunk in rest:
+        yield _finish(path, chunk, kind)
+
+
+def read_columns(path: str | Path, query: str | None = None, sheet: str | int | None = None) -> list[str]:
     """Column names of a table, reading as little of it as possible; a folder or glob's files must all hold the
     same columns (``DataError`` names the first file that differs)."""
     path = Path(path)
@@ -362,10 +220,8 @@ def read_columns(path: str | Path, query: str | None = None) -> list[str]:
                                 f"{sorted(set(columns) - set(names))}, adds {sorted(set(names) - set(columns))}); "
                                 "every file of a folder or glob must hold the same columns.")
         return columns
-    if file_format(path) == "parquet":
+    if check_data_file(path, sheet) == "parquet":
         import pyarrow.parquet as pq
 
         return list(pq.read_schema(path).names)
-    return [str(c) for c in load_table(path, query=query, nrows=5).columns]
-
-
+    return [str(c) for c in load_table(path, query=query, nrows=5, sheet=sheet).columns]

@@ -7,7 +7,8 @@ Preprocessing is hand-written with standard scikit-learn transformers rather tha
 ``TableVectorizer``: the roles already come from ``eda.json`` (so TableVectorizer's own type
 sniffing would duplicate, and could disagree with, the explore step), and standard transformers
 keep the exported pipeline convertible to ONNX and loadable by skops without extra trusted types.
-The one exception is ``DatetimeParts`` below, used only when a datetime column is a feature.
+The exceptions are ``DatetimeParts`` below, used only when a datetime column is a feature, and
+``mlhelpers.core.text.TextEncoder`` (TF-IDF of character n-grams + SVD), only when a free-text column is.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-FEATURE_ROLES = ("numeric", "boolean", "categorical", "high_cardinality", "datetime")
+FEATURE_ROLES = ("numeric", "boolean", "categorical", "high_cardinality", "datetime", "text")
 # The zoo, cheapest and simplest first: ties on the leaderboard go to the earlier model.
 ZOO = ("dummy", "linear", "random_forest", "hist_gradient_boosting", "xgboost")
 # Above this many training rows a random forest's trees each see a fixed-size bootstrap sample:
@@ -27,6 +28,12 @@ FOREST_MAX_SAMPLES = 15_000
 # scored within 0.003-0.007 ROC AUC of 0.1-0.2 at a third of the time; on small data 0.1 is better.
 FAST_BOOSTING_ROWS = 50_000
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "minute", "days_since_epoch")
+# Tree models see a categorical column as integer codes of its most frequent levels: at most 255
+# (HistGradientBoosting's native categorical limit), each seen in at least 5 rows; the rest share one
+# "infrequent" code. The explore step uses the same numbers to tell free text (most rows would share
+# that code) from a category.
+ORDINAL_MAX_CATEGORIES = 255
+MIN_CATEGORY_ROWS = 5
 
 
 def feature_columns(eda: dict[str, Any]) -> dict[str, list[str]]:
@@ -114,17 +121,20 @@ def _encoders(model: str):
     # the rest pooled as "infrequent"; unknown and missing levels become -1
     def ordinal():
         return OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                              encoded_missing_value=-1, max_categories=255, min_frequency=5)
+                              encoded_missing_value=-1, max_categories=ORDINAL_MAX_CATEGORIES,
+                              min_frequency=MIN_CATEGORY_ROWS)
     return ordinal(), ordinal(), ordinal()
 
 
-def build_preprocessor(features: dict[str, list[str]], model: str):
+def build_preprocessor(features: dict[str, list[str]], model: str, seed: int = 0):
     """A ColumnTransformer for ``model`` from the column roles.
 
     Low-cardinality categorical and boolean columns come first (one output column each for tree
     models, so their indices are known before fitting: HistGradientBoosting treats them as native
     categoricals), then high-cardinality codes, numbers (median-imputed with missing-value
-    indicators; standardized for the linear model) and datetime parts. Unknown role keys are ignored; absent ones are empty.
+    indicators; standardized for the linear model), datetime parts and free text (``TextEncoder``:
+    TF-IDF of character n-grams reduced by a ``seed``-ed SVD, standardized for the linear model).
+    Unknown role keys are ignored; absent ones are empty.
     Every model but the linear one gets the same configuration (integer codes), so cross-validation
     can fit it once per fold for all of them.
     """
@@ -132,6 +142,8 @@ def build_preprocessor(features: dict[str, list[str]], model: str):
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
+    from mlhelpers.core.text import TextEncoder  # scikit-learn at import: loaded only when building
 
     low, high, boolean = _encoders(model)
 
@@ -145,7 +157,9 @@ def build_preprocessor(features: dict[str, list[str]], model: str):
                 ("boolean", boolean, list(features.get("boolean", []))),
                 ("high_cardinality", high, list(features.get("high_cardinality", []))),
                 ("numeric", numeric_steps(), list(features.get("numeric", []))),
-                ("datetime", make_pipeline(DatetimeParts(), numeric_steps()), list(features.get("datetime", [])))]
+                ("datetime", make_pipeline(DatetimeParts(), numeric_steps()), list(features.get("datetime", []))),
+                ("text", make_pipeline(TextEncoder(random_state=seed), *([StandardScaler()] if model == "linear" else [])),
+                 list(features.get("text", [])))]
     branches = [branch for branch in branches if branch[2]]
     if not branches:
         raise ValueError("no feature columns: every column is dropped or has an unusable role; "
@@ -206,7 +220,7 @@ def build_pipeline(spec: dict[str, Any]):
     if spec["model"] == "hist_gradient_boosting" and "categorical_features" not in params:
         params["categorical_features"] = _categorical_indices(spec["features"]) or None
     return Pipeline([
-        ("preprocess", build_preprocessor(spec["features"], spec["model"])),
+        ("preprocess", build_preprocessor(spec["features"], spec["model"], seed=spec["seed"])),
         ("model", make_estimator(spec["model"], spec["task"], spec["seed"],
                                  spec.get("n_jobs", -1), **params)),
     ])
@@ -267,3 +281,19 @@ def encode_target(y: pd.Series, task: str, classes: list | None = None) -> tuple
     if unknown:
         raise ValueError(f"target has classes {sorted(map(str, unknown))} not seen in training: {classes}.")
     return y.map(index).to_numpy(dtype=int), classes
+
+
+def predict_on_one_thread(estimator):
+    """``estimator`` (a fitted model or pipeline) with every ``n_jobs`` set to 1, so it predicts the same
+    digits on every call; returned for chaining.
+
+    A random forest predicting on several threads adds its trees' outputs into one sum under a lock, in
+    whatever order the threads finish: on diamonds with two threads, 8 predictions of the same rows gave 8
+    different results in the last digit, so CV scores and test metrics changed between identical runs. On
+    one thread the trees are summed in order. Fits keep their threads: each tree is grown from its own seed,
+    identical whichever thread grows it (XGBoost and HistGradientBoosting fits and predictions gave the
+    same bytes on one and two threads).
+    """
+    threaded = {key: 1 for key, value in estimator.get_params().items()
+                if key.endswith("n_jobs") and value not in (None, 1)}
+    return estimator.set_params(**threaded) if threaded else estimator

@@ -7,11 +7,14 @@ reason each. ``mlh predict``, the MLflow model and the drift check all use the s
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from mlhelpers.core.values import apply_conversions
 
 # Roles whose values are checked against the categories seen in training; high-cardinality
 # columns accept unseen values (the encoder maps them to "unknown").
@@ -23,14 +26,16 @@ class SchemaError(ValueError):
     """The input as a whole does not fit the model's input schema (e.g. columns are missing)."""
 
 
-def infer_input_schema(X_train: pd.DataFrame, spec: dict[str, Any], classes: list | None) -> dict[str, Any]:
+def infer_input_schema(X_train: pd.DataFrame, spec: dict[str, Any], classes: list | None,
+                       conversions: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """What a scoring row must look like: columns, dtypes, allowed categories, ranges seen in training.
 
     Numeric columns record ``min``/``max`` (informational: values outside are scored);
     ``boolean``/``categorical`` columns list every value seen (others are refused);
     ``high_cardinality`` columns accept any value; ``datetime`` columns record the range and
     refuse values that do not parse as a date/time. Missing values are accepted everywhere
-    (the pipeline imputes them); a row with every feature missing is refused.
+    (the pipeline imputes them); a row with every feature missing is refused. ``conversions`` (eda.json's,
+    ``mlhelpers.core.values``) are kept for the feature columns: scoring repeats them before checking.
     """
     roles = {name: role for role, names in spec["features"].items() for name in names}
     columns: dict[str, Any] = {}
@@ -48,8 +53,10 @@ def infer_input_schema(X_train: pd.DataFrame, spec: dict[str, Any], classes: lis
         else:
             info["n_categories"] = int(series.nunique())
         columns[name] = info
+    kept = {name: {key: value for key, value in conversion.items() if key != "counts"}
+            for name, conversion in (conversions or {}).items() if name in columns}
     return {"target": spec["target"], "task": spec["task"], "classes": classes,
-            "model": spec["model"], "columns": columns}
+            "model": spec["model"], "columns": columns, "conversions": kept}
 
 
 def _iso(value: Any) -> str | None:
@@ -75,9 +82,10 @@ def check_rows(frame: pd.DataFrame, schema: dict[str, Any]) -> RowCheck:
 
     A row is refused, with every reason listed, when it is empty (every feature missing), or has
     a value that is not a number in a numeric column, a category never seen in training in a
-    categorical/boolean column, or a value that is no date/time in a datetime column. Missing
-    values are allowed (the pipeline imputes them); extra columns are ignored. Raises
-    ``SchemaError`` when columns the model needs are absent.
+    categorical/boolean column, or a value that is no date/time in a datetime column. The schema's
+    ``conversions`` (missing-value words, units, yes/no, dates, infinities: ``mlhelpers.core.values``) are
+    applied first, as training applied them. Missing values are allowed (the pipeline imputes them);
+    extra columns are ignored. Raises ``SchemaError`` when columns the model needs are absent.
     """
     columns: dict[str, Any] = schema["columns"]
     missing = [name for name in columns if name not in frame.columns]
@@ -85,13 +93,14 @@ def check_rows(frame: pd.DataFrame, schema: dict[str, Any]) -> RowCheck:
         raise SchemaError(f"the input lacks column(s) {missing} that the model needs; every row must have "
                           f"the columns {list(columns)} (see input_schema.json; extra columns are ignored).")
     extra = [str(name) for name in frame.columns if name not in columns]
+    read = apply_conversions(frame[list(columns)], schema.get("conversions") or {}, strict=True)
     reasons = np.full(len(frame), "", dtype=object)
     converted = {}
     for name, info in columns.items():
-        converted[name], bad, why = _convert(frame[name], name, info)
+        converted[name], bad, why = _convert(read[name], name, info)
         if bad.any():
             reasons[bad] = reasons[bad] + "; " + why
-    empty = frame[list(columns)].isna().all(axis=1).to_numpy()
+    empty = read.isna().all(axis=1).to_numpy()
     reasons[empty] = "; empty row: every feature is missing"
     refused = reasons != ""
     valid = pd.DataFrame(converted, index=frame.index).loc[~refused]
@@ -104,13 +113,17 @@ def _convert(raw: pd.Series, name: str, info: dict[str, Any]) -> tuple[pd.Series
     """The column in its training type, a mask of bad values and one reason per bad value."""
     present = raw.notna().to_numpy()
     dtype = info["dtype"]
-    if dtype == "bool":
+    if dtype in ("bool", "boolean"):
         text = raw.astype(str).str.strip().str.lower()
         values = text.map({"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False})
         bad = present & values.isna().to_numpy()
-        return values.where(present, None), bad, _why(raw, bad, f"{name}: {{}} is not true/false")
+        values = values.where(present, None)
+        return (values.astype("boolean") if dtype == "boolean" else values), bad, \
+            _why(raw, bad, f"{name}: {{}} is not true/false")
     if info["role"] == "datetime":  # the pipeline parses dates itself: check they parse, pass them on
-        parsed = pd.to_datetime(raw.astype("object"), errors="coerce", format="mixed")
+        with warnings.catch_warnings():  # mixed zones and formats: utc=True reads them all
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(raw.astype("object"), errors="coerce", format="mixed", utc=True)
         bad = present & parsed.isna().to_numpy()
         return raw, bad, _why(raw, bad, f"{name}: {{}} is not a date/time")
     numeric_dtype = dtype.startswith(("int", "uint", "float"))
@@ -120,8 +133,8 @@ def _convert(raw: pd.Series, name: str, info: dict[str, Any]) -> tuple[pd.Series
         bad = present & ~finite
         values = values.where(finite)
         why = _why(raw, bad, f"{name}: {{}} is not a finite number")
-    else:
-        values = raw.where(~present, raw.astype(str))
+    else:  # text; every missing value as NaN, as the training data was read (io.missing_as_nan)
+        values = raw.astype(str).astype(object).where(present, np.nan)
         bad = np.zeros(len(raw), dtype=bool)
         why = np.array([], dtype=object)
     allowed = info.get("categories")

@@ -33,13 +33,24 @@ class SourceError(ValueError):
 
 
 def is_pattern(path: str | Path) -> bool:
-    """Whether ``path`` is a glob (``*``, ``?`` or ``[``), not a plain path."""
-    return glob.has_magic(str(path))
+    """Whether ``path`` is a glob (``*``, ``?`` or ``[``), not a plain path: a path that exists as written is
+    never a pattern (a folder named "odd ?#% name" holds a file, it matches nothing)."""
+    return glob.has_magic(str(path)) and not Path(path).exists()
+
+
+# A folder named like one of these files (x.csv/, x.xlsx/) is a mistake the io module refuses with what it
+# holds; a Parquet dataset is often a folder named x.parquet/ (Dask, Spark), so that suffix reads as a folder.
+_FILE_LIKE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls", ".xlsm", ".jsonl", ".ndjson", ".json", ".db",
+                       ".sqlite", ".sqlite3", ".duckdb", ".gz", ".bz2", ".zip", ".xz", ".zst")
 
 
 def is_multi_file(path: str | Path) -> bool:
-    """Whether ``path`` names several files: a folder or a glob (a single file is the io module's)."""
-    return is_pattern(path) or Path(path).is_dir()
+    """Whether ``path`` names several files: a glob, or a folder not named like a single data file (a single
+    file, or a folder named x.csv, is the io module's)."""
+    if is_pattern(path):
+        return True
+    path = Path(path)
+    return path.is_dir() and not path.name.lower().endswith(_FILE_LIKE_SUFFIXES)
 
 
 def source_exists(path: str | Path) -> bool:

@@ -1,8 +1,17 @@
-"""Leakage suspects: columns that may leak the target, each with its evidence, dropped unless vouched for.
+"""Leakage calls a colleague would sign: a column is dropped on evidence in the data, and sent for review on its name.
 
-Evidence comes from ``mlhelpers.explore.association`` (single-feature scores, missingness against the
-classes) and ``mlhelpers.explore.roles`` (identifiers), plus column names that say a value is known only
-after the outcome.
+Evidence that drops a column (``verdict`` "drop"): it predicts the target alone almost perfectly
+(a near-deterministic relation), whether it is missing alone separates the classes, it is an
+identifier, its name says it is known only after the outcome *and* the data agrees (its single-feature
+score is far above every other feature's, or its missingness is tied to one class), or it is a coarser
+copy of a column dropped for predicting the target (a letter grade next to a dropped sub-grade).
+
+A name that says "after the outcome" (``refund``, ``collection``, the target's own name ...) with no
+such evidence only sends the column to **review** (``verdict`` "review"): it stays in the model and the
+explore notebook lists it prominently. Words that qualify history (``previous``, ``num_``,
+``last_12m``, ``ever`` ...) weaken a name match: a credit-history count of past collections is known
+when a loan is granted. Evidence comes from ``mlhelpers.explore.association`` (single-feature scores,
+missingness against the classes) and ``mlhelpers.explore.roles`` (identifiers).
 """
 
 from __future__ import annotations
@@ -13,13 +22,21 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["leakage_suspects"]
+__all__ = ["leakage_suspects", "coarser_copies"]
 
 
 LEAK_SCORE = {"roc_auc": 0.98, "roc_auc_ovr": 0.98, "r2": 0.98}  # single-feature score that looks too good
-
-
+CHANCE = {"roc_auc": 0.5, "roc_auc_ovr": 0.5, "r2": 0.0}         # a useless feature's single-feature score
 MISSING_LEAK_AUC = 0.95     # missingness alone separating the classes this well looks recorded after the fact
+# A name match is corroborated by the data when the column's single-feature score is this many times
+# further above chance than any other feature's (and at least FAR_ABOVE_SCORE), or when its
+# missingness alone separates the classes with ROC AUC NAMED_MISSING_AUC or more.
+FAR_ABOVE = 2.0
+FAR_ABOVE_SCORE = {"roc_auc": 0.8, "roc_auc_ovr": 0.8, "r2": 0.5}
+NAMED_MISSING_AUC = 0.8
+COARSE_PURITY = 0.99        # share of rows whose coarse value is the one its fine value maps to
+COARSE_MAX_TOP = 0.9        # a coarse column whose most frequent value covers more rows than this says too
+                            # little to be a copy (near-constant columns map from anything)
 
 
 _AFTER_OUTCOME = {"outcome", "result", "results", "final", "refund", "refunded", "chargeback",
@@ -27,6 +44,10 @@ _AFTER_OUTCOME = {"outcome", "result", "results", "final", "refund", "refunded",
                   "churned", "resolution", "resolved", "settled", "settlement", "recovery",
                   "recovered", "collection", "collections", "discharge", "discharged", "died",
                   "death", "deceased", "actual", "post", "after", "paid", "repaid", "writeoff"}
+# Words that say a value sums up the past: a match on _AFTER_OUTCOME next to one of them is weak.
+_HISTORY = {"previous", "prev", "prior", "past", "last", "ever", "history", "historical", "before", "pre",
+            "num", "n", "nb", "number", "count", "counts", "cnt", "times", "lifetime", "since"}
+_PERIOD = re.compile(r"^\d+(d|day|days|w|wk|weeks?|m|mo|mos|months?|y|yr|yrs|years?)$")  # 12m, 24m, 2y
 
 
 def _tokens(name: str) -> set[str]:
@@ -34,42 +55,149 @@ def _tokens(name: str) -> set[str]:
     return {t for t in re.split(r"[^a-z0-9]+", spaced.lower()) if t}
 
 
-def leakage_suspects(roles: pd.DataFrame, relevance: pd.DataFrame, target: str,
-                     keep_columns: Iterable[str] = (), drop_columns: Iterable[str] = ()) -> pd.DataFrame:
-    """Columns that may leak the target, each with its evidence; dropped unless in ``keep_columns``.
+def _history_words(tokens: set[str]) -> list[str]:
+    return sorted(t for t in tokens if t in _HISTORY or _PERIOD.match(t))
 
-    Flags features that alone predict the target almost perfectly (single-feature score at or above
-    0.98), identifier-like columns, columns whose missingness alone separates the classes, and
-    columns whose names say they are known only after the outcome (or contain the target's name).
-    Returns a DataFrame indexed by column with ``kind``, ``evidence`` and ``drop``.
+
+def _lift(score: float, scoring: str) -> float:
+    return score - CHANCE.get(scoring, 0.0) if not np.isnan(score) else 0.0
+
+
+def leakage_suspects(roles: pd.DataFrame, relevance: pd.DataFrame, target: str,
+                     keep_columns: Iterable[str] = (), drop_columns: Iterable[str] = (),
+                     frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Columns that may leak the target, each with its evidence and a verdict: "drop" or "review".
+
+    Returns a DataFrame indexed by column with ``kind``, ``evidence``, ``verdict`` and ``drop``
+    (True for a "drop" verdict unless the column is in ``keep_columns``; a column for review is never
+    dropped). With ``frame`` (the table with a known target), a many-to-one coarsening of a column
+    dropped for predicting the target is flagged too (``coarser_copies``).
     """
     keep, skip = set(keep_columns), set(drop_columns) | {target}
     target_tokens = _tokens(target)
-    found: dict[str, list[tuple[str, str]]] = {}
+    drops: dict[str, list[tuple[str, str]]] = {}
+    reviews: dict[str, list[tuple[str, str]]] = {}
+    predictive: list[str] = []          # dropped for predicting the target: their coarser copies leak too
+    lifts = {}
+    for name in relevance.index:
+        if name not in skip and roles.loc[name, "role"] != "identifier":
+            row = relevance.loc[name]
+            lifts[name] = _lift(row["single_feature_score"], row["score"])
+    near_deterministic = {name for name in lifts
+                          if relevance.loc[name, "single_feature_score"] >= LEAK_SCORE.get(relevance.loc[name, "score"], 1.0)}
     for name in roles.index:
         if name in skip:
             continue
+        named, named_evidence = _name_match(name, target, target_tokens)
         if name in relevance.index:
             row = relevance.loc[name]
-            score = row["single_feature_score"]
-            if not np.isnan(score) and score >= LEAK_SCORE.get(row["score"], 1.0):
-                found.setdefault(name, []).append(
-                    ("predicts the target alone", f"alone scores {row['score']} {score:.3f} (3-fold CV, one tree)"))
+            score, scoring = row["single_feature_score"], row["score"]
+            if name in near_deterministic:
+                drops.setdefault(name, []).append(
+                    ("predicts the target alone", f"alone scores {scoring} {score:.3f} (3-fold CV, one tree)"))
+                predictive.append(name)
             if not np.isnan(row["missing_auc"]) and row["missing_auc"] >= MISSING_LEAK_AUC:
-                found.setdefault(name, []).append(
+                drops.setdefault(name, []).append(
                     ("known only after the outcome?", f"whether it is missing alone separates the classes "
                                                       f"(ROC AUC {row['missing_auc']:.3f})"))
+            far = _far_above(name, lifts, near_deterministic, scoring, score)
+            if named == "strong" and name not in drops:
+                missing_auc = row["missing_auc"]
+                if far:
+                    drops.setdefault(name, []).append(("known only after the outcome", f"{named_evidence}, and {far}"))
+                    predictive.append(name)
+                elif not np.isnan(missing_auc) and missing_auc >= NAMED_MISSING_AUC:
+                    drops.setdefault(name, []).append(
+                        ("known only after the outcome", f"{named_evidence}, and whether it is missing separates "
+                                                         f"the classes (ROC AUC {missing_auc:.3f})"))
+            elif far and name not in drops:
+                reviews.setdefault(name, []).append(
+                    ("far ahead of every other feature", f"{far}: check it is known when predicting"))
         if roles.loc[name, "role"] == "identifier":
-            found.setdefault(name, []).append(("identifier", roles.loc[name, "evidence"]))
-        tokens = _tokens(name)
-        after = sorted(tokens & _AFTER_OUTCOME)
-        if after:
-            found.setdefault(name, []).append(
-                ("known only after the outcome?", f"name contains {', '.join(map(repr, after))}"))
-        if target_tokens and target_tokens <= tokens:
-            found.setdefault(name, []).append(
-                ("known only after the outcome?", f"name contains the target's name {target!r}"))
-    rows = [{"column": name, "kind": "; ".join(dict.fromkeys(k for k, _ in items)),
-             "evidence": "; ".join(e for _, e in items), "drop": name not in keep}
-            for name, items in found.items()]
-    return pd.DataFrame(rows, columns=["column", "kind", "evidence", "drop"]).set_index("column")
+            drops.setdefault(name, []).append(("identifier", roles.loc[name, "evidence"]))
+        if named and name not in drops:
+            reviews.setdefault(name, []).append(("name suggests after the outcome", named_evidence))
+    if frame is not None and predictive:
+        candidates = [c for c in roles.index if c not in skip and c not in drops and c in frame.columns
+                      and roles.loc[c, "role"] not in ("target", "constant")]
+        for name, evidence in coarser_copies(frame, predictive, candidates, relevance).items():
+            drops.setdefault(name, []).append(("coarser copy of a leak", evidence))
+            reviews.pop(name, None)
+    rows = [_row(name, items, "drop", keep) for name, items in drops.items()]
+    rows += [_row(name, items, "review", keep) for name, items in reviews.items() if name not in drops]
+    table = pd.DataFrame(rows, columns=["column", "kind", "evidence", "verdict", "drop"]).set_index("column")
+    order = {"drop": 0, "review": 1}
+    return table.sort_values("verdict", key=lambda v: v.map(order), kind="stable")
+
+
+def _row(name: str, items: list[tuple[str, str]], verdict: str, keep: set[str]) -> dict:
+    return {"column": name, "kind": "; ".join(dict.fromkeys(k for k, _ in items)),
+            "evidence": "; ".join(e for _, e in items), "verdict": verdict,
+            "drop": verdict == "drop" and name not in keep}
+
+
+def _name_match(name: str, target: str, target_tokens: set[str]) -> tuple[str, str]:
+    """("strong" | "weak" | "", evidence): whether the name says the value is known only after the outcome."""
+    tokens = _tokens(name)
+    found = []
+    after = sorted(tokens & _AFTER_OUTCOME)
+    if after:
+        found.append(f"name contains {', '.join(map(repr, after))}")
+    if target_tokens and target_tokens <= tokens:
+        found.append(f"name contains the target's name {target!r}")
+    if not found:
+        return "", ""
+    history = _history_words(tokens)
+    if history:
+        return "weak", "; ".join(found) + f", weakened by history words ({', '.join(map(repr, history))}): " \
+                                          "likely known before the outcome"
+    return "strong", "; ".join(found) + ", with no evidence in the data"
+
+
+def _far_above(name: str, lifts: dict[str, float], near_deterministic: set[str], scoring: str, score: float) -> str:
+    """Evidence that ``name``'s single-feature score is far above every other feature's ('' if not)."""
+    if name not in lifts or name in near_deterministic or np.isnan(score) or score < FAR_ABOVE_SCORE.get(scoring, np.inf):
+        return ""
+    others = {other: lift for other, lift in lifts.items() if other != name and other not in near_deterministic}
+    runner_up = max(others, key=others.get) if others else None
+    best_other = max(others[runner_up], 0.0) if runner_up else 0.0
+    if lifts[name] < FAR_ABOVE * best_other:
+        return ""
+    next_text = f"the next best, {runner_up!r}, scores {best_other + CHANCE.get(scoring, 0.0):.3f}" if runner_up else "no other feature"
+    return f"alone it scores {scoring} {score:.3f}, far above the rest ({next_text})"
+
+
+def coarser_copies(frame: pd.DataFrame, leaks: Iterable[str], candidates: Iterable[str],
+                   relevance: pd.DataFrame | None = None) -> dict[str, str]:
+    """Columns among ``candidates`` that are many-to-one coarsenings of a column in ``leaks``, with evidence.
+
+    A candidate is a coarsening of a leak when each of the leak's values maps to one candidate value
+    (for at least ``COARSE_PURITY`` of the rows, missing values as a value of their own) and the
+    candidate has fewer distinct values; the leak's values must repeat (at most one distinct value
+    per two rows), or any column would be a function of a near-unique one, and the candidate must
+    vary (its most frequent value in at most ``COARSE_MAX_TOP`` of the rows), or any near-constant
+    column would be a function of anything. Exact, on every row.
+    """
+    found: dict[str, str] = {}
+    n = len(frame)
+    for leak in leaks:
+        fine = pd.factorize(frame[leak].astype(object), use_na_sentinel=False)[0]
+        n_fine = int(fine.max()) + 1 if n else 0
+        if n == 0 or n_fine > n / 2:
+            continue
+        for name in candidates:
+            if name == leak or name in found:
+                continue
+            coarse = pd.factorize(frame[name].astype(object), use_na_sentinel=False)[0]
+            n_coarse = int(coarse.max()) + 1
+            if not 2 <= n_coarse < n_fine or np.bincount(coarse).max() > COARSE_MAX_TOP * n:
+                continue
+            pairs = pd.Series(1, index=pd.MultiIndex.from_arrays([fine, coarse])).groupby(level=[0, 1]).size()
+            consistent = pairs.groupby(level=0).max().sum() / n
+            if consistent >= COARSE_PURITY:
+                evidence = (f"a coarser copy of {leak!r}, dropped for predicting the target: each of its {n_fine} values "
+                            f"maps to one of {n_coarse} values of {name!r} ({consistent:.1%} of rows)")
+                if relevance is not None and name in relevance.index:
+                    evidence += f"; alone it scores {relevance.loc[name, 'score']} {relevance.loc[name, 'single_feature_score']:.3f}"
+                found[name] = evidence
+    return found

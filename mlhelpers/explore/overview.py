@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlhelpers.core import colstats, engine, io, lazy, sources, tables
+from mlhelpers.core import colstats, engine, io, lazy, sources, tables, values
 from mlhelpers.explore.roles import IDENTIFIER_UNIQUE, MAX_CATEGORIES, MOSTLY_MISSING, NEAR_CONSTANT
 from mlhelpers.explore.targets import TargetSummary
 
@@ -162,30 +162,40 @@ def _rounded(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) else value
 
 
-def load_for_explore(params) -> tuple[pd.DataFrame, pd.DataFrame, TableOverview]:
-    """The frame to explore, the load report and the overview over every row, for ``params.engine``.
+def load_for_explore(params) -> tuple[pd.DataFrame, tables.LoadReport, TableOverview]:
+    """The frame to explore, the load report (with the value conversions, ``mlhelpers.core.values``) and the
+    overview over every row, for ``params.engine``.
 
-    pandas: the whole table with compact dtypes (``mlhelpers.core.tables.load_compact``; a folder or glob is
-    its files stacked in order). Dask: a seeded content-hash sample of ``params.dask_sample_rows`` rows (the
-    rows the pandas engine's ``hash_sample`` takes from the same table), with compact dtypes, from the same
-    pass over the data that counts the overview. Needs the engine open (``mlhelpers.core.engine.open_engine``).
+    pandas: the whole table, values converted, with compact dtypes (``mlhelpers.core.tables.load_compact``; a
+    folder or glob is its files stacked in order). Dask: a seeded content-hash sample of ``params.dask_sample_rows``
+    rows (the rows the pandas engine's ``hash_sample`` takes from the same table), from the same pass over the
+    data that counts the overview; its conversions are inferred on the sample (the overview's statistics are of
+    the values as written), then applied on every partition by the later steps. Needs the engine open
+    (``mlhelpers.core.engine.open_engine``).
     """
     path = params.data_file
     if params.engine != "dask":
+        # the statistics over every row are of the values as written, as the Dask engine counts them
+        raw = io.load_table(path, query=params.data_query, sheet=params.data_sheet)
+        stats = colstats.finalize(colstats.summarize(raw), all_counts=(params.target,))
         if sources.is_multi_file(path):
-            frame, per_column = tables.compact_dtypes(io.load_table(path))
             files = sources.data_files(path)
-            report = _report({"source": f"{path.name} ({len(files)} {sources.files_format(files)} files)",
-                              "format": sources.files_format(files)}, frame, per_column)
+            kind = sources.files_format(files)
+            converted, conversions = values.convert_table(raw, target=params.target, from_text=kind == "csv")
+            frame, per_column = tables.compact_dtypes(converted)
+            report = tables.LoadReport(_report({"source": f"{path.name} ({len(files)} {kind} files)", "format": kind},
+                                               frame, per_column), conversions)
         else:
-            frame, report = tables.load_compact(path, query=params.data_query)
-        stats = colstats.finalize(colstats.summarize(frame), all_counts=(params.target,))
+            frame, report = tables.load_compact(path, query=params.data_query, sheet=params.data_sheet,
+                                                target=params.target, frame=raw)
+        del raw
         return frame, report, TableOverview(engine="pandas", stats=stats)
     engine.current_client()
     table = lazy.read_lazy(path, query=params.data_query)
     stats, sample = lazy.column_summary(table, sample_rows=params.dask_sample_rows, seed=params.seed,
                                         all_counts=(params.target,))
-    frame, per_column = tables.compact_dtypes(sample)
+    converted, conversions = values.convert_table(sample, target=params.target, from_text=table.format == "csv")
+    frame, per_column = tables.compact_dtypes(converted)
     source = {"files": len(table.files), "format": table.format, "partitions": table.npartitions,
               "bytes_on_disk": sum(f.stat().st_size for f in table.files)}
     in_memory = per_column["mb_before"].sum() * stats["rows"] / max(len(sample), 1)
@@ -196,7 +206,7 @@ def load_for_explore(params) -> tuple[pd.DataFrame, pd.DataFrame, TableOverview]
                       "in memory, all rows (estimated, MB)": f"{in_memory:,.0f}",
                       "sample in this notebook": f"{len(frame):,} rows (seeded by content, seed {params.seed})"},
                      frame, per_column)
-    return frame, report, TableOverview(engine="dask", stats=stats, sample_rows=len(frame), source=source)
+    return frame, tables.LoadReport(report, conversions), TableOverview(engine="dask", stats=stats, sample_rows=len(frame), source=source)
 
 
 def _report(head: dict[str, str], frame: pd.DataFrame, per_column: pd.DataFrame) -> pd.DataFrame:

@@ -132,8 +132,12 @@ def plot_top_features(frame: pd.DataFrame, relevance: pd.DataFrame, target: str,
     import matplotlib.pyplot as plt
 
     names = [c for c in relevance.index if relevance.loc[c, "role"] not in ("identifier", "mostly_missing")][:top]
-    if not names:
-        raise ValueError("relevance has no features to plot; run association.associations on a table with features.")
+    if not names:  # e.g. a table whose only features are free text (ranked in the baseline, not here)
+        fig, ax = plt.subplots(figsize=(7, 1.4))
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, f"No numeric or categorical feature to rank against {target}: free text, identifiers "
+                "and mostly-missing columns are not ranked here.", ha="center", va="center", wrap=True)
+        return fig
     cols = min(3, len(names))
     rows = int(np.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)

@@ -1,5 +1,5 @@
 """The ydata-profiling report of the table, ``explore/profile.html``: full detail on small data,
-minimal mode on a seeded sample of big data.
+minimal mode on a seeded sample of big data, "small" and "big" counted in cells (rows x columns).
 """
 
 from __future__ import annotations
@@ -15,9 +15,19 @@ from mlhelpers.core.artifacts import artifact_path, atomic_path, relative_to_run
 from mlhelpers.core.tables import seeded_sample
 from mlhelpers.explore import EdaError
 
-__all__ = ["ProfileFile", "write_profile"]
+__all__ = ["ProfileFile", "profile_plan", "write_profile"]
 
-SMALL_DATA_ROWS = 20_000    # profile in full detail up to this many rows
+# ydata's correlations and missing-value diagrams grow with the columns as well as the rows, and its
+# per-column plots with the columns alone: a 2,930 x 74 table spent 22 s of a 30 s explore step in full
+# detail. So the budget counts cells: full detail up to FULL_DETAIL_CELLS, else minimal mode on at most
+# PROFILE_CELLS cells (a seeded sample of rows; minimal mode's statistics barely depend on the rows beyond).
+FULL_DETAIL_CELLS = 100_000
+PROFILE_CELLS = 500_000
+# ydata's word cloud cannot draw a word wider than its canvas (about 120 characters) and raises; its
+# character statistics take minutes on 20,000-character values. The report's copy of the data is cut to
+# these lengths (the data the other steps use is untouched).
+MAX_TEXT_CHARS = 1_000
+MAX_WORD_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -32,22 +42,53 @@ class ProfileFile:
         return f"Profile report ({self.covers}): `{self.relative_path}` in the run folder; open it in a browser."
 
 
+def profile_plan(n_rows: int, n_columns: int, sample_rows: int = 50_000) -> tuple[bool, int]:
+    """(full detail?, rows to profile) for a table of that shape: the cell budgets of the module doc."""
+    if n_rows <= sample_rows and n_rows * n_columns <= FULL_DETAIL_CELLS:
+        return True, n_rows
+    return False, min(n_rows, sample_rows, max(PROFILE_CELLS // max(n_columns, 1), 100))
+
+
+def _shorten_long_strings(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The frame with over-long values and words of its text columns cut (a copy if anything changes),
+    and the names of the columns cut."""
+    cut, out = [], frame
+    for name in frame.columns:
+        column = frame[name]
+        if not (column.dtype == object or isinstance(column.dtype, (pd.CategoricalDtype, pd.StringDtype))):
+            continue
+        text = column.astype("object")
+        lengths = text.map(lambda value: len(value) if isinstance(value, str) else 0)
+        if lengths.max() <= MAX_WORD_CHARS:
+            continue
+        short = text.where(~text.map(lambda value: isinstance(value, str)),
+                           text.astype(str).str.slice(0, MAX_TEXT_CHARS)
+                           .str.replace(rf"(\S{{{MAX_WORD_CHARS}}})\S+", "\\1…", regex=True))
+        if not short.equals(text):
+            out = out.copy() if out is frame else out
+            out[name] = short
+            cut.append(str(name))
+    return out, cut
+
+
 def write_profile(frame: pd.DataFrame, run_dir: str | Path, *, sample_rows: int = 50_000, seed: int = 42,
                   title: str = "Data profile") -> ProfileFile:
     """Write a ydata-profiling report to ``explore/profile.html``; return where it is and what it covers.
 
-    Small data (at most 20,000 rows and ``sample_rows``): full detail (correlations, missing values,
-    duplicates), without the pairwise scatter plots that dominate ydata's run time. Larger data:
-    ydata's minimal mode on a seeded sample of ``sample_rows`` rows, so the report never
-    dominates the step.
+    Small data (at most ``FULL_DETAIL_CELLS`` rows x columns, and at most ``sample_rows`` rows): full
+    detail (correlations, missing values, duplicates), without the pairwise scatter plots that dominate
+    ydata's run time. Larger data: ydata's minimal mode on a seeded sample of at most ``sample_rows``
+    rows and ``PROFILE_CELLS`` cells (never fewer than 100 rows), so the report never dominates the step.
+    Text longer than ``MAX_TEXT_CHARS`` (or words longer than ``MAX_WORD_CHARS``) is cut in the report's
+    copy of the data: ydata's word cloud fails on a word wider than its canvas.
     """
     import contextlib
     import io
 
     if sample_rows < 1:
         raise EdaError(f"profile_sample_rows must be positive, got {sample_rows}.")
-    small = len(frame) <= min(sample_rows, SMALL_DATA_ROWS)
-    data = seeded_sample(frame, sample_rows, seed)
+    small, rows = profile_plan(*frame.shape, sample_rows=sample_rows)
+    data = seeded_sample(frame, rows, seed)
     if small:
         # PNG histograms and no string-length plots: the same detail in about half the time.
         settings: dict[str, Any] = {"explorative": False, "interactions": None, "vars": {"cat": {"length": False}},
@@ -59,6 +100,10 @@ def write_profile(frame: pd.DataFrame, run_dir: str | Path, *, sample_rows: int 
                     "plot": {"image_format": "png", "dpi": 60, "histogram": {"bins": 20, "max_bins": 20}}}
         subtitle = (f"minimal mode on a {len(data):,}-row sample of {len(frame):,} rows (seed {seed})"
                     if len(data) < len(frame) else f"all {len(frame):,} rows, minimal mode")
+    data, cut = _shorten_long_strings(data)
+    if cut:
+        subtitle += (f"; text cut to {MAX_TEXT_CHARS:,} characters and words to {MAX_WORD_CHARS} "
+                     f"for this report ({', '.join(cut)})")
     path = artifact_path(run_dir, "profile")
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")

@@ -1,6 +1,7 @@
 """The target: rows without one dropped, the task inferred and the primary metric chosen, each with a reason.
 
-``prepare_target`` is exact on the whole data; ``TargetSummary`` shows it in the notebook.
+``prepare_target`` is exact on the whole data; ``TargetSummary`` shows it in the notebook. Classes too small for
+the split are merged or refused there (``rare_classes``, ``mlhelpers.core.classes``), so every later step sees them so.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mlhelpers.core.classes import RareClassError, describe_plan, merge_rare_classes, plan_rare_classes
 from mlhelpers.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from mlhelpers.core.tables import drop_missing_target
 from mlhelpers.explore import EdaError
@@ -33,14 +35,20 @@ class TargetSummary:
     n_rows_missing_target: int
     classes: list | None
     distribution: pd.DataFrame = field(repr=False)
+    rare_classes: dict | None = None   # the plan of core.classes (classification), as eda.json records it
 
     def _repr_html_(self) -> str:
         facts = pd.DataFrame({"value": {
             "target": self.target, "task": f"{self.task} ({self.task_reason})",
             "primary metric": f"{self.primary_metric} ({self.metric_reason})",
             "rows with a known target": f"{self.n_rows:,}",
-            "rows dropped (target missing)": f"{self.n_rows_missing_target:,}"}})
+            "rows dropped (target missing)": f"{self.n_rows_missing_target:,}"}
+            | ({"rare classes": describe_plan(self.rare_classes)} if self.rare_classes else {})})
         return facts.to_html() + self.distribution.to_html()
+
+
+def _integral(y: pd.Series) -> bool:
+    return bool(np.all(np.mod(y.to_numpy(dtype=float), 1) == 0))
 
 
 def _infer_task(y: pd.Series, task: str, target: str) -> tuple[str, str]:
@@ -52,12 +60,17 @@ def _infer_task(y: pd.Series, task: str, target: str) -> tuple[str, str]:
                            "set task: classification (or auto), or pick a numeric target.")
         return task, "set by the task parameter"
     if task == "classification":
+        if numeric and n_unique > MAX_CLASSES and not _integral(y):
+            example = show_value(y.dropna().loc[lambda v: np.mod(v.astype(float), 1) != 0].iloc[0])
+            raise EdaError(f"task is 'classification' but target {target!r} looks continuous: {n_unique:,} distinct "
+                           f"values, not whole numbers (e.g. {example}); set task: regression (or auto), or turn the "
+                           "target into classes first (bins or thresholds, in the data or with data_query).")
         return task, "set by the task parameter"
     if task != "auto":
         raise EdaError(f"task {task!r} is unknown; use auto, classification or regression.")
     if not numeric:
         return "classification", f"target has {n_unique} distinct {'true/false' if pd.api.types.is_bool_dtype(y.dtype) else 'string'} values"
-    integral = bool(np.all(np.mod(y.to_numpy(dtype=float), 1) == 0))
+    integral = _integral(y)
     if n_unique == 2:
         return "classification", "target has 2 distinct numeric values"
     if integral and n_unique <= MAX_CLASSES:
@@ -90,12 +103,15 @@ def _choose_metric(task: str, y: pd.Series, primary_metric: str, shares: pd.Seri
     return "log_loss", f"{len(shares)} fairly balanced classes: log loss rewards calibrated probabilities"
 
 
-def prepare_target(frame: pd.DataFrame, target: str, task: str = "auto",
-                   primary_metric: str = "auto") -> tuple[pd.DataFrame, TargetSummary]:
+def prepare_target(frame: pd.DataFrame, target: str, task: str = "auto", primary_metric: str = "auto", *,
+                   rare_classes: str = "merge", cv_folds: int = 5,
+                   test_size: float = 0.2) -> tuple[pd.DataFrame, TargetSummary]:
     """Drop rows with a missing target, infer the task and pick the primary metric, each with a reason.
 
+    Classes with too few rows for a test row and a row in every one of ``cv_folds`` folds are merged into one
+    class (``rare_classes="merge"``, the returned rows carry the merged label) or refused (``"refuse"``).
     Returns the rows with a known target (original row labels kept) and a ``TargetSummary``.
-    Raises ``EdaError`` for an unknown target, a target with one class or too few rows.
+    Raises ``EdaError`` for an unknown target, a target with one class, too few rows, or rare classes refused.
     """
     if target not in frame.columns:
         raise EdaError(f"target {target!r} is not a column; columns: {', '.join(map(str, frame.columns))}.")
@@ -105,8 +121,15 @@ def prepare_target(frame: pd.DataFrame, target: str, task: str = "auto",
                        "exploring and modelling need at least 10.")
     y = known[target]
     task, task_reason = _infer_task(y, task, target)
-    shares, classes = None, None
+    shares, classes, plan = None, None, None
     if task == "classification":
+        try:
+            plan = plan_rare_classes(y, policy=rare_classes, cv_folds=cv_folds, test_size=test_size)
+        except RareClassError as exc:
+            raise EdaError(f"target {target!r}: {exc}") from None
+        if plan["merged_into"]:
+            known = known.copy()
+            known[target] = y = merge_rare_classes(y, plan)
         counts = y.value_counts(dropna=True)
         counts = counts[counts > 0]
         if len(counts) < 2:
@@ -126,4 +149,4 @@ def prepare_target(frame: pd.DataFrame, target: str, task: str = "auto",
         task_reason += f"; {n_missing:,} rows with a missing target dropped"
     return known, TargetSummary(target=target, task=task, task_reason=task_reason, primary_metric=metric,
                                 metric_reason=metric_reason, n_rows=len(known), n_rows_missing_target=n_missing,
-                                classes=classes, distribution=distribution)
+                                classes=classes, distribution=distribution, rare_classes=plan)

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from mlhelpers.core.artifacts import MissingArtifactError, artifact_path, atomic_path, read_artifact
+from mlhelpers.core.classes import describe_plan
 from mlhelpers.core.environment import package_versions
-from mlhelpers.export.refit import ExportData, all_features, metrics_table
+from mlhelpers.export.refit import ExportData, all_features, describe_test_score, metrics_table
 
 __all__ = ["write_model_card"]
 
@@ -22,8 +23,9 @@ def write_model_card(run_dir: str | Path, data: ExportData, formats: pd.DataFram
                      serving: pd.DataFrame | None = None, trained_at: str | None = None) -> Path:
     """Write ``model/model_card.md`` and return its path.
 
-    Sections: data, intended use, metrics (CV mean ± std next to the test score, from
-    ``metrics.json``), limits (ranges from ``input_schema.json``), leakage notes from the explore
+    Sections: data (with the rare-class policy applied), intended use, metrics (CV mean ± std next to the
+    test score, from ``metrics.json``, flagged when the test score lies outside CV mean ± 3 std), limits
+    (ranges from ``input_schema.json``), leakage notes from the explore
     step's ``eda.json`` (when present), exported formats with parity (``save_formats``; a format
     that could not be exported appears with the reason), serving measurements
     (``serving.serving_report``), training date and versions.
@@ -44,12 +46,14 @@ def write_model_card(run_dir: str | Path, data: ExportData, formats: pd.DataFram
     lines += _card_limits(spec, schema, eda)
     if formats is not None and len(formats):
         lines += ["## Exported formats", "",
-                  "Each file was reloaded and compared with the in-memory model on the test split "
-                  "(bounds: probabilities 1e-5 absolute, regression 1e-6 relative, labels exact).", "",
+                  "Each file was reloaded and compared with the in-memory model on the test split and on "
+                  "the parity probe's edge rows (missing values, every category and an unseen one, numeric "
+                  "extremes; bounds: probabilities 1e-5 absolute, regression 1e-6 relative, labels exact).", "",
                   _markdown_table(formats.reset_index()), ""]
     if serving is not None and len(serving):
         shown = [c for c in ("name", "size_bytes", "load_seconds", "peak_memory_mb", "single_row_p50_ms",
-                             "single_row_p99_ms", "batch_rows_per_second", "single_row_speedup", "parity_ok",
+                             "single_row_p99_ms", "single_row_calls", "batch_rows_per_second", "batch_calls",
+                             "single_row_speedup", "parity_ok", "probe_ok",
                              "recommended") if c in serving.columns]
         lines += ["## Serving", "",
                   "Measured in fresh processes next to a joblib pickle of the same pipeline (the reference).", "",
@@ -65,6 +69,7 @@ def _card_data(spec: dict[str, Any], schema: dict[str, Any], data: ExportData,
                eda: dict[str, Any] | None) -> list[str]:
     lines = ["## Data", "",
              f"- Task: {spec['task']}" + (f", classes {', '.join(map(str, data.classes))}" if data.classes else ""),
+             *([f"- Rare classes: {describe_plan(spec.get('rare_classes'))}"] if data.classes else []),
              f"- Training rows: {len(data.X_train)}; held-out test rows: {len(data.X_test)} "
              f"(split strategy: {data.strategy}); the final model is refit on the training rows only.",
              f"- Features ({len(schema['columns'])}): "
@@ -96,11 +101,11 @@ def _card_use(spec: dict[str, Any], schema: dict[str, Any]) -> list[str]:
 
 
 def _card_metrics(metrics: dict[str, Any]) -> list[str]:
-    table = metrics_table(metrics).reset_index()
+    table, check = metrics_table(metrics).reset_index(), describe_test_score(metrics)
     return ["## Metrics", "",
             f"Primary metric: **{metrics['primary_metric']}**. CV: mean ± std over the baseline's folds "
             "(training rows only); test: one evaluation on the held-out split.", "",
-            _markdown_table(table), ""]
+            _markdown_table(table), "", *([check, ""] if check else [])]
 
 
 def _card_limits(spec: dict[str, Any], schema: dict[str, Any], eda: dict[str, Any] | None) -> list[str]:

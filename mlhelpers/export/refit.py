@@ -8,7 +8,7 @@ files come next (``mlhelpers.export.saving``), then the card (``model_card``) an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +17,18 @@ import pandas as pd
 
 from mlhelpers.core import engine, lazy
 from mlhelpers.core import schema as input_schema
-from mlhelpers.core.artifacts import artifact_path, read_artifact, write_json
-from mlhelpers.core.io import load_table
-from mlhelpers.core.metrics import scores, task_metrics
-from mlhelpers.core.models import ZOO, build_pipeline, encode_target
-from mlhelpers.core.tables import drop_missing_target
+from mlhelpers.core.artifacts import artifact_path, finite_or_none, read_artifact, write_json
+from mlhelpers.core.classes import describe_plan, merge_rare_classes
+from mlhelpers.core.metrics import absent_classes, cv_spread_check, scores, task_metrics
+from mlhelpers.core.models import ZOO, build_pipeline, encode_target, predict_on_one_thread
+from mlhelpers.core.provenance import check_data
+from mlhelpers.core.tables import drop_missing_target, load_as_explored
+from mlhelpers.core.values import apply_conversions
 from mlhelpers.export import ExportError
 from mlhelpers.formats.skops_io import load_skops
 
 __all__ = ["ExportData", "resolve_spec", "load_export_data", "prepare_export_data", "all_features", "refit",
-           "evaluate_on_test", "write_metrics", "metrics_table", "write_input_schema"]
+           "evaluate_on_test", "write_metrics", "metrics_table", "describe_test_score", "write_input_schema"]
 
 
 
@@ -43,6 +45,7 @@ class ExportData:
     classes: list | None
     strategy: str
     prefit: Path | None = None       # engine dask: the full-data XGBoost the baseline trained (used as is)
+    conversions: dict[str, dict[str, Any]] = field(default_factory=dict)  # eda.json's value conversions
 
     def summary(self) -> pd.DataFrame:
         """One row per side of the split: rows, features and target balance or spread."""
@@ -63,6 +66,7 @@ class ExportData:
         cv = spec.get("cv", {}).get(metric)
         threshold = spec.get("decision_threshold")
         rows = {"model": spec["model"], "task": spec["task"], "target": spec["target"],
+                **({"rare classes": describe_plan(spec.get("rare_classes"))} if spec["task"] == "classification" else {}),
                 "estimator parameters": ", ".join(f"{k}={v}" for k, v in spec.get("estimator_params", {}).items()) or "zoo defaults",
                 "features": ", ".join(f"{role}: {len(names)}" for role, names in spec["features"].items() if names),
                 f"CV {metric}": f"{cv['mean']:.4f} ± {cv['std']:.4f}" if cv else "not recorded",
@@ -92,7 +96,7 @@ def resolve_spec(run_dir: str | Path, selected_model: str = "auto") -> dict[str,
                           f"({', '.join(models)}); pick one of those or 'auto', "
                           "or rerun the baseline step with it in `models`.")
     result = models[selected_model]
-    cv = {metric: {"mean": float(np.mean(folds)), "std": float(np.std(folds))}
+    cv = {metric: {"mean": float(np.mean(np.asarray(folds, dtype=float))), "std": float(np.std(np.asarray(folds, dtype=float)))}
           for metric, folds in result["fold_scores"].items()}
     rebuilt = {key: value for key, value in spec.items() if key not in ("decision_threshold", "selection_reason")}
     return rebuilt | {"model": selected_model, "estimator_params": result.get("estimator_params", {}), "cv": cv,
@@ -101,21 +105,26 @@ def resolve_spec(run_dir: str | Path, selected_model: str = "auto") -> dict[str,
 
 def load_export_data(params) -> ExportData:
     """Read the baseline's spec (or rebuild ``params.selected_model``) and split, load the data
-    named by ``params`` exactly as the baseline did, and split it. Raises ``ExportError`` when
+    named by ``params`` exactly as the baseline did (eda.json's value conversions), and split it. Raises ``ExportError`` when
     the params and the baseline disagree (another target) and ``MissingArtifactError`` when the
-    baseline step has not run in ``params.run_dir``."""
+    baseline step has not run in ``params.run_dir``; ``DataChangedError`` when the data file is not the
+    one the run started from."""
+    check_data(params.run_path, params.data_file, "export")
     spec = resolve_spec(params.run_path, params.selected_model)
     split = read_artifact(params.run_path, "split")
     if spec["target"] != params.target:
         raise ExportError(f"model_spec.json in {params.run_path} predicts {spec['target']!r}, params say "
                           f"{params.target!r}; export with the baseline's target or rerun 01 and 02 with this one.")
+    conversions = read_artifact(params.run_path, "eda").get("conversions") or {}
     if spec.get("engine") == "dask":
-        return _load_partitioned(params, spec, split)
-    frame, _ = drop_missing_target(load_table(params.data_file, query=params.data_query), params.target)
-    return prepare_export_data(frame, spec, split)
+        return _load_partitioned(params, spec, split, conversions)
+    table = load_as_explored(params.data_file, conversions, query=params.data_query, sheet=params.data_sheet)
+    frame, _ = drop_missing_target(table, params.target)
+    return prepare_export_data(frame, spec, split, conversions)
 
 
-def _load_partitioned(params, spec: dict[str, Any], split: dict[str, Any]) -> ExportData:
+def _load_partitioned(params, spec: dict[str, Any], split: dict[str, Any],
+                      conversions: dict[str, dict[str, Any]]) -> ExportData:
     """Engine dask: the training rows are the baseline's sample (drawn again: the same rows by content and seed),
     the test rows a seeded sample of up to ``dask_sample_rows`` rows of the held-out partitions (every row of
     them was scored by the baseline: ``holdout`` in model_spec.json). A full-data winner is used as saved."""
@@ -129,19 +138,24 @@ def _load_partitioned(params, spec: dict[str, Any], split: dict[str, Any]) -> Ex
                              partitions=sorted(parts["train"] + parts["valid"]))
     test = lazy.lazy_sample(table, params.dask_sample_rows, split["seed"], known=spec["target"],
                             partitions=parts["test"])
-    frame = lazy.sklearn_frame(pd.concat([train, test]))  # the values the baseline fitted on (NaN for missing)
-    data = prepare_export_data(frame, spec, {"train_index": split["train_index"], "test_index": test.index.tolist()})
+    # the values the baseline fitted on: eda.json's conversions, then NaN for missing
+    frame = lazy.sklearn_frame(apply_conversions(pd.concat([train, test]), conversions))
+    data = prepare_export_data(frame, spec, {"train_index": split["train_index"], "test_index": test.index.tolist()},
+                               conversions)
     data.strategy = f"dask: {len(parts['test'])} held-out partitions (a seeded sample of {len(test):,} rows of them here)"
     if spec.get("trained_on") == "full":
         data.prefit = params.run_path / spec["full_model"]
     return data
 
 
-def prepare_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[str, Any]) -> ExportData:
-    """Split the loaded table (rows with a missing target already dropped) as the baseline did.
+def prepare_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[str, Any],
+                        conversions: dict[str, dict[str, Any]] | None = None) -> ExportData:
+    """Split the loaded table (rows with a missing target already dropped) as the baseline did;
+    ``conversions`` (eda.json's) go into the input schema, so scoring reads new rows the same way.
 
-    Raises ``ExportError`` when the table no longer matches the split or the spec (changed data,
-    another target): rerun the baseline step on this data.
+    The target's rare classes are merged exactly as the baseline merged them (``rare_classes`` in the spec),
+    so the refit model has the baseline's classes. Raises ``ExportError`` when the table no longer matches the
+    split or the spec (changed data, another target): rerun the baseline step on this data.
     """
     target = spec["target"]
     if target not in frame.columns:
@@ -157,11 +171,16 @@ def prepare_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[s
     if len(unknown):
         raise ExportError(f"split.json names {len(unknown)} rows the data does not have (e.g. {list(unknown[:3])}); "
                           "the data changed since the baseline step: rerun it.")
-    y_train, classes = encode_target(frame.loc[train_index, target], spec["task"], spec.get("classes"))
-    y_test, _ = encode_target(frame.loc[test_index, target], spec["task"], classes)
+    y = merge_rare_classes(frame[target], spec.get("rare_classes")) if spec["task"] == "classification" else frame[target]
+    try:
+        y_train, classes = encode_target(y.loc[train_index], spec["task"], spec.get("classes"))
+        y_test, _ = encode_target(y.loc[test_index], spec["task"], classes)
+    except ValueError as exc:
+        raise ExportError(f"{exc} The data changed since the baseline step: rerun it on this data.") from None
     return ExportData(spec=spec, X_train=frame.loc[train_index, features], y_train=y_train,
                       X_test=frame.loc[test_index, features], y_test=y_test,
-                      task=spec["task"], classes=classes, strategy=split.get("strategy", "unknown"))
+                      task=spec["task"], classes=classes, strategy=split.get("strategy", "unknown"),
+                      conversions=dict(conversions or {}))
 
 
 def all_features(spec: dict[str, Any]) -> list[str]:
@@ -182,9 +201,7 @@ def refit(data: ExportData):
         pipeline = load_skops(data.prefit)
     else:
         pipeline = build_pipeline(data.spec).fit(data.X_train, data.y_train)
-    threaded = {key: 1 for key, value in pipeline.get_params().items()
-                if key.endswith("n_jobs") and value not in (None, 1)}
-    return pipeline.set_params(**threaded) if threaded else pipeline
+    return predict_on_one_thread(pipeline)
 
 
 def evaluate_on_test(pipeline, data: ExportData) -> dict[str, float]:
@@ -197,14 +214,20 @@ def evaluate_on_test(pipeline, data: ExportData) -> dict[str, float]:
 
 
 def write_metrics(run_dir: str | Path, data: ExportData, pipeline) -> pd.DataFrame:
-    """Evaluate ``pipeline`` once on the test split (``evaluate_on_test``) and write
-    ``model/metrics.json`` (primary metric, test scores, CV mean and std); return ``metrics_table``."""
-    spec = data.spec
-    write_json(artifact_path(run_dir, "metrics"), {
-        "primary_metric": spec["primary_metric"], "model": spec["model"], "test": evaluate_on_test(pipeline, data),
-        "cv": {k: v for k, v in spec.get("cv", {}).items() if isinstance(v, dict)},
-        "n_train": spec.get("train_rows", len(data.X_train)), "n_test": len(data.X_test)}
-        | ({"holdout": spec["holdout"], "trained_on": spec.get("trained_on")} if "holdout" in spec else {}))
+    """Evaluate ``pipeline`` once on the test split (``evaluate_on_test``) and write ``model/metrics.json``
+    (primary metric, test scores, CV mean and std, whether the primary test score lies outside CV mean +- 3 std,
+    the classes with no test row; engine dask: the held-out scores and what the model was trained on);
+    return ``metrics_table``."""
+    spec, metric = data.spec, data.spec["primary_metric"]
+    test = evaluate_on_test(pipeline, data)
+    absent = absent_classes(data.y_test, len(data.classes)) if data.task == "classification" else []
+    cv = {k: v for k, v in spec.get("cv", {}).items() if isinstance(v, dict)}  # a full-data winner's cv adds a note
+    write_json(artifact_path(run_dir, "metrics"), finite_or_none({
+        "primary_metric": metric, "model": spec["model"], "test": test,
+        "cv": cv, "n_train": spec.get("train_rows", len(data.X_train)), "n_test": len(data.X_test),
+        "test_vs_cv": cv_spread_check(metric, test.get(metric), cv.get(metric)),
+        "classes_absent_from_test": [data.classes[c] for c in absent]}
+        | ({"holdout": spec["holdout"], "trained_on": spec.get("trained_on")} if "holdout" in spec else {})))
     return metrics_table(read_artifact(run_dir, "metrics"))
 
 
@@ -218,10 +241,33 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("metric")
 
 
+def describe_test_score(metrics: dict[str, Any]) -> str:
+    """One Markdown sentence: is the primary test score inside CV mean +- 3 std (``metrics.json``'s ``test_vs_cv``),
+    and which classes had no test row. Older metrics.json files without the check get an empty string."""
+    check, absent = metrics.get("test_vs_cv"), metrics.get("classes_absent_from_test") or []
+    lines = []
+    if check and check.get("outside") is not None:
+        figures = (f"test {check['metric']} {check['test']:.4f} against CV {check['cv_mean']:.4f} ± {check['cv_std']:.4f} "
+                   f"(± {check['n_std']:g} std: {check['low']:.4f} to {check['high']:.4f})")
+        if check["outside"]:
+            lines.append(f"⚠️ **The test score is outside the CV spread, {check['direction']} than CV**: {figures}. "
+                         "One test score this far from every fold usually means the test rows differ from the "
+                         "training rows (a class missing from them, another period or population, a lucky or "
+                         "unlucky draw): trust the CV figure more, and check the split and the data.")
+        else:
+            lines.append(f"The test score is within the CV spread: {figures}.")
+    elif check:
+        lines.append(f"No CV spread to compare the test {check['metric']} with (a figure is missing).")
+    if absent:
+        lines.append(f"⚠️ Classes with no row in the test split, left out of its macro averages: "
+                     f"{', '.join(map(str, absent))}.")
+    return "\n\n".join(lines)
+
+
 def write_input_schema(run_dir: str | Path, data: ExportData) -> pd.DataFrame:
     """Write ``model/input_schema.json`` (``mlhelpers.core.schema.infer_input_schema``); return it as a table, one row per column."""
-    schema = input_schema.infer_input_schema(data.X_train, data.spec, data.classes)
-    write_json(artifact_path(run_dir, "input_schema"), schema)
+    schema = input_schema.infer_input_schema(data.X_train, data.spec, data.classes, data.conversions)
+    write_json(artifact_path(run_dir, "input_schema"), finite_or_none(schema))  # a column with no value has no range
     rows = []
     for name, info in schema["columns"].items():
         allowed = info.get("categories")

@@ -26,7 +26,7 @@ from mlhelpers.core.schema import SchemaError, check_rows
 from mlhelpers.formats.served import load_served_file, predict_rows, served_model_file
 
 __all__ = ["TrackingResult", "served_model", "model_signature", "log_export_run", "log_model",
-           "compare_logged_model", "local_store_paths"]
+           "compare_logged_model", "local_store_paths", "start_parent_run", "end_parent_run"]
 
 _MODEL_CODE = '''"""MLflow model from code: the mlhelpers pipeline behind input-schema checks."""
 from mlflow.models import set_model
@@ -97,20 +97,29 @@ def served_model():
 
 def model_signature(schema: dict[str, Any]):
     """The MLflow signature of the served model, from ``input_schema.json``: numeric columns as
-    doubles, categories as strings (booleans as booleans); outputs ``prediction`` (+ probabilities)."""
-    from mlflow.models import ModelSignature
-    from mlflow.types.schema import ColSpec, Schema
+    doubles, categories as strings (booleans as booleans); outputs ``prediction`` (+ probabilities).
 
-    def input_type(info: dict[str, Any]) -> str:
-        if info["dtype"] == "bool":
+    Date-time columns and columns whose values training converted (``"1,200"``, ``"yes"``, ``"unknown"``:
+    the schema's ``conversions``) are typed ``Any``: MLflow's own casts would refuse them before the model
+    sees them (a ``datetime`` column refuses zoned times; a ``double`` column refuses ``"1,200"``), so the
+    served model's schema check (``check_rows``) judges them, as ``mlh predict`` does.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    converted = set(schema.get("conversions") or {})
+
+    def input_type(name: str, info: dict[str, Any]):
+        if name in converted or info.get("role") == "datetime" or info["dtype"].startswith("datetime64"):
+            return AnyType()
+        if info["dtype"] in ("bool", "boolean"):
             return "boolean"
-        if info["dtype"].startswith("datetime64"):
-            return "datetime"
         return "double" if info["dtype"].startswith(("int", "uint", "float")) else "string"
 
-    inputs = Schema([ColSpec(input_type(info), name) for name, info in schema["columns"].items()])
+    inputs = Schema([ColSpec(input_type(name, info), name) for name, info in schema["columns"].items()])
     if schema["task"] == "classification":
-        label = "string" if all(isinstance(c, str) for c in schema["classes"]) else "double"
+        # number labels with rare ones merged into "other" (core.classes) are mixed: they serve as text
+        label = "string" if any(isinstance(c, str) for c in schema["classes"]) else "double"
         outputs = Schema([ColSpec(label, "prediction")]
                          + [ColSpec("double", f"proba_{c}") for c in schema["classes"]])
     else:
@@ -158,7 +167,8 @@ def log_export_run(params, data, skip_notebooks: tuple[str, ...] = ("03_export.i
         mlflow.set_tracking_uri(params.tracking_uri)
         try:
             experiment_id = _experiment_id(params.mlflow_experiment, params.tracking_uri)
-            with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec['model']}-{run_dir.name}") as run:
+            with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec['model']}-{run_dir.name}",
+                                  parent_run_id=params.mlflow_parent_run_id or None) as run:
                 mlflow.log_params(_flat_params(run_parameters(run_dir, params), spec))
                 mlflow.log_metrics(_flat_metrics(metrics))
                 mlflow.set_tags({"mlhelpers.run_dir": str(run_dir), "mlhelpers.model": spec["model"],
@@ -204,6 +214,42 @@ def compare_logged_model(result: TrackingResult, pipeline, data, rows: int = 200
                          "max_abs_diff": [float(np.max(np.abs(served[numbers].to_numpy(float)
                                                               - expected[numbers].to_numpy(float))))]},
                         index=[result.model_uri])
+
+
+def start_parent_run(tracking_uri: str, experiment: str, name: str, params: dict[str, Any]) -> str:
+    """Open the MLflow run a sweep's variants log under (their ``mlflow_parent_run_id``), named ``name``, with
+    ``params`` (the grid) logged; return its id. It stays open until ``end_parent_run``."""
+    with quiet_libraries():
+        import mlflow
+        from mlflow import MlflowClient
+
+    artifacts = local_store_paths(tracking_uri)
+    if artifacts is not None:
+        artifacts.parent.mkdir(parents=True, exist_ok=True)
+    with quiet_libraries():
+        previous_uri = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(tracking_uri)
+        try:
+            client = MlflowClient(tracking_uri)
+            run = client.create_run(_experiment_id(experiment, tracking_uri), run_name=name,
+                                    tags={"mlhelpers.sweep": name})
+            for key, value in params.items():
+                client.log_param(run.info.run_id, key, str(value)[:6000])
+            return run.info.run_id
+        finally:
+            mlflow.set_tracking_uri(previous_uri)
+
+
+def end_parent_run(tracking_uri: str, run_id: str, failed: int, total: int, interrupted: bool = False) -> None:
+    """Close a sweep's parent run: FINISHED when every variant succeeded, FAILED when one failed, KILLED when the
+    sweep was interrupted; with the counts as metrics."""
+    with quiet_libraries():
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri)
+        client.log_metric(run_id, "variants_failed", failed)
+        client.log_metric(run_id, "variants", total)
+        client.set_terminated(run_id, "KILLED" if interrupted else "FINISHED" if failed == 0 else "FAILED")
 
 
 def _experiment_id(name: str, tracking_uri: str) -> str:

@@ -6,6 +6,8 @@
     absolute, labels exact (rows the reference scores as an exact tie, top two probabilities within
     1e-9, are counted apart in ``tied_mismatches``).
     ``assert_parity(result)`` raises ``ParityError`` naming the format and the difference.
+``parity_by_row(...) -> (ParityResult, broken)``
+    The same, plus which rows break the bound (the parity probe names them).
 ``parity_dict(result) -> dict``
     The result as plain JSON-ready values.
 """
@@ -60,6 +62,12 @@ def check_parity(reference: Any, candidate: Any, frame: pd.DataFrame, task: str,
     (top two probabilities within ``TIE_EPSILON``: 0.5/0.5 from an even number of trees) is counted
     in ``tied_mismatches`` instead, since rounding alone decides it.
     """
+    return parity_by_row(reference, candidate, frame, task, tolerance, name)[0]
+
+
+def parity_by_row(reference: Any, candidate: Any, frame: pd.DataFrame, task: str,
+                  tolerance: float | None = None, name: str = "candidate") -> tuple[ParityResult, np.ndarray]:
+    """``check_parity``'s result and, per row of ``frame``, whether that row breaks the bound."""
     if task not in ("classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
     if len(frame) == 0:
@@ -74,21 +82,26 @@ def check_parity(reference: Any, candidate: Any, frame: pd.DataFrame, task: str,
         diff = np.abs(ref - cand)
         rel = diff / np.maximum(np.abs(ref), 1.0)
         max_abs, max_rel = float(np.nanmax(diff)), float(np.nanmax(rel))
-        ok = bool(np.isfinite(diff).all() and max_rel <= bound)
-        return ParityResult(ok, max_abs, max_rel, 0, bound, len(frame), name, 0, task)
+        broken = ~np.isfinite(diff) | (rel > bound)
+        ok = not broken.any()
+        return ParityResult(ok, max_abs, max_rel, 0, bound, len(frame), name, 0, task), broken
     bound = PROBA_ATOL if tolerance is None else tolerance
     flipped = np.asarray(reference.predict(frame)).ravel() != np.asarray(candidate.predict(frame)).ravel()
     tied = np.zeros(len(frame), dtype=bool)
     max_abs = max_rel = 0.0
+    far = np.zeros(len(frame), dtype=bool)
     if hasattr(reference, "predict_proba") and hasattr(candidate, "predict_proba"):
         ref = np.asarray(reference.predict_proba(frame), dtype=float)
         cand = np.asarray(candidate.predict_proba(frame), dtype=float)
-        max_abs = max_rel = float(np.abs(ref - cand).max())
+        per_row = np.abs(ref - cand).max(axis=1)
+        max_abs = max_rel = float(per_row.max())
+        far = ~(per_row <= bound)
         top_two = np.sort(ref, axis=1)[:, -2:] if ref.shape[1] > 1 else np.zeros((len(ref), 2))
         tied = (top_two[:, 1] - top_two[:, 0]) < TIE_EPSILON
     mismatches, tied_mismatches = int((flipped & ~tied).sum()), int((flipped & tied).sum())
     ok = mismatches == 0 and max_abs <= bound
-    return ParityResult(ok, max_abs, max_rel, mismatches, bound, len(frame), name, tied_mismatches, task)
+    result = ParityResult(ok, max_abs, max_rel, mismatches, bound, len(frame), name, tied_mismatches, task)
+    return result, (flipped & ~tied) | far
 
 
 def assert_parity(result: ParityResult) -> ParityResult:

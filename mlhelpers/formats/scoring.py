@@ -8,22 +8,21 @@ same code the MLflow model runs, so a row is treated alike by ``mlh predict``, t
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 import pandas as pd
 
+from mlhelpers.core import io
 from mlhelpers.core.artifacts import atomic_path, relative_to_run
-from mlhelpers.core.io import COMPRESSION_SUFFIXES
 from mlhelpers.core.schema import check_rows
 from mlhelpers.formats.served import ScoringError, load_model_dir, predict_rows
 
 __all__ = ["ScoreSummary", "score_file"]
 
-INPUT_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
-                  ".jsonl": "jsonl", ".ndjson": "jsonl"}
 OUTPUT_SUFFIXES = {".csv": "csv", ".parquet": "parquet"}
 
 
@@ -51,30 +50,34 @@ class ScoreSummary:
 
 def score_file(model_dir: str | Path, input_path: str | Path, output_path: str | Path,
                rejects_path: str | Path | None = None, chunk_rows: int = 50_000,
-               progress: bool = True) -> ScoreSummary:
-    """Score a CSV, Parquet or JSON-lines file chunk by chunk (bounded memory).
+               progress: bool = True, sheet: str | int | None = None, query: str | None = None) -> ScoreSummary:
+    """Score a data file chunk by chunk (bounded memory), read by ``mlhelpers.core.io.iter_table``: every
+    format and dialect the pipeline reads (CSV with its delimiter, decimal mark and encoding detected,
+    compressed or not, Parquet, JSON lines, Excel with ``sheet``, a database with ``query``), with the
+    training's value conversions.
 
     Writes predictions (``row``: the 0-based data row of the input, then ``predict_rows``'s
     columns) to ``output_path`` (.csv or .parquet) and refused rows with their reason to
     ``rejects_path`` (default ``<output>.rejects.csv``). Both files appear atomically.
-    Raises ``ScoringError``/``SchemaError`` before scoring when the files or columns are wrong.
+    Raises ``DataError``/``ScoringError``/``SchemaError`` before scoring when the files or columns are wrong.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     rejects_path = Path(rejects_path) if rejects_path else output_path.with_name(output_path.name.split(".")[0] + ".rejects.csv")
-    kind = _kind(input_path, INPUT_SUFFIXES, "input", "CSV (.csv), Parquet (.parquet) or JSON lines (.jsonl)")
     out_kind = _kind(output_path, OUTPUT_SUFFIXES, "output", ".csv or .parquet")
     if chunk_rows < 1:
         raise ScoringError(f"chunk_rows must be >= 1, got {chunk_rows}.")
+    kind = io.check_data_file(input_path, sheet)  # a missing, empty or unknown file fails before the model loads
     model, schema = load_model_dir(model_dir)
-    header = _read_header(input_path, kind)
-    header.index.name = "row"
-    nothing = check_rows(header, schema)  # missing columns fail here, before any work
+    chunks = io.iter_table(input_path, chunk_rows, sheet=sheet, query=query, dtypes=reading_types(schema),
+                           keep_blank_lines=True)
+    first = next(chunks)
+    nothing = check_rows(first.iloc[:0].rename_axis("row"), schema)  # missing columns fail here, before any work
     start = time.perf_counter()
     counts = {"rows": 0, "scored": 0, "rejected": 0}
     with atomic_path(output_path) as out_temp, atomic_path(rejects_path) as rejects_temp, \
             _progress(input_path, kind, progress) as bar:
         writer = _OutputWriter(out_temp, out_kind)
-        for number, chunk in enumerate(_read_chunks(input_path, kind, chunk_rows)):
+        for number, chunk in enumerate(itertools.chain([first], chunks)):
             chunk.index = pd.RangeIndex(counts["rows"], counts["rows"] + len(chunk), name="row")
             check = check_rows(chunk, schema)
             predictions = predict_rows(model, check.valid, schema)
@@ -85,50 +88,24 @@ def score_file(model_dir: str | Path, input_path: str | Path, output_path: str |
             counts["scored"] += len(predictions)
             counts["rejected"] += len(check.rejects)
             bar.update(len(chunk))
-        if rejects_temp.stat().st_size == 0:  # no chunk at all: still write the header
-            nothing.rejects.reset_index().to_csv(rejects_temp, index=False)
         writer.close(lambda: predict_rows(model, nothing.valid, schema).reset_index())
     return ScoreSummary(rows=counts["rows"], scored=counts["scored"], rejected=counts["rejected"],
                         output=output_path, rejects=rejects_path, extra_columns=nothing.extra_columns,
                         seconds=time.perf_counter() - start)
 
 
+def reading_types(schema: dict[str, Any]) -> dict[str, str]:
+    """How each model column of a CSV is read: ``"number"`` for numeric training dtypes, else ``"text"``
+    (categories, booleans and dates are judged from their text, identically in every chunk)."""
+    return {name: "number" if info["dtype"].startswith(("int", "uint", "float")) else "text"
+            for name, info in schema["columns"].items()}
+
+
 def _kind(path: Path, suffixes: dict[str, str], what: str, expected: str) -> str:
-    suffix = [s.lower() for s in path.suffixes if s.lower() not in COMPRESSION_SUFFIXES][-1:]
+    suffix = [s.lower() for s in path.suffixes if s.lower() not in io.COMPRESSION_SUFFIXES][-1:]
     if not suffix or suffix[0] not in suffixes:
         raise ScoringError(f"{what} file {path}: unsupported type {''.join(path.suffixes) or '(none)'!r}; use {expected}.")
-    if what == "input" and not path.is_file():
-        raise ScoringError(f"input file {path} does not exist.")
     return suffixes[suffix[0]]
-
-
-def _read_header(path: Path, kind: str) -> pd.DataFrame:
-    """An empty frame with the file's columns (read without scanning the file)."""
-    if kind == "csv":
-        return pd.read_csv(path, sep=_sep(path), nrows=0, dtype=str)
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        return pd.DataFrame(columns=pq.read_schema(path).names)
-    return next(_read_chunks(path, kind, 1)).iloc[:0]
-
-
-def _sep(path: Path) -> str:
-    return "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
-
-
-def _read_chunks(path: Path, kind: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    if kind == "csv":
-        # Everything as text: types are decided by the schema, identically for every chunk.
-        # Blank lines are kept (as empty rows) so row numbers match the file and they get reported.
-        yield from pd.read_csv(path, sep=_sep(path), dtype=str, chunksize=chunk_rows, skip_blank_lines=False)
-    elif kind == "parquet":
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
-    else:
-        yield from pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False)
 
 
 def _progress(path: Path, kind: str, enabled: bool):
@@ -139,7 +116,7 @@ def _progress(path: Path, kind: str, enabled: bool):
         import pyarrow.parquet as pq
 
         total = pq.ParquetFile(path).metadata.num_rows
-    elif enabled and path.suffix.lower() not in COMPRESSION_SUFFIXES:
+    elif enabled and kind in ("csv", "jsonl") and path.suffix.lower() not in io.COMPRESSION_SUFFIXES:
         total = _count_lines(path) - (1 if kind == "csv" else 0)
     return tqdm(total=total, unit="rows", unit_scale=True, disable=not enabled, desc=f"scoring {path.name}")
 

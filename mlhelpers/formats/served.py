@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlhelpers.core.artifacts import artifact_file
+from mlhelpers.core.artifacts import artifact_file, read_json_file
 from mlhelpers.formats.onnx_io import OnnxPredictor
 from mlhelpers.formats.skops_io import load_skops
 
@@ -75,5 +75,6 @@ def load_model_dir(model_dir: str | Path):
     if missing:
         raise ScoringError(f"{model_dir} is not an exported model folder: {', '.join(missing)} missing; "
                            "pass <run_dir>/model after the export step (notebooks/03_export.ipynb) ran.")
-    schema = json.loads((model_dir / artifact_file("input_schema")).read_text(encoding="utf-8"))
+    schema = read_json_file(model_dir / artifact_file("input_schema"),
+                            "run the export step again (notebooks/03_export.ipynb) to rewrite the model folder")
     return load_served_file(served_model_file(model_dir)), schema

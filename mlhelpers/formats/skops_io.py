@@ -24,6 +24,9 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
     "mlhelpers.core.models.DatetimeParts",  # our own stateless transformer (column names only)
     "mlhelpers.modeling.DatetimeParts",     # the same, in models saved before the package layout of 2026-11
+    # our free-text encoder: holds scikit-learn TfidfVectorizer / TruncatedSVD objects (trusted by skops
+    # itself) and its three parameters; its methods are our code, its state plain data
+    "mlhelpers.core.text.TextEncoder",
     # HistGradientBoosting keeps partial(check_array, ...) in its fitted preprocessor. A partial
     # is only as safe as the function it wraps; skops lists that function as a type of its own,
     # so partial(os.system) would still be refused for "os.system".

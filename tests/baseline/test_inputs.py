@@ -40,12 +40,33 @@ def test_prepare_errors_name_the_fix(credit, eda_for):
         inputs.prepare_baseline_data(one_class, eda_for(one_class, "Status"))
 
 
-def test_multiclass_target_with_a_two_member_class_is_refused_with_the_reason(credit, prepared):
-    frame = credit.dropna(subset=["Home"])
-    frame = frame[frame["Home"] != "other"].copy()
-    frame.loc[frame.index[:2], "Home"] = "tiny"
-    with pytest.raises(BaselineError, match=r"classes \{'tiny': 2\} have fewer than 5 rows: a stratified split"):
-        prepared(frame, target="Home")
+def test_rare_classes_are_merged_before_the_split_or_refused_with_their_counts(credit, prepared):
+    frame = credit.dropna(subset=["Home"]).copy()
+    frame.loc[frame.index[:10], "Home"] = "tiny"   # 10 rows, and 'ignore' has 20: with 20 folds both are too few
+    data = prepared(frame, target="Home", cv_folds=20, test_size=0.2)
+    # credit's Home already has a class 'other': the merged one must not take its name (or its meaning)
+    assert data.rare_classes["rare"] == {"tiny": 10, "ignore": 20} and data.rare_classes["merged_into"] == "other_rare"
+    assert data.classes == ["other", "other_rare", "owner", "parents", "priv", "rent"]
+    assert np.bincount(data.y)[data.classes.index("other_rare")] == 30
+    assert "merged into one class 'other_rare' (30 rows)" in data.summary().loc["rare classes", "value"]
+    split = splits.make_split(data, test_size=0.2, cv_folds=20, seed=0)
+    assert split.absent_from_test == []          # stratified: every class kept has test rows
+    y_test = data.y[data.X.index.get_indexer(split.test_index)]
+    assert set(y_test) == set(range(len(data.classes)))
+    with pytest.raises(BaselineError, match=r"target 'Home': classes with too few rows \('tiny': 10, 'ignore': 20\); "
+                                            r"a class needs at least 25 rows .*Fix: set rare_classes: merge"):
+        prepared(frame, target="Home", cv_folds=20, rare_classes="refuse")
+    assert prepared(frame, target="Home", cv_folds=5).classes == sorted(frame["Home"].unique())  # 5 folds: none rare
+
+
+
+def test_a_target_with_hundreds_of_rare_classes_is_refused_in_a_few_lines(credit, prepared):
+    frame = credit.assign(ratio=(credit["Amount"] / credit["Price"]).round(4))  # a continuous value as "classes"
+    with pytest.raises(BaselineError, match=r"classes with too few rows \(.* and [\d,]+ more; with [\d,]+ classes "
+                                            r"the target looks continuous: set task: regression\); merged they would "
+                                            r"make [\d,]+ of [\d,]+ rows one class") as raised:
+        prepared(frame, target="ratio")
+    assert len(str(raised.value)) < 800  # not thousands of classes printed
 
 # --- split ----------------------------------------------------------------------------------------
 
@@ -72,6 +93,21 @@ def test_group_split_keeps_each_group_on_one_side(credit, prepared):
         assert set(train_groups[fit_rows]).isdisjoint(train_groups[val_rows])
     with pytest.raises(BaselineError, match="has 3 groups; grouped splitting needs at least cv_folds \\+ 1 = 5"):
         splits.make_split(prepared(credit.assign(branch=credit.index % 3), group_column="branch"), cv_folds=4)
+
+
+def test_group_split_draws_again_until_every_class_has_test_rows(credit, prepared):
+    from sklearn.model_selection import GroupShuffleSplit
+
+    frame = credit.dropna(subset=["Home"]).assign(branch=lambda f: f.index // 40)
+    frame.loc[frame["branch"].isin([3, 50, 60, 70]), "Home"] = "branch_only"   # a class living in four groups
+    first_test = next(GroupShuffleSplit(1, test_size=0.25, random_state=1).split(frame, groups=frame["branch"]))[1]
+    assert "branch_only" not in set(frame["Home"].iloc[first_test])   # the plain group draw would test without it
+    data = prepared(frame, target="Home", group_column="branch", cv_folds=4, test_size=0.25)
+    split = splits.make_split(data, test_size=0.25, cv_folds=4, seed=1)
+    assert split.strategy == "group" and split.absent_from_test == []
+    assert set(frame.loc[split.test_index, "Home"]) == set(data.classes)
+    assert set(frame.loc[split.train_index, "branch"]).isdisjoint(frame.loc[split.test_index, "branch"])
+    assert splits.make_split(data, test_size=0.25, cv_folds=4, seed=1).test_index == split.test_index  # seeded
 
 
 def test_time_split_tests_on_the_latest_rows_and_validates_forward(credit, prepared):

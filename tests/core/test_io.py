@@ -1,13 +1,15 @@
 """Loading: every supported format, detected CSV dialects, missing markers, compact dtypes, and a
 clear error for each bad file."""
 
+import json
 import sqlite3
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mlhelpers.core.io import DataError, load_table, read_columns, sniff_csv
+from mlhelpers.core.io import DataError, check_data_file, iter_table, load_table, read_columns, sniff_csv
+from mlhelpers.core.sniff import check_compressed
 from mlhelpers.core.params import PROJECT_ROOT
 from mlhelpers.core.tables import compact_dtypes, drop_missing_target, load_compact
 
@@ -66,6 +68,18 @@ def test_missing_markers_read_as_missing_in_json_lines(tmp_path):
     path = tmp_path / "markers.jsonl"
     pd.DataFrame({"x": [1, 2, 3], "y": ["?", "null", "ok"]}).to_json(path, orient="records", lines=True)
     assert load_table(path)["y"].isna().tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])
+def test_missing_text_values_are_nan_whatever_the_reader(tmp_path, suffix):
+    # pyarrow's CSV engine, Parquet and JSON lines give None, which scikit-learn's encoders take for an
+    # ordinary category (issue 9.1); every reader hands over NaN instead
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": ["a", None, "b"]})
+    path = tmp_path / f"t.{suffix}"
+    {"csv": lambda p: frame.to_csv(p, index=False), "parquet": frame.to_parquet,
+     "jsonl": lambda p: frame.to_json(p, orient="records", lines=True)}[suffix](path)
+    values = load_table(path)["y"].tolist()
+    assert values[0] == "a" and isinstance(values[1], float) and np.isnan(values[1])
 
 
 @pytest.mark.parametrize("suffix", ["parquet", "xlsx", "jsonl"])
@@ -204,7 +218,8 @@ def test_compact_dtypes_leaves_lossy_floats_and_unique_strings_alone():
 def test_load_compact_reports_the_dialect_and_memory_saved():
     frame, report = load_compact(CREDIT)
     assert frame.shape == (4454, 15)
-    values = report["value"]
+    values = report.summary["value"]
+    assert set(report.conversions) == {"Records"} and values["values converted"] == "Records (boolean)"
     assert values["encoding"] == "utf-8" and values["delimiter"] == "','"
     assert values["memory saved"].endswith("%") and int(values["memory saved"][:-1]) > 50
 
@@ -213,3 +228,124 @@ def test_drop_missing_target_keeps_labels():
     frame = pd.DataFrame({"y": [1.0, None, 3.0], "x": [1, 2, 3]})
     known, dropped = drop_missing_target(frame, "y")
     assert dropped == 1 and known.index.tolist() == [0, 2]
+
+
+# ---------------------------------------------------------------------------- what is not a data file
+
+def test_a_folder_named_like_a_file_is_refused_with_what_it_holds(tmp_path, credit):
+    folder = tmp_path / "x.csv"
+    folder.mkdir()
+    credit.head(5).to_csv(folder / "part-0.csv", index=False)
+    with pytest.raises(DataError, match=r"x\.csv: is a folder, not a data file; point at one file inside it "
+                                        r"\(it holds: part-0\.csv\)"):
+        load_table(folder)
+    with pytest.raises(DataError, match="is a folder"):
+        iter_table(folder)
+
+
+@pytest.mark.parametrize("rows", [200, 40_000], ids=["cut-inside-the-sniffed-head", "cut-after-it"])
+def test_a_truncated_gzip_is_named_truncated_wherever_it_is_cut(tmp_path, rows):
+    whole = tmp_path / "whole.csv.gz"
+    load_table(DIAMONDS).head(rows).to_csv(whole, index=False)
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    check_compressed(whole)  # a complete archive passes
+    with pytest.raises(DataError, match=r"cut\.csv\.gz: the compressed file is truncated or corrupt .*Copy or "
+                                        r"download it again"):
+        check_compressed(cut)
+    with pytest.raises(DataError, match=r"cut\.csv\.gz: the compressed file is truncated or corrupt"):
+        load_table(cut)
+    with pytest.raises(DataError, match=r"cut\.csv\.gz: the compressed file is truncated or corrupt"):
+        list(iter_table(cut, chunk_rows=1000))
+
+
+def test_a_json_lines_file_names_the_line_that_is_not_an_object(tmp_path, credit):
+    path = tmp_path / "credit.jsonl"
+    lines = credit.head(60).to_json(orient="records", lines=True).splitlines()
+    lines[40] = json.dumps(credit.iloc[40].tolist(), default=str)  # line 41 holds the row as an array
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"credit\.jsonl: not valid JSON lines: line 41 is an array, not a JSON "
+                                        r"object; every line must be one JSON object"):
+        load_table(path)
+    with pytest.raises(DataError, match="line 41 is an array"):
+        list(iter_table(path, chunk_rows=7))
+    lines[40] = '{"Status": "good", "Age": 3'
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"line 41 is not valid JSON \(Expecting"):
+        load_table(path)
+
+
+def test_a_workbook_with_several_sheets_needs_data_sheet(tmp_path, credit):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        credit.head(30).to_excel(writer, sheet_name="data", index=False)
+        pd.DataFrame({"note": ["source: credit scoring", "rows: 30"]}).to_excel(writer, sheet_name="notes", index=False)
+    with pytest.raises(DataError, match=r"book\.xlsx: the workbook has 2 sheets \(0: 'data', 1: 'notes'\); set "
+                                        r"data_sheet to the one holding the table"):
+        load_table(path)
+    assert load_table(path, sheet="data").shape == (30, 15)
+    assert load_table(path, sheet=1).columns.tolist() == ["note"]
+    assert read_columns(path, sheet=0) == list(credit.columns)
+    with pytest.raises(DataError, match=r"data_sheet 2 is out of range: the workbook has 2 sheet\(s\)"):
+        load_table(path, sheet=2)
+    with pytest.raises(DataError, match=r"no sheet named 'Data'; the workbook's sheets are 0: 'data', 1: 'notes'"):
+        load_table(path, sheet="Data")
+    with pytest.raises(DataError, match=r"credit\.csv: data_sheet \('data'\) applies to Excel workbooks only"):
+        check_data_file(CREDIT, sheet="data")
+    chunks = list(iter_table(path, chunk_rows=8, sheet="data"))
+    assert [len(c) for c in chunks] == [8, 8, 8, 6]
+
+
+def test_a_zip_archive_must_hold_one_data_file(tmp_path, credit):
+    import zipfile
+
+    path = tmp_path / "two.csv.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.csv", credit.head(5).to_csv(index=False))
+        archive.writestr("b.csv", credit.head(5).to_csv(index=False))
+    with pytest.raises(DataError, match=r"two\.csv\.zip: a zip archive must hold exactly one data file; it holds 2"):
+        load_table(path)
+
+
+# ---------------------------------------------------------------------------- chunks: the same reader
+
+@pytest.mark.parametrize("name", ["credit.csv.gz", "credit_semicolon.csv", "credit.parquet", "credit.jsonl",
+                                  "credit.xlsx"])
+def test_chunks_hold_exactly_what_the_whole_read_holds(tmp_path, credit, name):
+    path = tmp_path / name
+    if name == "credit_semicolon.csv":  # a European spreadsheet's CSV: ';' between fields, decimal commas
+        credit.assign(Ratio=credit["Amount"] / credit["Price"]).to_csv(path, sep=";", decimal=",", index=False)
+    elif name.endswith(".csv.gz"):
+        credit.to_csv(path, index=False)
+    elif name.endswith(".parquet"):
+        credit.to_parquet(path)
+    elif name.endswith(".jsonl"):
+        credit.to_json(path, orient="records", lines=True)
+    else:
+        credit.to_excel(path, index=False)
+    whole = load_table(path)
+    chunks = list(iter_table(path, chunk_rows=1000))
+    assert [len(c) for c in chunks] == [1000, 1000, 1000, 1000, 454]
+    joined = pd.concat(chunks, ignore_index=True)
+    # missing text is None from pyarrow's whole read, NaN from the chunked C parser: the same missing value
+    pd.testing.assert_frame_equal(joined.fillna(np.nan), whole.fillna(np.nan), check_dtype=False)
+    assert whole.shape[1] == credit.shape[1] + (name == "credit_semicolon.csv")
+
+
+def test_chunks_read_text_columns_as_text_and_numbers_in_the_files_dialect(tmp_path):
+    path = tmp_path / "codes.csv"
+    path.write_text("code;amount\n007;1,5\n12;2\nx1;n/a\n;forty\n", encoding="utf-8")
+    chunk = next(iter_table(path, chunk_rows=2, dtypes={"code": "text", "amount": "number"}))
+    assert chunk["code"].tolist() == ["007", "12"] and chunk["amount"].tolist() == [1.5, 2.0]
+    last = list(iter_table(path, chunk_rows=2, dtypes={"code": "text", "amount": "number"}))[-1]
+    assert last["code"].tolist()[0] == "x1" and pd.isna(last["code"].iloc[1])
+    assert pd.isna(last["amount"].iloc[0]) and last["amount"].iloc[1] == "forty"  # kept, for the check to refuse
+
+
+def test_a_header_only_file_gives_one_empty_chunk_and_an_empty_file_an_error(tmp_path):
+    (tmp_path / "header.csv").write_text("a,b\n", encoding="utf-8")
+    (chunk,) = list(iter_table(tmp_path / "header.csv"))
+    assert chunk.columns.tolist() == ["a", "b"] and chunk.empty
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(DataError, match=r"empty\.csv: the file is empty \(0 bytes\)"):
+        iter_table(tmp_path / "empty.csv")

@@ -28,7 +28,7 @@ def test_feature_columns_group_by_role_and_leave_dropped_out():
         "y": {"role": "target", "drop": True}, "gone": {"role": "numeric", "drop": True},
         "note": {"role": "text", "drop": False}}}
     assert feature_columns(eda) == {"numeric": ["a"], "boolean": [], "categorical": ["b"],
-                                    "high_cardinality": [], "datetime": ["when"]}
+                                    "high_cardinality": [], "datetime": ["when"], "text": ["note"]}
 
 
 @pytest.mark.parametrize("model", ZOO)

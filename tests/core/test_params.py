@@ -1,6 +1,9 @@
 """Params: every bad input is refused with a message naming the key and the fix."""
 
+import pandas as pd
 import pytest
+
+from mlhelpers.core.io import DataError
 
 from mlhelpers.core.params import (PROJECT_ROOT, Params, ParamsError, load_params, parse_overrides,
                                    resolve_path, validate_notebook_params, validate_params)
@@ -98,3 +101,92 @@ def test_notebook_namespace_is_validated_like_the_cli():
 
 def test_validation_without_data_check_does_not_touch_files():
     assert validate_params({"data_path": "nowhere.csv"}, check_data=False).data_path == "nowhere.csv"
+
+
+# ------------------------------------------------------------------------------------------ untrusted YAML
+
+@pytest.mark.parametrize("text, message", [
+    ("target: Status\ntarget: Home\n", r"key 'target' is given twice at line 2, column 1; keep one of them"),
+    ("target: Status\nseed: 1\nseed: 2\n", r"key 'seed' is given twice at line 3"),
+    ("target: Status\n1: x\n", r"key 1 is not a string at line 2"),
+    ("target: Status\nyes: 3\n", r"key True is not a string at line 2"),
+    ("target: Status\n? [a, b]\n: 3\n", r"key \['a', 'b'\] is not a string"),
+    ("a: &x Status\ntarget: *x\n", r"alias \*x is not allowed in a params file at line 2, column 9; write the value out"),
+])
+def test_ambiguous_yaml_is_refused_with_its_line(tmp_path, text, message):
+    with pytest.raises(ParamsError, match=message):
+        load_params(write(tmp_path, text))
+
+
+def test_an_alias_bomb_gets_one_short_message_fast(tmp_path):
+    # 9 levels of 9 aliases: 387 million strings once expanded; a 500-byte file once printed 2.1 GB of error
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    path = write(tmp_path, "\n".join(lines + ["target: *a8", ""]))
+    with pytest.raises(ParamsError) as caught:
+        load_params(path)
+    assert "alias *a0 is not allowed" in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_error_messages_stay_short_whatever_the_value():
+    huge = [["x" * 1000] * 1000] * 1000
+    with pytest.raises(ParamsError) as caught:
+        validate_params({"target": huge, **{f"unknown_{i}": i for i in range(50)}}, check_data=False)
+    message = str(caught.value)
+    assert "and 41 more problems" in message and len(message) < 5000
+
+
+def test_deeply_nested_or_huge_params_files_are_refused(tmp_path):
+    with pytest.raises(ParamsError, match="nested too deeply"):
+        load_params(write(tmp_path, "target: " + "[" * 5000 + "]" * 5000 + "\n"))
+    with pytest.raises(ParamsError, match="is not a params file"):
+        load_params(write(tmp_path, "target: Status\n" + "# padding\n" * 200_000))
+
+
+def test_overrides_are_read_as_strictly():
+    # an alias on the command line is just text, never an expansion
+    assert parse_overrides(["target=*a"]) == {"target": "*a"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("target: Status\nseed: 4294967296\n", r"key 'seed': Input should be less than or equal to 4294967295"),
+    ("target: Status\nseed: 1099511627776\n", r"key 'seed'"),
+    ("target: Status\ntime_budget_seconds: .inf\n", r"key 'time_budget_seconds': Input should be a finite number"),
+    ("target: Status\ntime_budget_seconds: .nan\n", r"key 'time_budget_seconds': Input should be a finite number"),
+    ("target: Status\ntest_size: .nan\n", r"key 'test_size': Input should be a finite number"),
+])
+def test_numbers_beyond_what_a_step_can_use_are_refused_up_front(tmp_path, text, message):
+    with pytest.raises(ParamsError, match=message):
+        load_params(write(tmp_path, text))
+
+
+def test_the_largest_seed_numpy_takes_is_accepted(tmp_path):
+    assert load_params(write(tmp_path, "target: Status\nseed: 4294967295\n")).seed == 2**32 - 1
+
+
+def test_data_sheet_picks_a_sheet_and_is_checked_against_the_workbook(tmp_path, credit):
+    book = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        credit.head(40).to_excel(writer, sheet_name="data", index=False)
+        pd.DataFrame({"note": ["from data/credit.csv"]}).to_excel(writer, sheet_name="notes", index=False)
+    with pytest.raises(DataError, match=r"book\.xlsx: the workbook has 2 sheets \(0: 'data', 1: 'notes'\); set data_sheet"):
+        load_params(write(tmp_path, f"data_path: {book}\ntarget: Status\n"))
+    for sheet in ("data", 0):
+        assert load_params(write(tmp_path, f"data_path: {book}\ntarget: Status\ndata_sheet: {sheet}\n")).data_sheet == sheet
+    with pytest.raises(ParamsError, match=r"key 'data_sheet': a sheet index counts from 0"):
+        load_params(write(tmp_path, f"data_path: {book}\ntarget: Status\ndata_sheet: -1\n"))
+    with pytest.raises(DataError, match=r"credit\.csv: data_sheet \('data'\) applies to Excel workbooks only"):
+        load_params(write(tmp_path, "target: Status\ndata_sheet: data\n"))
+
+
+def test_a_truncated_archive_is_refused_before_any_step(tmp_path):
+    whole = (PROJECT_ROOT / "data" / "diamonds.csv.gz").read_bytes()
+    (tmp_path / "cut.csv.gz").write_bytes(whole[: len(whole) // 2])  # its first rows still decompress
+    with pytest.raises(DataError, match=r"cut\.csv\.gz: the compressed file is truncated or corrupt"):
+        load_params(write(tmp_path, f"data_path: {tmp_path / 'cut.csv.gz'}\ntarget: price\n"))
+
+
+def test_data_sheet_with_a_folder_of_files_is_refused(tmp_path, credit, write_parts):
+    folder = write_parts(credit, tmp_path / "parts", 2)
+    with pytest.raises(ParamsError, match=r"key 'data_sheet' \(0\) applies to one Excel workbook.*remove data_sheet"):
+        load_params(write(tmp_path, f"data_path: {folder}\ntarget: Status\ndata_sheet: 0\n"))

@@ -78,3 +78,18 @@ def test_the_fingerprint_sees_every_byte_and_every_file(credit, write_parts, tmp
     assert data_fingerprint(folder)["sha256"] not in (first["sha256"], renamed)
     single = data_fingerprint(folder / "part.0.parquet")
     assert single["sha256"] == file_sha256(folder / "part.0.parquet") and single["files"] == 1
+
+
+def test_a_parquet_dataset_folder_is_read_but_a_folder_named_like_a_csv_file_is_refused(credit, write_parts, tmp_path):
+    dataset = write_parts(credit, tmp_path / "credit.parquet", 3)  # as Dask and Spark name their output folders
+    assert load_table(dataset).equals(load_table(write_parts(credit, tmp_path / "plain", 3)))
+    mistaken = write_parts(credit, tmp_path / "credit.csv", 2, kind="csv")
+    with pytest.raises(DataError, match=r"credit\.csv: is a folder, not a data file; point at one file inside it"):
+        load_table(mistaken)
+
+
+def test_an_existing_path_with_glob_characters_is_read_as_written(credit, tmp_path):
+    folder = tmp_path / "odd [1] name?"
+    folder.mkdir()
+    credit.head(30).to_csv(folder / "credit.csv", index=False)
+    assert source_exists(folder / "credit.csv") and len(load_table(folder / "credit.csv")) == 30

@@ -48,13 +48,15 @@ def test_keep_columns_keeps_a_vouched_column(leaky):
     assert "score_after_review" in payload["leakage_suspects"]
 
 
-def test_post_outcome_names_are_flagged(diamonds_8k):
+def test_post_outcome_names_are_sent_for_review(diamonds_8k):
     frame = diamonds_8k.assign(price_per_carat=diamonds_8k["price"] / diamonds_8k["carat"])
     known, info = prepare_target(frame, "price")
     roles = column_roles(known, "price")
     relevance = association.associations(known, info, roles, seed=0)
     leakage = leakage_suspects(roles, relevance, "price")
     assert "name contains the target's name 'price'" in leakage.loc["price_per_carat", "evidence"]
+    # a name alone is no evidence: kept for review (the baseline's too-good-to-be-true check is the backstop)
+    assert leakage.loc["price_per_carat", "verdict"] == "review" and not leakage.loc["price_per_carat", "drop"]
     assert "carat" not in leakage.index  # strong (R² ~0.9) but honest
 
 

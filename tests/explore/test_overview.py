@@ -38,8 +38,8 @@ def test_dask_explores_the_seeded_sample_the_pandas_engine_would_take(both, cred
     assert sample.index.tolist() == hash_sample(load_table(credit_parts), 1500, 3).index.tolist()
     assert list(sample.columns) == list(pandas_frame.columns)
     assert (sample.dtypes.astype(str) == pandas_frame.dtypes.astype(str)).all()  # the same compact schema
-    assert report.loc["sample in this notebook", "value"].startswith("1,500 rows")
-    assert report.loc["rows (all)", "value"] == "4,454"
+    assert report.summary.loc["sample in this notebook", "value"].startswith("1,500 rows")
+    assert report.summary.loc["rows (all)", "value"] == "4,454"
 
 
 def test_target_and_roles_are_made_exact_and_eda_keys_say_so(both):

@@ -92,6 +92,11 @@ def test_plots_draw_on_a_given_axes(credit_compact):
 def test_errors_name_the_column(credit_compact):
     with pytest.raises(KeyError, match=r"column 'Statuz' is not in the frame"):
         plots.plot_target(credit_compact, "Statuz", "classification")
-    with pytest.raises(ValueError, match=r"relevance has no features to plot"):
-        plots.plot_top_features(credit_compact, pd.DataFrame(columns=["role", "mutual_info"]), "Status", "classification")
+
+
+def test_a_table_with_nothing_to_rank_gets_a_figure_that_says_so(credit_compact):
+    # a table whose only feature is free text once failed the explore step here
+    fig = plots.plot_top_features(credit_compact, pd.DataFrame(columns=["role", "mutual_info"]), "Status", "classification")
+    assert "No numeric or categorical feature to rank against Status" in fig.axes[0].texts[0].get_text()
+    plt.close(fig)
 

@@ -20,3 +20,36 @@ def test_profile_sampled_on_big_data(credit_compact, tmp_path):
 def test_profile_sample_rows_must_be_positive(credit_compact, tmp_path):
     with pytest.raises(EdaError, match=r"profile_sample_rows must be positive, got 0"):
         profiling.write_profile(credit_compact, tmp_path, sample_rows=0)
+
+
+def test_very_long_strings_are_cut_for_the_report_only(credit_compact, tmp_path):
+    """One 20,000-character word per row: ydata's word cloud raised "Couldn't find space to draw"."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    frame = credit_compact.head(120).assign(notes=["".join(rng.choice(letters, 20_000)) for _ in range(120)])
+    report = profiling.write_profile(frame, tmp_path)
+    assert "text cut to 1,000 characters and words to 60 for this report (notes)" in report.covers
+    assert "wordcloud" in report.path.read_text(encoding="utf-8").lower()
+    assert frame["notes"].str.len().eq(20_000).all()  # the data itself is untouched
+
+
+def test_profile_budget_counts_cells_not_rows(credit_compact, tmp_path):
+    # 4,454 rows is few, but twice credit's columns make 125k cells: more than full detail's budget
+    # (FULL_DETAIL_CELLS), so the whole table is profiled in minimal mode, not sampled.
+    wide = credit_compact.join(credit_compact.add_suffix("_again"))
+    assert len(wide) * wide.shape[1] > profiling.FULL_DETAIL_CELLS >= len(credit_compact) * credit_compact.shape[1]
+    report = profiling.write_profile(wide, tmp_path)
+    assert report.covers == "all 4,454 rows, minimal mode"
+
+
+@pytest.mark.parametrize(("shape", "plan"), [
+    ((4_454, 14), (True, 4_454)),        # the demo: 62k cells, full detail
+    ((2_930, 74), (False, 2_930)),       # AmesHousing: small but wide, minimal mode on every row
+    ((300_000, 20), (False, 25_000)),    # flights: minimal mode on 500,000 cells
+    ((60_000, 2), (False, 50_000)),      # narrow: profile_sample_rows bounds the rows
+    ((1_000, 10_000), (False, 100)),     # very wide: never fewer than 100 rows
+])
+def test_profile_plan_counts_cells(shape, plan):
+    assert profiling.profile_plan(*shape) == plan

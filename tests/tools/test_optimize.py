@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import joblib
 import numpy as np
@@ -141,6 +142,7 @@ def test_optimize_model_proves_parity_and_states_the_lossy_cost(tmp_path, diamon
     assert table["name"].tolist()[:2] == ["original", "compact"]
     compact = table.set_index("name").loc["compact"]
     assert compact["parity_ok"] and compact["max_abs_diff"] < 1e-6
+    assert compact["probe_ok"] and compact["probe_max_abs_diff"] < 1e-6
     assert compact["size_smaller_x"] > 5 and compact["single_row_faster_x"] > 1
     assert result.best == "compact" and result.best_path.exists()
     lossy = result.lossy
@@ -193,6 +195,66 @@ def test_cli_optimize(tmp_path, diamonds_8k, forest, capsys):
     assert main(["optimize", str(model_path), "--sample", str(sample), "--n-single", "30"]) == 0
     printed = capsys.readouterr().out
     assert "original" in printed and "compact" in printed and "best lossless" in printed
-    assert (tmp_path / "forest.optimized" / "optimize_report.json").exists()
+    # issue 15: any scikit-learn forest pipeline gets an exact ONNX candidate, held to the parity probe too,
+    # and the report says where the compact format still wins
+    report = json.loads((tmp_path / "forest.optimized" / "optimize_report.json").read_text())
+    candidates = {row["name"]: row for row in report["candidates"]}
+    assert candidates["onnx"]["parity_ok"] and candidates["onnx"]["max_abs_diff"] < 1e-9
+    assert candidates["onnx"]["probe_ok"] and candidates["compact"]["probe_ok"] and report["probe_rows"] > 40
+    assert "compact vs onnx: compact wins on disk" in printed
+    assert report["best_lossless"] in ("compact", "onnx")
     assert main(["optimize", str(model_path), "--sample", str(sample), "--tolerance", "0.01"]) == 2
     assert "needs --target" in capsys.readouterr().err
+
+
+def test_models_that_cannot_be_optimized_exit_2_and_leave_no_folder(tmp_path, diamonds_8k, forest, capsys):
+    sample = tmp_path / "sample.csv"
+    diamonds_8k.iloc[3000:3200].to_csv(sample, index=False)
+    garbage = tmp_path / "garbage.pkl"
+    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    foreign = tmp_path / "foreign.pkl"
+    foreign.write_bytes(b"cno_such_package_xyz\nFittedModel\n)R.")  # a pickle of a class not installed here
+    bare = tmp_path / "bare.joblib"
+    joblib.dump(RandomForestRegressor(n_estimators=5, random_state=0).fit(
+        diamonds_8k[NUMERIC].to_numpy(), diamonds_8k["price"]), bare)
+    expected = {garbage: r"garbage\.pkl: cannot load this pickle: it is damaged or not a pickle at all",
+                foreign: r"foreign\.pkl: cannot load this pickle: it needs a module, class or version that is not "
+                         r"installed here \(ModuleNotFoundError: No module named 'no_such_package_xyz'\)\. Save the "
+                         r"fitted pipeline again in this environment",
+                bare: r"bare\.joblib holds a RandomForestRegressor fitted on a bare array: it records no column names"}
+    for model, message in expected.items():
+        assert main(["optimize", str(model), "--sample", str(sample), "--n-single", "5"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "Traceback" not in err
+        assert re.search(message, err), err
+        assert not model.with_name(model.name.split(".")[0] + ".optimized").exists()
+    # a sample the model cannot score, or a target it cannot read, is refused before anything is written
+    joblib.dump(forest, tmp_path / "forest.joblib")
+    broken = diamonds_8k.iloc[3000:3200].assign(carat="heavy")
+    with pytest.raises(OptimizeError, match=r"cannot score --sample, or read its --target \(ValueError: could not "
+                                            r"convert string to float: 'heavy'\)"):
+        optimize_model(tmp_path / "forest.joblib", broken, tmp_path / "forest.optimized", n_single=5)
+    with pytest.raises(OptimizeError, match=r"could not convert string to float: 'Ideal'"):
+        optimize_model(tmp_path / "forest.joblib", diamonds_8k.iloc[3000:3200], tmp_path / "forest.optimized",
+                       target="cut", tolerance=0.01, n_single=5)
+    assert not (tmp_path / "forest.optimized").exists()
+
+
+def test_the_best_candidate_balances_disk_memory_row_and_batch_gains():
+    from mlhelpers.tools.optimize import choose_best
+
+    # the Ames forest as measured by bench_export part 3: compact wins on disk and memory, ONNX per row and
+    # in batches; the geometric mean of the four gains picks compact and the note says where each wins
+    ames = pd.DataFrame({"name": ["compact", "onnx"], "path": ["a.npz", "a.onnx"],
+                         "size_bytes": [3.9e6, 16.7e6], "peak_memory_mb": [161.0, 294.0],
+                         "single_row_p50_ms": [9.8, 7.1], "batch_rows_per_second": [534.0, 1287.0],
+                         "size_smaller_x": [25.3, 5.9], "memory_smaller_x": [2.46, 1.34],
+                         "single_row_faster_x": [46.8, 64.6], "batch_faster_x": [0.54, 1.29]})
+    notes = []
+    assert choose_best(ames, notes)[0] == "compact"
+    assert notes == ["compact vs onnx: compact wins on disk, peak memory; onnx wins on one row, batches; chosen: "
+                     "compact (best geometric mean of the disk, memory, one-row and batch gains)"]
+    # a forest whose ONNX graph is nearly as small: ONNX's speed decides
+    close = ames.assign(size_bytes=[3.9e6, 5e6], size_smaller_x=[25.3, 19.7], peak_memory_mb=[161.0, 170.0],
+                        memory_smaller_x=[2.46, 2.3])
+    assert choose_best(close, [])[0] == "onnx"

@@ -1,6 +1,6 @@
-"""Tree ensembles through skl2onnx's own converters: XGBoost on float32 inputs (its own precision),
-scikit-learn forests with double-precision thresholds (ai.onnx.ml opset 3 ``*_as_tensor``), and the
-repairs their graphs need afterwards (``cast_tree_outputs``, ``import_tree_ensemble_opset``).
+"""XGBoost through onnxmltools' converter on float32 inputs (its own precision), and the repairs tree
+graphs need afterwards (``cast_tree_outputs``, ``import_tree_ensemble_opset``). scikit-learn forests
+have their own converter (``forests`` + ``forest_graph``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 
 
 def register() -> None:
-    """Register the XGBoost converters (onnxmltools, float32 inputs) and double-precision forest trees."""
+    """Register the XGBoost converters (onnxmltools, float32 inputs)."""
     from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
@@ -24,7 +24,6 @@ def register() -> None:
         convert_xgboost_on_float32, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
     update_registered_converter(
         XGBRegressor, "XGBoostXGBRegressor", _xgb_regressor_shape, convert_xgboost_on_float32)
-    _use_double_trees()
 
 
 def _xgb_regressor_shape(operator) -> None:
@@ -32,39 +31,6 @@ def _xgb_regressor_shape(operator) -> None:
     from skl2onnx.common.data_types import FloatTensorType
 
     operator.outputs[0].type = FloatTensorType([operator.inputs[0].get_first_dimension(), 1])
-
-
-_SKLEARN_TREE_ALIASES = tuple(f"Sklearn{kind}{task}" for kind in ("RandomForest", "ExtraTrees", "DecisionTree")
-                              for task in ("Regressor", "Classifier"))
-
-
-_DOUBLE_TENSOR_ATTRIBUTES = ("nodes_values", "nodes_hitrates", "target_weights", "class_weights", "base_values")
-
-
-class _DoubleTreeContainer:
-    """Wraps skl2onnx's container so tree-ensemble nodes keep float64 thresholds and leaf values.
-
-    skl2onnx 1.20 writes them as float32 attributes (``nodes_values``) even for double inputs, which is
-    what broke parity on diamonds; ai.onnx.ml opset 3 has ``*_as_tensor`` twins that hold doubles.
-    """
-
-    def __init__(self, container):
-        self._container = container
-
-    def __getattr__(self, name):
-        return getattr(self._container, name)
-
-    def add_node(self, op_type, inputs, outputs, op_domain="", op_version=None, name=None, **attrs):
-        from onnx import numpy_helper
-
-        if op_type in ("TreeEnsembleRegressor", "TreeEnsembleClassifier"):
-            for key in _DOUBLE_TENSOR_ATTRIBUTES:
-                if key in attrs:
-                    values = np.asarray(attrs.pop(key), dtype=np.float64).ravel()
-                    attrs[f"{key}_as_tensor"] = numpy_helper.from_array(values, name=f"{key}_as_tensor")
-            op_version = 3
-        return self._container.add_node(op_type, inputs, outputs, op_domain=op_domain,
-                                        op_version=op_version, name=name, **attrs)
 
 
 class _Float32TreeInputs:
@@ -91,29 +57,10 @@ class _Float32TreeInputs:
         return self._container.add_node(op_type, inputs, outputs, *args, **kwargs)
 
 
-def _use_double_trees() -> None:
-    from skl2onnx.common._registration import RegisteredConverter, _converter_pool
-    from skl2onnx.common.data_types import DoubleTensorType
-
-    for alias in _SKLEARN_TREE_ALIASES:
-        registered = _converter_pool.get(alias)
-        if registered is None or getattr(registered._fct, "_mlh_double", False):
-            continue
-        original = registered._fct
-
-        def convert(scope, operator, container, _original=original):
-            if isinstance(operator.inputs[0].type, DoubleTensorType):
-                return _original(scope, operator, _DoubleTreeContainer(container), op_version=3)
-            return _original(scope, operator, container)
-
-        convert._mlh_double = True
-        _converter_pool[alias] = RegisteredConverter(convert, registered.get_allowed_options())
-
-
 def cast_tree_outputs(model) -> None:
     """Insert a Cast where a TreeEnsemble op's float32 output is declared double.
 
-    ai.onnx.ml tree ensembles always output float32 (thresholds stay double); skl2onnx declares the
+    ai.onnx.ml opset 3 tree ensembles (XGBoost's) always output float32; skl2onnx declares the
     output with the input's type once inputs are double, which onnxruntime rejects.
     """
     from onnx import TensorProto, helper
@@ -141,7 +88,7 @@ def import_tree_ensemble_opset(model) -> None:
     skl2onnx 1.20 refuses to write ai.onnx.ml above 3. At 5 the encoders' ops keep their meaning
     (LabelEncoder 4 still reads the attributes of 2), but TreeEnsembleRegressor/Classifier resolve to
     their deprecated version 5, which onnxruntime lacks: a graph holding both (a voting ensemble of
-    HistGradientBoosting and a forest) fails to load, and ``to_onnx`` reports that instead of a model.
+    a forest and XGBoost) fails to load, and ``to_onnx`` reports that instead of a model.
     """
     if not any(node.op_type == "TreeEnsemble" and node.domain == "ai.onnx.ml" for node in model.graph.node):
         return

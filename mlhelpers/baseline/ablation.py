@@ -1,0 +1,80 @@
+"""Does the free text help? The selected model cross-validated again without its text columns, as a leaderboard row.
+
+A text column costs fit time and can add noise (30 numbers per column from its character n-grams);
+``with_text_ablation`` puts "<model> without text" on the leaderboard, on the same split and folds,
+and ``text_verdict`` says whether the text earns its place. The variant is never selected: a model
+without the text is one line away (``drop_columns: [...]`` in the baseline's parameters).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pandas as pd
+
+from mlhelpers.baseline.crossval import ZooResult, cross_validate_model
+from mlhelpers.core.metrics import LOWER_IS_BETTER
+
+__all__ = ["WITHOUT_TEXT", "with_text_ablation", "text_verdict"]
+
+WITHOUT_TEXT = " without text"  # suffix of the variant's model name on the leaderboard
+
+
+def with_text_ablation(zoo: ZooResult, *, time_budget_seconds: float | None = None) -> ZooResult:
+    """``zoo`` with a leaderboard row for the selected model cross-validated without the text columns.
+
+    Returns ``zoo`` unchanged when the features hold no text column, when text is all there is, or
+    when ``zoo.seconds`` already reached ``time_budget_seconds``. The row's ``model`` is the selected
+    model's name plus " without text"; its ``selected`` is False.
+    """
+    data = zoo.data
+    text = list(data.features.get("text", []))
+    others = [name for role, names in data.features.items() if role != "text" for name in names]
+    if not text or not others or (time_budget_seconds is not None and zoo.seconds >= time_budget_seconds):
+        return zoo
+    started = time.perf_counter()
+    reduced = dataclasses.replace(data, X=data.X.drop(columns=text),
+                                  features={role: [] if role == "text" else list(names)
+                                            for role, names in data.features.items()})
+    result = cross_validate_model(zoo.selected, reduced, zoo.split, seed=zoo.seed, n_jobs=zoo.n_jobs)
+    row = {"model": zoo.selected + WITHOUT_TEXT}
+    for metric in data.metrics:
+        row[f"{metric}_mean"], row[f"{metric}_std"] = result.mean(metric), result.std(metric)
+    row |= {"fit_seconds": float(np.mean(result.fit_seconds)),
+            "predict_seconds": float(np.mean(result.predict_seconds)), "selected": False}
+    primary = f"{data.primary_metric}_mean"
+    board = pd.concat([zoo.leaderboard, pd.DataFrame([row])], ignore_index=True)
+    board = board.sort_values(primary, ascending=data.primary_metric in LOWER_IS_BETTER, kind="stable",
+                              na_position="last").reset_index(drop=True)
+    return dataclasses.replace(zoo, leaderboard=board, seconds=zoo.seconds + time.perf_counter() - started)
+
+
+def text_verdict(zoo: ZooResult) -> pd.DataFrame:
+    """Whether the text columns help the selected model: its CV score with and without them, and
+    what to do. A one-row table; it says why when there is no comparison."""
+    text = list(zoo.data.features.get("text", []))
+    metric = zoo.data.primary_metric
+    board = zoo.leaderboard.set_index("model")
+    variant = zoo.selected + WITHOUT_TEXT
+    if not text:
+        return pd.DataFrame({"verdict": ["no free-text column among the features"]})
+    if variant not in board.index:
+        return pd.DataFrame({"verdict": [f"no comparison (text is the only feature, or the time budget was spent); "
+                                         f"to try without the text set drop_columns: {text}"]})
+    with_mean, with_std = board.loc[zoo.selected, [f"{metric}_mean", f"{metric}_std"]]
+    without_mean, without_std = board.loc[variant, [f"{metric}_mean", f"{metric}_std"]]
+    gain = (without_mean - with_mean) if metric in LOWER_IS_BETTER else (with_mean - without_mean)
+    spread = max(with_std, without_std)
+    if gain > spread:
+        verdict = f"the text helps: {gain:+.4f} {metric}, more than one standard deviation ({spread:.4f})"
+    elif gain >= -spread:
+        verdict = (f"the text changes {metric} by {gain:+.4f}, within one standard deviation ({spread:.4f}): "
+                   f"for a simpler, faster model set drop_columns: {text}")
+    else:
+        verdict = (f"the text HURTS: {gain:+.4f} {metric}, beyond one standard deviation ({spread:.4f}); "
+                   f"set drop_columns: {text} and rerun this step")
+    return pd.DataFrame({"text columns": [", ".join(text)], f"{metric} with": [f"{with_mean:.4f} ± {with_std:.4f}"],
+                         f"{metric} without": [f"{without_mean:.4f} ± {without_std:.4f}"], "verdict": [verdict]},
+                        index=pd.Index([zoo.selected], name="model"))

@@ -1,0 +1,87 @@
+"""Leakage calls on real loans: history counts named like outcomes go to review, a sub-grade leak is dropped
+with its letter grade (a coarser copy), and a name needs evidence in the data before it drops a column."""
+
+import numpy as np
+import pytest
+
+from mlhelpers.explore import association, recommend
+from mlhelpers.explore.leakage import coarser_copies, leakage_suspects
+from mlhelpers.explore.roles import column_roles
+from mlhelpers.explore.targets import prepare_target
+
+LOAN_COLUMNS = ["interest_rate", "sub_grade", "grade", "num_collections_last_12m", "total_collection_amount_ever",
+                "paid_interest", "paid_total", "annual_income", "debt_to_income", "loan_amount", "term",
+                "homeownership", "state", "current_accounts_delinq"]
+
+
+@pytest.fixture(scope="module")
+def loan_evidence(loans):
+    known, info = prepare_target(loans[LOAN_COLUMNS], "interest_rate")
+    roles = column_roles(known, "interest_rate")
+    relevance = association.associations(known, info, roles, seed=0)
+    return known, info, roles, relevance
+
+
+def test_history_counts_named_like_outcomes_stay_in_the_model_for_review(loan_evidence):
+    known, _, roles, relevance = loan_evidence
+    leakage = leakage_suspects(roles, relevance, "interest_rate", frame=known)
+    for name in ("num_collections_last_12m", "total_collection_amount_ever"):
+        assert leakage.loc[name, "verdict"] == "review" and not leakage.loc[name, "drop"]
+        assert "weakened by history words" in leakage.loc[name, "evidence"]
+    assert "'12m', 'last', 'num'" in leakage.loc["num_collections_last_12m", "evidence"]
+    assert leakage.loc["paid_total", "verdict"] == "review"  # "paid" with no evidence in the data
+    assert "with no evidence in the data" in leakage.loc["paid_total", "evidence"]
+
+
+def test_a_sub_grade_leak_is_dropped_and_its_letter_grade_flagged_as_a_coarser_copy(loan_evidence):
+    known, _, roles, relevance = loan_evidence
+    leakage = leakage_suspects(roles, relevance, "interest_rate", frame=known)
+    assert relevance.loc["sub_grade", "single_feature_score"] >= 0.98
+    assert leakage.loc["sub_grade", "verdict"] == "drop" and leakage.loc["sub_grade", "kind"] == "predicts the target alone"
+    grade = leakage.loc["grade"]
+    assert grade["verdict"] == "drop" and grade["kind"] == "coarser copy of a leak"
+    assert "each of its 32 values maps to one of 7 values of 'grade' (100.0% of rows)" in grade["evidence"]
+    assert "alone it scores r2 0.9" in grade["evidence"]
+    # a near-constant column is a function of anything: not a copy
+    assert "current_accounts_delinq" not in leakage.index
+    assert coarser_copies(known, ["sub_grade"], ["state", "homeownership", "grade"]) .keys() == {"grade"}
+    # the vouched-for grade is kept, the leak it copies stays dropped
+    vouched = leakage_suspects(roles, relevance, "interest_rate", frame=known, keep_columns=["grade"])
+    assert vouched.loc["grade", "verdict"] == "drop" and not vouched.loc["grade", "drop"]
+
+
+def test_eda_json_lists_drops_and_reviews_and_the_overrides_work(loan_evidence):
+    known, info, roles, relevance = loan_evidence
+    payload = recommend.recommend(known, target="interest_rate", target_info=info, roles=roles, relevance=relevance,
+                                  drop_columns=["paid_total"], seed=0)
+    assert set(payload["leakage_suspects"]) == {"sub_grade", "grade"}
+    assert {"num_collections_last_12m", "total_collection_amount_ever", "paid_interest"} <= set(payload["review"])
+    assert "paid_total" not in payload["review"] and payload["columns"]["paid_total"]["drop"] is True
+    review = payload["columns"]["num_collections_last_12m"]
+    assert review["drop"] is False and "FOR REVIEW" in review["reason"]
+    assert payload["leakage"]["grade"] == {**payload["leakage"]["grade"], "verdict": "drop", "drop": True}
+    text = recommend.summarize(payload).data
+    assert "For review (kept in the model):** `num_collections_last_12m`" in text and "drop_columns" in text
+    kept = recommend.recommend(known, target="interest_rate", target_info=info, roles=roles, relevance=relevance,
+                               keep_columns=["grade", "paid_interest"], seed=0)
+    assert kept["columns"]["grade"]["drop"] is False and kept["columns"]["grade"]["reason"].startswith("kept (keep_columns)")
+    assert "paid_interest" not in kept["review"] and kept["columns"]["paid_interest"]["reason"].startswith("kept (keep_columns)")
+
+
+def test_a_name_with_evidence_drops_and_a_strong_unnamed_feature_goes_to_review(credit_compact):
+    rng = np.random.default_rng(3)
+    frame = credit_compact.copy()
+    bad = (frame["Status"] == "bad").to_numpy()
+    signal = bad * 2.2 + rng.normal(0, 1, len(frame))  # ROC AUC ~0.94 alone; the best honest column scores ~0.69
+    frame["refund_amount"] = signal
+    frame["bureau_score"] = signal + rng.normal(0, 0.05, len(frame))
+    known, info = prepare_target(frame, "Status")
+    roles = column_roles(known, "Status")
+    relevance = association.associations(known, info, roles, seed=0)
+    alone = leakage_suspects(roles, relevance.drop(index="bureau_score"), "Status", frame=known)
+    assert alone.loc["refund_amount", "verdict"] == "drop"
+    assert "name contains 'refund'" in alone.loc["refund_amount", "evidence"]
+    assert "far above the rest" in alone.loc["refund_amount", "evidence"]
+    unnamed = leakage_suspects(roles, relevance.drop(index="refund_amount"), "Status", frame=known)
+    assert unnamed.loc["bureau_score", "verdict"] == "review" and not unnamed.loc["bureau_score", "drop"]
+    assert unnamed.loc["bureau_score", "kind"] == "far ahead of every other feature"
