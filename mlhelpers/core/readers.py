@@ -49,7 +49,9 @@ def _csv_options(fmt: CsvFormat) -> dict:
 def read_csv(path: Path, nrows: int | None = None) -> tuple[pd.DataFrame, CsvFormat]:
     """The whole CSV file (or its first ``nrows`` rows) and the dialect it was read with."""
     fmt = sniff_csv(path)
-    if nrows is None and fmt.thousands is None:
+    with _csv_errors(path, fmt):  # a truncated archive is found while looking for line ends
+        options = _csv_options(fmt) | _line_ends(path)
+    if nrows is None and fmt.thousands is None and "lineterminator" not in options:
         # pyarrow's multithreaded reader is ~5x faster with half the peak memory on big files; anything
         # it rejects is read again by the C parser below, whose errors are the clear ones.
         try:
@@ -58,7 +60,27 @@ def read_csv(path: Path, nrows: int | None = None) -> tuple[pd.DataFrame, CsvFor
         except Exception:  # noqa: BLE001 - any failure falls back to the C parser
             pass
     with _csv_errors(path, fmt):
-        return pd.read_csv(path, nrows=nrows, low_memory=False, **_csv_options(fmt)), fmt
+        return pd.read_csv(path, nrows=nrows, low_memory=False, **options), fmt
+
+
+def _line_ends(path: Path) -> dict:
+    r"""``lineterminator="\n"`` for a file whose lines end at "\n" and whose text holds a bare "\r": pandas'
+    to_csv leaves such a carriage return unquoted, and the parsers took it for a line end (rows split
+    silently, or "Buffer overflow caught")."""
+    return {"lineterminator": "\n"} if _bare_carriage_returns(path) else {}
+
+
+def _bare_carriage_returns(path: Path) -> bool:
+    r"""Whether the (decompressed) file holds a "\r" that ends no "\r\n" line, and no "\r\n" at all."""
+    bare, previous = False, b""
+    with open_binary(path) as handle:
+        while block := handle.read(1 << 20):
+            text = previous + block
+            if b"\r\n" in text:
+                return False
+            bare = bare or b"\r" in text[:-1]
+            previous = text[-1:]
+    return bare or previous == b"\r"
 
 
 def iter_csv(path: Path, chunk_rows: int, dtypes: dict[str, str] | None = None,
@@ -75,7 +97,8 @@ def iter_csv(path: Path, chunk_rows: int, dtypes: dict[str, str] | None = None,
     numbers = [name for name, kind in (dtypes or {}).items() if kind == "number"]
     with _csv_errors(path, fmt):
         reader = pd.read_csv(path, chunksize=chunk_rows, skip_blank_lines=not keep_blank_lines,
-                             dtype={name: str for name in dtypes or {}}, low_memory=False, **_csv_options(fmt))
+                             dtype={name: str for name in dtypes or {}}, low_memory=False,
+                             **_csv_options(fmt) | _line_ends(path))
         with reader:
             for chunk in reader:
                 for name in numbers:

