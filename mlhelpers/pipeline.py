@@ -67,11 +67,11 @@ def check_step_inputs(steps: list[str], based_on: Path | None, data_file: Path |
     check_based_on(based_on, steps, data_file)
 
 
-def new_run_dir(runs_root: Path, name: str) -> Path:
-    """A fresh ``<runs_root>/<name>/<run-id>`` folder; never one that exists already."""
+def new_run_dir(runs_root: Path, name: str, prefix: str = "", what: str = "run") -> Path:
+    """A fresh ``<runs_root>/<name>/<prefix><time-stamp>`` folder; never one that exists already."""
     parent = runs_root / name
     parent.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = prefix + datetime.now().strftime("%Y%m%d-%H%M%S")
     for attempt in range(1000):
         candidate = parent / (stamp if attempt == 0 else f"{stamp}-{attempt}")
         try:
@@ -79,7 +79,7 @@ def new_run_dir(runs_root: Path, name: str) -> Path:
             return candidate
         except FileExistsError:
             continue
-    raise RuntimeError(f"could not create a new run folder under {parent}")
+    raise RuntimeError(f"could not create a new {what} folder under {parent}")
 
 
 def ensure_kernel() -> str:

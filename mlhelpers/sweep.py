@@ -18,7 +18,7 @@ from typing import Any
 from mlhelpers.core.artifacts import SWEEP, write_json
 from mlhelpers.core.params import Params, ParamsError, parse_overrides, read_params_file, validate_params
 from mlhelpers.export.tracking import end_parent_run, start_parent_run
-from mlhelpers.pipeline import NOTEBOOKS_DIR, headline_metric, run_pipeline
+from mlhelpers.pipeline import NOTEBOOKS_DIR, headline_metric, new_run_dir, run_pipeline
 
 __all__ = ["MAX_VARIANTS", "parse_grid", "SweepPlan", "plan_sweep", "new_sweep_dir", "run_sweep"]
 
@@ -105,17 +105,7 @@ def plan_sweep(params_file: Path, grid_pairs: list[str], set_pairs: list[str] | 
 
 def new_sweep_dir(runs_root: Path, name: str) -> Path:
     """A fresh ``<runs_root>/<name>/sweep-<id>`` folder; never one that exists already."""
-    parent = runs_root / name
-    parent.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for attempt in range(1000):
-        candidate = parent / (f"sweep-{stamp}" if attempt == 0 else f"sweep-{stamp}-{attempt}")
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"could not create a new sweep folder under {parent}")
+    return new_run_dir(runs_root, name, prefix="sweep-", what="sweep")
 
 
 def _now() -> str:

