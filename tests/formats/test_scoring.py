@@ -90,6 +90,40 @@ def test_boolean_columns_accept_true_false_spellings_only():
     assert check.rejects["reason"].tolist() == ["flag: 'maybe' is not true/false"]
 
 
+@pytest.mark.parametrize("kind", ["csv", "parquet without pandas metadata"])
+def test_true_false_columns_with_missing_values_read_as_objects_are_checked_as_booleans(credit, tmp_path, kind):
+    """pandas reads such a column as objects (Python bools and NaN): the schema lists bools as categories and
+    every present value was refused as an unseen category "True" (3,817 of 4,454 rows on the Dask engine)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlhelpers.core.io import load_table
+    from mlhelpers.core.schema import infer_input_schema
+
+    frame = credit.copy()
+    frame["approved"] = pd.array(np.where(frame.index % 7 == 0, None, frame["Records"] == "no"), dtype="boolean")
+    path = tmp_path / ("credit.csv" if kind == "csv" else "credit.parquet")
+    if kind == "csv":
+        frame.to_csv(path, index=False)
+    else:  # as pyarrow, Spark or DuckDB write it
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None), path)
+    read = load_table(path)
+    assert read["approved"].dtype == object
+    spec = {"target": "Status", "task": "classification", "model": "xgboost",
+            "features": {"boolean": ["approved"], "numeric": ["Income"]}}
+    schema = infer_input_schema(read[["approved", "Income"]], spec, ["bad", "good"])
+    assert schema["columns"]["approved"]["categories"] == [False, True]
+    check = check_rows(read, schema)
+    both_missing = read["approved"].isna() & read["Income"].isna()
+    assert set(check.rejects["reason"]) == {"empty row: every feature is missing"}
+    assert len(check.rejects) == both_missing.sum()
+    kept = read.loc[~both_missing, "approved"]
+    assert check.valid["approved"].tolist() == pytest.approx(kept.tolist(), nan_ok=True)
+    assert check.valid["approved"].dtype == object
+    odd = check_rows(pd.DataFrame({"approved": ["yes?", "false"], "Income": 1.0}), schema)
+    assert odd.rejects["reason"].tolist() == ["approved: 'yes?' is not true/false"]
+
+
 def test_datetime_columns_must_parse():
     schema = {"columns": {"when": {"role": "datetime", "dtype": "object", "missing_seen": False,
                                    "min": "2020-01-01T00:00:00", "max": "2021-01-01T00:00:00"}}}
