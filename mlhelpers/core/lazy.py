@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlhelpers.core import colstats, hashsample, io, sources
+from mlhelpers.core import colstats, hashsample, io, readers, sniff, sources
 
 __all__ = ["LazyTable", "LazyReadError", "read_lazy", "pandas_like", "sklearn_frame", "partition_lengths",
            "column_summary", "lazy_sample", "partition_split"]
@@ -52,7 +52,8 @@ def read_lazy(path: str | Path, query: str | None = None) -> LazyTable:
     Parquet: one partition per file, or per group of row groups for big files; booleans with missing values
     read as pandas' ``boolean`` (Dask's metadata says ``bool`` while the partitions hold objects). CSV: the
     dialect of the first file (``mlhelpers.core.io.sniff_csv``), the same missing markers as the pandas
-    engine, numbers as floats (a later block may hold the first missing value of an integer column).
+    engine, numbers as floats (a later block may hold the first missing value of an integer column), lines
+    ending at "\n" when a field holds a bare "\r" (``mlhelpers.core.readers.line_ends``).
     Raises ``LazyReadError`` for formats Dask cannot split (Excel, JSON lines, databases) and files whose
     columns differ.
     """
@@ -75,13 +76,31 @@ def read_lazy(path: str | Path, query: str | None = None) -> LazyTable:
         compressed = files[0].suffix.lower() in io.COMPRESSION_SUFFIXES
         frame = dd.read_csv(names, sep=fmt.delimiter, decimal=fmt.decimal, thousands=fmt.thousands,
                             encoding=fmt.encoding, na_values=io.MISSING_MARKERS, keep_default_na=True,
-                            assume_missing=True, blocksize=None if compressed else CSV_BLOCKSIZE)
+                            assume_missing=True, blocksize=None if compressed else CSV_BLOCKSIZE,
+                            **_csv_line_ends(files))
         frame.columns = [str(name).strip() for name in frame.columns]
         rows, lengths = None, None
     if lengths is not None and len(lengths) != frame.npartitions:  # big files split by row groups
         lengths = None
     return LazyTable(frame=frame, files=files, format=kind, rows=rows, lengths=lengths,
                      object_bools=tuple(bools) if kind == "parquet" else ())
+
+
+def _csv_line_ends(files: list[Path]) -> dict:
+    r"""The pandas engine's line ends for the files (one option for all: Dask reads them with one set): lines end
+    at "\n" when a file's text holds a bare "\r" (pandas' to_csv leaves it unquoted; the parser cut the row
+    there). Refuses files that mix such text with "\r\n" line ends: "\n" would leave a "\r" in their last
+    column, and "\r" splits the others' rows."""
+    bare = [path for path in files if readers.line_ends(path)]
+    if not bare:
+        return {}
+    crlf = [path for path in files if b"\r\n" in sniff.head_bytes(path)]
+    if crlf:
+        raise LazyReadError(f"{bare[0]} holds a carriage return inside a field (lines end at \\n) while {crlf[0]} "
+                            "ends its lines with \\r\\n; engine: dask reads all files with one line end: rewrite "
+                            "the files with the same line ends (e.g. pandas: read each one, then to_parquet) or "
+                            "use engine: pandas.")
+    return readers.line_ends(bare[0])
 
 
 def _has_nulls(files: list[Path], name: str) -> bool:
