@@ -14,13 +14,13 @@ from mlhelpers.compare.runs import load_runs
 from mlhelpers.core.artifacts import SWEEP, artifact_path
 from mlhelpers.core.classes import describe_plan
 from mlhelpers.core.io import load_table
-from mlhelpers.core.params import (PROJECT_ROOT, ParamsError, check_target_classes, load_params, parse_overrides,
-                                    parse_params)
+from mlhelpers.core.paramfile import load_params, parse_overrides
+from mlhelpers.core.params import PROJECT_ROOT, ParamsError, check_target_classes, parse_params
 from mlhelpers.lifecycle import Interrupted
 from mlhelpers.monitor.params import MonitorParams
 from mlhelpers.monitor.report import check_inputs
-from mlhelpers.pipeline import (check_step_inputs, list_runs, new_run_dir, parse_steps, run_after_step,
-                                run_pipeline)
+from mlhelpers.pipeline import check_step_inputs, new_run_dir, parse_steps, run_after_step, run_pipeline
+from mlhelpers.runs import list_runs
 from mlhelpers.sweep import new_sweep_dir, plan_sweep, run_sweep
 from mlhelpers.tools.optimize import format_report, optimize_model
 from mlhelpers.tools.predict import predict_file, predict_partitions

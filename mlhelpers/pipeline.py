@@ -5,8 +5,6 @@ Computation lives in the other modules; this one only sequences notebooks and re
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 import tempfile
 import time
@@ -17,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from mlhelpers.cache import cached_explore, explore_key, restore_explore, store_explore
-from mlhelpers.core.artifacts import AFTER_STEPS, MANIFEST, SCHEMA_VERSION, STEPS, artifact_path, write_json
+from mlhelpers.core.artifacts import AFTER_STEPS, MANIFEST, SCHEMA_VERSION, STEPS, write_json
 from mlhelpers.core.engine import start_local_cluster
 from mlhelpers.core.environment import git_state, package_versions
 from mlhelpers.core.params import PROJECT_ROOT, Params, ParamsError
 from mlhelpers.core.sources import data_fingerprint
-from mlhelpers.lifecycle import (Interrupted, check_based_on, process_record, read_manifest, run_interruptibly,
-                                 shown_status, stop_signals)
+from mlhelpers.lifecycle import Interrupted, check_based_on, process_record, run_interruptibly, stop_signals
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 KERNEL_NAME = "mlhelpers"
@@ -221,7 +218,7 @@ def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: P
 
     The manifest is rewritten after every step, so a crash still leaves an honest record. SIGTERM, SIGINT
     and SIGHUP stop the running step (its kernel), mark the run failed with reason ``interrupted`` and
-    raise ``mlhelpers.lifecycle.Interrupted``; a run killed outright is shown as interrupted by ``list_runs``.
+    raise ``mlhelpers.lifecycle.Interrupted``; a run killed outright is shown as interrupted by ``mlhelpers.runs.list_runs``.
     With a ``cache_root`` the explore step is reused from an earlier run with the same explore parameters,
     data and code (``mlhelpers.cache``; the manifest says so under ``steps.explore.reused_from``), and a
     computed one is kept for later runs.
@@ -320,66 +317,3 @@ def run_after_step(step: str, output_dir: Path, values: dict[str, Any], progress
     except Exception as exc:  # a failed cell or a dead kernel: the caller reports it
         return _failure(exc, step, notebook)
     return None
-
-
-def headline_metric(run_dir: Path) -> str:
-    """The run's key figure: the test score if exported, else the best cross-validated score ("-" if none,
-    or if the files holding it are unreadable)."""
-    try:
-        metrics_path = artifact_path(run_dir, "metrics")
-        if metrics_path.exists():
-            metrics = json.loads(metrics_path.read_text())
-            name = metrics.get("primary_metric")
-            value = metrics.get("test", {}).get(name)
-            if value is not None:
-                return f"test {name} {value:.4f}"
-        spec_path = artifact_path(run_dir, "model_spec")
-        if spec_path.exists():
-            spec = json.loads(spec_path.read_text())
-            name = spec.get("primary_metric")
-            score = spec.get("cv", {}).get(name, {})
-            if "mean" in score:
-                return f"cv {name} {score['mean']:.4f} ± {score.get('std', 0):.4f} ({spec.get('model')})"
-    except (OSError, ValueError, TypeError, AttributeError):
-        return "- (metrics unreadable)"
-    return "-"
-
-
-# A run folder's name: the start time, and a counter when two runs started in the same second.
-_RUN_ID = re.compile(r"\d{8}-\d{6}(-\d+)?")
-
-
-def list_runs(runs_root: Path) -> list[dict[str, Any]]:
-    """Every run under ``runs_root`` (newest first): name, id, status, duration, headline metric.
-
-    A run whose process is gone while its manifest says running is ``interrupted``; a run folder whose
-    manifest is missing or corrupt is listed as ``unreadable`` with the problem and its path, never skipped.
-    """
-    rows = []
-    folders = {path.parent for pattern in (f"*/*/{MANIFEST}", f"*/sweep-*/*/{MANIFEST}")
-               for path in runs_root.glob(pattern)}
-    folders |= {path for pattern in ("*/*", "*/sweep-*/*") for path in runs_root.glob(pattern)
-                if path.is_dir() and _RUN_ID.fullmatch(path.name)}
-    for run_dir in folders:
-        row = {"run": run_dir.relative_to(runs_root).as_posix(), "path": str(run_dir), "steps": "", "seconds": None}
-        try:
-            manifest = read_manifest(run_dir)
-        except ValueError as exc:
-            rows.append(row | {"status": "unreadable", "started": "", "headline": str(exc)})
-            continue
-        seconds = manifest.get("seconds")
-        started = manifest.get("started_at")
-        steps = manifest.get("steps")
-        status = shown_status(manifest)
-        headline = headline_metric(run_dir)
-        error = manifest.get("error")
-        if status == "failed" and isinstance(error, dict):
-            headline = f"{headline}; {error.get('step')}: {str(error.get('message'))[:80]}"
-        rows.append(row | {
-            "status": status,
-            "steps": ",".join(steps) if isinstance(steps, dict) else "",
-            "started": started if isinstance(started, str) else "",
-            "seconds": seconds if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else None,
-            "headline": headline,
-        })
-    return sorted(rows, key=lambda row: (row["started"], row["run"]), reverse=True)

@@ -21,7 +21,7 @@ from mlhelpers.core.params import PROJECT_ROOT, ParamsError
 from mlhelpers.core.provenance import check_data
 from mlhelpers.lifecycle import (Interrupted, check_based_on, process_record, run_interruptibly, shown_status,
                                  stop_signals)
-from mlhelpers.pipeline import list_runs
+from mlhelpers.runs import list_runs
 
 
 def _gone_process() -> dict:

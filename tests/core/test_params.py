@@ -5,8 +5,9 @@ import pytest
 
 from mlhelpers.core.io import DataError
 
-from mlhelpers.core.params import (PROJECT_ROOT, Params, ParamsError, load_params, parse_overrides,
-                                   resolve_path, validate_notebook_params, validate_params)
+from mlhelpers.core.paramfile import load_params, parse_overrides
+from mlhelpers.core.params import (PROJECT_ROOT, Params, ParamsError, resolve_path, validate_notebook_params,
+                                   validate_params)
 
 
 def write(tmp_path, text, name="p.yaml"):
