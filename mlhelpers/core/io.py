@@ -9,6 +9,7 @@ error is a ``DataError`` naming the file, the problem and the fix.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Iterator
 
@@ -179,11 +180,21 @@ def iter_table(path: str | Path, chunk_rows: int = 50_000, *, query: str | None 
     ``dtypes`` (column -> ``"text"`` or ``"number"``) fixes how those columns of a CSV file are read in
     every chunk (see ``mlhelpers.core.readers.iter_csv``); ``keep_blank_lines`` keeps a CSV's blank lines as
     empty rows. Always yields at least one frame (an empty one with the columns for a header-only file).
-    File problems raise ``DataError`` at the call, before any chunk.
+    A folder or glob yields its files' chunks one file after another (as ``load_table`` stacks them). File
+    problems raise ``DataError`` at the call, before any chunk (for a folder: its first file's problems and
+    files whose columns differ).
     """
     path = Path(path)
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}.")
+    if sources.is_multi_file(path):
+        files = sources.data_files(path)
+        read_columns(path)  # files whose columns differ are refused before any chunk
+        first = iter_table(files[0], chunk_rows, dtypes=dtypes, keep_blank_lines=keep_blank_lines)
+        # one file open at a time: the later files are opened only when the earlier ones are read
+        later = (chunk for file in files[1:]
+                 for chunk in iter_table(file, chunk_rows, dtypes=dtypes, keep_blank_lines=keep_blank_lines))
+        return itertools.chain(first, later)
     kind = check_data_file(path, sheet)
     if kind == "csv":
         chunks = readers.iter_csv(path, chunk_rows, dtypes, keep_blank_lines)

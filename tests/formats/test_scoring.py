@@ -163,6 +163,21 @@ def test_score_csv_in_chunks_matches_the_in_memory_model(model, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files
 
 
+def test_a_folder_of_parquet_files_is_scored_file_after_file_like_the_whole_table(model, credit_parts, tmp_path):
+    """data_path may be a folder under engine pandas: the export step scores it (it stopped with "is a folder, not
+    a data file" after training on it), rows numbered across the files as load_table stacks them."""
+    from mlhelpers.core.io import load_table
+
+    model_dir = model[0]
+    whole = tmp_path / "whole.parquet"
+    load_table(credit_parts).to_parquet(whole, index=False)
+    folder = score_file(model_dir, credit_parts, tmp_path / "folder.csv", chunk_rows=500, progress=False)
+    single = score_file(model_dir, whole, tmp_path / "single.csv", chunk_rows=500, progress=False)
+    assert (folder.rows, folder.scored, folder.rejected) == (single.rows, single.scored, single.rejected)
+    assert folder.rows == 4454
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "folder.csv"), pd.read_csv(tmp_path / "single.csv"))
+
+
 def test_score_parquet_jsonl_gzipped_csv_and_tsv(model, tmp_path):
     model_dir, schema, data, pipeline = model
     clean = data.X_test.head(30).reset_index(drop=True)
