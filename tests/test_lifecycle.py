@@ -180,7 +180,10 @@ def _start_run(tmp_path) -> tuple[subprocess.Popen, object]:
     process = subprocess.Popen(
         [sys.executable, "-m", "mlhelpers.cli", "run", str(PROJECT_ROOT / "params" / "demo.yaml"), "--runs-root",
          str(runs_root), "--set", f"mlflow_tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # as from a terminal: a shell's background job (pytest started with &) hands SIGINT down ignored,
+        # and a run started ignoring SIGINT rightly keeps ignoring it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         manifests = list(runs_root.glob("demo/*/manifest.json"))

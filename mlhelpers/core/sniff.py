@@ -16,7 +16,8 @@ from pathlib import Path
 SQL_SUFFIXES = {".db", ".sqlite", ".sqlite3", ".duckdb"}
 COMPRESSION_SUFFIXES = {".gz", ".bz2", ".zip", ".xz", ".zst"}
 # Strings read as missing, on top of pandas' defaults (which include NA, null, NULL, NaN and "").
-MISSING_MARKERS = ["?", "", "NA", "N/A", "null", "NULL", "Null", "NaN", "nan", "None"]
+# \N is how MySQL and PostgreSQL dumps write NULL: left as text it became a "free text" feature.
+MISSING_MARKERS = ["?", "", "NA", "N/A", "null", "NULL", "Null", "NaN", "nan", "None", "\\N"]
 SAMPLE_BYTES = 256 * 1024
 CSV_DELIMITERS = ",;\t|"
 _MAGIC = {b"PAR1": "a Parquet file", b"PK\x03\x04": "a zip archive (an Excel .xlsx file?)",

@@ -20,6 +20,7 @@ from mlhelpers.explore.targets import TargetSummary
 __all__ = ["associations", "feature_correlations", "redundant_pairs"]
 
 SAMPLE_ROWS = 20_000        # rows sampled for mutual information, correlations and single-feature scores
+EXACT_SPEARMAN_COLUMNS = 100  # above this many numeric features, ranks once instead of once per pair
 
 
 # --------------------------------------------------------------------------- relevance
@@ -188,7 +189,32 @@ def feature_correlations(frame: pd.DataFrame, roles: pd.DataFrame, seed: int = 4
         return pd.DataFrame()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant columns have no correlation (NaN)
-        return numbers.corr(method="spearman").round(3)
+        if len(usable) <= EXACT_SPEARMAN_COLUMNS or not numbers.isna().any().any():
+            return numbers.corr(method="spearman").round(3)
+        return _rank_correlations(numbers).round(3)
+
+
+def _rank_correlations(numbers: pd.DataFrame) -> pd.DataFrame:
+    """Pearson correlation of each column's ranks over the rows both columns hold, in four matrix products.
+
+    pandas' Spearman re-ranks every pair's common rows: 6.5 minutes for 788 columns with missing values
+    (survey: HELPfull, 1,472 x 788). Ranking each column once differs from it only where missing values
+    shift the ranks, which an overview of redundant features can afford; without missing values both agree.
+    """
+    ranks = numbers.rank().to_numpy(dtype=float)
+    present = ~np.isnan(ranks)
+    held = present.astype(float)
+    values = np.where(present, ranks, 0.0)
+    pairs = held.T @ held                       # rows both columns hold
+    sums = values.T @ held                      # [a, b]: sum of a over the rows b also holds
+    squares = (values ** 2).T @ held
+    products = values.T @ values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        covariance = products - sums * sums.T / pairs
+        spread = squares - sums ** 2 / pairs
+        correlation = covariance / np.sqrt(spread * spread.T)
+    correlation[pairs < 2] = np.nan
+    return pd.DataFrame(np.clip(correlation, -1, 1), index=numbers.columns, columns=numbers.columns)
 
 
 def redundant_pairs(frame: pd.DataFrame, roles: pd.DataFrame, threshold: float = 0.9, seed: int = 42,

@@ -161,6 +161,7 @@ def _convert(pipeline: Any, sample: pd.DataFrame, columns: list[str], double: bo
                                 black_op={"Normalizer", "LinearClassifier", "LinearRegressor"} if double else None)
         cast_tree_outputs(model)
         import_tree_ensemble_opset(model)
+        restore_input_names(model, columns)
         predictor = OnnxPredictor(model)
     except Exception as error:  # skl2onnx raises many kinds for unsupported models
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
@@ -179,6 +180,28 @@ def _convert(pipeline: Any, sample: pd.DataFrame, columns: list[str], double: bo
                       not any(a.name.endswith("_as_tensor") for a in node.attribute)
                       for node in model.graph.node)
     return OnnxResult(model, None, double and not float_trees, parity)
+
+
+def restore_input_names(model: Any, columns: list[str]) -> None:
+    """Name the graph's inputs after the frame's columns again.
+
+    skl2onnx turns every character outside [A-Za-z0-9_] into "_" (R's ``Nat.Am`` becomes ``Nat_Am``), and
+    the predictor looks inputs up by name in the frame. ONNX itself takes any string, so the graph gets the
+    real names back: its inputs come in the order of ``initial_types``, one per column.
+    """
+    inputs = list(model.graph.input)
+    if len(inputs) != len(columns):
+        raise ValueError(f"the graph has {len(inputs)} inputs for {len(columns)} columns")
+    renamed = {graph_input.name: str(column) for graph_input, column in zip(inputs, columns)
+               if graph_input.name != str(column)}
+    if not renamed:
+        return
+    for graph_input in inputs:
+        graph_input.name = renamed.get(graph_input.name, graph_input.name)
+    for node in model.graph.node:
+        for position, name in enumerate(node.input):
+            if name in renamed:
+                node.input[position] = renamed[name]
 
 
 def save_onnx(model: Any, path: str | Path) -> Path:

@@ -284,6 +284,7 @@ def _preprocessor_onnx(pipeline, sample: pd.DataFrame) -> tuple[bytes | None, st
         types = [(c, DoubleTensorType([None, 1]) if onnx_io.is_numeric(sample[c])
                   else StringTensorType([None, 1])) for c in columns]
         model = convert_sklearn(preprocessor, initial_types=types, target_opset={"": 18, "ai.onnx.ml": 3})
+        onnx_io.restore_input_names(model, columns)
         onnx_features = onnx_io.OnnxPredictor(model).transform(sample[columns])
     except Exception as error:
         return None, f"{type(error).__name__}: {str(error).strip()[:200]}"

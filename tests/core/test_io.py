@@ -59,15 +59,15 @@ def test_tab_delimited_and_utf8_bom(tmp_path):
 
 def test_missing_markers_read_as_missing_in_csv(tmp_path):
     path = tmp_path / "markers.csv"
-    path.write_text("x,y\n1,NA\n2,\n3,null\n4,?\n5,ok\n", encoding="utf-8")
+    path.write_text("x,y\n1,NA\n2,\n3,null\n4,?\n5,ok\n6,\\N\n", encoding="utf-8")
     frame = load_table(path)
-    assert frame["y"].isna().tolist() == [True, True, True, True, False]
+    assert frame["y"].isna().tolist() == [True, True, True, True, False, True]
 
 
 def test_missing_markers_read_as_missing_in_json_lines(tmp_path):
     path = tmp_path / "markers.jsonl"
-    pd.DataFrame({"x": [1, 2, 3], "y": ["?", "null", "ok"]}).to_json(path, orient="records", lines=True)
-    assert load_table(path)["y"].isna().tolist() == [True, True, False]
+    pd.DataFrame({"x": [1, 2, 3, 4], "y": ["?", "null", "ok", "\\N"]}).to_json(path, orient="records", lines=True)
+    assert load_table(path)["y"].isna().tolist() == [True, True, False, True]
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])

@@ -166,3 +166,21 @@ def test_missing_categories_mean_one_thing_to_the_pipeline_and_to_onnx(fit_pipel
             variant[column] = [missing if pd.isna(value) else value for value in rows[column]]
         np.testing.assert_allclose(predictor.predict_proba(variant), pipeline.predict_proba(variant), atol=PROBA_ATOL)
         np.testing.assert_allclose(pipeline.predict_proba(variant), pipeline.predict_proba(rows), atol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["random_forest", "linear"])
+def test_column_names_with_dots_and_spaces_convert(credit, fit_pipeline, credit_features, model):
+    # R's make.names puts dots in column names (Nat.Am, Public.Asstce); skl2onnx renames its inputs to
+    # Nat_Am, so every such table lost its ONNX file ("the frame lacks columns ['Nat_Am', ...]")
+    from mlhelpers.core.models import encode_target
+
+    renamed = {name: f"{name}.x" if i % 2 else f"{name} (x)" for i, name in
+               enumerate(credit_features["numeric"] + credit_features["categorical"])}
+    frame = credit.rename(columns=renamed)
+    features = {role: [renamed.get(name, name) for name in names] for role, names in credit_features.items()}
+    y, _ = encode_target(frame["Status"], "classification")
+    pipeline = fit_pipeline(model, "classification", frame, features, y, **({"n_estimators": 10} if model != "linear" else {}))
+    result = to_onnx(pipeline, frame.head(300))
+    assert result.model is not None, result.reason
+    assert set(renamed.values()) <= {graph_input.name for graph_input in result.model.graph.input}
+    np.testing.assert_allclose(OnnxPredictor(result.model).predict_proba(frame), pipeline.predict_proba(frame), atol=1e-6)

@@ -258,3 +258,20 @@ def test_the_best_candidate_balances_disk_memory_row_and_batch_gains():
     close = ames.assign(size_bytes=[3.9e6, 5e6], size_smaller_x=[25.3, 19.7], peak_memory_mb=[161.0, 170.0],
                         memory_smaller_x=[2.46, 2.3])
     assert choose_best(close, [])[0] == "onnx"
+
+
+
+def test_compact_preprocessing_keeps_column_names_with_dots(tmp_path, diamonds_8k):
+    # skl2onnx renames inputs with dots (carat.weight -> carat_weight): the preprocessing graph was
+    # refused and the compact model fell back to scikit-learn's preprocessing
+    dotted = {name: f"{name}.x" for name in CATEGORICAL + NUMERIC}
+    frame = diamonds_8k.iloc[:3000].rename(columns=dotted)
+    pipeline = Pipeline([
+        ("preprocess", ColumnTransformer([
+            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+             [dotted[c] for c in CATEGORICAL]),
+            ("numeric", StandardScaler(), [dotted[c] for c in NUMERIC])])),
+        ("model", RandomForestRegressor(n_estimators=5, random_state=0, n_jobs=1))]).fit(frame, frame["price"])
+    loaded = load_compact(save_compact(pipeline, frame, tmp_path / "model.compact.npz"))
+    assert type(loaded.preprocess).__name__ == "OnnxPredictor"
+    np.testing.assert_allclose(loaded.predict(frame), pipeline.predict(frame), rtol=1e-12)
