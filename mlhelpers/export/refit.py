@@ -139,8 +139,11 @@ def _load_partitioned(params, spec: dict[str, Any], split: dict[str, Any],
     test = lazy.lazy_sample(table, params.dask_sample_rows, split["seed"], known=spec["target"],
                             partitions=parts["test"])
     # NaN for every missing text value, then eda.json's conversions: the dtypes the pandas engine's export has
-    # (a yes/no column as boolean, not objects), so the input schema accepts the rows check_rows converts
-    frame = apply_conversions(lazy.sklearn_frame(pd.concat([train, test])), conversions)
+    # (a yes/no column as boolean, not objects), so the input schema accepts the rows check_rows converts; then
+    # as the baseline fed its pipelines (conversions, then sklearn_frame): a true/false column with gaps became
+    # pandas' nullable boolean here, and the full-data XGBoost's encoder, fitted on objects, failed on it
+    # (TypeError: ufunc 'isnan' not supported)
+    frame = lazy.sklearn_frame(apply_conversions(lazy.sklearn_frame(pd.concat([train, test])), conversions))
     data = prepare_export_data(frame, spec, {"train_index": split["train_index"], "test_index": test.index.tolist()},
                                conversions)
     data.strategy = f"dask: {len(parts['test'])} held-out partitions (a seeded sample of {len(test):,} rows of them here)"
