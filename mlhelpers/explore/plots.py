@@ -151,10 +151,22 @@ def plot_top_features(frame: pd.DataFrame, relevance: pd.DataFrame, target: str,
     return fig
 
 
+HEATMAP_COLUMNS = 40   # a heatmap of 752 columns took 144 s to draw and showed nothing readable
+
+
 def plot_correlations(corr: pd.DataFrame, ax=None):
-    """Heatmap of a correlation matrix (lower triangle, annotated when small); returns the axes."""
+    """Heatmap of a correlation matrix (lower triangle, annotated when small); returns the axes.
+
+    Above ``HEATMAP_COLUMNS`` features it shows those most correlated with another feature, and says so.
+    """
     import seaborn as sns
 
+    title = "Spearman rank correlation between numeric features"
+    if len(corr) > HEATMAP_COLUMNS:
+        strongest = corr.abs().where(~np.eye(len(corr), dtype=bool)).max().fillna(0)
+        keep = [name for name in corr.columns if name in set(strongest.nlargest(HEATMAP_COLUMNS).index)]
+        title += f"\n{HEATMAP_COLUMNS} of {len(corr)}: those most correlated with another"
+        corr = corr.loc[keep, keep]
     size = max(4, 0.5 * len(corr) + 2)
     ax = _axes(ax, (size + 1, size))
     if corr.empty:
@@ -164,5 +176,5 @@ def plot_correlations(corr: pd.DataFrame, ax=None):
     mask = np.triu(np.ones(corr.shape, dtype=bool), k=1)
     sns.heatmap(corr, mask=mask, ax=ax, vmin=-1, vmax=1, center=0, cmap="vlag", square=True,
                 annot=len(corr) <= 15, fmt=".2f", annot_kws={"size": 8}, cbar_kws={"shrink": 0.7})
-    ax.set_title("Spearman rank correlation between numeric features")
+    ax.set_title(title)
     return ax

