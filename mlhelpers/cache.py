@@ -23,7 +23,9 @@ __all__ = ["explore_key", "cached_explore", "store_explore", "restore_explore"]
 
 _PACKAGE = Path(__file__).resolve().parent
 _ORIGIN = "origin.json"
-_NOT_KEYED = {"run_dir", "data_path"}
+# Where a step runs, not what it computes: a local cluster's address is new in every run (the data is keyed by
+# its sha256, not its path).
+_NOT_KEYED = {"run_dir", "data_path", "dask_scheduler", "dask_workers", "dask_worker_memory"}
 
 
 def _code_digest(notebook: Path) -> str:

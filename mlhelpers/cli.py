@@ -14,16 +14,16 @@ from mlhelpers.compare.runs import load_runs
 from mlhelpers.core.artifacts import SWEEP, artifact_path
 from mlhelpers.core.classes import describe_plan
 from mlhelpers.core.io import load_table
-from mlhelpers.core.params import (PROJECT_ROOT, ParamsError, check_target_classes, load_params, parse_overrides,
-                                    parse_params)
+from mlhelpers.core.paramfile import load_params, parse_overrides
+from mlhelpers.core.params import PROJECT_ROOT, ParamsError, check_target_classes, parse_params
 from mlhelpers.lifecycle import Interrupted
 from mlhelpers.monitor.params import MonitorParams
 from mlhelpers.monitor.report import check_inputs
-from mlhelpers.pipeline import (check_step_inputs, list_runs, new_run_dir, parse_steps, run_after_step,
-                                run_pipeline)
+from mlhelpers.pipeline import check_step_inputs, new_run_dir, parse_steps, run_after_step, run_pipeline
+from mlhelpers.runs import list_runs
 from mlhelpers.sweep import new_sweep_dir, plan_sweep, run_sweep
 from mlhelpers.tools.optimize import format_report, optimize_model
-from mlhelpers.tools.predict import predict_file
+from mlhelpers.tools.predict import predict_file, predict_partitions
 
 
 def _add_run_parser(commands) -> None:
@@ -216,13 +216,25 @@ def _add_predict_parser(commands) -> None:
     predict.add_argument("--sheet", type=_sheet, default=None,
                          help="the Excel sheet to score (name, or 0-based index) when the workbook has several")
     predict.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    predict.add_argument("--engine", choices=("pandas", "dask"), default="pandas",
+                         help="dask: score a Parquet/CSV file, folder or glob partition by partition on a cluster; "
+                              "-o and --rejects name folders of Parquet parts")
+    predict.add_argument("--dask-scheduler", default="", help="engine dask: an existing scheduler (default: a local cluster)")
+    predict.add_argument("--dask-workers", type=int, default=-1, help="engine dask, local cluster: workers (-1: one per core)")
+    predict.add_argument("--dask-worker-memory", default="2GB", help="engine dask, local cluster: memory limit per worker")
     predict.set_defaults(handler=_predict)
 
 
 def _predict(args: argparse.Namespace) -> int:
-    summary = predict_file(args.model_dir, args.input_file, args.output, rejects_path=args.rejects,
-                         chunk_rows=args.chunk_rows, progress=not args.no_progress, overwrite=args.overwrite,
-                         sheet=args.sheet)
+    if args.engine == "dask":
+        summary = predict_partitions(args.model_dir, args.input_file, args.output, rejects_dir=args.rejects,
+                                     scheduler=args.dask_scheduler, workers=args.dask_workers,
+                                     worker_memory=args.dask_worker_memory, overwrite=args.overwrite,
+                                     sheet=args.sheet)
+    else:
+        summary = predict_file(args.model_dir, args.input_file, args.output, rejects_path=args.rejects,
+                               chunk_rows=args.chunk_rows, progress=not args.no_progress, overwrite=args.overwrite,
+                               sheet=args.sheet)
     print(summary.line())
     return 0
 

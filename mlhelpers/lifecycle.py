@@ -113,13 +113,17 @@ def stop_signals() -> Iterator[dict[str, str]]:
 
 def run_interruptibly(work: Callable[[], Any], received: dict[str, str]) -> Any:
     """Run ``work()`` in a worker thread and return its result; raise ``Interrupted`` as soon as a stop signal
-    is noted in ``received`` (see ``stop_signals``), after stopping this process's children (the kernel).
+    is noted in ``received`` (see ``stop_signals``), after stopping the child processes ``work`` started (the
+    kernel). Children that were there before are spared (a Dask cluster the caller runs, which it closes itself).
 
     A worker thread, because the main thread must stay free to notice signals, and because nbclient installs
     its own SIGINT/SIGTERM handlers when it runs in the main thread (they only shut the kernel down, and
     leave SIGTERM at its default afterwards, so a later SIGTERM killed the run without a word).
     """
+    import psutil
+
     outcome: dict[str, Any] = {}
+    earlier = {child.pid for child in psutil.Process().children(recursive=True)}
 
     def target() -> None:
         try:
@@ -132,7 +136,7 @@ def run_interruptibly(work: Callable[[], Any], received: dict[str, str]) -> Any:
     while worker.is_alive():
         worker.join(POLL_SECONDS)
         if "signal" in received:
-            stop_children()
+            stop_children(spare=earlier)
             worker.join(CHILD_GRACE_SECONDS * 2)
             raise Interrupted(received["signal"])
     if "signal" in received:
@@ -142,11 +146,12 @@ def run_interruptibly(work: Callable[[], Any], received: dict[str, str]) -> Any:
     return outcome.get("value")
 
 
-def stop_children() -> None:
-    """Terminate this process's child processes (the notebook kernel), killing those that linger."""
+def stop_children(spare: set[int] | frozenset[int] = frozenset()) -> None:
+    """Terminate this process's child processes (the notebook kernel) but those in ``spare``, killing those that
+    linger."""
     import psutil
 
-    children = psutil.Process().children(recursive=True)
+    children = [child for child in psutil.Process().children(recursive=True) if child.pid not in spare]
     for child in children:
         try:
             child.terminate()

@@ -5,8 +5,6 @@ Computation lives in the other modules; this one only sequences notebooks and re
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 import tempfile
 import time
@@ -17,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from mlhelpers.cache import cached_explore, explore_key, restore_explore, store_explore
-from mlhelpers.core.artifacts import AFTER_STEPS, MANIFEST, SCHEMA_VERSION, STEPS, artifact_path, write_json
+from mlhelpers.core.artifacts import AFTER_STEPS, MANIFEST, SCHEMA_VERSION, STEPS, write_json
+from mlhelpers.core.engine import start_local_cluster
 from mlhelpers.core.environment import git_state, package_versions
 from mlhelpers.core.params import PROJECT_ROOT, Params, ParamsError
-from mlhelpers.core.tables import file_sha256
-from mlhelpers.lifecycle import (Interrupted, check_based_on, process_record, read_manifest, run_interruptibly,
-                                 shown_status, stop_signals)
+from mlhelpers.core.sources import data_fingerprint
+from mlhelpers.lifecycle import Interrupted, check_based_on, process_record, run_interruptibly, stop_signals
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 KERNEL_NAME = "mlhelpers"
@@ -105,14 +103,13 @@ def start_manifest(params: Params, run_dir: Path, params_file: Path | None, step
                    based_on: Path | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The manifest of a run about to start: params as the notebooks get them (and the overrides of the
     params file among them), data fingerprint, versions, git state."""
-    data_file = params.data_file
     return {
         "schema_version": SCHEMA_VERSION,
         "params_file": str(params_file) if params_file else None,
         "params": step_parameters(params, run_dir),
         "overrides": dict(overrides or {}),
-        "data": {"path": str(data_file), "sha256": file_sha256(data_file),
-                 "bytes": data_file.stat().st_size},
+        "data": data_fingerprint(params.data_file),  # a folder or glob: every file's name, size and bytes
+        "engine": params.engine,
         "versions": package_versions(),
         "git": git_state(),
         "seed": params.seed,
@@ -221,7 +218,7 @@ def run_pipeline(params: Params, steps: list[str], run_dir: Path, params_file: P
 
     The manifest is rewritten after every step, so a crash still leaves an honest record. SIGTERM, SIGINT
     and SIGHUP stop the running step (its kernel), mark the run failed with reason ``interrupted`` and
-    raise ``mlhelpers.lifecycle.Interrupted``; a run killed outright is shown as interrupted by ``list_runs``.
+    raise ``mlhelpers.lifecycle.Interrupted``; a run killed outright is shown as interrupted by ``mlhelpers.runs.list_runs``.
     With a ``cache_root`` the explore step is reused from an earlier run with the same explore parameters,
     data and code (``mlhelpers.cache``; the manifest says so under ``steps.explore.reused_from``), and a
     computed one is kept for later runs.
@@ -241,6 +238,35 @@ def _run_steps(params: Params, steps: list[str], run_dir: Path, params_file: Pat
     write_json(manifest_path, manifest)
     ensure_kernel()
     values = step_parameters(params, run_dir)
+    with _dask_cluster(params, values, manifest, progress):
+        return _execute_steps(steps, run_dir, manifest, manifest_path, values, progress, notebooks_dir, cache_root,
+                              received)
+
+
+@contextmanager
+def _dask_cluster(params: Params, values: dict[str, Any], manifest: dict[str, Any], progress: bool):
+    """Engine dask without a scheduler: one local cluster for the whole run, started here so its dashboard link
+    is printed before any step; the steps connect to it as to an existing scheduler (``values``). Closed at
+    the end of the run, whatever happened."""
+    if params.engine != "dask" or params.dask_scheduler:
+        yield None
+        return
+    cluster = start_local_cluster(params)
+    values["dask_scheduler"] = cluster.scheduler_address
+    manifest["dask"] = {"local_cluster": True, "workers": len(cluster.workers),
+                        "worker_memory": params.dask_worker_memory, "dashboard": cluster.dashboard_link}
+    if progress:
+        print(f"Dask local cluster: {len(cluster.workers)} workers x {params.dask_worker_memory}; "
+              f"dashboard {cluster.dashboard_link}", flush=True)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def _execute_steps(steps: list[str], run_dir: Path, manifest: dict[str, Any], manifest_path: Path,
+                   values: dict[str, Any], progress: bool, notebooks_dir: Path, cache_root: Path | None,
+                   received: dict[str, str]) -> RunResult:
     started = time.perf_counter()
     for position, step in enumerate(steps, start=1):
         notebook = run_dir / STEPS[step].notebook
@@ -291,66 +317,3 @@ def run_after_step(step: str, output_dir: Path, values: dict[str, Any], progress
     except Exception as exc:  # a failed cell or a dead kernel: the caller reports it
         return _failure(exc, step, notebook)
     return None
-
-
-def headline_metric(run_dir: Path) -> str:
-    """The run's key figure: the test score if exported, else the best cross-validated score ("-" if none,
-    or if the files holding it are unreadable)."""
-    try:
-        metrics_path = artifact_path(run_dir, "metrics")
-        if metrics_path.exists():
-            metrics = json.loads(metrics_path.read_text())
-            name = metrics.get("primary_metric")
-            value = metrics.get("test", {}).get(name)
-            if value is not None:
-                return f"test {name} {value:.4f}"
-        spec_path = artifact_path(run_dir, "model_spec")
-        if spec_path.exists():
-            spec = json.loads(spec_path.read_text())
-            name = spec.get("primary_metric")
-            score = spec.get("cv", {}).get(name, {})
-            if "mean" in score:
-                return f"cv {name} {score['mean']:.4f} ± {score.get('std', 0):.4f} ({spec.get('model')})"
-    except (OSError, ValueError, TypeError, AttributeError):
-        return "- (metrics unreadable)"
-    return "-"
-
-
-# A run folder's name: the start time, and a counter when two runs started in the same second.
-_RUN_ID = re.compile(r"\d{8}-\d{6}(-\d+)?")
-
-
-def list_runs(runs_root: Path) -> list[dict[str, Any]]:
-    """Every run under ``runs_root`` (newest first): name, id, status, duration, headline metric.
-
-    A run whose process is gone while its manifest says running is ``interrupted``; a run folder whose
-    manifest is missing or corrupt is listed as ``unreadable`` with the problem and its path, never skipped.
-    """
-    rows = []
-    folders = {path.parent for pattern in (f"*/*/{MANIFEST}", f"*/sweep-*/*/{MANIFEST}")
-               for path in runs_root.glob(pattern)}
-    folders |= {path for pattern in ("*/*", "*/sweep-*/*") for path in runs_root.glob(pattern)
-                if path.is_dir() and _RUN_ID.fullmatch(path.name)}
-    for run_dir in folders:
-        row = {"run": run_dir.relative_to(runs_root).as_posix(), "path": str(run_dir), "steps": "", "seconds": None}
-        try:
-            manifest = read_manifest(run_dir)
-        except ValueError as exc:
-            rows.append(row | {"status": "unreadable", "started": "", "headline": str(exc)})
-            continue
-        seconds = manifest.get("seconds")
-        started = manifest.get("started_at")
-        steps = manifest.get("steps")
-        status = shown_status(manifest)
-        headline = headline_metric(run_dir)
-        error = manifest.get("error")
-        if status == "failed" and isinstance(error, dict):
-            headline = f"{headline}; {error.get('step')}: {str(error.get('message'))[:80]}"
-        rows.append(row | {
-            "status": status,
-            "steps": ",".join(steps) if isinstance(steps, dict) else "",
-            "started": started if isinstance(started, str) else "",
-            "seconds": seconds if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else None,
-            "headline": headline,
-        })
-    return sorted(rows, key=lambda row: (row["started"], row["run"]), reverse=True)

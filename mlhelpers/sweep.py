@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from mlhelpers.core.artifacts import SWEEP, write_json
-from mlhelpers.core.params import Params, ParamsError, parse_overrides, read_params_file, validate_params
+from mlhelpers.core.paramfile import parse_overrides, read_params_file
+from mlhelpers.core.params import Params, ParamsError, validate_params
 from mlhelpers.export.tracking import end_parent_run, start_parent_run
-from mlhelpers.pipeline import NOTEBOOKS_DIR, headline_metric, new_run_dir, run_pipeline
+from mlhelpers.pipeline import NOTEBOOKS_DIR, new_run_dir, run_pipeline
+from mlhelpers.runs import headline_metric
 
 __all__ = ["MAX_VARIANTS", "parse_grid", "SweepPlan", "plan_sweep", "new_sweep_dir", "run_sweep"]
 

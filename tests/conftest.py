@@ -255,14 +255,28 @@ def baseline_run():
 
 
 @pytest.fixture(scope="session")
-def model_run():
+def model_run(tmp_path_factory):
     """``model_run(run_dir)``: ``baseline_run`` plus what the export step writes for serving: model.skops and
     model.onnx (parity proved), serving_report.json (measured on a few test rows, so the recommended format
-    is real), input_schema.json, metrics.json and reference.json. Returns (run_dir, spec, data, pipeline)."""
+    is real), input_schema.json, metrics.json and reference.json. Returns (run_dir, spec, data, pipeline).
+    Built once per session (~30 s each time; five test modules use it): each call gets a copy of the run folder and
+    of the objects, so no caller sees another's changes."""
+    import copy
+    import shutil
+
     from mlhelpers.export.reference import write_reference
     from mlhelpers.export.refit import load_export_data, refit, write_input_schema, write_metrics
     from mlhelpers.export.saving import save_formats
     from mlhelpers.formats.serving import serving_report
+
+    built: dict[str, tuple] = {}
+
+    def once(run_dir: Path):
+        if "run" not in built:
+            built["run"] = build(tmp_path_factory.mktemp("model_run_built"))
+        source, spec, data, pipeline = built["run"]
+        shutil.copytree(source, run_dir, dirs_exist_ok=True)
+        return run_dir, copy.deepcopy(spec), copy.deepcopy(data), copy.deepcopy(pipeline)
 
     def build(run_dir: Path):
         _baseline_run(run_dir)
@@ -278,7 +292,22 @@ def model_run():
         write_reference(run_dir, data, pipeline)
         return run_dir, data.spec, data, pipeline
 
-    return build
+    return once
+
+
+# ------------------------------------------------------------------------------------------ folders of files
+
+def _write_parts(frame: pd.DataFrame, folder: Path, parts: int, kind: str = "parquet") -> Path:
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, piece in enumerate(np.array_split(np.arange(len(frame)), parts)):
+        chunk = frame.iloc[piece]
+        if kind == "parquet":
+            chunk.to_parquet(folder / f"part.{number}.parquet", index=False)
+        else:
+            chunk.to_csv(folder / f"part.{number}.csv", index=False)
+    return folder
 
 
 # ------------------------------------------------------------------------------------------ step notebooks
@@ -305,9 +334,41 @@ def _tiny_notebooks(folder: Path, failing_step: str | None = None, fail_when: st
 
 
 @pytest.fixture(scope="session")
+def write_parts():
+    """``write_parts(frame, folder, parts, kind="parquet")``: ``frame`` cut into ``parts`` files named part.0 ...
+    part.<n-1> (Parquet or CSV, no index) in ``folder``, in row order; returns the folder."""
+    return _write_parts
+
+
+@pytest.fixture(scope="session")
+def credit_parts(_credit_raw, tmp_path_factory) -> Path:
+    """data/credit.csv as a folder of 4 Parquet files (part.0 ... part.3, in row order), with ``approved``: a
+    boolean column holding missing values (Parquet bools with nulls read back as objects by pandas)."""
+    import numpy as np
+
+    frame = _credit_raw.copy()
+    frame["approved"] = pd.array(np.where(frame.index % 7 == 0, None, frame["Records"] == "no"), dtype="boolean")
+    return _write_parts(frame, tmp_path_factory.mktemp("credit_parts"), 4)
+
+
+@pytest.fixture(scope="session")
+def dask_engine():
+    """A real ``LocalCluster`` for the session: 2 single-threaded worker processes of 1 GB each (a worker process with scikit-learn and XGBoost loaded holds ~300 MB before any data; at 400 MB it paused at 80% after training), opened the
+    way a step opens it (``mlhelpers.core.engine.open_engine``); the default Dask client while open. At the end
+    the session asserts that no worker was restarted, removed or killed for memory."""
+    from mlhelpers.core.engine import open_engine
+
+    params = validate_params({"engine": "dask", "dask_workers": 2, "dask_worker_memory": "1GB"}, check_data=False)
+    engine = open_engine(params)
+    yield engine
+    health = engine.health()
+    engine.close()
+    assert health["workers_unchanged"] and not health["memory_restarts"] and not health["removed_workers"], health
+
+
+@pytest.fixture(scope="session")
 def tiny_notebooks():
     """``tiny_notebooks(folder, failing_step=None, fail_when="True")``: three step notebooks that each write
     ``<step folder>/done.txt`` (explore declares ``seed``, the others ``cv_folds``, both written into the file);
     ``failing_step`` raises when the Python condition ``fail_when`` holds. Returns ``folder``."""
     return _tiny_notebooks
-

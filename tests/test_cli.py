@@ -69,6 +69,38 @@ def test_console_script_exit_code_is_2_without_traceback(tmp_path):
     assert "key 'seed'" in done.stderr and "Traceback" not in done.stderr
 
 
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_run_refuses_an_unreachable_scheduler_by_address_before_any_notebook(tmp_path, capsys, credit_parts):
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    params_file = tmp_path / "dask.yaml"
+    params_file.write_text(f"data_path: {credit_parts}\ntarget: Status\nengine: dask\ndask_scheduler: {address}\n")
+    code, out, err = run_cli(capsys, "run", str(params_file), "--runs-root", str(tmp_path / "runs"))
+    assert code == 2 and f"key 'dask_scheduler': cannot reach {address}" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_predict_on_dask_refuses_bad_settings_and_a_missing_model_folder(tmp_path, capsys, credit_parts):
+    code, _, err = run_cli(capsys, "predict", str(tmp_path / "model"), str(credit_parts), "-o", str(tmp_path / "out"),
+                           "--engine", "dask", "--dask-worker-memory", "lots")
+    assert code == 2 and "dask_worker_memory: 'lots' is not a memory size" in err
+    code, _, err = run_cli(capsys, "predict", str(tmp_path / "model"), str(credit_parts), "-o", str(tmp_path / "out"),
+                           "--engine", "dask", "--dask-workers", "1", "--dask-worker-memory", "1GB")
+    assert code == 2 and "is not an exported model folder" in err and not (tmp_path / "out").exists()
+    code, _, err = run_cli(capsys, "predict", str(tmp_path / "model"), str(credit_parts), "-o", str(tmp_path / "out"),
+                           "--engine", "dask", "--overwrite")
+    assert code == 2 and "--engine dask writes new folders of parts and never replaces one" in err
+    code, _, err = run_cli(capsys, "predict", str(tmp_path / "model"), str(credit_parts), "-o", str(tmp_path / "out"),
+                           "--engine", "dask", "--sheet", "0")
+    assert code == 2 and "--sheet applies to an Excel workbook" in err and "Traceback" not in err
+
+
 def test_validate_refuses_a_seed_numpy_cannot_take(tmp_path, capsys):
     params_file = tmp_path / "big_seed.yaml"
     params_file.write_text("target: Status\nseed: 1099511627776\n")

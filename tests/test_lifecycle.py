@@ -21,7 +21,7 @@ from mlhelpers.core.params import PROJECT_ROOT, ParamsError
 from mlhelpers.core.provenance import check_data
 from mlhelpers.lifecycle import (Interrupted, check_based_on, process_record, run_interruptibly, shown_status,
                                  stop_signals)
-from mlhelpers.pipeline import list_runs
+from mlhelpers.runs import list_runs
 
 
 def _gone_process() -> dict:
@@ -51,15 +51,22 @@ def test_a_stop_signal_stops_the_step_and_its_children():
         children.append(child)
         child.wait()
 
+    # a child from before the step (a Dask cluster's worker in `mlh run`, the test session's shared cluster) is
+    # spared: stopping every child killed the session's workers (a restart seen at the session's end)
+    earlier = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     before = signal.getsignal(signal.SIGTERM)
     threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
     started = time.perf_counter()
-    with pytest.raises(Interrupted) as caught, stop_signals() as received:
-        run_interruptibly(step, received)
-    assert caught.value.signal_name == "SIGTERM" and caught.value.exit_code == 143
-    assert time.perf_counter() - started < 20
-    assert children and children[0].poll() is not None  # the kernel's stand-in was stopped
-    assert signal.getsignal(signal.SIGTERM) == before
+    try:
+        with pytest.raises(Interrupted) as caught, stop_signals() as received:
+            run_interruptibly(step, received)
+        assert caught.value.signal_name == "SIGTERM" and caught.value.exit_code == 143
+        assert time.perf_counter() - started < 20
+        assert children and children[0].poll() is not None  # the kernel's stand-in was stopped
+        assert earlier.poll() is None
+        assert signal.getsignal(signal.SIGTERM) == before
+    finally:
+        earlier.kill()
 
 
 def test_a_step_error_and_result_come_back_unchanged():

@@ -8,7 +8,8 @@ import pytest
 from mlhelpers.core.artifacts import STEPS
 from mlhelpers.core.environment import git_state, package_versions
 from mlhelpers.core.params import Params, ParamsError
-from mlhelpers.pipeline import check_step_inputs, list_runs, new_run_dir, parse_steps, run_pipeline
+from mlhelpers.pipeline import check_step_inputs, new_run_dir, parse_steps, run_pipeline
+from mlhelpers.runs import list_runs
 
 
 def test_steps_are_parsed_in_pipeline_order():

@@ -10,7 +10,8 @@ import pytest
 from mlhelpers.cli import main
 from mlhelpers.core.artifacts import STEPS
 from mlhelpers.core.params import PROJECT_ROOT, ParamsError
-from mlhelpers.pipeline import list_runs, new_run_dir, run_pipeline
+from mlhelpers.pipeline import new_run_dir, run_pipeline
+from mlhelpers.runs import list_runs
 from mlhelpers.sweep import MAX_VARIANTS, new_sweep_dir, parse_grid, plan_sweep, run_sweep
 
 DEMO = PROJECT_ROOT / "params" / "demo.yaml"

@@ -14,6 +14,7 @@ import pandas as pd
 from mlhelpers.baseline import BaselineError
 from mlhelpers.baseline.crossval import ZooResult
 from mlhelpers.core.artifacts import artifact_path, atomic_path, finite_or_none, relative_to_run, write_json
+from mlhelpers.formats.skops_io import save_skops
 
 __all__ = ["LeakageWarning", "choose_threshold", "write_baseline_artifacts", "out_of_fold_table", "check_leakage"]
 
@@ -29,11 +30,16 @@ class LeakageWarning(UserWarning):
 def choose_threshold(zoo: ZooResult) -> dict[str, Any]:
     """For a binary target: the probability threshold on class 1 maximizing balanced accuracy
     (Youden's J) on out-of-fold predictions, with its scores next to those at 0.5."""
+    return choose_threshold_for(zoo, None)
+
+
+def choose_threshold_for(zoo: ZooResult, model: str | None) -> dict[str, Any]:
+    """``choose_threshold`` from ``model``'s out-of-fold predictions (the selected model's for None)."""
     from sklearn.metrics import roc_curve
 
     if zoo.data.n_classes != 2:
         raise BaselineError("a decision threshold applies to binary classification only.")
-    y, proba = zoo.out_of_fold()
+    y, proba = zoo.out_of_fold(model)
     fpr, tpr, thresholds = roc_curve(y, proba[:, 1])
     finite = np.isfinite(thresholds)
     best = np.argmax((tpr - fpr)[finite])
@@ -42,13 +48,19 @@ def choose_threshold(zoo: ZooResult) -> dict[str, Any]:
             "rule": "maximizes balanced accuracy (Youden's J) on out-of-fold predictions"}
 
 
-def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path) -> pd.DataFrame:
+def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path, holdout=None) -> pd.DataFrame:
     """Write ``leaderboard.csv``, ``cv_results.json`` and ``model_spec.json``; return a table of the files
-    (paths relative to the run folder) and what each holds."""
+    (paths relative to the run folder) and what each holds.
+
+    ``holdout`` (engine dask, ``mlhelpers.baseline.fulldata.HoldoutResult``): the leaderboard gets a
+    ``trained_on`` column and the held-out scores, with the full-data XGBoost as its own line (no CV: it was
+    trained once); when it wins, ``model_spec.json`` says ``trained_on: full`` and the fitted pipeline is
+    saved as ``baseline/xgboost_full.skops`` for export."""
     data = zoo.data
     board_path = artifact_path(run_dir, "leaderboard")
+    board = zoo.leaderboard if holdout is None else _with_holdout(zoo, holdout)
     with atomic_path(board_path) as temp:
-        zoo.leaderboard.to_csv(temp, index=False)
+        board.to_csv(temp, index=False)
     # a fold holding one class has no ROC AUC: NaN, written as null (finite_or_none)
     cv_results = write_json(artifact_path(run_dir, "cv_results"), finite_or_none({
         "primary_metric": data.primary_metric, "strategy": zoo.split.strategy, "n_folds": len(zoo.split.folds),
@@ -66,14 +78,53 @@ def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path) -> pd.DataFram
     }
     if data.task == "classification" and data.n_classes == 2:
         spec["decision_threshold"] = choose_threshold(zoo)
+    extra = {}
+    if holdout is not None:
+        spec |= {"engine": "dask", "trained_on": "sample", "sample_rows": len(data.X),
+                 "holdout": {"partitions": holdout.details["partitions"], "rows": holdout.details["test_rows"],
+                             "scores": holdout.table.replace({np.nan: None}).to_dict(orient="records"),
+                             "winner": holdout.winner, "reason": holdout.reason}}
+        if holdout.winner == "full":
+            full_path = artifact_path(run_dir, "full_model")
+            save_skops(holdout.full_pipeline, full_path)
+            spec = zoo.spec("xgboost") | {key: value for key, value in spec.items() if key not in zoo.spec("xgboost")}
+            spec |= {"trained_on": "full", "full_model": relative_to_run(full_path, run_dir),
+                     "train_rows": holdout.details["train_rows"], "best_iteration": holdout.details["best_iteration"],
+                     "booster_params": holdout.details["booster_params"],
+                     "selection_reason": holdout.reason,
+                     "cv": {metric: {"mean": zoo.results["xgboost"].mean(metric), "std": zoo.results["xgboost"].std(metric)}
+                            for metric in data.metrics} | {"note": "the sample-trained twin's CV; see holdout"}}
+            spec.pop("decision_threshold", None)
+            if data.task == "classification" and data.n_classes == 2:
+                spec["decision_threshold"] = choose_threshold_for(zoo, "xgboost")
+            extra[full_path] = "the full-data XGBoost pipeline export uses (skops)"
     spec_path = write_json(artifact_path(run_dir, "model_spec"), finite_or_none(spec))
     oof_path = artifact_path(run_dir, "oof_predictions")
     with atomic_path(oof_path) as temp:
         out_of_fold_table(zoo).to_parquet(temp, index=False)
     holds = {board_path: "the leaderboard above", cv_results: "every model's fold scores, timings and parameters",
-             spec_path: f"what export rebuilds: {zoo.selected} with its parameters and features",
-             oof_path: f"{zoo.selected}'s out-of-fold predictions per training row (runs are compared on them)"}
+             spec_path: f"what export rebuilds: {spec['model']} ({spec.get('trained_on', 'all training rows')}) "
+                        "with its parameters and features",
+             oof_path: f"{zoo.selected}'s out-of-fold predictions per training row (runs are compared on them)"} | extra
     return pd.DataFrame({"file": [relative_to_run(path, run_dir) for path in holds], "holds": list(holds.values())})
+
+
+def _with_holdout(zoo: ZooResult, holdout) -> pd.DataFrame:
+    """The zoo's leaderboard (trained on the sample) with the held-out scores where a model was scored there,
+    and the full-data XGBoost as its own line next to its sample twin; ``selected`` marks what export takes."""
+    board = zoo.leaderboard.copy()
+    board.insert(1, "trained_on", f"sample ({len(zoo.split.train_index):,} rows, cross-validated)")
+    scored = holdout.table[~holdout.table["trained_on"].str.startswith("full")].set_index("model")
+    for column in [c for c in holdout.table.columns if c.startswith("holdout_")]:
+        board[column] = board["model"].map(scored[column])
+    full = holdout.table[holdout.table["trained_on"].str.startswith("full")].iloc[0].to_dict()
+    full["trained_on"] = full["trained_on"].replace("full data", "full data, trained once")
+    full["fit_seconds"] = holdout.details["train_seconds"]
+    if holdout.winner == "full":
+        board["selected"] = False
+    full["selected"] = holdout.winner == "full"
+    position = int(np.flatnonzero(board["model"] == "xgboost")[0]) if (board["model"] == "xgboost").any() else len(board)
+    return pd.concat([board.iloc[:position], pd.DataFrame([full]), board.iloc[position:]], ignore_index=True)
 
 
 def out_of_fold_table(zoo: ZooResult, model: str | None = None) -> pd.DataFrame:

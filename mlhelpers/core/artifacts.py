@@ -55,6 +55,7 @@ ARTIFACTS = {
     "cv_results": ("baseline", "baseline/cv_results.json"),
     "model_spec": ("baseline", "baseline/model_spec.json"),
     "split": ("baseline", "baseline/split.json"),
+    "full_model": ("baseline", "baseline/xgboost_full.skops"),  # engine dask: XGBoost trained on every training row
     "oof_predictions": ("baseline", "baseline/oof_predictions.parquet"),  # the selected model's, per training row
     "metrics": ("export", "model/metrics.json"),
     "input_schema": ("export", "model/input_schema.json"),
@@ -66,6 +67,7 @@ ARTIFACTS = {
     "model_card": ("export", "model/model_card.md"),
     "reference": ("export", "model/reference.json"),  # compact summary of the training data, for drift checks
     "predictions": ("export", "scoring/predictions.csv"),   # the data file scored as a demo
+    "prediction_parts": ("export", "scoring/predictions"),  # ... on engine dask: a folder of Parquet parts
     # in the output folder of an after-pipeline notebook
     "comparison": ("compare", "comparison.csv"),
     "drift_report": ("monitor", "drift_report.json"),

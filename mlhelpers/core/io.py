@@ -9,13 +9,14 @@ error is a ``DataError`` naming the file, the problem and the fix.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
-from mlhelpers.core import readers, sql
+from mlhelpers.core import readers, sources, sql
 from mlhelpers.core.sniff import (COMPRESSION_SUFFIXES, MISSING_MARKERS, SQL_SUFFIXES, CsvFormat, DataError,
                                   check_compressed, check_unique_names, file_format, sniff_csv)
 
@@ -148,6 +149,8 @@ def load_table(path: str | Path, query: str | None = None, nrows: int | None = N
     sheets and no ``sheet``.
     """
     path = Path(path)
+    if sources.is_multi_file(path):  # a folder or a glob: its files read one by one, stacked in file order
+        return sources.concatenate(sources.data_files(path), lambda file: load_table(file, nrows=nrows), nrows)
     kind = check_data_file(path, sheet)
     if kind == "csv":
         frame = readers.read_csv(path, nrows)[0]
@@ -177,11 +180,21 @@ def iter_table(path: str | Path, chunk_rows: int = 50_000, *, query: str | None 
     ``dtypes`` (column -> ``"text"`` or ``"number"``) fixes how those columns of a CSV file are read in
     every chunk (see ``mlhelpers.core.readers.iter_csv``); ``keep_blank_lines`` keeps a CSV's blank lines as
     empty rows. Always yields at least one frame (an empty one with the columns for a header-only file).
-    File problems raise ``DataError`` at the call, before any chunk.
+    A folder or glob yields its files' chunks one file after another (as ``load_table`` stacks them). File
+    problems raise ``DataError`` at the call, before any chunk (for a folder: its first file's problems and
+    files whose columns differ).
     """
     path = Path(path)
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}.")
+    if sources.is_multi_file(path):
+        files = sources.data_files(path)
+        read_columns(path)  # files whose columns differ are refused before any chunk
+        first = iter_table(files[0], chunk_rows, dtypes=dtypes, keep_blank_lines=keep_blank_lines)
+        # one file open at a time: the later files are opened only when the earlier ones are read
+        later = (chunk for file in files[1:]
+                 for chunk in iter_table(file, chunk_rows, dtypes=dtypes, keep_blank_lines=keep_blank_lines))
+        return itertools.chain(first, later)
     kind = check_data_file(path, sheet)
     if kind == "csv":
         chunks = readers.iter_csv(path, chunk_rows, dtypes, keep_blank_lines)
@@ -205,8 +218,19 @@ def _chain(path: Path, first: pd.DataFrame, rest: Iterator[pd.DataFrame], kind: 
 
 
 def read_columns(path: str | Path, query: str | None = None, sheet: str | int | None = None) -> list[str]:
-    """Column names of a table, reading as little of it as possible."""
+    """Column names of a table, reading as little of it as possible; a folder or glob's files must all hold the
+    same columns (``DataError`` names the first file that differs)."""
     path = Path(path)
+    if sources.is_multi_file(path):
+        files = sources.data_files(path)
+        columns = read_columns(files[0])
+        for other in files[1:]:
+            names = read_columns(other)
+            if set(names) != set(columns):
+                raise DataError(f"{other}: its columns differ from {files[0].name}'s (lacks "
+                                f"{sorted(set(columns) - set(names))}, adds {sorted(set(names) - set(columns))}); "
+                                "every file of a folder or glob must hold the same columns.")
+        return columns
     if check_data_file(path, sheet) == "parquet":
         import pyarrow.parquet as pq
 

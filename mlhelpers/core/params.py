@@ -7,14 +7,15 @@ arguments. Everything here is pure: importing this module reads and writes nothi
 from __future__ import annotations
 
 import difflib
-import functools
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from mlhelpers.core import sources
 from mlhelpers.core.classes import RareClassError, plan_rare_classes
-from mlhelpers.core.io import check_data_file, load_table, read_columns
+from mlhelpers.core.engine import EngineError, check_engine_params
+from mlhelpers.core.io import check_data_file, file_format, load_table, read_columns
 from mlhelpers.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from mlhelpers.core.models import LEADERBOARD_MODELS, ZOO
 from mlhelpers.core.sniff import check_compressed
@@ -22,7 +23,6 @@ from mlhelpers.core.tables import DUPLICATE_SHARE, drop_missing_target
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MAX_SEED = 2**32 - 1          # numpy's and scikit-learn's limit for a seed
-MAX_PARAMS_BYTES = 1_000_000  # a params file is a few lines; anything this big is not one
 MAX_ERRORS_SHOWN = 10
 _CHOICES = {"primary_metric": ("metric", CLASSIFICATION_METRICS + REGRESSION_METRICS),
             "selected_model": ("model", LEADERBOARD_MODELS)}
@@ -37,7 +37,7 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
-    data_path: str = Field("data/credit.csv", description="data file: CSV, Parquet, Excel, JSON lines, SQLite or DuckDB; relative paths start at the project root")
+    data_path: str = Field("data/credit.csv", description="data file (CSV, Parquet, Excel, JSON lines, SQLite or DuckDB), a folder of Parquet or CSV files, or a glob of them; relative paths start at the project root")
     data_query: str | None = Field(None, description="SQL query, required when data_path is a SQLite or DuckDB database")
     data_sheet: str | int | None = Field(None, description="the Excel sheet holding the table (its name, or 0-based index), required when the workbook has several")
     target: str = Field("Status", description="the column to predict")
@@ -67,6 +67,11 @@ class Params(BaseModel):
     mlflow_tracking_uri: str = Field("", description="empty means a local SQLite store under runs/")
     mlflow_experiment: str = Field("mlhelpers", min_length=1, description="MLflow experiment name")
     mlflow_parent_run_id: str = Field("", description="MLflow run to log this run under (mlh sweep sets it); empty for none")
+    engine: Literal["pandas", "dask"] = Field("pandas", description="pandas: one process; dask: a cluster, for tables larger than memory")
+    dask_scheduler: str = Field("", description="engine dask: empty starts a local cluster for the run; an address such as tcp://10.0.0.5:8786 uses that cluster")
+    dask_workers: int = Field(-1, description="engine dask, local cluster: workers, -1 means one per core")
+    dask_worker_memory: str = Field("2GB", min_length=1, description="engine dask, local cluster: memory limit per worker, e.g. 2GB")
+    dask_sample_rows: int = Field(200_000, ge=1_000, description="engine dask: rows of the seeded sample for roles, figures, the profile and the zoo")
 
     @field_validator("target", "data_path", "run_dir")
     @classmethod
@@ -93,7 +98,7 @@ class Params(BaseModel):
             raise ValueError("must not be empty; give the sheet's name or 0-based index, or leave it out")
         return value
 
-    @field_validator("n_jobs")
+    @field_validator("n_jobs", "dask_workers")
     @classmethod
     def _valid_n_jobs(cls, value: int) -> int:
         if value == 0 or value < -1:
@@ -132,15 +137,15 @@ def _format_error(error: dict[str, Any], source: str, schema: type[BaseModel] = 
     top_key = str(error["loc"][0]) if error["loc"] else ""
     if error["type"] == "extra_forbidden":
         hint = _did_you_mean(top_key, list(schema.model_fields))
-        return (f"{source}: unknown key {top_key!r}{hint}. "
-                f"Known keys: {', '.join(schema.model_fields)}.")
+        return f"{source}: unknown key {top_key!r}{hint}."
     field = schema.model_fields.get(top_key)
     expected = f" ({field.description})" if field is not None and field.description else ""
     message = error["msg"].removeprefix("Value error, ")
-    return f"{source}: key {key!r}: {message}; got {_short_repr(error.get('input'))}{expected}."
+    return f"{source}: key {key!r}: {message}; got {short_repr(error.get('input'))}{expected}."
 
 
-def _short_repr(value: Any) -> str:
+def short_repr(value: Any) -> str:
+    """``repr(value)`` cut short (a few items, 60 characters per string)."""
     # Bounded whatever the value: a YAML alias bomb once turned one message into gigabytes.
     import reprlib
 
@@ -157,6 +162,7 @@ def validate_params(values: dict[str, Any], source: str = "params", check_data: 
     params = parse_params(Params, values, source)
     if check_data:
         _check_against_data(params, source)
+        _check_engine(params, source)
     return params
 
 
@@ -170,16 +176,25 @@ def parse_params(schema: type[BaseModel], values: dict[str, Any], source: str = 
         lines = [_format_error(e, source, schema) for e in errors[:MAX_ERRORS_SHOWN]]
         if len(errors) > MAX_ERRORS_SHOWN:
             lines.append(f"{source}: and {len(errors) - MAX_ERRORS_SHOWN} more problems.")
+        if any(e["type"] == "extra_forbidden" for e in errors):  # once, not after every unknown key
+            lines.append(f"{source}: known keys: {', '.join(schema.model_fields)}.")
         raise ParamsError("\n".join(lines)) from None
 
 
 def _check_against_data(params: Params, source: str) -> None:
-    if not params.data_file.exists():
+    if not sources.source_exists(params.data_file):
         raise ParamsError(f"{source}: key 'data_path': file {params.data_file} does not exist; "
                           "point data_path at a data file (relative paths start at the project root).")
-    check_data_file(params.data_file, params.data_sheet)
-    check_compressed(params.data_file)  # a truncated archive is refused now, not halfway through explore
-    columns = read_columns(params.data_file, query=params.data_query, sheet=params.data_sheet)
+    try:
+        if sources.is_multi_file(params.data_file) and params.data_sheet is not None:
+            raise ParamsError(f"{source}: key 'data_sheet' ({params.data_sheet!r}) applies to one Excel workbook, "
+                              f"and data_path {params.data_file} names a folder or glob of files; remove data_sheet.")
+        if not sources.is_multi_file(params.data_file):
+            check_data_file(params.data_file, params.data_sheet)
+            check_compressed(params.data_file)  # a truncated archive is refused now, not halfway through explore
+        columns = read_columns(params.data_file, query=params.data_query, sheet=params.data_sheet)
+    except sources.SourceError as exc:
+        raise ParamsError(f"{source}: key 'data_path': {exc}") from None
     named = {"target": [params.target], "group_column": [params.group_column],
              "time_column": [params.time_column], "drop_columns": params.drop_columns,
              "keep_columns": params.keep_columns}
@@ -193,12 +208,38 @@ def _check_against_data(params: Params, source: str) -> None:
         raise ParamsError(f"{source}: key 'drop_columns' lists the target {params.target!r}; remove it.")
 
 
+def _check_engine(params: Params, source: str) -> None:
+    """Dask settings that cannot work are refused here, before any step (the scheduler is contacted)."""
+    if params.engine != "dask":
+        return
+    for key in ("group_column", "time_column"):
+        if getattr(params, key):
+            raise ParamsError(f"{source}: key {key!r}: engine: dask holds out whole partitions chosen at random, so "
+                              f"grouped and time-ordered splits are not available; remove {key} or use engine: pandas.")
+    if params.data_query or not sources.is_multi_file(params.data_file) and \
+            file_format(params.data_file) not in ("parquet", "csv"):
+        raise ParamsError(f"{source}: key 'data_path': engine: dask reads Parquet or CSV files (a file, a folder or a "
+                          f"glob), not {params.data_file.name}; convert it to Parquet or use engine: pandas.")
+    try:
+        check_engine_params(params.engine, params.dask_scheduler, params.dask_workers, params.dask_worker_memory)
+    except EngineError as exc:
+        raise ParamsError(f"{source}: key {str(exc).split(':')[0]!r}: {str(exc).split(': ', 1)[1]}") from None
+
+
 def check_target_classes(params: Params, source: str = "params") -> dict[str, Any] | None:
     """Read the target column and apply the ``rare_classes`` policy to it (``mlh validate`` calls it, so a run
     that would be refused is refused before it starts). Returns the plan (``core.classes``), or None when the
-    target is a number and ``task`` is auto, or regression. Raises ``ParamsError``."""
-    frame, _ = drop_missing_target(load_table(params.data_file, query=params.data_query, sheet=params.data_sheet),
-                                   params.target)
+    target is a number and ``task`` is auto, or regression. Raises ``ParamsError``.
+
+    Under ``engine: dask`` only the target column is read (every file, in order), never the whole table."""
+    if params.engine == "dask":  # the target column alone, every file on this process's threads
+        from mlhelpers.core import lazy
+
+        table = lazy.read_lazy(params.data_file)
+        frame = lazy.pandas_like(table.frame[[params.target]].compute(), table.object_bools)
+    else:
+        frame = load_table(params.data_file, query=params.data_query, sheet=params.data_sheet)
+    frame, _ = drop_missing_target(frame, params.target)
     y = frame[params.target]
     if params.task == "regression" or (params.task == "auto" and y.dtype.kind in "iuf"):
         return None  # a number may be a class label or a value: the explore step infers the task, then checks
@@ -206,101 +247,6 @@ def check_target_classes(params: Params, source: str = "params") -> dict[str, An
         return plan_rare_classes(y, policy=params.rare_classes, cv_folds=params.cv_folds, test_size=params.test_size)
     except RareClassError as exc:
         raise ParamsError(f"{source}: key 'rare_classes': {exc}") from None
-
-
-def read_params_file(path: str | Path) -> dict[str, Any]:
-    """Parse a params YAML file into a dict; malformed, ambiguous or empty files raise ``ParamsError``.
-
-    Stricter than YAML itself: a key given twice, a key that is not a string (``1:``, ``yes:``) and aliases
-    (``*name``, the stuff of "billion laughs" files) are refused, each with one short message.
-    """
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise ParamsError(f"params file {path} does not exist; pass a YAML file such as params/demo.yaml.")
-    size = path.stat().st_size
-    if size > MAX_PARAMS_BYTES:
-        raise ParamsError(f"{path}: {size:,} bytes is not a params file (a few key: value lines); check the path.")
-    try:
-        values = yaml.load(path.read_text(encoding="utf-8"), Loader=_strict_loader()[0])  # noqa: S506 - a SafeLoader
-    except (yaml.YAMLError, RecursionError, UnicodeDecodeError) as exc:
-        raise ParamsError(f"{path}: {_yaml_problem(exc)}") from None
-    if values is None:
-        raise ParamsError(f"{path}: the file is empty; it needs at least 'data_path' and 'target' (see params/demo.yaml).")
-    if not isinstance(values, dict):
-        raise ParamsError(f"{path}: expected a mapping of key: value lines, got a {type(values).__name__}.")
-    return values
-
-
-def _yaml_problem(exc: BaseException) -> str:
-    if isinstance(exc, RecursionError):
-        return "values nested too deeply; a params file holds flat key: value lines."
-    if isinstance(exc, UnicodeDecodeError):
-        return f"not UTF-8 text (byte {exc.start}); save the file as UTF-8."
-    where = getattr(exc, "problem_mark", None)
-    line = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-    if isinstance(exc, _strict_loader()[1]):
-        return f"{exc.problem}{line}; {exc.fix}."
-    problem = str(getattr(exc, "problem", None) or exc)[:200]
-    return f"malformed YAML{line}: {problem}; fix the syntax (key: value, one per line)."
-
-
-@functools.cache
-def _strict_loader():
-    import yaml
-
-    class AmbiguousYaml(yaml.YAMLError):
-        def __init__(self, problem: str, fix: str, mark) -> None:
-            super().__init__(problem)
-            self.problem, self.fix, self.problem_mark = problem, fix, mark
-
-    class StrictLoader(yaml.SafeLoader):
-        """PyYAML's safe loader, refusing what makes a params file ambiguous or explosive."""
-
-        def compose_node(self, parent, index):
-            if self.check_event(yaml.AliasEvent):
-                event = self.peek_event()
-                raise AmbiguousYaml(f"alias *{event.anchor} is not allowed in a params file",
-                                    "write the value out where it is used", event.start_mark)
-            return super().compose_node(parent, index)
-
-        def construct_mapping(self, node, deep=False):
-            seen = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=True)
-                if not isinstance(key, str):
-                    raise AmbiguousYaml(f"key {_short_repr(key)} is not a string", "keys are parameter names; "
-                                        "quote it if it is one", key_node.start_mark)
-                if key in seen:
-                    raise AmbiguousYaml(f"key {key!r} is given twice", "keep one of them (YAML would silently "
-                                        "take the last)", key_node.start_mark)
-                seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
-    return StrictLoader, AmbiguousYaml
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """Turn ``["cv_folds=3", "models=[dummy,linear]"]`` into typed values (YAML scalars)."""
-    import yaml
-
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise ParamsError(f"--set {pair!r}: expected key=value, e.g. --set cv_folds=3.")
-        try:
-            values[key.strip()] = yaml.load(raw, Loader=_strict_loader()[0]) if raw.strip() else ""  # noqa: S506
-        except (yaml.YAMLError, RecursionError):
-            values[key.strip()] = raw
-    return values
-
-
-def load_params(path: str | Path, overrides: list[str] | None = None, check_data: bool = True) -> Params:
-    """Read, override and validate a params file."""
-    values = read_params_file(path) | parse_overrides(overrides or [])
-    return validate_params(values, source=str(path), check_data=check_data)
 
 
 _NOTEBOOK_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "open"}

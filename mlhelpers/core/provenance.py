@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlhelpers.core.artifacts import MANIFEST, STEPS, artifact_path, write_json
-from mlhelpers.core.tables import file_sha256
+from mlhelpers.core import sources
 
 __all__ = ["DataChangedError", "data_fingerprint", "check_data", "recorded_fingerprint"]
 
@@ -24,9 +24,9 @@ class DataChangedError(ValueError):
 
 
 def data_fingerprint(data_file: str | Path) -> dict[str, Any]:
-    """``{"path", "sha256", "bytes"}`` of the data file as it is now."""
-    data_file = Path(data_file)
-    return {"path": str(data_file), "sha256": file_sha256(data_file), "bytes": data_file.stat().st_size}
+    """``{"path", "sha256", "bytes", "files"}`` of the data as it is now: a file, or a folder or glob of files
+    (``mlhelpers.core.sources.data_fingerprint``; a single file's sha256 is its bytes', as ``file_sha256``)."""
+    return sources.data_fingerprint(data_file)
 
 
 def recorded_fingerprint(run_dir: str | Path) -> tuple[dict[str, Any], str] | None:

@@ -17,7 +17,7 @@ import pandas as pd
 from mlhelpers.core.sniff import (MISSING_MARKERS, CsvFormat, DataError, check_unique_names, head_bytes,
                                   open_binary, sniff_csv, truncated_message)
 
-__all__ = ["read_csv", "iter_csv", "read_parquet", "iter_parquet", "read_excel", "excel_sheet", "read_jsonl",
+__all__ = ["read_csv", "iter_csv", "line_ends", "read_parquet", "iter_parquet", "read_excel", "excel_sheet", "read_jsonl",
            "iter_jsonl", "parse_numbers"]
 
 
@@ -50,7 +50,7 @@ def read_csv(path: Path, nrows: int | None = None) -> tuple[pd.DataFrame, CsvFor
     """The whole CSV file (or its first ``nrows`` rows) and the dialect it was read with."""
     fmt = sniff_csv(path)
     with _csv_errors(path, fmt):  # a truncated archive is found while looking for line ends
-        options = _csv_options(fmt) | _line_ends(path)
+        options = _csv_options(fmt) | line_ends(path)
     if nrows is None and fmt.thousands is None and "lineterminator" not in options:
         # pyarrow's multithreaded reader is ~5x faster with half the peak memory on big files; anything
         # it rejects is read again by the C parser below, whose errors are the clear ones.
@@ -63,11 +63,19 @@ def read_csv(path: Path, nrows: int | None = None) -> tuple[pd.DataFrame, CsvFor
         return pd.read_csv(path, nrows=nrows, low_memory=False, **options), fmt
 
 
-def _line_ends(path: Path) -> dict:
+def line_ends(path: Path) -> dict:
     r"""``lineterminator="\n"`` for a file whose lines end at "\n" and whose text holds a bare "\r": pandas'
     to_csv leaves such a carriage return unquoted, and the parsers took it for a line end (rows split
-    silently, or "Buffer overflow caught")."""
-    return {"lineterminator": "\n"} if _bare_carriage_returns(path) else {}
+    silently, or "Buffer overflow caught"). The Dask engine's reader (``mlhelpers.core.lazy``) uses it too.
+    Raises ``DataError`` for a compressed file that does not decompress to its end."""
+    import lzma
+    import zlib
+
+    try:
+        bare = _bare_carriage_returns(path)
+    except (EOFError, zlib.error, lzma.LZMAError, OSError) as exc:
+        raise DataError(truncated_message(path, exc)) from None
+    return {"lineterminator": "\n"} if bare else {}
 
 
 def _bare_carriage_returns(path: Path) -> bool:
@@ -98,7 +106,7 @@ def iter_csv(path: Path, chunk_rows: int, dtypes: dict[str, str] | None = None,
     with _csv_errors(path, fmt):
         reader = pd.read_csv(path, chunksize=chunk_rows, skip_blank_lines=not keep_blank_lines,
                              dtype={name: str for name in dtypes or {}}, low_memory=False,
-                             **_csv_options(fmt) | _line_ends(path))
+                             **_csv_options(fmt) | line_ends(path))
         with reader:
             for chunk in reader:
                 for name in numbers:

@@ -113,13 +113,21 @@ def _convert(raw: pd.Series, name: str, info: dict[str, Any]) -> tuple[pd.Series
     """The column in its training type, a mask of bad values and one reason per bad value."""
     present = raw.notna().to_numpy()
     dtype = info["dtype"]
-    if dtype in ("bool", "boolean"):
+    allowed = info.get("categories")
+    # A true/false column with missing values trained as objects (pandas' CSV reader, Parquet without pandas
+    # metadata, the Dask engine's sklearn_frame) lists Python bools as its categories: its values are checked as
+    # true/false too, never as text ("True" is not True: every present value was refused)
+    booleans = bool(allowed) and all(isinstance(value, bool) for value in allowed)
+    if dtype in ("bool", "boolean") or booleans:
         text = raw.astype(str).str.strip().str.lower()
         values = text.map({"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False})
         bad = present & values.isna().to_numpy()
-        values = values.where(present, None)
-        return (values.astype("boolean") if dtype == "boolean" else values), bad, \
-            _why(raw, bad, f"{name}: {{}} is not true/false")
+        why = _why(raw, bad, f"{name}: {{}} is not true/false")
+        if dtype == "boolean":
+            return values.where(present, None).astype("boolean"), bad, why
+        if dtype == "object":  # as trained: Python bools, NaN for missing (io.missing_as_nan)
+            return values.astype(object).where(present & ~bad, np.nan), bad, why
+        return values.where(present, None), bad, why
     if info["role"] == "datetime":  # the pipeline parses dates itself: check they parse, pass them on
         with warnings.catch_warnings():  # mixed zones and formats: utc=True reads them all
             warnings.simplefilter("ignore")
@@ -137,7 +145,6 @@ def _convert(raw: pd.Series, name: str, info: dict[str, Any]) -> tuple[pd.Series
         values = raw.astype(str).astype(object).where(present, np.nan)
         bad = np.zeros(len(raw), dtype=bool)
         why = np.array([], dtype=object)
-    allowed = info.get("categories")
     if allowed is not None:
         unseen = present & ~bad & ~values.isin(allowed).to_numpy()
         if unseen.any():

@@ -75,15 +75,16 @@ class LoadReport:
 
 
 def load_compact(path: str | Path, query: str | None = None, sheet: str | int | None = None,
-                 target: str | None = None) -> tuple[pd.DataFrame, LoadReport]:
+                 target: str | None = None, frame: pd.DataFrame | None = None) -> tuple[pd.DataFrame, LoadReport]:
     """Load a table (``mlhelpers.core.io.load_table``), convert its values (``mlhelpers.core.values``:
     missing-value words, yes/no, units, dates, infinities; the target only to numbers) and compact its dtypes.
+    ``frame``: the table as ``load_table`` read it already (not read again).
 
     Returns the frame and a ``LoadReport``: a summary table (source, format, CSV dialect, shape, memory
     before and after, the share saved) and the conversions made.
     """
     path = Path(path)
-    frame = io.load_table(path, query=query, sheet=sheet)
+    frame = io.load_table(path, query=query, sheet=sheet) if frame is None else frame
     frame, conversions = values.convert_table(frame, target=target, from_text=io.file_format(path) == "csv")
     compact, per_column = compact_dtypes(frame)
     before, after = per_column["mb_before"].sum(), per_column["mb_after"].sum()

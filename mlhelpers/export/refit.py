@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlhelpers.core import engine, lazy
 from mlhelpers.core import schema as input_schema
 from mlhelpers.core.artifacts import artifact_path, finite_or_none, read_artifact, write_json
 from mlhelpers.core.classes import describe_plan, merge_rare_classes
@@ -22,7 +23,9 @@ from mlhelpers.core.metrics import absent_classes, cv_spread_check, scores, task
 from mlhelpers.core.models import LEADERBOARD_MODELS, build_pipeline, encode_target, model_family, predict_on_one_thread
 from mlhelpers.core.provenance import check_data
 from mlhelpers.core.tables import drop_missing_target, load_as_explored
+from mlhelpers.core.values import apply_conversions
 from mlhelpers.export import ExportError
+from mlhelpers.formats.skops_io import load_skops
 
 __all__ = ["ExportData", "resolve_spec", "load_export_data", "prepare_export_data", "all_features", "refit",
            "evaluate_on_test", "write_metrics", "metrics_table", "describe_test_score", "write_input_schema"]
@@ -41,6 +44,7 @@ class ExportData:
     task: str
     classes: list | None
     strategy: str
+    prefit: Path | None = None       # engine dask: the full-data XGBoost the baseline trained (used as is)
     conversions: dict[str, dict[str, Any]] = field(default_factory=dict)  # eda.json's value conversions
 
     def summary(self) -> pd.DataFrame:
@@ -114,9 +118,40 @@ def load_export_data(params) -> ExportData:
         raise ExportError(f"model_spec.json in {params.run_path} predicts {spec['target']!r}, params say "
                           f"{params.target!r}; export with the baseline's target or rerun 01 and 02 with this one.")
     conversions = read_artifact(params.run_path, "eda").get("conversions") or {}
+    if spec.get("engine") == "dask":
+        return _load_partitioned(params, spec, split, conversions)
     table = load_as_explored(params.data_file, conversions, query=params.data_query, sheet=params.data_sheet)
     frame, _ = drop_missing_target(table, params.target)
     return prepare_export_data(frame, spec, split, conversions)
+
+
+def _load_partitioned(params, spec: dict[str, Any], split: dict[str, Any],
+                      conversions: dict[str, dict[str, Any]]) -> ExportData:
+    """Engine dask: the training rows are the baseline's sample (drawn again: the same rows by content and seed),
+    the test rows a seeded sample of up to ``dask_sample_rows`` rows of the held-out partitions (every row of
+    them was scored by the baseline: ``holdout`` in model_spec.json). A full-data winner is used as saved."""
+    engine.current_client()
+    table = lazy.read_lazy(params.data_file)
+    parts = spec["holdout"]["partitions"]
+    if max(max(numbers) for numbers in parts.values() if numbers) >= table.npartitions:
+        raise ExportError(f"{params.data_file} has {table.npartitions} partitions, fewer than the baseline held out; "
+                          "the data changed since the baseline step: rerun it.")
+    train = lazy.lazy_sample(table, spec["sample_rows"], split["seed"], known=spec["target"],
+                             partitions=sorted(parts["train"] + parts["valid"]))
+    test = lazy.lazy_sample(table, params.dask_sample_rows, split["seed"], known=spec["target"],
+                            partitions=parts["test"])
+    # NaN for every missing text value, then eda.json's conversions: the dtypes the pandas engine's export has
+    # (a yes/no column as boolean, not objects), so the input schema accepts the rows check_rows converts; then
+    # as the baseline fed its pipelines (conversions, then sklearn_frame): a true/false column with gaps became
+    # pandas' nullable boolean here, and the full-data XGBoost's encoder, fitted on objects, failed on it
+    # (TypeError: ufunc 'isnan' not supported)
+    frame = lazy.sklearn_frame(apply_conversions(lazy.sklearn_frame(pd.concat([train, test])), conversions))
+    data = prepare_export_data(frame, spec, {"train_index": split["train_index"], "test_index": test.index.tolist()},
+                               conversions)
+    data.strategy = f"dask: {len(parts['test'])} held-out partitions (a seeded sample of {len(test):,} rows of them here)"
+    if spec.get("trained_on") == "full":
+        data.prefit = params.run_path / spec["full_model"]
+    return data
 
 
 def prepare_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[str, Any],
@@ -168,7 +203,11 @@ def refit(data: ExportData):
     random forest on the demo: p50 33 ms with two threads, 14 ms with one) and a server scales by
     adding workers instead.
     """
-    return predict_on_one_thread(build_pipeline(data.spec).fit(data.X_train, data.y_train))
+    if data.prefit is not None:  # trained on the cluster over every training row: nothing to refit here
+        pipeline = load_skops(data.prefit)
+    else:
+        pipeline = build_pipeline(data.spec).fit(data.X_train, data.y_train)
+    return predict_on_one_thread(pipeline)
 
 
 def evaluate_on_test(pipeline, data: ExportData) -> dict[str, float]:
@@ -183,15 +222,18 @@ def evaluate_on_test(pipeline, data: ExportData) -> dict[str, float]:
 def write_metrics(run_dir: str | Path, data: ExportData, pipeline) -> pd.DataFrame:
     """Evaluate ``pipeline`` once on the test split (``evaluate_on_test``) and write ``model/metrics.json``
     (primary metric, test scores, CV mean and std, whether the primary test score lies outside CV mean +- 3 std,
-    the classes with no test row); return ``metrics_table``."""
+    the classes with no test row; engine dask: the held-out scores and what the model was trained on);
+    return ``metrics_table``."""
     spec, metric = data.spec, data.spec["primary_metric"]
     test = evaluate_on_test(pipeline, data)
     absent = absent_classes(data.y_test, len(data.classes)) if data.task == "classification" else []
+    cv = {k: v for k, v in spec.get("cv", {}).items() if isinstance(v, dict)}  # a full-data winner's cv adds a note
     write_json(artifact_path(run_dir, "metrics"), finite_or_none({
         "primary_metric": metric, "model": spec["model"], "test": test,
-        "cv": spec.get("cv", {}), "n_train": len(data.X_train), "n_test": len(data.X_test),
-        "test_vs_cv": cv_spread_check(metric, test.get(metric), spec.get("cv", {}).get(metric)),
-        "classes_absent_from_test": [data.classes[c] for c in absent]}))
+        "cv": cv, "n_train": spec.get("train_rows", len(data.X_train)), "n_test": len(data.X_test),
+        "test_vs_cv": cv_spread_check(metric, test.get(metric), cv.get(metric)),
+        "classes_absent_from_test": [data.classes[c] for c in absent]}
+        | ({"holdout": spec["holdout"], "trained_on": spec.get("trained_on")} if "holdout" in spec else {})))
     return metrics_table(read_artifact(run_dir, "metrics"))
 
 

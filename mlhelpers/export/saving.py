@@ -9,14 +9,14 @@ from typing import Any
 
 import pandas as pd
 
-from mlhelpers.core.artifacts import artifact_file
+from mlhelpers.core.artifacts import artifact_file, artifact_path
 from mlhelpers.export.refit import ExportData
-from mlhelpers.formats import onnx_io, skops_io
+from mlhelpers.formats import onnx_io, partitioned, scoring, skops_io
 from mlhelpers.formats.parity import ParityError, assert_parity, check_parity
 from mlhelpers.formats.probe import Probe, edge_rows, probe_parity
 from mlhelpers.formats.serving import DEFAULT_BUDGET_SECONDS, serving_report
 
-__all__ = ["parity_probe", "save_formats", "measure_formats", "serving_summary"]
+__all__ = ["parity_probe", "save_formats", "measure_formats", "serving_summary", "score_data"]
 
 
 def parity_probe(data: ExportData) -> Probe:
@@ -129,3 +129,16 @@ def _format_row(name: str, path: Path, parity, precision: str, note: str, probed
             "parity_rows": parity.n_rows, "probe_rows": probed.n_rows,
             "probe_max_abs_diff": probed.max_abs_diff, "probe_ok": probed.ok,
             "note": note if probed.ok else probed.describe()}
+
+
+def score_data(params, model_dir: str | Path) -> str:
+    """Score the run's data with the exported folder as ``mlh predict`` would, and say what was written.
+
+    pandas: ``scoring/predictions.csv`` (chunk by chunk). Dask: the partitions scored on the workers into
+    ``scoring/predictions/part.<i>.parquet`` and ``scoring/predictions_rejects/`` (bounded memory per worker)."""
+    if params.engine == "dask":
+        folder = artifact_path(params.run_path, "prediction_parts")
+        return partitioned.score_partitions(model_dir, params.data_file, folder).line(relative_to=params.run_path)
+    return scoring.score_file(model_dir, params.data_file, artifact_path(params.run_path, "predictions"),
+                              progress=False, sheet=params.data_sheet,
+                              query=params.data_query).line(relative_to=params.run_path)

@@ -158,7 +158,7 @@ def log_export_run(params, data, skip_notebooks: tuple[str, ...] = ("03_export.i
                                     "(earlier cells of notebooks/03_export.ipynb) before logging to MLflow.")
     served = served_model_file(model_dir)  # refuses a folder whose recommended file is missing, before logging
     metrics = read_artifact(run_dir, "metrics")
-    input_example = check_rows(data.X_test.head(5), read_artifact(run_dir, "input_schema")).valid
+    input_example = _naive_utc(check_rows(data.X_test.head(5), read_artifact(run_dir, "input_schema")).valid)
     artifacts = local_store_paths(params.tracking_uri)
     if artifacts is not None:  # SQLite creates the database file, not its folder
         artifacts.parent.mkdir(parents=True, exist_ok=True)
@@ -182,6 +182,14 @@ def log_export_run(params, data, skip_notebooks: tuple[str, ...] = ("03_export.i
             mlflow.set_tracking_uri(previous_uri)
 
 
+def _naive_utc(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with timezone-aware datetimes as naive UTC: MLflow's signature refuses aware ones."""
+    for name in frame.columns:
+        if isinstance(frame[name].dtype, pd.DatetimeTZDtype):
+            frame[name] = frame[name].dt.tz_convert("UTC").dt.tz_localize(None)
+    return frame
+
+
 def compare_logged_model(result: TrackingResult, pipeline, data, rows: int = 200) -> pd.DataFrame:
     """Load the logged model back from MLflow (as ``mlflow models serve`` does) and compare its
     answers on the first ``rows`` test rows with the in-memory pipeline's: one row of figures."""
@@ -191,7 +199,7 @@ def compare_logged_model(result: TrackingResult, pipeline, data, rows: int = 200
         import mlflow  # its first import warns about tqdm without ipywidgets
 
     schema = read_artifact(result.run_dir, "input_schema")
-    frame = check_rows(data.X_test.head(rows), schema).valid
+    frame = _naive_utc(check_rows(data.X_test.head(rows), schema).valid)
     previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(result.tracking_uri)
     try:

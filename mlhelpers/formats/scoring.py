@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlhelpers.core import io
+from mlhelpers.core import io, sources
 from mlhelpers.core.artifacts import atomic_path, relative_to_run
 from mlhelpers.core.schema import check_rows
 from mlhelpers.formats.served import ScoringError, load_model_dir, predict_rows
@@ -66,7 +66,9 @@ def score_file(model_dir: str | Path, input_path: str | Path, output_path: str |
     out_kind = _kind(output_path, OUTPUT_SUFFIXES, "output", ".csv or .parquet")
     if chunk_rows < 1:
         raise ScoringError(f"chunk_rows must be >= 1, got {chunk_rows}.")
-    kind = io.check_data_file(input_path, sheet)  # a missing, empty or unknown file fails before the model loads
+    # a missing, empty or unknown file fails before the model loads; a folder or glob (data_path under engine
+    # pandas) is scored file after file, its rows numbered across the files as load_table stacks them
+    kind = io.check_data_file(input_path, sheet) if not sources.is_multi_file(input_path) else "files"
     model, schema = load_model_dir(model_dir)
     chunks = io.iter_table(input_path, chunk_rows, sheet=sheet, query=query, dtypes=reading_types(schema),
                            keep_blank_lines=True)

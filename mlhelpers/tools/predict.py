@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mlhelpers.core.engine import check_engine_params, open_engine
+from mlhelpers.core.params import validate_params
+from mlhelpers.formats.partitioned import score_partitions
 from mlhelpers.formats.scoring import ScoreSummary, score_file
-from mlhelpers.formats.served import ScoringError
+from mlhelpers.formats.served import ScoringError, load_model_dir
 
-__all__ = ["predict_file", "plan_outputs", "rejects_name"]
+__all__ = ["predict_file", "predict_partitions", "plan_outputs", "rejects_name"]
 
 
 def rejects_name(output_path: str | Path) -> Path:
@@ -62,3 +65,28 @@ def predict_file(model_dir: str | Path, input_path: str | Path, output_path: str
     output_path, rejects_path = plan_outputs(input_path, output_path, rejects_path, overwrite=overwrite)
     return score_file(model_dir, input_path, output_path, rejects_path=rejects_path, chunk_rows=chunk_rows,
                       progress=progress, sheet=sheet)
+
+
+def predict_partitions(model_dir: str | Path, input_path: str | Path, output_dir: str | Path,
+                       rejects_dir: str | Path | None = None, scheduler: str = "", workers: int = -1,
+                       worker_memory: str = "2GB", overwrite: bool = False,
+                       sheet: str | int | None = None) -> ScoreSummary:
+    """``mlh predict --engine dask``: score ``input_path`` partition by partition on ``scheduler`` or on a local
+    cluster started (its dashboard link printed) and closed here; see ``score_partitions``. Unusable engine
+    settings raise ``EngineError`` before anything starts; ``overwrite`` and ``sheet`` are refused
+    (``ScoringError``): the output folders are always new, never removed for you, and Dask reads no workbook."""
+    if sheet is not None:
+        raise ScoringError("--sheet applies to an Excel workbook, which --engine dask does not read (Parquet or CSV "
+                           "files, a folder or a glob); leave --sheet out or score the workbook with --engine pandas.")
+    if overwrite:
+        raise ScoringError("--overwrite applies to --engine pandas files; --engine dask writes new folders of parts "
+                           "and never replaces one: remove the old folders yourself or name others with -o/--rejects.")
+    check_engine_params("dask", scheduler, workers, worker_memory)
+    load_model_dir(model_dir)  # a wrong folder is refused before a cluster starts
+    params = validate_params({"engine": "dask", "dask_scheduler": scheduler, "dask_workers": workers,
+                              "dask_worker_memory": worker_memory}, check_data=False)
+    with open_engine(params) as engine:
+        if engine.cluster is not None:
+            print(f"Dask local cluster: {len(engine.cluster.workers)} workers x {worker_memory}; "
+                  f"dashboard {engine.dashboard_link}", flush=True)
+        return score_partitions(model_dir, input_path, output_dir, rejects_dir)

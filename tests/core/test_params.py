@@ -5,8 +5,9 @@ import pytest
 
 from mlhelpers.core.io import DataError
 
-from mlhelpers.core.params import (PROJECT_ROOT, Params, ParamsError, load_params, parse_overrides,
-                                   resolve_path, validate_notebook_params, validate_params)
+from mlhelpers.core.paramfile import load_params, parse_overrides
+from mlhelpers.core.params import (PROJECT_ROOT, Params, ParamsError, resolve_path, validate_notebook_params,
+                                   validate_params)
 
 
 def write(tmp_path, text, name="p.yaml"):
@@ -184,3 +185,9 @@ def test_a_truncated_archive_is_refused_before_any_step(tmp_path):
     (tmp_path / "cut.csv.gz").write_bytes(whole[: len(whole) // 2])  # its first rows still decompress
     with pytest.raises(DataError, match=r"cut\.csv\.gz: the compressed file is truncated or corrupt"):
         load_params(write(tmp_path, f"data_path: {tmp_path / 'cut.csv.gz'}\ntarget: price\n"))
+
+
+def test_data_sheet_with_a_folder_of_files_is_refused(tmp_path, credit, write_parts):
+    folder = write_parts(credit, tmp_path / "parts", 2)
+    with pytest.raises(ParamsError, match=r"key 'data_sheet' \(0\) applies to one Excel workbook.*remove data_sheet"):
+        load_params(write(tmp_path, f"data_path: {folder}\ntarget: Status\ndata_sheet: 0\n"))

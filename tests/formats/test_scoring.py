@@ -90,6 +90,40 @@ def test_boolean_columns_accept_true_false_spellings_only():
     assert check.rejects["reason"].tolist() == ["flag: 'maybe' is not true/false"]
 
 
+@pytest.mark.parametrize("kind", ["csv", "parquet without pandas metadata"])
+def test_true_false_columns_with_missing_values_read_as_objects_are_checked_as_booleans(credit, tmp_path, kind):
+    """pandas reads such a column as objects (Python bools and NaN): the schema lists bools as categories and
+    every present value was refused as an unseen category "True" (3,817 of 4,454 rows on the Dask engine)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlhelpers.core.io import load_table
+    from mlhelpers.core.schema import infer_input_schema
+
+    frame = credit.copy()
+    frame["approved"] = pd.array(np.where(frame.index % 7 == 0, None, frame["Records"] == "no"), dtype="boolean")
+    path = tmp_path / ("credit.csv" if kind == "csv" else "credit.parquet")
+    if kind == "csv":
+        frame.to_csv(path, index=False)
+    else:  # as pyarrow, Spark or DuckDB write it
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None), path)
+    read = load_table(path)
+    assert read["approved"].dtype == object
+    spec = {"target": "Status", "task": "classification", "model": "xgboost",
+            "features": {"boolean": ["approved"], "numeric": ["Income"]}}
+    schema = infer_input_schema(read[["approved", "Income"]], spec, ["bad", "good"])
+    assert schema["columns"]["approved"]["categories"] == [False, True]
+    check = check_rows(read, schema)
+    both_missing = read["approved"].isna() & read["Income"].isna()
+    assert set(check.rejects["reason"]) == {"empty row: every feature is missing"}
+    assert len(check.rejects) == both_missing.sum()
+    kept = read.loc[~both_missing, "approved"]
+    assert check.valid["approved"].tolist() == pytest.approx(kept.tolist(), nan_ok=True)
+    assert check.valid["approved"].dtype == object
+    odd = check_rows(pd.DataFrame({"approved": ["yes?", "false"], "Income": 1.0}), schema)
+    assert odd.rejects["reason"].tolist() == ["approved: 'yes?' is not true/false"]
+
+
 def test_datetime_columns_must_parse():
     schema = {"columns": {"when": {"role": "datetime", "dtype": "object", "missing_seen": False,
                                    "min": "2020-01-01T00:00:00", "max": "2021-01-01T00:00:00"}}}
@@ -127,6 +161,21 @@ def test_score_csv_in_chunks_matches_the_in_memory_model(model, tmp_path):
     assert rejects["reason"].iloc[-1] == "empty row: every feature is missing"
     assert rejects.columns[:2].tolist() == ["row", "reason"]
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files
+
+
+def test_a_folder_of_parquet_files_is_scored_file_after_file_like_the_whole_table(model, credit_parts, tmp_path):
+    """data_path may be a folder under engine pandas: the export step scores it (it stopped with "is a folder, not
+    a data file" after training on it), rows numbered across the files as load_table stacks them."""
+    from mlhelpers.core.io import load_table
+
+    model_dir = model[0]
+    whole = tmp_path / "whole.parquet"
+    load_table(credit_parts).to_parquet(whole, index=False)
+    folder = score_file(model_dir, credit_parts, tmp_path / "folder.csv", chunk_rows=500, progress=False)
+    single = score_file(model_dir, whole, tmp_path / "single.csv", chunk_rows=500, progress=False)
+    assert (folder.rows, folder.scored, folder.rejected) == (single.rows, single.scored, single.rejected)
+    assert folder.rows == 4454
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "folder.csv"), pd.read_csv(tmp_path / "single.csv"))
 
 
 def test_score_parquet_jsonl_gzipped_csv_and_tsv(model, tmp_path):

@@ -1,0 +1,252 @@
+"""The baseline step on the Dask engine: the zoo's rows as a seeded sample of the training partitions, and XGBoost
+trained on every training row with ``xgboost.dask``, scored next to its sample-trained twin on held-out partitions.
+
+Whole partitions are held out (``mlhelpers.core.lazy.partition_split``): ``test_size`` of them for the test,
+one in ten for early stopping, the rest for training. The zoo cross-validates on ``dask_sample_rows`` rows drawn
+by content from the training and validation partitions (``load_inputs``). ``train_full_xgboost`` then fits the
+zoo's XGBoost preprocessor on that sample, runs it on every partition on the workers (features and label from
+one ``map_partitions``, so their partitions always match), trains with ``DaskQuantileDMatrix`` and early stopping
+on the validation partitions, and scores the full-data model, its sample twin and the zoo's selected model on
+the test partitions in one pass. Under the pandas engine every function here returns ``None``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlhelpers.baseline import BaselineError
+from mlhelpers.baseline.crossval import XGB_EARLY_STOPPING, XGB_MAX_TREES, ZooResult
+from mlhelpers.baseline.inputs import BaselineData, load_baseline_data, prepare_baseline_data
+from mlhelpers.core import engine, lazy
+from mlhelpers.core.artifacts import read_artifact
+from mlhelpers.core.classes import merge_rare_classes
+from mlhelpers.core.metrics import LOWER_IS_BETTER, scores
+from mlhelpers.core.models import build_pipeline, build_preprocessor
+from mlhelpers.core.provenance import check_data
+from mlhelpers.core.quiet import quiet_libraries
+from mlhelpers.core.values import apply_conversions
+
+__all__ = ["DaskInputs", "HoldoutResult", "load_inputs", "train_full_xgboost", "design_partition"]
+
+MAX_BIN = 256
+
+
+@dataclass
+class DaskInputs:
+    """The lazy table, its partitions by role (train / valid / test) and the sample the zoo works on."""
+
+    table: Any                       # mlhelpers.core.lazy.LazyTable
+    partitions: dict[str, list[int]]
+    sample_rows: int
+    conversions: dict[str, dict[str, Any]] = field(default_factory=dict)  # eda.json's, applied on every partition
+
+    def summary(self) -> pd.DataFrame:
+        lengths = lazy.partition_lengths(self.table)
+        rows = {side: f"{len(numbers)} partitions, {sum(lengths[i] for i in numbers):,} rows"
+                for side, numbers in self.partitions.items()}
+        rows["sample for the zoo"] = f"{self.sample_rows:,} rows (seeded by content, from the train and valid partitions)"
+        return pd.DataFrame({"value": list(rows.values())}, index=list(rows))
+
+
+def load_inputs(params) -> tuple[BaselineData, DaskInputs | None]:
+    """The zoo's data and, under Dask, the lazy table with its partition split.
+
+    pandas: ``mlhelpers.baseline.inputs.load_baseline_data`` and None. Dask: the seeded content-hash sample of
+    ``params.dask_sample_rows`` rows with a known target, drawn only from the training and validation
+    partitions (the test partitions stay unseen until ``train_full_xgboost`` scores them).
+    """
+    if params.engine != "dask":
+        return load_baseline_data(params), None
+    check_data(params.run_path, params.data_file, "baseline")
+    eda = read_artifact(params.run_path, "eda")
+    if eda["target"] != params.target:
+        raise BaselineError(f"eda.json in {params.run_path} is for target {eda['target']!r}, params say "
+                            f"{params.target!r}; rerun 01_explore with this target and run_dir.")
+    engine.current_client()
+    table = lazy.read_lazy(params.data_file)
+    parts = lazy.partition_split(table.npartitions, params.test_size, params.seed)
+    sample = lazy.lazy_sample(table, params.dask_sample_rows, params.seed, known=params.target,
+                              partitions=sorted(parts["train"] + parts["valid"]))
+    conversions = eda.get("conversions") or {}  # the values as explore read them (its sample's conversions)
+    data = prepare_baseline_data(apply_conversions(sample, conversions), eda, task=params.task,
+                                 primary_metric=params.primary_metric, drop_columns=list(params.drop_columns),
+                                 rare_classes=params.rare_classes, cv_folds=params.cv_folds, test_size=params.test_size)
+    return data, DaskInputs(table=table, partitions=parts, sample_rows=len(sample), conversions=conversions)
+
+
+def design_partition(frame: pd.DataFrame, preprocess, target: str, task: str, classes: list | None,
+                     conversions: dict[str, dict[str, Any]] | None = None,
+                     rare_plan: dict[str, Any] | None = None) -> pd.DataFrame:
+    """One partition as XGBoost takes it: the fitted ``preprocess`` output as float32 columns f0..fk, and
+    ``label`` (class index or value, rare classes merged by ``rare_plan``); rows with a missing target left
+    out; eda.json's value ``conversions`` applied first, as on the sample. Runs on the workers."""
+    names = [f"f{i}" for i in range(len(preprocess.get_feature_names_out()))]
+    frame = frame[~frame[target].isna()]
+    if conversions and len(frame):
+        frame = apply_conversions(frame, conversions)
+    if len(frame) == 0:  # scikit-learn refuses 0 rows (Dask's meta, an empty file)
+        out = pd.DataFrame({name: pd.Series(dtype="float32") for name in names}, index=frame.index)
+        out["label"] = pd.Series(dtype="float32", index=frame.index)
+        return out
+    Z = preprocess.transform(lazy.sklearn_frame(frame[list(preprocess.feature_names_in_)]))
+    out = pd.DataFrame(np.asarray(Z, dtype="float32"), index=frame.index, columns=names)
+    y = lazy.pandas_like(frame[[target]])[target]
+    if task == "classification":
+        y = merge_rare_classes(y, rare_plan)
+        index = {label: i for i, label in enumerate(classes)}
+        out["label"] = y.map(lambda value: index.get(value, index.get(str(value), -1))).astype("float32").to_numpy()
+    else:
+        out["label"] = y.astype("float32").to_numpy()
+    return out
+
+
+def _quiet_xgboost_logs() -> None:
+    # On each worker: "Worker ... has an empty DMatrix" (a worker holding no training partition) is expected.
+    import logging
+
+    logging.getLogger("[xgboost.dask]").setLevel(logging.ERROR)
+
+
+def _predict_partition(frame: pd.DataFrame, models: dict[str, Any], target: str, task: str,
+                       classes: list | None, conversions: dict[str, dict[str, Any]] | None = None,
+                       rare_plan: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """Each model's predictions for one held-out partition, with the encoded target (rows with one)."""
+    frame = frame[~frame[target].isna()]
+    out: dict[str, np.ndarray] = {}
+    if len(frame) == 0:
+        return out
+    if conversions:
+        frame = apply_conversions(frame, conversions)
+    y = lazy.pandas_like(frame[[target]])[target]
+    if task == "classification":
+        y = merge_rare_classes(y, rare_plan)
+        index = {label: i for i, label in enumerate(classes)}
+        out["y"] = y.map(lambda value: index.get(value, index.get(str(value), -1))).to_numpy()
+    else:
+        out["y"] = y.to_numpy(dtype=float)
+    X = lazy.sklearn_frame(frame.drop(columns=[target]))  # what the pipelines were fitted on
+    for name, pipeline in models.items():
+        X_model = X[list(pipeline.feature_names_in_)]
+        out[name] = pipeline.predict_proba(X_model) if task == "classification" \
+            else pipeline.predict(X_model)  # float64: float32 would create ties that move ROC AUC
+    return out
+
+
+@dataclass
+class HoldoutResult:
+    """The held-out partitions' scores of the full-data XGBoost, its sample twin and the zoo's selected model."""
+
+    table: pd.DataFrame              # one row per model: trained_on, rows, held-out metrics, seconds
+    full_pipeline: Any               # preprocess (fitted on the sample) + the booster as an XGBoost estimator
+    winner: str                      # "full" or "sample"
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def _repr_html_(self) -> str:
+        return f"<p>{self.reason}</p>" + self.table.to_html()
+
+    def __repr__(self) -> str:
+        return self.reason + "\n" + self.table.to_string()
+
+
+def _xgb_objective(task: str, n_classes: int | None) -> dict[str, Any]:
+    if task == "regression":
+        return {"objective": "reg:squarederror", "eval_metric": "rmse"}
+    if n_classes == 2:
+        return {"objective": "binary:logistic", "eval_metric": "logloss"}
+    return {"objective": "multi:softprob", "num_class": n_classes, "eval_metric": "mlogloss"}
+
+
+def train_full_xgboost(inputs: DaskInputs | None, data: BaselineData, zoo: ZooResult, params) -> HoldoutResult | None:
+    """XGBoost on every row of the training partitions (``xgboost.dask``, early stopping on the validation
+    partitions, the zoo's XGBoost settings), scored on the test partitions next to the sample-trained XGBoost
+    and the zoo's selected model (both refit on the sample's training rows, as export would refit them).
+    None under the pandas engine. The full-data model wins when its held-out primary score is better."""
+    if inputs is None:
+        return None
+    import dask
+    import xgboost
+    import xgboost.dask as dxgb
+    from sklearn.pipeline import Pipeline
+
+    client = engine.current_client()
+    started = time.perf_counter()
+    train_rows = data.X.index.get_indexer(zoo.split.train_index)
+    X_sample, y_sample = data.X.iloc[train_rows], data.y[train_rows]
+    preprocess = build_preprocessor(data.features, "xgboost").fit(lazy.sklearn_frame(X_sample), y_sample)
+    table, parts, target = inputs.table, inputs.partitions, data.target
+    frame = table.frame[list(data.X.columns) + [target]]
+    extra = (inputs.conversions, data.rare_classes)
+    meta = design_partition(frame._meta, preprocess, target, data.task, data.classes, *extra)
+    design = frame.map_partitions(design_partition, preprocess, target, data.task, data.classes, *extra, meta=meta)
+    xgb_spec = zoo.spec("xgboost") if "xgboost" in zoo.results else None
+    settings = dict(xgb_spec["estimator_params"]) if xgb_spec else {}
+    booster_params = {"tree_method": "hist", "max_depth": 6, "learning_rate": settings.get("learning_rate", 0.1),
+                      "seed": params.seed, "nthread": 1, "verbosity": 0, "max_bin": MAX_BIN} \
+        | _xgb_objective(data.task, data.n_classes)
+    if "scale_pos_weight" in settings:
+        booster_params["scale_pos_weight"] = settings["scale_pos_weight"]
+    with quiet_libraries(), xgboost.config_context(verbosity=0):  # the config travels to the workers
+        client.run(_quiet_xgboost_logs)
+        train_part, valid_part = design.partitions[parts["train"]], design.partitions[parts["valid"]]
+        dtrain = dxgb.DaskQuantileDMatrix(client, train_part.drop(columns="label"), train_part["label"], max_bin=MAX_BIN)
+        dvalid = dxgb.DaskQuantileDMatrix(client, valid_part.drop(columns="label"), valid_part["label"], ref=dtrain,
+                                          max_bin=MAX_BIN)
+        output = dxgb.train(client, booster_params, dtrain, num_boost_round=XGB_MAX_TREES,
+                            evals=[(dvalid, "valid")], early_stopping_rounds=XGB_EARLY_STOPPING, verbose_eval=False)
+    booster = output["booster"]
+    train_seconds = time.perf_counter() - started
+    estimator = (xgboost.XGBClassifier() if data.task == "classification" else xgboost.XGBRegressor())
+    estimator.load_model(bytearray(booster.save_raw("ubj")))  # the same trees, predict_proba as scikit-learn's
+    full_pipeline = Pipeline([("preprocess", preprocess), ("model", estimator)])
+    n_train = int(sum(lazy.partition_lengths(table)[i] for i in parts["train"]))
+
+    # The sample-trained twins, fitted as export refits them: on the sample's training rows.
+    twins = {}
+    for model in dict.fromkeys(["xgboost", zoo.selected]):
+        if model in zoo.results:
+            twins[model] = build_pipeline(zoo.spec(model)).fit(lazy.sklearn_frame(X_sample), y_sample)
+    started_scoring = time.perf_counter()
+    models = {"full": full_pipeline} | {f"sample:{model}": pipeline for model, pipeline in twins.items()}
+    with quiet_libraries():
+        shared = client.scatter(models, broadcast=True)  # sent once, not inside every task
+        pieces = [dask.delayed(_predict_partition)(part, shared, target, data.task, data.classes, *extra)
+                  for part in table.frame.partitions[parts["test"]].to_delayed()]
+        (pieces,) = dask.compute(pieces)
+    pieces = [piece for piece in pieces if piece]
+    if not pieces:
+        raise BaselineError("the held-out partitions hold no row with a known target; use more files or another seed.")
+    y_test = np.concatenate([piece["y"] for piece in pieces])
+    known = y_test >= 0 if data.task == "classification" else np.ones(len(y_test), bool)
+    rows = []
+    for name in models:
+        prediction = np.concatenate([piece[name] for piece in pieces])[known]
+        score = scores(data.metrics, y_test[known], prediction, data.n_classes)
+        model = "xgboost" if name == "full" else name.split(":", 1)[1]
+        rows.append({"model": model,
+                     "trained_on": f"full data ({n_train:,} rows)" if name == "full"
+                     else f"sample ({len(X_sample):,} rows)",
+                     **{f"holdout_{metric}": value for metric, value in score.items()}})
+    scoring_seconds = time.perf_counter() - started_scoring
+    board = pd.DataFrame(rows)
+    metric = data.primary_metric
+    column = f"holdout_{metric}"
+    full_score = board.loc[0, column]
+    best_sample = board.iloc[1:][column]
+    sample_best = best_sample.min() if metric in LOWER_IS_BETTER else best_sample.max()
+    better = full_score < sample_best if metric in LOWER_IS_BETTER else full_score > sample_best
+    winner = "full" if better else "sample"
+    reason = (f"held out: {len(parts['test'])} partitions, {int(known.sum()):,} rows; full-data XGBoost {metric} "
+              f"{full_score:.4f} against {sample_best:.4f} for the best sample-trained model: "
+              + ("the full-data XGBoost is exported." if better else f"the zoo's choice ({zoo.selected}) stays."))
+    board = board.sort_values(column, ascending=metric in LOWER_IS_BETTER, kind="stable").reset_index(drop=True)
+    details = {"partitions": parts, "train_rows": n_train, "test_rows": int(known.sum()),
+               "best_iteration": int(getattr(booster, "best_iteration", booster.num_boosted_rounds() - 1)),
+               "booster_params": booster_params, "train_seconds": round(train_seconds, 2),
+               "scoring_seconds": round(scoring_seconds, 2)}
+    return HoldoutResult(table=board, full_pipeline=full_pipeline, winner=winner, reason=reason, details=details)

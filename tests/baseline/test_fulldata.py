@@ -1,0 +1,82 @@
+"""The baseline step on the Dask engine, on a real LocalCluster: the zoo's sample comes only from the training
+partitions and equals the pandas engine's sample of those rows; XGBoost trained on every training row with
+xgboost.dask is scored on the held-out partitions exactly as a local pandas scoring would score it, and it gets
+its own leaderboard line next to its sample twin; when it wins, model_spec.json and the saved pipeline say so."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlhelpers.baseline import fulldata, results
+from mlhelpers.baseline.crossval import run_zoo
+from mlhelpers.baseline.splits import make_split
+from mlhelpers.core import lazy
+from mlhelpers.core.artifacts import artifact_path, read_artifact, write_json
+from mlhelpers.core.hashsample import hash_sample
+from mlhelpers.core.io import load_table
+from mlhelpers.core.metrics import score
+from mlhelpers.core.params import validate_params
+from mlhelpers.formats.skops_io import load_skops
+
+
+@pytest.fixture(scope="module")
+def run(credit_parts, dask_engine, eda_for, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("dask_run")
+    frame = load_table(credit_parts)
+    eda = eda_for(frame.drop(columns="approved"), "Status")
+    eda["columns"]["approved"] = {"role": "boolean", "drop": False, "reason": "true/false with gaps"}
+    write_json(artifact_path(run_dir, "eda"), eda)
+    params = validate_params({"data_path": str(credit_parts), "target": "Status", "engine": "dask", "seed": 7,
+                              "dask_sample_rows": 2000, "run_dir": str(run_dir)}, check_data=False)
+    data, inputs = fulldata.load_inputs(params)
+    split = make_split(data, test_size=0.2, cv_folds=2, seed=7)  # the cheapest zoo with XGBoost's sample twin
+    zoo = run_zoo(data, split, models=["dummy", "xgboost"], seed=7, n_jobs=1)
+    holdout = fulldata.train_full_xgboost(inputs, data, zoo, params)
+    return params, frame, data, inputs, zoo, holdout
+
+
+def test_the_zoo_sample_comes_from_the_training_partitions_only(run):
+    params, frame, data, inputs, *_ = run
+    parts = inputs.partitions
+    assert sorted(parts["train"] + parts["valid"] + parts["test"]) == [0, 1, 2, 3] and len(parts["test"]) == 1
+    bounds = np.cumsum([0] + lazy.partition_lengths(inputs.table))
+    allowed = np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i in sorted(parts["train"] + parts["valid"])])
+    assert len(data.X) == inputs.sample_rows == 2000 and set(data.X.index) <= set(allowed)
+    expected = hash_sample(frame.iloc[allowed], 2000, 7)
+    assert data.X.index.tolist() == expected.index.tolist()
+
+
+def test_full_data_xgboost_is_scored_on_the_held_out_partitions_like_pandas_would(run):
+    params, frame, data, inputs, zoo, holdout = run
+    test_rows = np.concatenate([np.arange(*np.cumsum([0] + lazy.partition_lengths(inputs.table))[[i, i + 1]])
+                                for i in inputs.partitions["test"]])
+    test = frame.iloc[test_rows]
+    y = (test["Status"] == "good").astype(int).to_numpy()  # classes sorted: bad=0, good=1
+    local = score("roc_auc", y, holdout.full_pipeline.predict_proba(lazy.sklearn_frame(test[list(data.X.columns)])))
+    full = holdout.table[holdout.table["trained_on"].str.startswith("full")].iloc[0]
+    assert full["holdout_roc_auc"] == pytest.approx(local, abs=1e-6)
+    assert f"{sum(lazy.partition_lengths(inputs.table)[i] for i in inputs.partitions['train']):,} rows" in full["trained_on"]
+    assert set(holdout.table["model"]) == {"xgboost", zoo.selected} and len(holdout.table) == 2 + (zoo.selected != "xgboost")
+    assert holdout.details["test_rows"] == len(test) and 0.7 < local < 0.95
+    assert holdout.winner in ("full", "sample") and params.data_file.name in str(inputs.table.files[0].parent)
+
+
+def test_leaderboard_and_spec_record_the_full_data_model(run, tmp_path):
+    params, frame, data, inputs, zoo, holdout = run
+    forced = dataclasses.replace(holdout, winner="full")
+    write_json(artifact_path(tmp_path, "eda"), read_artifact(params.run_path, "eda"))
+    results.write_baseline_artifacts(zoo, tmp_path, forced)
+    board = pd.read_csv(artifact_path(tmp_path, "leaderboard"))
+    twins = board[board["model"] == "xgboost"]
+    assert len(twins) == 2 and twins["trained_on"].str.startswith("full data").sum() == 1
+    assert board.loc[board["selected"], "trained_on"].str.startswith("full data").all()
+    spec = read_artifact(tmp_path, "model_spec")
+    assert (spec["model"], spec["trained_on"], spec["engine"]) == ("xgboost", "full", "dask")
+    assert spec["holdout"]["partitions"] == inputs.partitions
+    saved = load_skops(tmp_path / spec["full_model"])
+    sample = lazy.sklearn_frame(frame.head(200)[list(data.X.columns)])
+    np.testing.assert_array_equal(saved.predict_proba(sample), holdout.full_pipeline.predict_proba(sample))
+    results.write_baseline_artifacts(zoo, tmp_path, dataclasses.replace(holdout, winner="sample"))
+    assert read_artifact(tmp_path, "model_spec")["trained_on"] == "sample"
