@@ -204,7 +204,8 @@ def iter_table(path: str | Path, chunk_rows: int = 50_000, *, query: str | None 
         chunks = readers.iter_jsonl(path, chunk_rows)
     else:
         whole = readers.read_excel(path, sheet=sheet, dtypes=dtypes) if kind == "excel" else _read_sql(path, query)
-        chunks = (whole.iloc[start:start + chunk_rows] for start in range(0, max(len(whole), 1), chunk_rows))
+        # copies: each chunk is cleaned in place (missing_as_nan), which on a slice of ``whole`` would warn
+        chunks = (whole.iloc[start:start + chunk_rows].copy() for start in range(0, max(len(whole), 1), chunk_rows))
     first = next(chunks, None)  # file problems surface here, at the call
     if first is None or first.shape[1] == 0:
         raise DataError(f"{path}: no columns found; the file needs a header line naming the columns.")

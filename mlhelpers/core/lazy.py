@@ -154,15 +154,15 @@ def _parquet_layout(files: list[Path]) -> tuple[int, list[int]]:
 
 def pandas_like(frame: pd.DataFrame, object_bools: tuple[str, ...] = ()) -> pd.DataFrame:
     """``frame`` with the dtypes the pandas engine reads the same file with: pyarrow strings as objects (missing
-    as None); the nullable booleans named in ``object_bools`` (Parquet written without pandas metadata) as
+    as NaN, as ``io.missing_as_nan`` gives them); the nullable booleans named in ``object_bools`` (Parquet written without pandas metadata) as
     ``bool``, or as objects when a value is missing; other nullable booleans stay ``boolean``."""
     out = {}
     for name in frame.columns:
         column = frame[name]
         if isinstance(column.dtype, pd.BooleanDtype) and name in object_bools:
-            column = column.astype(bool) if not column.isna().any() else column.astype(object).where(column.notna(), None)
+            column = column.astype(bool) if not column.isna().any() else column.astype(object).where(column.notna(), np.nan)
         elif isinstance(column.dtype, (pd.StringDtype, pd.ArrowDtype)):
-            column = column.astype(object).where(column.notna(), None)
+            column = column.astype(object).where(column.notna(), np.nan)
         out[name] = column
     return pd.DataFrame(out, index=frame.index)
 
