@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mlhelpers.baseline import BaselineError
+from mlhelpers.baseline.budget import Budget, capped_rows
 from mlhelpers.baseline.inputs import BaselineData
+from mlhelpers.baseline.selection import leaderboard_table, select
 from mlhelpers.baseline.splits import Split
-from mlhelpers.core.metrics import LOWER_IS_BETTER, scores
+from mlhelpers.core.metrics import scores
 from mlhelpers.core.models import ZOO, build_pipeline, build_preprocessor, predict_on_one_thread, zoo_params
 
-__all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "openmp_threads"]
+__all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "openmp_threads", "Budget"]
 
 XGB_MAX_TREES = 400       # boosting rounds cap (XGBoost, HistGradientBoosting); early stopping picks the number
 XGB_EARLY_STOPPING = 20   # rounds without improvement on the inner validation split
@@ -30,6 +32,14 @@ XGB_EARLY_STOPPING = 20   # rounds without improvement on the inner validation s
 # costs more than it saves, and OpenMP's busy waiting slows fits 10-50x when other processes
 # share the cores (measured: 0.7 s on one thread vs 10-50 s on two for 2,850 rows under load).
 OPENMP_MIN_ROWS = 50_000
+# The time budget: each model gets a share of what remains in proportion to its weight (the strongest families the
+# most; what a model leaves unspent goes to the next) and its cost is measured on one fold of PROBE_ROWS rows (more
+# while cheap: _rows_within). A model whose share cannot cover every training row is cross-validated on a seeded
+# sample, never fewer than MIN_CAP_ROWS rows (a tiny budget can then overrun: below that a score says little).
+PROBE_ROWS = 1_000
+PROBE_SHARE = 0.1
+MIN_CAP_ROWS = 1_000
+SHARE_WEIGHTS = {"dummy": 1, "linear": 4, "random_forest": 5, "hist_gradient_boosting": 8, "xgboost": 10}
 
 
 @dataclass
@@ -44,6 +54,8 @@ class ModelResult:
     oof: np.ndarray                     # out-of-fold predictions per training row (NaN where never validated)
     fold_models: list                   # fitted fold pipelines (the last one only unless keep_models)
     last_fold: int
+    train_rows: int | None = None       # training rows its cross-validation used (a seeded sample when capped)
+    rows: np.ndarray | None = None      # those rows (positions into the training rows) when capped, else None
 
     def mean(self, metric: str) -> float:
         return float(np.mean(self.fold_scores[metric]))
@@ -77,7 +89,7 @@ def _preprocessed(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fold: in
     seconds that took. The tree models and the dummy share one configuration (integer codes), so with a
     ``cache`` it is fitted once per fold and reused; each model is still charged the full time."""
     shared = spec["model"] != "linear"
-    key = (fold, "codes")
+    key = (fold, "codes", len(fit_rows), len(val_rows))
     if shared and cache is not None and key in cache:
         return cache[key]
     started = time.perf_counter()
@@ -88,6 +100,8 @@ def _preprocessed(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fold: in
     Z_val = preprocess.transform(X.iloc[val_rows])
     entry = (preprocess, Z_fit, Z_val, fit_seconds, time.perf_counter() - started)
     if shared and cache is not None:
+        for other in [k for k in cache if k[2:] != key[2:]]:
+            del cache[other]  # another row cap: its transformed rows would only hold memory
         cache[key] = entry
     return entry
 
@@ -140,27 +154,32 @@ def _fit_xgboost_early_stopping(model, Z_fit: np.ndarray, y_fit: np.ndarray, spe
 
 
 def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: int = 42, n_jobs: int = -1,
-                         keep_models: bool = False, cache: dict | None = None) -> ModelResult:
+                         keep_models: bool = False, cache: dict | None = None,
+                         rows: np.ndarray | None = None) -> ModelResult:
     """Cross-validate ``model`` on the training rows of ``split``, fold by fold.
 
     Each fold builds a fresh pipeline (``modeling.build_pipeline``) and fits it, preprocessing
     included, on that fold's rows only. XGBoost and HistGradientBoosting stop early on an inner
     validation split; the median number of trees (iterations) over the folds goes into
     ``estimator_params`` so a refit needs no validation split and is deterministic. Pass the same
-    ``cache`` dict to several calls to fit the tree models' shared preprocessing once per fold.
+    ``cache`` dict to several calls to fit the tree models' shared preprocessing once per fold. ``rows``
+    (positions into the training rows) restricts every fold to those rows: fitted and validated on them only.
     """
-    train_rows = data.X.index.get_indexer(split.train_index)
-    X, y = data.X.iloc[train_rows], data.y[train_rows]
-    estimator_params = zoo_params(model, data.task, y, data.primary_metric)
+    train_rows = split.positions(data.X)
+    folds = split.folds if rows is None else _restricted(split.folds, rows, len(train_rows))
+    used = train_rows if rows is None else train_rows[rows]
+    estimator_params = zoo_params(model, data.task, data.y[used], data.primary_metric)
     spec = _spec(data, model, seed, n_jobs, estimator_params)
+    # Folds index the loaded table directly (positions of their training rows): no copy of the training rows.
     # Folds run one after another: every model is multi-threaded itself (forest n_jobs, OpenMP boosting,
     # BLAS in the Newton-Cholesky logistic regression), and parallel folds would multiply peak memory.
-    runs = [_fit_fold(spec, X, y, fold, fit_rows, val_rows, data.metrics, data.n_classes, cache)
-            for fold, (fit_rows, val_rows) in enumerate(split.folds)]
+    runs = [_fit_fold(spec, data.X, data.y, fold, train_rows[fit_rows], train_rows[val_rows], data.metrics,
+                      data.n_classes, cache)
+            for fold, (fit_rows, val_rows) in enumerate(folds)]
     width = (data.n_classes,) if data.n_classes else ()
-    oof = np.full((len(y),) + width, np.nan)
+    oof = np.full((len(train_rows),) + width, np.nan)
     fold_scores: dict[str, list[float]] = {metric: [] for metric in data.metrics}
-    for (_, val_rows), (_, prediction, fold_score, *_rest) in zip(split.folds, runs):
+    for (_, val_rows), (_, prediction, fold_score, *_rest) in zip(folds, runs):
         oof[val_rows] = prediction
         for metric, value in fold_score.items():
             fold_scores[metric].append(value)
@@ -172,24 +191,33 @@ def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: 
     return ModelResult(model=model, estimator_params=estimator_params, fold_scores=fold_scores,
                        fit_seconds=[run[3] for run in runs], predict_seconds=[run[4] for run in runs],
                        oof=oof, fold_models=[run[0] for run in runs] if keep_models else [runs[-1][0]],
-                       last_fold=len(split.folds) - 1)
+                       last_fold=len(split.folds) - 1, train_rows=len(train_rows) if rows is None else len(rows),
+                       rows=rows)
+
+
+def _restricted(folds: list[tuple[np.ndarray, np.ndarray]], rows: np.ndarray, n_rows: int):
+    """``folds`` keeping only ``rows``: each fold's fit and validation rows among them, in the same order."""
+    kept = np.zeros(n_rows, dtype=bool)
+    kept[rows] = True
+    return [(fit_rows[kept[fit_rows]], val_rows[kept[val_rows]]) for fit_rows, val_rows in folds]
 
 
 
 @dataclass
 class ZooResult:
-    """The cross-validated zoo: leaderboard, the chosen model and why, what the time budget skipped."""
+    """The cross-validated zoo: leaderboard, the chosen model and why, the rows the time budget allowed each model."""
 
     leaderboard: pd.DataFrame
     results: dict[str, ModelResult]
     selected: str
     reason: str
-    skipped: list[str]
     seconds: float
     data: BaselineData
     split: Split
     seed: int
     n_jobs: int
+    budget: Budget | None = None        # the step's clock: what remains for the parts after the zoo
+    notes: dict[str, str] = field(default_factory=dict)  # later part -> how the budget shaped it (skipped, sampled)
 
     @property
     def best(self) -> ModelResult:
@@ -199,7 +227,7 @@ class ZooResult:
         """The training rows' targets and ``model``'s (the selected one's) out-of-fold predictions,
         for the rows some fold validated."""
         result = self.results[model or self.selected]
-        y = self.data.y[self.data.X.index.get_indexer(self.split.train_index)]
+        y = self.data.y[self.split.positions(self.data.X)]
         seen = ~np.isnan(result.oof).reshape(len(y), -1).any(axis=1)
         return y[seen], result.oof[seen]
 
@@ -208,82 +236,119 @@ class ZooResult:
         result = self.results[model or self.selected]
         return _spec(self.data, result.model, self.seed, self.n_jobs, result.estimator_params)
 
+    @property
+    def capped(self) -> dict[str, int]:
+        """Models the time budget cross-validated on a sample of the training rows: model -> rows used."""
+        return {model: result.train_rows for model, result in self.results.items()
+                if result.rows is not None}
+
+    def rows_note(self) -> str:
+        """One sentence on the rows each model used: all of them, or which models the budget capped."""
+        total = len(self.split.train_index)
+        if not self.capped:
+            return f"every model was cross-validated on all {total:,} training rows within the time budget."
+        capped = ", ".join(f"{model} on {rows:,}" for model, rows in self.capped.items())
+        return (f"to end within the time budget ({self.budget.seconds:g} s) some models were cross-validated on a "
+                f"seeded sample of the {total:,} training rows: {capped} (train_rows on the leaderboard; the same "
+                "seed gives the same rows). Raise time_budget_seconds to use more rows.")
+
+    def budget_summary(self) -> pd.DataFrame:
+        """What the time budget shaped: each capped model, each skipped or subsampled later part, the seconds."""
+        total = len(self.split.train_index)
+        shaped = {model: f"cross-validated on a seeded sample of {rows:,} of the {total:,} training rows"
+                  for model, rows in self.capped.items()}
+        shaped |= {part.replace("_", " "): note for part, note in self.notes.items()}
+        if not shaped:
+            shaped["every part"] = "ran on all the rows it asks for"
+        if self.budget is not None:
+            shaped["whole step so far"] = f"{self.budget.spent():.1f} s of {self.budget.seconds:g} s"
+        return pd.DataFrame({"what the time budget did": list(shaped.values())},
+                            index=pd.Index(list(shaped), name="part"))
+
     def summary(self) -> pd.DataFrame:
-        """The choice, the reason and the models the time budget skipped."""
-        return pd.DataFrame({"value": [self.selected, self.reason, ", ".join(self.skipped) or "none",
-                                       f"{self.seconds:.1f}"]},
-                            index=["selected model", "why", "skipped (time budget)", "seconds"])
+        """The choice, the reason, the rows the time budget allowed and the seconds spent."""
+        return pd.DataFrame({"value": [self.selected, self.reason, self.rows_note(), f"{self.seconds:.1f}"]},
+                            index=["selected model", "why", "rows (time budget)", "seconds"])
 
     def __repr__(self) -> str:
-        return f"ZooResult(selected={self.selected!r}, models={list(self.results)}, skipped={self.skipped})"
+        return f"ZooResult(selected={self.selected!r}, models={list(self.results)}, capped={self.capped})"
 
 
 def run_zoo(data: BaselineData, split: Split, *, models: list[str] | tuple[str, ...] | None = None,
-            seed: int = 42, n_jobs: int = -1, time_budget_seconds: float = 600.0,
+            seed: int = 42, n_jobs: int = -1, time_budget_seconds: float = 600.0, budget: Budget | None = None,
             keep_models: bool = False) -> ZooResult:
-    """Cross-validate each model, cheapest first, until ``time_budget_seconds`` is spent.
+    """Cross-validate every model, cheapest first, within the time budget.
 
-    A model starts only while budget remains (the first always runs); the rest are listed as
-    skipped. The best primary-metric mean wins, but a simpler (earlier) model within one standard
-    deviation of it is preferred.
+    ``budget`` (the step's clock, started before the data was read) or else a new ``Budget(time_budget_seconds)``:
+    the zoo spends what the later parts do not hold. Each model is measured on one fold of ``PROBE_ROWS`` rows,
+    then gets a share of what remains (``SHARE_WEIGHTS``); when its share cannot cover every training row it is
+    cross-validated on the largest seeded, stratified sample that it can (``budget.capped_rows``: the same
+    seed always gives the same rows), at least ``MIN_CAP_ROWS``. Every model gets a score; ``train_rows`` on the
+    leaderboard says how many rows each used. The best primary-metric mean wins, but a simpler (earlier) model
+    within one standard deviation of it is preferred.
     """
     models = list(models or ZOO)
     unknown = [m for m in models if m not in ZOO]
     if unknown:
         raise BaselineError(f"unknown models {unknown}; choose from {', '.join(ZOO)}.")
+    budget = budget if budget is not None else Budget(time_budget_seconds)
+    if not data.features.get("text") or all(role == "text" for role, cols in data.features.items() if cols):
+        budget.release("text_ablation")  # no ablation will run: the zoo may spend its share
     ordered = sorted(dict.fromkeys(models), key=ZOO.index)
     started = time.perf_counter()
+    n_train = len(split.train_index)
+    order = capped_rows(data.y[split.positions(data.X)] if data.n_classes else None,
+                        n_train, seed)
     results: dict[str, ModelResult] = {}
-    skipped: list[str] = []
     cache: dict = {}  # per-fold preprocessing shared by the dummy and the tree models
-    for model in ordered:
-        if results and time.perf_counter() - started >= time_budget_seconds:
-            skipped.append(model)
-            continue
+    for position, model in enumerate(ordered):
+        share = budget.available() * SHARE_WEIGHTS[model] / sum(SHARE_WEIGHTS[m] for m in ordered[position:])
+        rows = _rows_within(model, share, data, split, order, seed, n_jobs)
         results[model] = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs, keep_models=keep_models,
-                                              cache=cache)
+                                              cache=cache, rows=rows)
     cache.clear()
-    if skipped:
-        warnings.warn(f"time budget of {time_budget_seconds:g} s spent after {list(results)}; skipped {skipped}. "
-                      "Raise time_budget_seconds to run them.", stacklevel=2)
-    selected, reason = _select(results, data.primary_metric)
-    leaderboard = _leaderboard(results, data.metrics, selected)
-    return ZooResult(leaderboard=leaderboard, results=results, selected=selected, reason=reason, skipped=skipped,
-                     seconds=time.perf_counter() - started, data=data, split=split, seed=seed, n_jobs=n_jobs)
+    selected, reason = select(results, data.primary_metric)
+    leaderboard = leaderboard_table(results, data.metrics, selected)
+    return ZooResult(leaderboard=leaderboard, results=results, selected=selected, reason=reason,
+                     seconds=time.perf_counter() - started, data=data, split=split, seed=seed, n_jobs=n_jobs,
+                     budget=budget)
 
 
-def _select(results: dict[str, ModelResult], metric: str) -> tuple[str, str]:
-    valid = {m: r for m, r in results.items() if np.isfinite(r.mean(metric))}
-    if not valid:
-        raise BaselineError(f"no model produced a finite {metric}; the validation folds may hold a single class.")
-    top = min(valid, key=lambda m: (valid[m].mean(metric) if metric in LOWER_IS_BETTER else -valid[m].mean(metric),
-                                    ZOO.index(m)))
-    tolerance = valid[top].std(metric)
-    tied = [m for m in valid if abs(valid[m].mean(metric) - valid[top].mean(metric)) <= tolerance]
-    chosen = min(tied, key=lambda m: (ZOO.index(m), np.mean(valid[m].fit_seconds)))
-    best_text = f"{top} has the best {metric} ({valid[top].mean(metric):.4f} ± {tolerance:.4f})"
-    if chosen == top:
-        return chosen, best_text + "; no simpler model is within one standard deviation"
-    return chosen, (best_text + f"; {chosen} ({valid[chosen].mean(metric):.4f}) is within one standard "
-                    "deviation and simpler/faster, so it is preferred")
+def _rows_within(model: str, seconds: float, data: BaselineData, split: Split, order: np.ndarray, seed: int,
+                 n_jobs: int) -> np.ndarray | None:
+    """The training rows ``model`` can be cross-validated on in ``seconds`` (sorted positions, the first rows of
+    ``order``), or None for all of them.
 
-
-def _leaderboard(results: dict[str, ModelResult], metrics_: list[str], selected: str) -> pd.DataFrame:
-    primary = metrics_[0]
-    rows = []
-    for model, result in results.items():
-        row: dict[str, Any] = {"model": model}
-        for metric in metrics_:
-            row[f"{metric}_mean"] = result.mean(metric)
-            row[f"{metric}_std"] = result.std(metric)
-        row["fit_seconds"] = float(np.mean(result.fit_seconds))
-        row["predict_seconds"] = float(np.mean(result.predict_seconds))
-        row["selected"] = model == selected
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    ascending = primary in LOWER_IS_BETTER
-    frame = frame.sort_values(f"{primary}_mean", ascending=ascending, kind="stable", na_position="last")
-    return frame.reset_index(drop=True)
-
-
-
+    The cost per row is measured on the first fold of a sample of ``PROBE_ROWS`` rows, then of 4x as many while
+    the next measurement would take under ``PROBE_SHARE`` of what is left: at a few thousand rows a fit's fixed
+    cost (threads, checks) dominates and would make every row look expensive. A table that small needs no
+    measurement."""
+    n_train = len(order)
+    fold_rows = sum(len(fit) + len(val) for fit, val in split.folds) / n_train  # each row's share of the fold fits
+    train_rows = split.positions(data.X)
+    size, spent = int(np.ceil(PROBE_ROWS * fold_rows / max(fold_rows - 1, 1e-9))), 0.0
+    while True:
+        if size >= n_train:
+            return None
+        probe = np.sort(order[:size])
+        fit_rows, val_rows = _restricted(split.folds[:1], probe, n_train)[0]
+        spec = _spec(data, model, seed, n_jobs, zoo_params(model, data.task, data.y[train_rows[probe]],
+                                                           data.primary_metric))
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a probe's convergence or rare-class warnings are not the model's
+            try:
+                _fit_fold(spec, data.X, data.y, 0, train_rows[fit_rows], train_rows[val_rows], data.metrics,
+                          data.n_classes, None)
+            except BaselineError:
+                pass  # a class missing from the probe's fold: its time still measures the cost
+        probed = time.perf_counter() - started
+        spent += probed
+        per_row = probed / (len(fit_rows) + len(val_rows)) * fold_rows  # seconds per sample row, all folds
+        left = seconds - spent
+        if per_row * n_train <= left:
+            return None
+        if 4 * probed > PROBE_SHARE * left:
+            break
+        size *= 4
+    return np.sort(order[:min(n_train, max(MIN_CAP_ROWS, int(left / per_row)))])

@@ -58,7 +58,7 @@ class Params(BaseModel):
     keep_columns: list[str] = Field(default_factory=list, description="columns the user vouches for: never dropped as leakage")
     models: list[Literal[ZOO]] = Field(default_factory=lambda: list(ZOO), min_length=1, description="baseline zoo, cheapest first")
     selected_model: str = Field("auto", description="model to export; auto takes the leaderboard's choice")
-    time_budget_seconds: float = Field(600, gt=0, description="the baseline step stops adding models after this")
+    time_budget_seconds: float = Field(600, gt=0, description="the baseline step's bound, diagnostics included: every model is fitted on as many rows as its share allows")
     profile_sample_rows: int = Field(50_000, ge=100, description="rows above this are profiled on a sample")
     serving_budget_seconds: float = Field(15, gt=0, description="the export step's serving measurements, all formats together, take about this long")
     n_jobs: int = Field(-1, description="cores to use; -1 means all")
