@@ -1,16 +1,16 @@
-"""The zoo: cross-validation of each model, cheapest first, the leaderboard and the selection.
+"""The zoo: cross-validation of each model, cheapest first, within the step's time budget.
 
 The notebook calls ``run_zoo`` on the data (``mlhelpers.baseline.inputs``) and split
-(``mlhelpers.baseline.splits``); ``mlhelpers.baseline.results`` writes what it found and
-``mlhelpers.baseline.diagnostics`` inspects the selected model. Every random choice comes from
-``seed``; the test rows are never fitted on.
+(``mlhelpers.baseline.splits``) with the step's ``budget.Budget``: every model is scored, on all the training rows
+or on the largest seeded sample its share of the budget allows. ``mlhelpers.baseline.selection`` holds the results,
+the choice and the leaderboard; ``mlhelpers.baseline.results`` writes them and ``mlhelpers.baseline.diagnostics``
+inspects the selected model. Every random choice comes from ``seed``; the test rows are never fitted on.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ import pandas as pd
 from mlhelpers.baseline import BaselineError
 from mlhelpers.baseline.budget import Budget, capped_rows
 from mlhelpers.baseline.inputs import BaselineData
-from mlhelpers.baseline.selection import leaderboard_table, select
+from mlhelpers.baseline.selection import ModelResult, ZooResult, leaderboard_table, pipeline_spec, select
 from mlhelpers.baseline.splits import Split
 from mlhelpers.core.metrics import scores
 from mlhelpers.core.models import ZOO, build_pipeline, build_preprocessor, predict_on_one_thread, zoo_params
@@ -40,33 +40,15 @@ PROBE_ROWS = 1_000
 PROBE_SHARE = 0.1
 MIN_CAP_ROWS = 1_000
 SHARE_WEIGHTS = {"dummy": 1, "linear": 4, "random_forest": 5, "hist_gradient_boosting": 8, "xgboost": 10}
+OVERRUN = 1.5  # a model whose first fold projects past this multiple of its share is capped again from that fold
 
 
-@dataclass
-class ModelResult:
-    """One model's cross-validation: per-fold scores and timings, out-of-fold predictions."""
+class _Overrun(Exception):
+    """The first fold projects the model past its share: ``seconds_per_row`` is what that fold measured."""
 
-    model: str
-    estimator_params: dict[str, Any]    # what model_spec.json records for this model
-    fold_scores: dict[str, list[float]]
-    fit_seconds: list[float]
-    predict_seconds: list[float]
-    oof: np.ndarray                     # out-of-fold predictions per training row (NaN where never validated)
-    fold_models: list                   # fitted fold pipelines (the last one only unless keep_models)
-    last_fold: int
-    train_rows: int | None = None       # training rows its cross-validation used (a seeded sample when capped)
-    rows: np.ndarray | None = None      # those rows (positions into the training rows) when capped, else None
-
-    def mean(self, metric: str) -> float:
-        return float(np.mean(self.fold_scores[metric]))
-
-    def std(self, metric: str) -> float:
-        return float(np.std(self.fold_scores[metric]))
-
-
-def _spec(data: BaselineData, model: str, seed: int, n_jobs: int, estimator_params: dict[str, Any]) -> dict[str, Any]:
-    return {"model": model, "task": data.task, "features": data.features, "seed": seed,
-            "n_jobs": n_jobs, "estimator_params": estimator_params}
+    def __init__(self, seconds_per_row: float):
+        super().__init__(seconds_per_row)
+        self.seconds_per_row = seconds_per_row
 
 
 def openmp_threads(n_rows: int, n_jobs: int):
@@ -155,7 +137,7 @@ def _fit_xgboost_early_stopping(model, Z_fit: np.ndarray, y_fit: np.ndarray, spe
 
 def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: int = 42, n_jobs: int = -1,
                          keep_models: bool = False, cache: dict | None = None,
-                         rows: np.ndarray | None = None) -> ModelResult:
+                         rows: np.ndarray | None = None, seconds: float | None = None) -> ModelResult:
     """Cross-validate ``model`` on the training rows of ``split``, fold by fold.
 
     Each fold builds a fresh pipeline (``modeling.build_pipeline``) and fits it, preprocessing
@@ -164,18 +146,23 @@ def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: 
     ``estimator_params`` so a refit needs no validation split and is deterministic. Pass the same
     ``cache`` dict to several calls to fit the tree models' shared preprocessing once per fold. ``rows``
     (positions into the training rows) restricts every fold to those rows: fitted and validated on them only.
+    With ``seconds``, a first fold projecting the folds past ``OVERRUN`` times that stops the model (``_Overrun``,
+    with the seconds per row it measured) so ``run_zoo`` can cap its rows from that measurement.
     """
     train_rows = split.positions(data.X)
     folds = split.folds if rows is None else _restricted(split.folds, rows, len(train_rows))
     used = train_rows if rows is None else train_rows[rows]
     estimator_params = zoo_params(model, data.task, data.y[used], data.primary_metric)
-    spec = _spec(data, model, seed, n_jobs, estimator_params)
+    spec = pipeline_spec(data, model, seed, n_jobs, estimator_params)
     # Folds index the loaded table directly (positions of their training rows): no copy of the training rows.
     # Folds run one after another: every model is multi-threaded itself (forest n_jobs, OpenMP boosting,
     # BLAS in the Newton-Cholesky logistic regression), and parallel folds would multiply peak memory.
-    runs = [_fit_fold(spec, data.X, data.y, fold, train_rows[fit_rows], train_rows[val_rows], data.metrics,
-                      data.n_classes, cache)
-            for fold, (fit_rows, val_rows) in enumerate(folds)]
+    runs, started = [], time.perf_counter()
+    for fold, (fit_rows, val_rows) in enumerate(folds):
+        runs.append(_fit_fold(spec, data.X, data.y, fold, train_rows[fit_rows], train_rows[val_rows], data.metrics,
+                              data.n_classes, cache))
+        if fold == 0 and seconds is not None and (time.perf_counter() - started) * len(folds) > OVERRUN * seconds:
+            raise _Overrun((time.perf_counter() - started) / (len(fit_rows) + len(val_rows)))
     width = (data.n_classes,) if data.n_classes else ()
     oof = np.full((len(train_rows),) + width, np.nan)
     fold_scores: dict[str, list[float]] = {metric: [] for metric in data.metrics}
@@ -201,77 +188,6 @@ def _restricted(folds: list[tuple[np.ndarray, np.ndarray]], rows: np.ndarray, n_
     kept[rows] = True
     return [(fit_rows[kept[fit_rows]], val_rows[kept[val_rows]]) for fit_rows, val_rows in folds]
 
-
-
-@dataclass
-class ZooResult:
-    """The cross-validated zoo: leaderboard, the chosen model and why, the rows the time budget allowed each model."""
-
-    leaderboard: pd.DataFrame
-    results: dict[str, ModelResult]
-    selected: str
-    reason: str
-    seconds: float
-    data: BaselineData
-    split: Split
-    seed: int
-    n_jobs: int
-    budget: Budget | None = None        # the step's clock: what remains for the parts after the zoo
-    notes: dict[str, str] = field(default_factory=dict)  # later part -> how the budget shaped it (skipped, sampled)
-
-    @property
-    def best(self) -> ModelResult:
-        return self.results[self.selected]
-
-    def out_of_fold(self, model: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The training rows' targets and ``model``'s (the selected one's) out-of-fold predictions,
-        for the rows some fold validated."""
-        result = self.results[model or self.selected]
-        y = self.data.y[self.split.positions(self.data.X)]
-        seen = ~np.isnan(result.oof).reshape(len(y), -1).any(axis=1)
-        return y[seen], result.oof[seen]
-
-    def spec(self, model: str | None = None) -> dict[str, Any]:
-        """The pipeline spec (model_spec.json's rebuild keys) for ``model``, the selected one by default."""
-        result = self.results[model or self.selected]
-        return _spec(self.data, result.model, self.seed, self.n_jobs, result.estimator_params)
-
-    @property
-    def capped(self) -> dict[str, int]:
-        """Models the time budget cross-validated on a sample of the training rows: model -> rows used."""
-        return {model: result.train_rows for model, result in self.results.items()
-                if result.rows is not None}
-
-    def rows_note(self) -> str:
-        """One sentence on the rows each model used: all of them, or which models the budget capped."""
-        total = len(self.split.train_index)
-        if not self.capped:
-            return f"every model was cross-validated on all {total:,} training rows within the time budget."
-        capped = ", ".join(f"{model} on {rows:,}" for model, rows in self.capped.items())
-        return (f"to end within the time budget ({self.budget.seconds:g} s) some models were cross-validated on a "
-                f"seeded sample of the {total:,} training rows: {capped} (train_rows on the leaderboard; the same "
-                "seed gives the same rows). Raise time_budget_seconds to use more rows.")
-
-    def budget_summary(self) -> pd.DataFrame:
-        """What the time budget shaped: each capped model, each skipped or subsampled later part, the seconds."""
-        total = len(self.split.train_index)
-        shaped = {model: f"cross-validated on a seeded sample of {rows:,} of the {total:,} training rows"
-                  for model, rows in self.capped.items()}
-        shaped |= {part.replace("_", " "): note for part, note in self.notes.items()}
-        if not shaped:
-            shaped["every part"] = "ran on all the rows it asks for"
-        if self.budget is not None:
-            shaped["whole step so far"] = f"{self.budget.spent():.1f} s of {self.budget.seconds:g} s"
-        return pd.DataFrame({"what the time budget did": list(shaped.values())},
-                            index=pd.Index(list(shaped), name="part"))
-
-    def summary(self) -> pd.DataFrame:
-        """The choice, the reason, the rows the time budget allowed and the seconds spent."""
-        return pd.DataFrame({"value": [self.selected, self.reason, self.rows_note(), f"{self.seconds:.1f}"]},
-                            index=["selected model", "why", "rows (time budget)", "seconds"])
-
-    def __repr__(self) -> str:
-        return f"ZooResult(selected={self.selected!r}, models={list(self.results)}, capped={self.capped})"
 
 
 def run_zoo(data: BaselineData, split: Split, *, models: list[str] | tuple[str, ...] | None = None,
@@ -303,9 +219,17 @@ def run_zoo(data: BaselineData, split: Split, *, models: list[str] | tuple[str, 
     cache: dict = {}  # per-fold preprocessing shared by the dummy and the tree models
     for position, model in enumerate(ordered):
         share = budget.available() * SHARE_WEIGHTS[model] / sum(SHARE_WEIGHTS[m] for m in ordered[position:])
+        started_model = time.perf_counter()
         rows = _rows_within(model, share, data, split, order, seed, n_jobs)
-        results[model] = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs, keep_models=keep_models,
-                                              cache=cache, rows=rows)
+        try:
+            results[model] = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs,
+                                                  keep_models=keep_models, cache=cache, rows=rows, seconds=share)
+        except _Overrun as overrun:  # the measurement at this size beats the probe's: cap from it, once
+            left = share - (time.perf_counter() - started_model)
+            per_row = overrun.seconds_per_row * sum(len(fit) + len(val) for fit, val in split.folds) / n_train
+            fewer = min(len(rows) if rows is not None else n_train, max(MIN_CAP_ROWS, int(left / per_row)))
+            results[model] = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs,
+                                                  keep_models=keep_models, cache=cache, rows=np.sort(order[:fewer]))
     cache.clear()
     selected, reason = select(results, data.primary_metric)
     leaderboard = leaderboard_table(results, data.metrics, selected)
@@ -332,7 +256,7 @@ def _rows_within(model: str, seconds: float, data: BaselineData, split: Split, o
             return None
         probe = np.sort(order[:size])
         fit_rows, val_rows = _restricted(split.folds[:1], probe, n_train)[0]
-        spec = _spec(data, model, seed, n_jobs, zoo_params(model, data.task, data.y[train_rows[probe]],
+        spec = pipeline_spec(data, model, seed, n_jobs, zoo_params(model, data.task, data.y[train_rows[probe]],
                                                            data.primary_metric))
         started = time.perf_counter()
         with warnings.catch_warnings():

@@ -1,4 +1,5 @@
-"""Which cross-validated model goes to export, and the leaderboard that shows why.
+"""The zoo's results: each model's cross-validation (``ModelResult``), the whole zoo (``ZooResult``), which model
+goes to export and the leaderboard that shows why.
 
 ``select`` takes the best primary-metric mean unless a simpler (earlier in ``ZOO``) model is within one standard
 deviation of it; ``leaderboard_table`` lists every model's scores, rows and timings, best first. Both take the
@@ -7,16 +8,120 @@ deviation of it; ``leaderboard_table`` lists every model's scores, rows and timi
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mlhelpers.baseline import BaselineError
+from mlhelpers.baseline.budget import Budget
+from mlhelpers.baseline.inputs import BaselineData
+from mlhelpers.baseline.splits import Split
 from mlhelpers.core.metrics import LOWER_IS_BETTER
 from mlhelpers.core.models import ZOO
 
-__all__ = ["select", "leaderboard_table"]
+__all__ = ["ModelResult", "ZooResult", "pipeline_spec", "select", "leaderboard_table"]
+
+
+@dataclass
+class ModelResult:
+    """One model's cross-validation: per-fold scores and timings, out-of-fold predictions."""
+
+    model: str
+    estimator_params: dict[str, Any]    # what model_spec.json records for this model
+    fold_scores: dict[str, list[float]]
+    fit_seconds: list[float]
+    predict_seconds: list[float]
+    oof: np.ndarray                     # out-of-fold predictions per training row (NaN where never validated)
+    fold_models: list                   # fitted fold pipelines (the last one only unless keep_models)
+    last_fold: int
+    train_rows: int | None = None       # training rows its cross-validation used (a seeded sample when capped)
+    rows: np.ndarray | None = None      # those rows (positions into the training rows) when capped, else None
+
+    def mean(self, metric: str) -> float:
+        return float(np.mean(self.fold_scores[metric]))
+
+    def std(self, metric: str) -> float:
+        return float(np.std(self.fold_scores[metric]))
+
+
+def pipeline_spec(data: BaselineData, model: str, seed: int, n_jobs: int,
+                  estimator_params: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline spec (``model_spec.json``'s rebuild keys) of ``model`` on ``data``."""
+    return {"model": model, "task": data.task, "features": data.features, "seed": seed,
+            "n_jobs": n_jobs, "estimator_params": estimator_params}
+
+
+@dataclass
+class ZooResult:
+    """The cross-validated zoo: leaderboard, the chosen model and why, the rows the time budget allowed each model."""
+
+    leaderboard: pd.DataFrame
+    results: dict[str, ModelResult]
+    selected: str
+    reason: str
+    seconds: float
+    data: BaselineData
+    split: Split
+    seed: int
+    n_jobs: int
+    budget: Budget | None = None        # the step's clock: what remains for the parts after the zoo
+    notes: dict[str, str] = field(default_factory=dict)  # later part -> how the budget shaped it (skipped, sampled)
+
+    @property
+    def best(self) -> ModelResult:
+        return self.results[self.selected]
+
+    def out_of_fold(self, model: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The training rows' targets and ``model``'s (the selected one's) out-of-fold predictions,
+        for the rows some fold validated."""
+        result = self.results[model or self.selected]
+        y = self.data.y[self.split.positions(self.data.X)]
+        seen = ~np.isnan(result.oof).reshape(len(y), -1).any(axis=1)
+        return y[seen], result.oof[seen]
+
+    def spec(self, model: str | None = None) -> dict[str, Any]:
+        """The pipeline spec (model_spec.json's rebuild keys) for ``model``, the selected one by default."""
+        result = self.results[model or self.selected]
+        return pipeline_spec(self.data, result.model, self.seed, self.n_jobs, result.estimator_params)
+
+    @property
+    def capped(self) -> dict[str, int]:
+        """Models the time budget cross-validated on a sample of the training rows: model -> rows used."""
+        return {model: result.train_rows for model, result in self.results.items()
+                if result.rows is not None}
+
+    def rows_note(self) -> str:
+        """One sentence on the rows each model used: all of them, or which models the budget capped."""
+        total = len(self.split.train_index)
+        if not self.capped:
+            return f"every model was cross-validated on all {total:,} training rows within the time budget."
+        capped = ", ".join(f"{model} on {rows:,}" for model, rows in self.capped.items())
+        return (f"to end within the time budget ({self.budget.seconds:g} s) some models were cross-validated on a "
+                f"seeded sample of the {total:,} training rows: {capped} (train_rows on the leaderboard; the same "
+                "seed gives the same rows). Raise time_budget_seconds to use more rows.")
+
+    def budget_summary(self) -> pd.DataFrame:
+        """What the time budget shaped: each capped model, each skipped or subsampled later part, the seconds."""
+        total = len(self.split.train_index)
+        shaped = {model: f"cross-validated on a seeded sample of {rows:,} of the {total:,} training rows"
+                  for model, rows in self.capped.items()}
+        shaped |= {part.replace("_", " "): note for part, note in self.notes.items()}
+        if not shaped:
+            shaped["every part"] = "ran on all the rows it asks for"
+        if self.budget is not None:
+            shaped["whole step so far"] = f"{self.budget.spent():.1f} s of {self.budget.seconds:g} s"
+        return pd.DataFrame({"what the time budget did": list(shaped.values())},
+                            index=pd.Index(list(shaped), name="part"))
+
+    def summary(self) -> pd.DataFrame:
+        """The choice, the reason, the rows the time budget allowed and the seconds spent."""
+        return pd.DataFrame({"value": [self.selected, self.reason, self.rows_note(), f"{self.seconds:.1f}"]},
+                            index=["selected model", "why", "rows (time budget)", "seconds"])
+
+    def __repr__(self) -> str:
+        return f"ZooResult(selected={self.selected!r}, models={list(self.results)}, capped={self.capped})"
 
 
 def select(results: dict[str, Any], metric: str) -> tuple[str, str]:
