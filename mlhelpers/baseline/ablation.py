@@ -24,23 +24,30 @@ __all__ = ["WITHOUT_TEXT", "with_text_ablation", "text_verdict"]
 WITHOUT_TEXT = " without text"  # suffix of the variant's model name on the leaderboard
 
 
-def with_text_ablation(zoo: ZooResult, *, time_budget_seconds: float | None = None) -> ZooResult:
+def with_text_ablation(zoo: ZooResult, *, seconds: float | None = None) -> ZooResult:
     """``zoo`` with a leaderboard row for the selected model cross-validated without the text columns.
 
-    Returns ``zoo`` unchanged when the features hold no text column, when text is all there is, or
-    when ``zoo.seconds`` already reached ``time_budget_seconds``. The row's ``model`` is the selected
-    model's name plus " without text"; its ``selected`` is False.
+    The variant uses the selected model's rows (all, or the same seeded sample when the time budget capped it),
+    so the two rows compare like with like. Returns ``zoo`` unchanged when the features hold no text column or
+    text is all there is; with a note in ``zoo.notes["text_ablation"]`` and no row when ``seconds`` (what the
+    time budget leaves it; None: no limit) cannot cover the selected model's own cross-validation time. The
+    row's ``model`` is the selected model's name plus " without text"; its ``selected`` is False.
     """
     data = zoo.data
     text = list(data.features.get("text", []))
     others = [name for role, names in data.features.items() if role != "text" for name in names]
-    if not text or not others or (time_budget_seconds is not None and zoo.seconds >= time_budget_seconds):
+    if not text or not others:
         return zoo
+    best = zoo.best
+    expected = float(np.sum(best.fit_seconds) + np.sum(best.predict_seconds))  # less without the text: an upper bound
+    if seconds is not None and expected > seconds:
+        note = (f"skipped: cross-validating {zoo.selected} again takes about {expected:.0f} s and the time budget "
+                f"leaves {seconds:.0f} s")
+        return dataclasses.replace(zoo, notes=zoo.notes | {"text_ablation": note})
     started = time.perf_counter()
     reduced = dataclasses.replace(data, X=data.X.drop(columns=text),
                                   features={role: [] if role == "text" else list(names)
                                             for role, names in data.features.items()})
-    best = zoo.best
     params = None
     if zoo.selected.endswith(TUNED_SUFFIX):  # the tuned parameters, with the trees counted again by early stopping
         counts = {"xgboost": "n_estimators", "hist_gradient_boosting": "max_iter"}
@@ -48,11 +55,11 @@ def with_text_ablation(zoo: ZooResult, *, time_budget_seconds: float | None = No
         if best.model in counts:
             params[counts[best.model]] = MAX_TREES
     result = cross_validate_model(best.model, reduced, zoo.split, seed=zoo.seed, n_jobs=zoo.n_jobs,
-                                  estimator_params=params)
+                                  estimator_params=params, rows=best.rows)
     row = {"model": zoo.selected + WITHOUT_TEXT}
     for metric in data.metrics:
         row[f"{metric}_mean"], row[f"{metric}_std"] = result.mean(metric), result.std(metric)
-    row |= {"fit_seconds": float(np.mean(result.fit_seconds)),
+    row |= {"train_rows": result.train_rows, "fit_seconds": float(np.mean(result.fit_seconds)),
             "predict_seconds": float(np.mean(result.predict_seconds)), "selected": False}
     primary = f"{data.primary_metric}_mean"
     board = pd.concat([zoo.leaderboard, pd.DataFrame([row])], ignore_index=True)
@@ -71,8 +78,8 @@ def text_verdict(zoo: ZooResult) -> pd.DataFrame:
     if not text:
         return pd.DataFrame({"verdict": ["no free-text column among the features"]})
     if variant not in board.index:
-        return pd.DataFrame({"verdict": [f"no comparison (text is the only feature, or the time budget was spent); "
-                                         f"to try without the text set drop_columns: {text}"]})
+        why = zoo.notes.get("text_ablation", "text is the only feature")
+        return pd.DataFrame({"verdict": [f"no comparison ({why}); to try without the text set drop_columns: {text}"]})
     with_mean, with_std = board.loc[zoo.selected, [f"{metric}_mean", f"{metric}_std"]]
     without_mean, without_std = board.loc[variant, [f"{metric}_mean", f"{metric}_std"]]
     gain = (without_mean - with_mean) if metric in LOWER_IS_BETTER else (with_mean - without_mean)

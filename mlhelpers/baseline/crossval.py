@@ -1,28 +1,30 @@
-"""The zoo: cross-validation of each model, cheapest first, the leaderboard and the selection.
+"""The zoo: cross-validation of each model, cheapest first, within the step's time budget.
 
 The notebook calls ``run_zoo`` on the data (``mlhelpers.baseline.inputs``) and split
-(``mlhelpers.baseline.splits``); ``mlhelpers.baseline.results`` writes what it found and
-``mlhelpers.baseline.diagnostics`` inspects the selected model. Every random choice comes from
-``seed``; the test rows are never fitted on.
+(``mlhelpers.baseline.splits``) with the step's ``budget.Budget``: every model is scored, on all the training rows
+or on the largest seeded sample its share of the budget allows. ``mlhelpers.baseline.selection`` holds the results,
+the choice and the leaderboard; ``mlhelpers.baseline.results`` writes them and ``mlhelpers.baseline.diagnostics``
+inspects the selected model. Every random choice comes from ``seed``; the test rows are never fitted on.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mlhelpers.baseline import BaselineError
+from mlhelpers.baseline.budget import Budget, capped_rows
 from mlhelpers.baseline.inputs import BaselineData
+from mlhelpers.baseline.selection import ModelResult, ZooResult, pipeline_spec, rank
 from mlhelpers.baseline.splits import Split
-from mlhelpers.core.metrics import LOWER_IS_BETTER, scores
+from mlhelpers.core.metrics import scores
 from mlhelpers.core.models import ZOO, build_pipeline, build_preprocessor, predict_on_one_thread, zoo_params
 
-__all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "rank", "openmp_threads"]
+__all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "rank", "openmp_threads", "Budget"]
 
 XGB_MAX_TREES = 400       # boosting rounds cap (XGBoost, HistGradientBoosting); early stopping picks the number
 XGB_EARLY_STOPPING = 20   # rounds without improvement on the inner validation split
@@ -30,31 +32,23 @@ XGB_EARLY_STOPPING = 20   # rounds without improvement on the inner validation s
 # costs more than it saves, and OpenMP's busy waiting slows fits 10-50x when other processes
 # share the cores (measured: 0.7 s on one thread vs 10-50 s on two for 2,850 rows under load).
 OPENMP_MIN_ROWS = 50_000
+# The time budget: each model gets a share of what remains in proportion to its weight (the strongest families the
+# most; what a model leaves unspent goes to the next) and its cost is measured on one fold of PROBE_ROWS rows (more
+# while cheap: _rows_within). A model whose share cannot cover every training row is cross-validated on a seeded
+# sample, never fewer than MIN_CAP_ROWS rows (a tiny budget can then overrun: below that a score says little).
+PROBE_ROWS = 1_000
+PROBE_SHARE = 0.1
+MIN_CAP_ROWS = 1_000
+SHARE_WEIGHTS = {"dummy": 1, "linear": 4, "random_forest": 5, "hist_gradient_boosting": 8, "xgboost": 10}
+OVERRUN = 1.5  # a model whose first fold projects past this multiple of its share is capped again from that fold
 
 
-@dataclass
-class ModelResult:
-    """One model's cross-validation: per-fold scores and timings, out-of-fold predictions."""
+class _Overrun(Exception):
+    """The first fold projects the model past its share: ``seconds_per_row`` is what that fold measured."""
 
-    model: str
-    estimator_params: dict[str, Any]    # what model_spec.json records for this model
-    fold_scores: dict[str, list[float]]
-    fit_seconds: list[float]
-    predict_seconds: list[float]
-    oof: np.ndarray                     # out-of-fold predictions per training row (NaN where never validated)
-    fold_models: list                   # fitted fold pipelines (the last one only unless keep_models)
-    last_fold: int
-
-    def mean(self, metric: str) -> float:
-        return float(np.mean(self.fold_scores[metric]))
-
-    def std(self, metric: str) -> float:
-        return float(np.std(self.fold_scores[metric]))
-
-
-def _spec(data: BaselineData, model: str, seed: int, n_jobs: int, estimator_params: dict[str, Any]) -> dict[str, Any]:
-    return {"model": model, "task": data.task, "features": data.features, "seed": seed,
-            "n_jobs": n_jobs, "estimator_params": estimator_params}
+    def __init__(self, seconds_per_row: float):
+        super().__init__(seconds_per_row)
+        self.seconds_per_row = seconds_per_row
 
 
 def openmp_threads(n_rows: int, n_jobs: int):
@@ -77,7 +71,7 @@ def _preprocessed(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fold: in
     seconds that took. The tree models and the dummy share one configuration (integer codes), so with a
     ``cache`` it is fitted once per fold and reused; each model is still charged the full time."""
     shared = spec["model"] != "linear"
-    key = (fold, "codes")
+    key = (fold, "codes", len(fit_rows), len(val_rows))
     if shared and cache is not None and key in cache:
         return cache[key]
     started = time.perf_counter()
@@ -88,6 +82,8 @@ def _preprocessed(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fold: in
     Z_val = preprocess.transform(X.iloc[val_rows])
     entry = (preprocess, Z_fit, Z_val, fit_seconds, time.perf_counter() - started)
     if shared and cache is not None:
+        for other in [k for k in cache if k[2:] != key[2:]]:
+            del cache[other]  # another row cap: its transformed rows would only hold memory
         cache[key] = entry
     return entry
 
@@ -142,6 +138,7 @@ def _fit_xgboost_early_stopping(model, Z_fit: np.ndarray, y_fit: np.ndarray, spe
 
 def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: int = 42, n_jobs: int = -1,
                          keep_models: bool = False, cache: dict | None = None,
+                         rows: np.ndarray | None = None, seconds: float | None = None,
                          estimator_params: dict[str, Any] | None = None) -> ModelResult:
     """Cross-validate ``model`` on the training rows of ``split``, fold by fold.
 
@@ -149,21 +146,30 @@ def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: 
     included, on that fold's rows only. XGBoost and HistGradientBoosting stop early on an inner
     validation split; the median number of trees (iterations) over the folds goes into
     ``estimator_params`` so a refit needs no validation split and is deterministic. Pass the same
-    ``cache`` dict to several calls to fit the tree models' shared preprocessing once per fold.
+    ``cache`` dict to several calls to fit the tree models' shared preprocessing once per fold. ``rows``
+    (positions into the training rows) restricts every fold to those rows: fitted and validated on them only.
+    With ``seconds``, a first fold projecting the folds past ``OVERRUN`` times that stops the model (``_Overrun``,
+    with the seconds per row it measured) so ``run_zoo`` can cap its rows from that measurement.
     ``estimator_params`` override the zoo's (``zoo_params``) for this model: the tuning stage's candidates.
     """
-    train_rows = data.X.index.get_indexer(split.train_index)
-    X, y = data.X.iloc[train_rows], data.y[train_rows]
-    estimator_params = zoo_params(model, data.task, y, data.primary_metric) | dict(estimator_params or {})
-    spec = _spec(data, model, seed, n_jobs, estimator_params)
+    train_rows = split.positions(data.X)
+    folds = split.folds if rows is None else _restricted(split.folds, rows, len(train_rows))
+    used = train_rows if rows is None else train_rows[rows]
+    estimator_params = zoo_params(model, data.task, data.y[used], data.primary_metric) | dict(estimator_params or {})
+    spec = pipeline_spec(data, model, seed, n_jobs, estimator_params)
+    # Folds index the loaded table directly (positions of their training rows): no copy of the training rows.
     # Folds run one after another: every model is multi-threaded itself (forest n_jobs, OpenMP boosting,
     # BLAS in the Newton-Cholesky logistic regression), and parallel folds would multiply peak memory.
-    runs = [_fit_fold(spec, X, y, fold, fit_rows, val_rows, data.metrics, data.n_classes, cache)
-            for fold, (fit_rows, val_rows) in enumerate(split.folds)]
+    runs, started = [], time.perf_counter()
+    for fold, (fit_rows, val_rows) in enumerate(folds):
+        runs.append(_fit_fold(spec, data.X, data.y, fold, train_rows[fit_rows], train_rows[val_rows], data.metrics,
+                              data.n_classes, cache))
+        if fold == 0 and seconds is not None and (time.perf_counter() - started) * len(folds) > OVERRUN * seconds:
+            raise _Overrun((time.perf_counter() - started) / (len(fit_rows) + len(val_rows)))
     width = (data.n_classes,) if data.n_classes else ()
-    oof = np.full((len(y),) + width, np.nan)
+    oof = np.full((len(train_rows),) + width, np.nan)
     fold_scores: dict[str, list[float]] = {metric: [] for metric in data.metrics}
-    for (_, val_rows), (_, prediction, fold_score, *_rest) in zip(split.folds, runs):
+    for (_, val_rows), (_, prediction, fold_score, *_rest) in zip(folds, runs):
         oof[val_rows] = prediction
         for metric, value in fold_score.items():
             fold_scores[metric].append(value)
@@ -175,141 +181,100 @@ def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: 
     return ModelResult(model=model, estimator_params=estimator_params, fold_scores=fold_scores,
                        fit_seconds=[run[3] for run in runs], predict_seconds=[run[4] for run in runs],
                        oof=oof, fold_models=[run[0] for run in runs] if keep_models else [runs[-1][0]],
-                       last_fold=len(split.folds) - 1)
+                       last_fold=len(split.folds) - 1, train_rows=len(train_rows) if rows is None else len(rows),
+                       rows=rows)
 
 
+def _restricted(folds: list[tuple[np.ndarray, np.ndarray]], rows: np.ndarray, n_rows: int):
+    """``folds`` keeping only ``rows``: each fold's fit and validation rows among them, in the same order."""
+    kept = np.zeros(n_rows, dtype=bool)
+    kept[rows] = True
+    return [(fit_rows[kept[fit_rows]], val_rows[kept[val_rows]]) for fit_rows, val_rows in folds]
 
-@dataclass
-class ZooResult:
-    """The cross-validated zoo: leaderboard, the chosen model and why, what the time budget skipped."""
-
-    leaderboard: pd.DataFrame
-    results: dict[str, ModelResult]
-    selected: str
-    reason: str
-    skipped: list[str]
-    seconds: float
-    data: BaselineData
-    split: Split
-    seed: int
-    n_jobs: int
-
-    @property
-    def best(self) -> ModelResult:
-        return self.results[self.selected]
-
-    def out_of_fold(self, model: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The training rows' targets and ``model``'s (the selected one's) out-of-fold predictions,
-        for the rows some fold validated."""
-        result = self.results[model or self.selected]
-        y = self.data.y[self.data.X.index.get_indexer(self.split.train_index)]
-        seen = ~np.isnan(result.oof).reshape(len(y), -1).any(axis=1)
-        return y[seen], result.oof[seen]
-
-    def spec(self, model: str | None = None) -> dict[str, Any]:
-        """The pipeline spec (model_spec.json's rebuild keys) for ``model``, the selected one by default."""
-        result = self.results[model or self.selected]
-        return _spec(self.data, result.model, self.seed, self.n_jobs, result.estimator_params)
-
-    def summary(self) -> pd.DataFrame:
-        """The choice, the reason and the models the time budget skipped."""
-        return pd.DataFrame({"value": [self.selected, self.reason, ", ".join(self.skipped) or "none",
-                                       f"{self.seconds:.1f}"]},
-                            index=["selected model", "why", "skipped (time budget)", "seconds"])
-
-    def __repr__(self) -> str:
-        return f"ZooResult(selected={self.selected!r}, models={list(self.results)}, skipped={self.skipped})"
 
 
 def run_zoo(data: BaselineData, split: Split, *, models: list[str] | tuple[str, ...] | None = None,
-            seed: int = 42, n_jobs: int = -1, time_budget_seconds: float = 600.0,
+            seed: int = 42, n_jobs: int = -1, time_budget_seconds: float = 600.0, budget: Budget | None = None,
             keep_models: bool = False) -> ZooResult:
-    """Cross-validate each model, cheapest first, until ``time_budget_seconds`` is spent.
+    """Cross-validate every model, cheapest first, within the time budget.
 
-    A model starts only while budget remains (the first always runs); the rest are listed as
-    skipped. The best primary-metric mean wins, but a simpler (earlier) model within one standard
-    deviation of it is preferred.
+    ``budget`` (the step's clock, started before the data was read) or else a new ``Budget(time_budget_seconds)``:
+    the zoo spends what the later parts do not hold. Each model is measured on one fold of ``PROBE_ROWS`` rows,
+    then gets a share of what remains (``SHARE_WEIGHTS``); when its share cannot cover every training row it is
+    cross-validated on the largest seeded, stratified sample that it can (``budget.capped_rows``: the same
+    seed always gives the same rows), at least ``MIN_CAP_ROWS``. Every model gets a score; ``train_rows`` on the
+    leaderboard says how many rows each used. The best primary-metric mean wins, but a simpler (earlier) model
+    within one standard deviation of it is preferred.
     """
     models = list(models or ZOO)
     unknown = [m for m in models if m not in ZOO]
     if unknown:
         raise BaselineError(f"unknown models {unknown}; choose from {', '.join(ZOO)}.")
+    budget = budget if budget is not None else Budget(time_budget_seconds)
+    if not data.features.get("text") or all(role == "text" for role, cols in data.features.items() if cols):
+        budget.release("text_ablation")  # no ablation will run: the zoo may spend its share
     ordered = sorted(dict.fromkeys(models), key=ZOO.index)
     started = time.perf_counter()
+    n_train = len(split.train_index)
+    order = capped_rows(data.y[split.positions(data.X)] if data.n_classes else None,
+                        n_train, seed)
     results: dict[str, ModelResult] = {}
-    skipped: list[str] = []
     cache: dict = {}  # per-fold preprocessing shared by the dummy and the tree models
-    for model in ordered:
-        if results and time.perf_counter() - started >= time_budget_seconds:
-            skipped.append(model)
-            continue
-        results[model] = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs, keep_models=keep_models,
-                                              cache=cache)
+    for position, model in enumerate(ordered):
+        share = budget.available() * SHARE_WEIGHTS[model] / sum(SHARE_WEIGHTS[m] for m in ordered[position:])
+        started_model = time.perf_counter()
+        rows = _rows_within(model, share, data, split, order, seed, n_jobs)
+        try:
+            results[model] = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs,
+                                                  keep_models=keep_models, cache=cache, rows=rows, seconds=share)
+        except _Overrun as overrun:  # the measurement at this size beats the probe's: cap from it, once
+            left = share - (time.perf_counter() - started_model)
+            per_row = overrun.seconds_per_row * sum(len(fit) + len(val) for fit, val in split.folds) / n_train
+            fewer = min(len(rows) if rows is not None else n_train, max(MIN_CAP_ROWS, int(left / per_row)))
+            results[model] = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs,
+                                                  keep_models=keep_models, cache=cache, rows=np.sort(order[:fewer]))
     cache.clear()
-    if skipped:
-        warnings.warn(f"time budget of {time_budget_seconds:g} s spent after {list(results)}; skipped {skipped}. "
-                      "Raise time_budget_seconds to run them.", stacklevel=2)
     leaderboard, selected, reason = rank(results, data.metrics)
-    return ZooResult(leaderboard=leaderboard, results=results, selected=selected, reason=reason, skipped=skipped,
-                     seconds=time.perf_counter() - started, data=data, split=split, seed=seed, n_jobs=n_jobs)
+    return ZooResult(leaderboard=leaderboard, results=results, selected=selected, reason=reason,
+                     seconds=time.perf_counter() - started, data=data, split=split, seed=seed, n_jobs=n_jobs,
+                     budget=budget)
 
 
-def rank(results: dict[str, ModelResult], metrics_: list[str]) -> tuple[pd.DataFrame, str, str]:
-    """The leaderboard of ``results`` (keyed by leaderboard name), the selected name and why; ``metrics_[0]``
-    is the primary metric. The tuning stage calls it again after adding its row."""
-    selected, reason = _select(results, metrics_[0])
-    return _leaderboard(results, metrics_, selected), selected, reason
+def _rows_within(model: str, seconds: float, data: BaselineData, split: Split, order: np.ndarray, seed: int,
+                 n_jobs: int) -> np.ndarray | None:
+    """The training rows ``model`` can be cross-validated on in ``seconds`` (sorted positions, the first rows of
+    ``order``), or None for all of them.
 
-
-def _select(results: dict[str, ModelResult], metric: str) -> tuple[str, str]:
-    valid = {m: r for m, r in results.items() if np.isfinite(r.mean(metric))}
-    if not valid:
-        raise BaselineError(f"no model produced a finite {metric}; the validation folds may hold a single class.")
-
-    def better_first(m: str) -> float:
-        return valid[m].mean(metric) if metric in LOWER_IS_BETTER else -valid[m].mean(metric)
-
-    def gap(m: str) -> tuple[float, float]:
-        # every model is scored on the same folds: the noise that matters is the standard error of the mean
-        # per-fold difference (fold difficulty cancels out). The spread of one model's own scores counted it: on
-        # a housing table (RMSE 25,900 +- 3,600) it called every model within 14% a tie, and on Titanic it chose
-        # the linear model (test ROC AUC 0.870) over tuned XGBoost (0.890, CV better on most folds)
-        diff = np.asarray(valid[top].fold_scores[metric], dtype=float) - np.asarray(valid[m].fold_scores[metric], dtype=float)
-        diff = diff[np.isfinite(diff)]
-        if len(diff) < 2:
-            return (float(abs(np.mean(diff))) if len(diff) else 0.0), valid[top].std(metric)
-        return float(abs(np.mean(diff))), float(np.std(diff, ddof=1) / np.sqrt(len(diff)))
-
-    # simplicity is the zoo family's rank: a tuned row is as simple as its family's defaults, so between
-    # the two the better score wins, while a simpler family within one standard error still wins
-    top = min(valid, key=lambda m: (better_first(m), ZOO.index(valid[m].model)))
-    tied = [m for m in valid if m == top or gap(m)[0] <= gap(m)[1]]
-    chosen = min(tied, key=lambda m: (ZOO.index(valid[m].model), better_first(m), np.mean(valid[m].fit_seconds)))
-    best_text = f"{top} has the best {metric} ({valid[top].mean(metric):.4f} ± {valid[top].std(metric):.4f})"
-    if chosen == top:
-        return chosen, best_text + "; no simpler model is within one standard error of the per-fold difference"
-    difference, spread = gap(chosen)
-    return chosen, (best_text + f"; {chosen} ({valid[chosen].mean(metric):.4f}) is within one standard error "
-                    f"of it (mean per-fold difference {difference:.4f}, standard error {spread:.4f}) and simpler/faster, "
-                    "so it is preferred")
-
-
-def _leaderboard(results: dict[str, ModelResult], metrics_: list[str], selected: str) -> pd.DataFrame:
-    primary = metrics_[0]
-    rows = []
-    for model, result in results.items():
-        row: dict[str, Any] = {"model": model}
-        for metric in metrics_:
-            row[f"{metric}_mean"] = result.mean(metric)
-            row[f"{metric}_std"] = result.std(metric)
-        row["fit_seconds"] = float(np.mean(result.fit_seconds))
-        row["predict_seconds"] = float(np.mean(result.predict_seconds))
-        row["selected"] = model == selected
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    ascending = primary in LOWER_IS_BETTER
-    frame = frame.sort_values(f"{primary}_mean", ascending=ascending, kind="stable", na_position="last")
-    return frame.reset_index(drop=True)
-
-
-
+    The cost per row is measured on the first fold of a sample of ``PROBE_ROWS`` rows, then of 4x as many while
+    the next measurement would take under ``PROBE_SHARE`` of what is left: at a few thousand rows a fit's fixed
+    cost (threads, checks) dominates and would make every row look expensive. A table that small needs no
+    measurement."""
+    n_train = len(order)
+    fold_rows = sum(len(fit) + len(val) for fit, val in split.folds) / n_train  # each row's share of the fold fits
+    train_rows = split.positions(data.X)
+    size, spent = int(np.ceil(PROBE_ROWS * fold_rows / max(fold_rows - 1, 1e-9))), 0.0
+    while True:
+        if size >= n_train:
+            return None
+        probe = np.sort(order[:size])
+        fit_rows, val_rows = _restricted(split.folds[:1], probe, n_train)[0]
+        spec = pipeline_spec(data, model, seed, n_jobs, zoo_params(model, data.task, data.y[train_rows[probe]],
+                                                           data.primary_metric))
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a probe's convergence or rare-class warnings are not the model's
+            try:
+                _fit_fold(spec, data.X, data.y, 0, train_rows[fit_rows], train_rows[val_rows], data.metrics,
+                          data.n_classes, None)
+            except BaselineError:
+                pass  # a class missing from the probe's fold: its time still measures the cost
+        probed = time.perf_counter() - started
+        spent += probed
+        per_row = probed / (len(fit_rows) + len(val_rows)) * fold_rows  # seconds per sample row, all folds
+        left = seconds - spent
+        if per_row * n_train <= left:
+            return None
+        if 4 * probed > PROBE_SHARE * left:
+            break
+        size *= 4
+    return np.sort(order[:min(n_train, max(MIN_CAP_ROWS, int(left / per_row)))])

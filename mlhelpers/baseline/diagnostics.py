@@ -21,6 +21,17 @@ from mlhelpers.core.models import build_pipeline
 __all__ = ["threshold_table", "plot_diagnostics", "permutation_importances", "plot_importances",
            "learning_curve_check", "plot_learning_curve"]
 
+PLOT_ROWS = 200_000   # out-of-fold rows drawn in the diagnostics figure (a seeded sample above: the threshold
+#                       panel scores 49 thresholds, 70 s on 2.6M rows; the chosen threshold uses every row)
+MIN_IMPORTANCE_ROWS = 200  # fewer validation rows than this in the time left: permutation importance is skipped
+MIN_CURVE_ROWS = 500       # likewise for the learning curve's largest size
+CALL_SECONDS = 0.02        # a pipeline call's fixed cost (column transformer, checks), whatever its rows
+
+
+def _per_row(seconds: list[float], rows: float) -> float:
+    """Seconds per row of a cross-validation's fits or predictions (summed over its folds)."""
+    return float(np.sum(seconds)) / max(rows, 1.0)
+
 
 def threshold_table(zoo: ZooResult) -> pd.DataFrame:
     """Scores of the selected model at the default 0.5 and at the chosen threshold (binary targets);
@@ -132,11 +143,16 @@ def plot_diagnostics(zoo: ZooResult):
     import matplotlib.pyplot as plt
 
     y, prediction = zoo.out_of_fold()
+    threshold = choose_threshold(zoo)["threshold"] if zoo.data.n_classes == 2 else None  # from every row
+    shown = f"{len(y):,} training rows"
+    if len(y) > PLOT_ROWS:
+        shown = f"a seeded sample of {PLOT_ROWS:,} of the {len(y):,} validated training rows"
+        drawn = np.sort(np.random.default_rng(zoo.seed).choice(len(y), size=PLOT_ROWS, replace=False))
+        y, prediction = y[drawn], prediction[drawn]
     if zoo.data.task == "classification":
         classes = zoo.data.classes
         binary = len(classes) == 2
         fig, axes = plt.subplots(1, 5 if binary else 4, figsize=(22 if binary else 18, 4.2))
-        threshold = choose_threshold(zoo)["threshold"] if binary else None
         plot_confusion_matrix(y, prediction, classes, ax=axes[0], threshold=threshold)
         plot_roc_pr(y, prediction, classes, ax=axes[1], kind="roc")
         plot_roc_pr(y, prediction, classes, ax=axes[2], kind="pr")
@@ -149,20 +165,41 @@ def plot_diagnostics(zoo: ZooResult):
         plot_regression(y, prediction, ax=axes[1], kind="residual_vs_predicted")
         axes[2].hist(y - prediction, bins=50)
         axes[2].set(title="residuals", xlabel="actual - predicted", ylabel="rows")
-    fig.suptitle(f"{zoo.selected}: out-of-fold diagnostics ({len(y)} training rows)")
+    fig.suptitle(f"{zoo.selected}: out-of-fold diagnostics ({shown})")
     fig.tight_layout()
     return fig
 
 
-def permutation_importances(zoo: ZooResult, *, max_rows: int = 2000, n_repeats: int = 5) -> pd.DataFrame:
+def permutation_importances(zoo: ZooResult, *, max_rows: int = 2000, n_repeats: int = 5,
+                            seconds: float | None = None) -> pd.DataFrame:
     """Permutation importance of each input column for the selected model, on its last CV fold's
     validation rows (at most ``max_rows``, sampled with the seed): the drop in the primary metric
-    when that column is shuffled. Sorted, most important first."""
+    when that column is shuffled. Sorted, most important first.
+
+    ``seconds`` (what the time budget leaves; None: no limit) lowers the rows to what the model's measured
+    prediction speed allows, or skips (an empty table) below ``MIN_IMPORTANCE_ROWS``; ``zoo.notes`` says which."""
     from sklearn.inspection import permutation_importance
 
     data, result = zoo.data, zoo.best
-    train_rows = data.X.index.get_indexer(zoo.split.train_index)
+    train_rows = zoo.split.positions(data.X)
     val_rows = zoo.split.folds[result.last_fold][1]
+    if result.rows is not None:
+        val_rows = val_rows[np.isin(val_rows, result.rows)]  # the rows its last fold validated
+    if seconds is not None:
+        calls = n_repeats * data.X.shape[1] + 1
+        per_row = _per_row(result.predict_seconds, result.train_rows)
+        affordable = int((seconds / calls - CALL_SECONDS) / max(per_row, 1e-9))
+        if affordable < min(MIN_IMPORTANCE_ROWS, len(val_rows)):
+            zoo.notes["permutation_importance"] = (f"skipped: {calls} predictions of at least "
+                                                   f"{MIN_IMPORTANCE_ROWS} rows need more than the {seconds:.0f} s "
+                                                   "the time budget leaves")
+            return pd.DataFrame({"feature": pd.Series(dtype=object), "importance_mean": pd.Series(dtype=float),
+                                 "importance_std": pd.Series(dtype=float)})
+        if affordable < min(max_rows, len(val_rows)):
+            zoo.notes["permutation_importance"] = (f"on {affordable:,} validation rows instead of "
+                                                   f"{min(max_rows, len(val_rows)):,}: the time budget leaves "
+                                                   f"{seconds:.0f} s")
+            max_rows = affordable
     rng = np.random.default_rng(zoo.seed)
     if len(val_rows) > max_rows:
         val_rows = np.sort(rng.choice(val_rows, size=max_rows, replace=False))
@@ -185,7 +222,8 @@ def plot_importances(table: pd.DataFrame, ax=None, top: int = 20):
     shown = table.head(top).iloc[::-1]
     ax = ax or plt.subplots(figsize=(6, 0.3 * len(shown) + 1))[1]
     ax.barh(shown["feature"].astype(str), shown["importance_mean"], xerr=shown["importance_std"])
-    ax.set(xlabel="drop in score when shuffled", title="permutation importance")
+    ax.set(xlabel="drop in score when shuffled",
+           title="permutation importance" + (" skipped (time budget)" if table.empty else ""))
     return ax
 
 
@@ -201,16 +239,36 @@ class LearningCurveCheck:
         return self.verdict
 
 
-def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int = 3) -> LearningCurveCheck:
+def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int = 3,
+                         seconds: float | None = None) -> LearningCurveCheck:
     """Would more data help? Fit the selected model on growing shares of (a sample of at most
     ``max_rows``) training rows and compare the validation score at the last two sizes.
 
     Verdict: still rising by more than its spread across folds means more data would likely help.
+    ``seconds`` (what the time budget leaves; None: no limit) lowers ``max_rows`` to what the model's measured
+    fit speed allows, or skips below ``MIN_CURVE_ROWS`` rows (the verdict says so).
     """
     from sklearn.model_selection import KFold, StratifiedKFold, learning_curve
 
-    data = zoo.data
-    train_rows = data.X.index.get_indexer(zoo.split.train_index)
+    data, result = zoo.data, zoo.best
+    train_rows = zoo.split.positions(data.X)
+    if seconds is not None:
+        fit_rows = sum(len(fit) for fit, _ in zoo.split.folds) * result.train_rows / len(train_rows)
+        per_row = (_per_row(result.fit_seconds, fit_rows)
+                   + _per_row(result.predict_seconds, result.train_rows) * 2)  # training and validation scores
+        shares = (0.1 + 0.25 + 0.5 + 1.0) * (folds - 1) / folds + 4 / folds  # rows fitted and scored per max_rows
+        affordable = int((seconds / folds - 4 * 3 * CALL_SECONDS) / (per_row * shares))
+        if affordable < min(MIN_CURVE_ROWS, len(train_rows)):
+            verdict = (f"skipped: a learning curve on at least {MIN_CURVE_ROWS} rows needs more than the "
+                       f"{seconds:.0f} s the time budget leaves")
+            zoo.notes["learning_curve"] = verdict
+            return LearningCurveCheck(table=pd.DataFrame(columns=["train_rows", "train_mean", "validation_mean",
+                                                                   "validation_std"]),
+                                      verdict=verdict, metric=data.primary_metric)
+        if affordable < min(max_rows, len(train_rows)):
+            zoo.notes["learning_curve"] = (f"on {affordable:,} rows instead of {min(max_rows, len(train_rows)):,}: "
+                                           f"the time budget leaves {seconds:.0f} s")
+            max_rows = affordable
     rng = np.random.default_rng(zoo.seed)
     if len(train_rows) > max_rows:
         train_rows = np.sort(rng.choice(train_rows, size=max_rows, replace=False))
@@ -254,6 +312,9 @@ def plot_learning_curve(check: LearningCurveCheck, ax=None):
 
     ax = ax or plt.subplots(figsize=(6, 4))[1]
     table = check.table
+    if table.empty:
+        ax.set(title="learning curve skipped (time budget)", xlabel="training rows", ylabel=check.metric)
+        return ax
     ax.plot(table["train_rows"], table["train_mean"], marker="o", label="training")
     ax.errorbar(table["train_rows"], table["validation_mean"], yerr=table["validation_std"], marker="o",
                 label="validation")

@@ -57,6 +57,8 @@ def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path, holdout=None) 
     trained once); when it wins, ``model_spec.json`` says ``trained_on: full`` and the fitted pipeline is
     saved as ``baseline/xgboost_full.skops`` for export."""
     data = zoo.data
+    if zoo.budget is not None:
+        zoo.budget.release("writing")  # writing now: what it held is spent, or goes to the diagnostics after it
     board_path = artifact_path(run_dir, "leaderboard")
     board = zoo.leaderboard if holdout is None else _with_holdout(zoo, holdout)
     with atomic_path(board_path) as temp:
@@ -64,8 +66,9 @@ def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path, holdout=None) 
     # a fold holding one class has no ROC AUC: NaN, written as null (finite_or_none)
     cv_results = write_json(artifact_path(run_dir, "cv_results"), finite_or_none({
         "primary_metric": data.primary_metric, "strategy": zoo.split.strategy, "n_folds": len(zoo.split.folds),
-        "selected": zoo.selected, "selection_reason": zoo.reason, "skipped": zoo.skipped,
-        "models": {model: {"fold_scores": r.fold_scores, "fit_seconds": r.fit_seconds,
+        "selected": zoo.selected, "selection_reason": zoo.reason, "training_rows": len(zoo.split.train_index),
+        "time_budget_seconds": zoo.budget.seconds if zoo.budget else None, "budget_notes": zoo.notes,
+        "models": {model: {"fold_scores": r.fold_scores, "train_rows": r.train_rows, "fit_seconds": r.fit_seconds,
                            "predict_seconds": r.predict_seconds, "estimator_params": r.estimator_params}
                    for model, r in zoo.results.items()}}))
     best = zoo.best
@@ -75,6 +78,8 @@ def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path, holdout=None) 
         "rare_classes": data.rare_classes,  # export merges the same classes before it splits
         "cv": {metric: {"mean": best.mean(metric), "std": best.std(metric)} for metric in data.metrics},
         "selection_reason": zoo.reason,
+        # rows its cross-validation used: fewer than the training rows when the time budget capped it (seeded)
+        "cv_train_rows": best.train_rows, "training_rows": len(zoo.split.train_index),
     }
     if data.task == "classification" and data.n_classes == 2:
         spec["decision_threshold"] = choose_threshold(zoo)
@@ -128,16 +133,18 @@ def _with_holdout(zoo: ZooResult, holdout) -> pd.DataFrame:
 
 
 def out_of_fold_table(zoo: ZooResult, model: str | None = None) -> pd.DataFrame:
-    """``model``'s (the selected one's) out-of-fold predictions, one row per training row some fold validated:
+    """``model``'s (the selected one's) out-of-fold predictions, one row per training row some fold validated
+    (rows of its sample only, when the time budget capped it):
     ``row`` (its label in the loaded table), ``fold`` (1-based), ``actual`` (the target), ``prediction`` (the
     class label, or the value) and ``proba_<class>`` per class."""
     result = zoo.results[model or zoo.selected]
     data = zoo.data
-    y = data.y[data.X.index.get_indexer(zoo.split.train_index)]
+    y = data.y[zoo.split.positions(data.X)]
     fold = np.zeros(len(y), dtype=int)
     for number, (_, validated) in enumerate(zoo.split.folds, start=1):
         fold[validated] = number
-    seen = fold > 0
+    # a row some fold validated; when the time budget capped the model, only its sample's rows were validated
+    seen = (fold > 0) & ~np.isnan(result.oof.reshape(len(y), -1)).any(axis=1)
     table = pd.DataFrame({"row": np.asarray(zoo.split.train_index, dtype=object)[seen], "fold": fold[seen]})
     if data.classes is None:
         table["actual"] = y[seen]

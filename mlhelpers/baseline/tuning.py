@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlhelpers.baseline.budget import Budget
 from mlhelpers.baseline.crossval import ModelResult, ZooResult, cross_validate_model, rank
 from mlhelpers.core.metrics import LOWER_IS_BETTER
 from mlhelpers.core.models import FAST_BOOSTING_ROWS, TUNED_SUFFIX
@@ -57,10 +58,10 @@ class Tuning:
                             index=["tuning", "seconds", "candidates evaluated"])
 
 
-def seconds_left(tune_seconds: float, time_budget_seconds: float, started: float) -> float:
-    """The stage's seconds: ``tune_seconds``, but no more than what is left of the step's
-    ``time_budget_seconds`` since ``started`` (a ``time.perf_counter()`` reading at the step's start)."""
-    return max(0.0, min(float(tune_seconds), float(time_budget_seconds) - (time.perf_counter() - started)))
+def seconds_left(tune_seconds: float, budget: Budget) -> float:
+    """The stage's seconds: ``tune_seconds``, but no more than what the zoo left of the step's time budget
+    (``budget.available()``: what remains, less what the diagnostics still hold)."""
+    return max(0.0, min(float(tune_seconds), budget.available()))
 
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:

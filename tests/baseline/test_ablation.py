@@ -42,7 +42,7 @@ def test_the_selected_model_without_text_is_a_leaderboard_row_never_selected(twe
                                           "classes": None, "columns": columns})
     zoo = crossval.run_zoo(data, splits.make_split(data, cv_folds=3, seed=0), models=["linear", "hist_gradient_boosting"],
                            seed=0, n_jobs=1)
-    checked = ablation.with_text_ablation(zoo, time_budget_seconds=600)
+    checked = ablation.with_text_ablation(zoo, seconds=600)
     board = checked.leaderboard.set_index("model")
     variant = zoo.selected + ablation.WITHOUT_TEXT
     assert variant in board.index and not board.loc[variant, "selected"] and board["selected"].sum() == 1
@@ -60,9 +60,10 @@ def test_a_text_column_that_does_not_help_gets_the_one_line_fix(zoo):
 
 
 def test_no_text_no_budget_or_text_alone_leave_the_leaderboard_as_it_was(artworks, zoo):
-    spent = ablation.with_text_ablation(zoo, time_budget_seconds=zoo.seconds / 2)
-    assert spent is zoo
-    assert "drop_columns: ['title']" in ablation.text_verdict(spent).loc[0, "verdict"]
+    spent = ablation.with_text_ablation(zoo, seconds=0.0)  # the time budget leaves nothing: a note, no row
+    assert spent.leaderboard is zoo.leaderboard and spent.notes["text_ablation"].startswith("skipped: cross-validating")
+    verdict = ablation.text_verdict(spent).loc[0, "verdict"]
+    assert "the time budget leaves 0 s" in verdict and "drop_columns: ['title']" in verdict
     data = prepare_baseline_data(artworks, _eda(artworks, []))
     plain = crossval.run_zoo(data, splits.make_split(data, cv_folds=3, seed=0), models=["linear"], seed=0, n_jobs=1)
     assert ablation.with_text_ablation(plain) is plain

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlhelpers.baseline import BaselineError, crossval, diagnostics, results, splits
+from mlhelpers.baseline import BaselineError, budget, crossval, diagnostics, results, selection, splits
 from mlhelpers.baseline.results import LeakageWarning
 from mlhelpers.core.models import build_pipeline
 
@@ -50,7 +50,7 @@ def test_leaderboard_columns_and_order(small, quick_zoo):
     zoo = quick_zoo(small)
     board = zoo.leaderboard
     metrics = ["roc_auc", "average_precision", "log_loss", "balanced_accuracy", "accuracy", "f1"]
-    assert list(board.columns) == ["model"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")] + TIMING + ["selected"]
+    assert list(board.columns) == ["model"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")] + ["train_rows"] + TIMING + ["selected"]
     assert board["roc_auc_mean"].is_monotonic_decreasing and board["selected"].sum() == 1
     assert board.set_index("model").loc["dummy", "roc_auc_mean"] == 0.5
     assert zoo.selected != "dummy"
@@ -61,23 +61,68 @@ def test_selection_prefers_the_simpler_model_within_one_std():
         return crossval.ModelResult(model, {}, {"roc_auc": values}, [1.0], [0.1], np.zeros(1), [], 0)
 
     close = {"linear": result("linear", [0.80, 0.82]), "xgboost": result("xgboost", [0.80, 0.84])}
-    assert crossval._select(close, "roc_auc")[0] == "linear"
+    assert selection.select(close, "roc_auc")[0] == "linear"
     apart = {"linear": result("linear", [0.70, 0.72]), "xgboost": result("xgboost", [0.80, 0.84])}
-    chosen, reason = crossval._select(apart, "roc_auc")
+    chosen, reason = selection.select(apart, "roc_auc")
     assert chosen == "xgboost" and "no simpler model" in reason
     errors = {"linear": result("linear", [2.0, 2.2]), "xgboost": result("xgboost", [1.0, 1.1])}
-    assert crossval._select({k: v for k, v in errors.items()}, "roc_auc")[0] == "linear"
+    assert selection.select({k: v for k, v in errors.items()}, "roc_auc")[0] == "linear"
     errors = {k: crossval.ModelResult(k, {}, {"rmse": v.fold_scores["roc_auc"]}, [1.0], [0.1], np.zeros(1), [], 0)
               for k, v in errors.items()}
-    assert crossval._select(errors, "rmse")[0] == "xgboost"  # lower is better
+    assert selection.select(errors, "rmse")[0] == "xgboost"  # lower is better
 
 
-def test_time_budget_stops_adding_models_and_lists_the_rest(small, prepared):
-    with pytest.warns(UserWarning, match=r"time budget of 0.001 s spent after \['dummy'\]; skipped"):
-        zoo = crossval.run_zoo(prepared(small), splits.make_split(prepared(small), cv_folds=3),
-                               models=["xgboost", "linear", "dummy"], time_budget_seconds=0.001, n_jobs=1)
-    assert list(zoo.results) == ["dummy"] and zoo.skipped == ["linear", "xgboost"]
-    assert "linear, xgboost" in zoo.summary().loc["skipped (time budget)", "value"]
+def test_a_tiny_budget_scores_every_model_on_a_recorded_seeded_sample(credit, prepared):
+    data = prepared(credit)  # 3,563 training rows: more than a probe, so a budget of 0.01 s caps every model
+    split = splits.make_split(data, cv_folds=3, seed=0)
+    zoo = crossval.run_zoo(data, split, models=["xgboost", "dummy"], seed=0, n_jobs=1, time_budget_seconds=0.01)
+    n_train = len(split.train_index)
+    assert list(zoo.leaderboard["model"].sort_values()) == ["dummy", "xgboost"]  # the strongest family is there
+    assert zoo.leaderboard["roc_auc_mean"].notna().all()
+    assert zoo.capped == {"dummy": crossval.MIN_CAP_ROWS, "xgboost": crossval.MIN_CAP_ROWS}
+    assert (zoo.leaderboard["train_rows"] == crossval.MIN_CAP_ROWS).all() and crossval.MIN_CAP_ROWS < n_train
+    assert "seeded sample of the 3,563 training rows: dummy on 1,000, xgboost on 1,000" in zoo.rows_note()
+    xgb = zoo.results["xgboost"]
+    assert np.isnan(xgb.oof[:, 0]).sum() == n_train - crossval.MIN_CAP_ROWS  # only the sample was validated
+    # the sample is the seed's (stratified: both classes in proportion) and the same rows give the same scores
+    assert np.array_equal(xgb.rows, np.sort(budget.capped_rows(data.y[data.X.index.get_indexer(split.train_index)],
+                                                                n_train, 0)[:crossval.MIN_CAP_ROWS]))
+    again = crossval.cross_validate_model("xgboost", data, split, seed=0, n_jobs=1, rows=xgb.rows)
+    assert again.fold_scores == xgb.fold_scores and again.estimator_params == xgb.estimator_params
+    table = results.out_of_fold_table(zoo, "xgboost")
+    assert len(table) == crossval.MIN_CAP_ROWS and table["proba_good"].notna().all()
+
+
+def test_a_budget_that_covers_the_table_changes_nothing(small, prepared):
+    data = prepared(small)
+    split = splits.make_split(data, cv_folds=3, seed=0)
+    zoo = crossval.run_zoo(data, split, models=["linear"], seed=0, n_jobs=1)
+    plain = crossval.cross_validate_model("linear", data, split, seed=0, n_jobs=1)
+    assert zoo.capped == {} and zoo.leaderboard.loc[0, "train_rows"] == len(split.train_index)
+    assert zoo.results["linear"].fold_scores == plain.fold_scores
+    assert zoo.rows_note().startswith("every model was cross-validated on all")
+
+
+@pytest.mark.parametrize("seconds", [0, -5, float("nan"), float("inf"), True, "600"])
+def test_bad_budget_values_are_refused(seconds, small, prepared):
+    with pytest.raises(BaselineError, match=r"time_budget_seconds must be a finite number of seconds > 0"):
+        budget.Budget(seconds)
+    data = prepared(small)
+    with pytest.raises(BaselineError, match=r"time_budget_seconds must be a finite number"):
+        crossval.run_zoo(data, splits.make_split(data, cv_folds=3), models=["dummy"], time_budget_seconds=seconds)
+
+
+def test_budget_holds_seconds_for_the_later_parts():
+    clock = budget.Budget(100)
+    assert clock.available() == pytest.approx(100 * (1 - sum(budget.RESERVES.values())), abs=0.5)
+    clock.release("text_ablation")
+    assert clock.available("learning_curve") == pytest.approx(100 * (1 - budget.RESERVES["writing"]
+                                                                      - budget.RESERVES["permutation_importance"]),
+                                                              abs=0.5)
+    classes = np.array([0] * 97 + [1] * 3)
+    order = budget.capped_rows(classes, 100, seed=3)
+    assert sorted(order.tolist()) == list(range(100)) and set(classes[order[:2]]) == {0, 1}  # the rare class early
+    assert np.array_equal(order, budget.capped_rows(classes, 100, seed=3))
 
 
 def test_unknown_model_is_refused(small, prepared):

@@ -28,6 +28,18 @@ def test_binary_diagnostics_threshold_and_learning_curve(tmp_path, small, quick_
     plt.close("all")
 
 
+def test_diagnostics_fit_in_the_seconds_the_budget_leaves(small, quick_zoo):
+    zoo = quick_zoo(small, models=["linear"])
+    skipped = diagnostics.permutation_importances(zoo, seconds=0.0)
+    assert skipped.empty and zoo.notes["permutation_importance"].startswith("skipped: ")
+    assert diagnostics.plot_importances(skipped).get_title() == "permutation importance skipped (time budget)"
+    check = diagnostics.learning_curve_check(zoo, seconds=0.0)
+    assert check.table.empty and check.verdict.startswith("skipped: a learning curve on at least 500 rows")
+    assert diagnostics.plot_learning_curve(check).get_title() == "learning curve skipped (time budget)"
+    assert "learning curve" in zoo.budget_summary().index and zoo.budget_summary().index[-1] == "whole step so far"
+    plt.close("all")
+
+
 def test_multiclass_target_works(credit, quick_zoo):
     frame = credit.sample(900, random_state=0)
     frame = frame[frame["Home"].isin(["owner", "rent", "parents", "priv"])]

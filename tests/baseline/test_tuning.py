@@ -55,8 +55,12 @@ def test_tuning_respects_its_seconds_and_can_be_turned_off(credit_zoo):
     short = tuning.tune_best(credit_zoo, seconds=0.05)  # less than one fit of the defaults: nothing starts
     assert time.perf_counter() - started < 1.0
     assert short.zoo is credit_zoo and "no candidate fitted within 0.05 s" in short.note
-    assert tuning.seconds_left(30, 600, started=time.perf_counter() - 590) == pytest.approx(10, abs=0.5)
-    assert tuning.seconds_left(30, 600, started=time.perf_counter() - 700) == 0.0
+    # what the zoo left of the step's budget, less what the diagnostics still hold (Budget.available)
+    from mlhelpers.baseline.budget import Budget
+
+    assert tuning.seconds_left(30, Budget(600, started=time.perf_counter() - 100, parts=())) == 30
+    assert tuning.seconds_left(30, Budget(600, started=time.perf_counter() - 590, parts=())) == pytest.approx(10, abs=0.5)
+    assert tuning.seconds_left(30, Budget(600, started=time.perf_counter() - 500)) == 0.0  # 160 s held back
 
 
 def test_a_tuned_model_ties_with_its_defaults_by_score_but_a_simpler_family_still_wins_a_tie():
