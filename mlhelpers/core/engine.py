@@ -80,6 +80,33 @@ def _scheduler_address(address: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
+def _check_speaks_dask(address: str) -> None:
+    """Refuse ``address`` unless a Dask scheduler answers there.
+
+    Asked with one ``identity`` call, not a ``Client``: a port that accepts connections but speaks another protocol
+    (a web server, a proxy) sends bytes Dask reads as a message of exabytes, and a half-built ``Client`` then
+    waits out its timeout again when it is collected.
+    """
+    import asyncio
+
+    from distributed.core import rpc
+
+    async def identity() -> dict:
+        async with rpc(address, timeouts={"connect": f"{CONNECT_SECONDS}s"}) as scheduler:
+            return await asyncio.wait_for(scheduler.identity(), CONNECT_SECONDS)
+
+    try:
+        with quiet_libraries():
+            answer = asyncio.run(identity())
+    except Exception as exc:  # any failure means the same to the user: not a Dask scheduler at that address
+        raise EngineError(f"dask_scheduler: {address} does not answer as a Dask scheduler "
+                          f"({type(exc).__name__}); check the address (the scheduler's port, usually 8786).") from None
+    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
+        kind = answer.get("type") if isinstance(answer, dict) else type(answer).__name__
+        raise EngineError(f"dask_scheduler: {address} answers as a Dask {kind}, not a scheduler; give the "
+                          "scheduler's address (its port, usually 8786).")
+
+
 def check_engine_params(engine: str, dask_scheduler: str = "", dask_workers: int = -1,
                         dask_worker_memory: str = "2GB", machine_bytes: int | None = None) -> None:
     """Refuse (``EngineError``) Dask settings that cannot work, before any step starts.
@@ -106,6 +133,7 @@ def check_engine_params(engine: str, dask_scheduler: str = "", dask_workers: int
     except OSError as exc:
         raise EngineError(f"dask_scheduler: cannot reach {dask_scheduler} ({exc}); start the scheduler "
                           "(`dask scheduler`) or fix the address.") from None
+    _check_speaks_dask(dask_scheduler)
     from distributed import Client
 
     try:

@@ -79,3 +79,21 @@ def test_dask_not_installed_is_refused_with_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(EngineError, match=r"engine: dask needs Dask, which is not installed .*pip install -e '\.\[dask\]'"):
         check_engine_params("dask")
+
+
+def test_a_port_that_speaks_another_protocol_is_refused_with_its_address():
+    # a web server where the scheduler should be: Dask read its reply as a 3 EiB message and `mlh validate`
+    # ended in a MemoryError traceback (exit 1), then waited 20 s more while the half-built Client closed
+    import http.server
+    import threading
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.server_address[1]}"
+    try:
+        started = time.perf_counter()
+        with pytest.raises(EngineError, match=f"dask_scheduler: {address} does not answer as a Dask scheduler"):
+            check_engine_params("dask", dask_scheduler=address)
+        assert time.perf_counter() - started < 30
+    finally:
+        server.shutdown()
