@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import nbformat
 import pandas as pd
 import pytest
 

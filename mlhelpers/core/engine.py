@@ -88,16 +88,18 @@ def _check_speaks_dask(address: str) -> None:
     waits out its timeout again when it is collected.
     """
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from distributed.core import rpc
 
     async def identity() -> dict:
-        async with rpc(address, timeouts={"connect": f"{CONNECT_SECONDS}s"}) as scheduler:
+        async with rpc(address, timeout=CONNECT_SECONDS) as scheduler:
             return await asyncio.wait_for(scheduler.identity(), CONNECT_SECONDS)
 
     try:
-        with quiet_libraries():
-            answer = asyncio.run(identity())
+        # on a thread of its own: inside a notebook's kernel an event loop already runs on this one
+        with quiet_libraries(), ThreadPoolExecutor(max_workers=1) as thread:
+            answer = thread.submit(asyncio.run, identity()).result()
     except Exception as exc:  # any failure means the same to the user: not a Dask scheduler at that address
         raise EngineError(f"dask_scheduler: {address} does not answer as a Dask scheduler "
                           f"({type(exc).__name__}); check the address (the scheduler's port, usually 8786).") from None
