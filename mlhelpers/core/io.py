@@ -18,7 +18,7 @@ import pandas as pd
 
 from mlhelpers.core import readers, sources, sql
 from mlhelpers.core.sniff import (COMPRESSION_SUFFIXES, MISSING_MARKERS, SQL_SUFFIXES, CsvFormat, DataError,
-                                  check_compressed, check_unique_names, file_format, sniff_csv)
+                                  check_unique_names, file_format, sniff_csv)
 
 __all__ = ["DataError", "CsvFormat", "MISSING_MARKERS", "COMPRESSION_SUFFIXES", "SQL_SUFFIXES", "file_format",
            "sniff_csv", "check_data_file", "load_table", "iter_table", "read_columns", "missing_as_nan"]

@@ -1,7 +1,6 @@
 """The explore step's view of the table under both engines: on a real LocalCluster the Dask engine counts every
 row exactly as the pandas engine does, explores a seeded sample of the size asked, and eda.json says which."""
 
-import pandas as pd
 import pytest
 
 from mlhelpers.core.hashsample import hash_sample

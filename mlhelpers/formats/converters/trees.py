@@ -6,9 +6,6 @@ have their own converter (``forests`` + ``forest_graph``).
 from __future__ import annotations
 
 
-import numpy as np
-
-
 def register() -> None:
     """Register the XGBoost converters (onnxmltools, float32 inputs)."""
     from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
