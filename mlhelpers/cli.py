@@ -26,18 +26,22 @@ from mlhelpers.tools.optimize import format_report, optimize_model
 from mlhelpers.tools.predict import predict_file, predict_partitions
 
 
+def _add_run_options(parser: argparse.ArgumentParser, *, set_help: str, from_help: str, cache_help: str) -> None:
+    """The options `mlh run` and `mlh sweep` share: --set, --steps, --from, --runs-root, --no-cache."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+    parser.add_argument("--steps", default=None, help="comma-separated steps to run (default: all)")
+    parser.add_argument("--from", dest="based_on", type=Path, default=None, metavar="RUN_DIR", help=from_help)
+    parser.add_argument("--runs-root", type=Path, default=PROJECT_ROOT / "runs", help="where run folders go")
+    parser.add_argument("--no-cache", action="store_true", help=cache_help)
+
+
 def _add_run_parser(commands) -> None:
     run = commands.add_parser("run", help="run the pipeline (explore, baseline, export) from a params file")
     run.add_argument("params_file", type=Path, help="YAML params file, e.g. params/demo.yaml")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one parameter (repeatable), e.g. --set cv_folds=3")
-    run.add_argument("--steps", default=None, help="comma-separated steps to run (default: all)")
-    run.add_argument("--from", dest="based_on", type=Path, default=None, metavar="RUN_DIR",
-                     help="start from an earlier run's results (needed when --steps skips explore)")
-    run.add_argument("--runs-root", type=Path, default=PROJECT_ROOT / "runs", help="where run folders go")
-    run.add_argument("--no-cache", action="store_true",
-                     help="always compute the explore step (by default it is reused from an earlier run with the "
-                          "same explore parameters, data and code)")
+    _add_run_options(run, set_help="override one parameter (repeatable), e.g. --set cv_folds=3",
+                     from_help="start from an earlier run's results (needed when --steps skips explore)",
+                     cache_help="always compute the explore step (by default it is reused from an earlier run with "
+                                "the same explore parameters, data and code)")
     run.set_defaults(handler=_run)
 
 
@@ -76,13 +80,9 @@ def _add_sweep_parser(commands) -> None:
     sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2", required=True,
                        help="values of one parameter to try (repeatable; every combination runs), e.g. --grid "
                             "cv_folds=3,5 or --grid models=[dummy,linear],[xgboost]")
-    sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override one parameter for every variant (repeatable)")
-    sweep.add_argument("--steps", default=None, help="comma-separated steps to run (default: all)")
-    sweep.add_argument("--from", dest="based_on", type=Path, default=None, metavar="RUN_DIR",
-                       help="start every variant from an earlier run's results (needed when --steps skips explore)")
-    sweep.add_argument("--runs-root", type=Path, default=PROJECT_ROOT / "runs", help="where run folders go")
-    sweep.add_argument("--no-cache", action="store_true", help="compute the explore step in every variant")
+    _add_run_options(sweep, set_help="override one parameter for every variant (repeatable)",
+                     from_help="start every variant from an earlier run's results (needed when --steps skips explore)",
+                     cache_help="compute the explore step in every variant")
     sweep.set_defaults(handler=_sweep)
 
 
