@@ -168,6 +168,7 @@ def _medians(result, frame: pd.DataFrame, repeats: int, n_single: int) -> pd.Dat
     """Every figure as the median of ``repeats`` fresh measurements (the optimize run's own plus repeats - 1
     more of the same files), ratios against the original's medians, goals judged on those."""
     from mlhelpers.formats.serving import ONNX_RUNTIME, SKLEARN_RUNTIME, measure_serving
+    from mlhelpers.tools.forest_walk import compact_runtime
     from mlhelpers.tools.goals import judge_goals
 
     first = pd.concat([pd.DataFrame([result.before]), result.candidates], ignore_index=True)
@@ -175,7 +176,7 @@ def _medians(result, frame: pd.DataFrame, repeats: int, n_single: int) -> pd.Dat
     for _ in range(repeats - 1):
         again = {}
         for name, path in zip(first["name"], first["path"]):
-            runtime = SKLEARN_RUNTIME if name == "original" else ONNX_RUNTIME
+            runtime = SKLEARN_RUNTIME if name == "original" else compact_runtime() if name == "compact" else ONNX_RUNTIME
             row = measure_serving(name, path, LOADERS[name], frame, n_single, runtime=runtime)
             again[name] = {figure: row[figure] for figure in FIGURES}
         runs.append(pd.DataFrame(again).T)

@@ -11,18 +11,15 @@ child is a leaf, right child is a leaf, NaN goes left as scikit-learn learnt; ui
 index into the forest's distinct thresholds (uint16; thresholds kept in float64, so every split decides
 exactly as scikit-learn's, which compares float32 inputs with float64 thresholds), and for each child
 either the row of its value in the forest's distinct leaf values or, for an internal right child, its
-offset (an internal left child is the next split: the preorder scikit-learn builds). Prediction walks all
-trees at once, one vectorized step per tree level.
+offset (an internal left child is the next split: the preorder scikit-learn builds). How rows walk them:
+``mlhelpers.tools.forest_walk`` (compiled by numba, each (tree, row) pair in one loop).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +29,7 @@ import pandas as pd
 from mlhelpers.core.artifacts import atomic_path
 from mlhelpers.formats import onnx_io, skops_io
 from mlhelpers.formats.converters import register_converters
+from mlhelpers.tools.forest_walk import CompactForest
 
 
 class OptimizeError(ValueError):
@@ -44,92 +42,7 @@ COMPACT_FORMAT = "mlh-compact-forest"
 COMPACT_VERSION = 2
 
 
-# rows x trees walked at once: bounds the walk's scratch memory (~0.3 MB a thousand cells) at no
-# cost in speed (larger chunks were no faster on the 300-tree forest)
-_BATCH_CELLS = 32_768
-
-
 _PREPROCESS_ROWS = 4_096  # rows preprocessed at once in batch prediction
-
-
-@dataclass
-class CompactForest:
-    """Every tree of a fitted forest in flat arrays, one entry per split (see the module docstring)."""
-
-    task: str
-    feature: np.ndarray      # per split: feature index; top 3 bits: left is a leaf, right is a leaf, NaN left
-    split: np.ndarray        # per split: index into thresholds
-    left: np.ndarray         # per split: leaf-value row of a leaf left child (else unused: the next split)
-    right: np.ndarray        # per split: leaf-value row of a leaf right child, else the offset to it
-    roots: np.ndarray        # first split of each tree
-    thresholds: np.ndarray   # distinct split thresholds, float64
-    values: np.ndarray       # distinct leaf values: (k,) regression or (k, n_classes) probabilities
-    n_features: int
-
-    @property
-    def n_trees(self) -> int:
-        return len(self.roots)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.feature, self.split, self.left, self.right, self.roots,
-                                      self.thresholds, self.values))
-
-    def leaf_values(self, X: np.ndarray) -> np.ndarray:
-        """Leaf value of every tree for every row: (rows, trees) or (rows, trees, classes)."""
-        return np.concatenate(self._chunks(X, lambda leaves: leaves) or [self.values[:0]])
-
-    def predict_values(self, X: np.ndarray) -> np.ndarray:
-        """Regression: the forest's mean prediction; classification: mean class probabilities."""
-        # summed chunk by chunk: the (rows, trees) leaf values never exist for the whole batch
-        sums = self._chunks(X, lambda leaves: leaves.sum(axis=1))
-        return (np.concatenate(sums) if sums else self.values[:0]) / self.n_trees
-
-    def _chunks(self, X: np.ndarray, reduce) -> list[np.ndarray]:
-        X = np.asarray(X, dtype=np.float32)  # scikit-learn trees see float32 inputs
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise ValueError(f"the forest reads {self.n_features} features per row; got an array of shape {X.shape}.")
-        rows_per_chunk = max(1, _BATCH_CELLS // max(self.n_trees, 1))
-        chunks = [X[start:start + rows_per_chunk] for start in range(0, len(X), rows_per_chunk)]
-
-        def walk(chunk: np.ndarray) -> np.ndarray:
-            return reduce(self.values[self._leaf_rows(np.ascontiguousarray(chunk))])
-
-        if len(chunks) <= 1:
-            return [walk(chunk) for chunk in chunks]
-        # numpy releases the GIL in its array loops: a batch walks on every core, as the forest's
-        # own predict does (1.6x on 2 cores); one row stays on the calling thread
-        workers = min(len(chunks), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else os.cpu_count() or 1)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(walk, chunks))
-
-    def _leaf_rows(self, X: np.ndarray) -> np.ndarray:
-        # Every (row, tree) pair steps down together, one vectorized step per tree level; a pair
-        # leaves the walk when it reaches a leaf, so deep trees cost only the pairs still inside them.
-        n_rows, n_trees = len(X), self.n_trees
-        flag_shift = self.feature.dtype.itemsize * 8 - 3
-        feature_mask = (1 << flag_shift) - 1
-        with_missing = bool(np.isnan(X).any())
-        leaf_rows = np.empty(n_rows * n_trees, dtype=np.int64)
-        pair = np.arange(n_rows * n_trees)
-        node = np.tile(self.roots, n_rows)
-        row_start = np.repeat(np.arange(n_rows, dtype=np.int64) * X.shape[1], n_trees)
-        flat = X.ravel()
-        while pair.size:
-            code = self.feature[node]
-            value = flat[row_start + (code & feature_mask)]
-            go_left = value <= self.thresholds[self.split[node]]
-            if with_missing:  # NaN compares False: it goes where the split's flag says
-                go_left |= np.isnan(value) & ((code >> (flag_shift + 2)) & 1 == 1)
-            reference = np.where(go_left, self.left[node], self.right[node])
-            at_leaf = (code >> np.where(go_left, flag_shift, flag_shift + 1)) & 1 == 1
-            node = np.where(go_left, node + 1, node + reference)
-            if at_leaf.any():
-                leaf_rows[pair[at_leaf]] = reference[at_leaf]
-                inside = ~at_leaf
-                pair, node, row_start = pair[inside], node[inside], row_start[inside]
-        return leaf_rows.reshape(n_rows, n_trees)
 
 
 def compact_applies(estimator) -> bool:
@@ -291,7 +204,7 @@ def _preprocessor_onnx(pipeline, sample: pd.DataFrame) -> tuple[bytes | None, st
     expected = preprocessor.transform(sample[columns])
     expected = expected.toarray() if hasattr(expected, "toarray") else np.asarray(expected)
     if onnx_features.shape != expected.shape or not np.array_equal(
-            onnx_features.astype(np.float32), expected.astype(np.float32)):
+            onnx_features.astype(np.float32), expected.astype(np.float32), equal_nan=True):  # NaN: missing numbers
         return None, "the ONNX preprocessing does not reproduce the features exactly on the sample"
     return model.SerializeToString(), None
 
@@ -347,6 +260,8 @@ def load_compact(path: str | Path, extra_trusted: list[str] | tuple[str, ...] = 
         raise skops_io.ModelFileError(f"{path} is not a compact model file ({type(error).__name__}: "
                                          f"{error}); write it with `mlh optimize`.") from error
     forest = CompactForest(task=meta["task"], n_features=meta["n_features"], **arrays)
+    # the walk is compiled (or read from numba's cache) for these arrays' types now, not on the first request
+    forest.predict_values(np.zeros((1, forest.n_features), dtype=np.float32))
     if meta["preprocess"] == "onnx":
         preprocessor = onnx_io.OnnxPredictor(preprocess)
     else:

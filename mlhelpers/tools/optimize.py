@@ -44,6 +44,7 @@ from mlhelpers.formats.probe import edge_rows, probe_parity
 from mlhelpers.formats.serving import ONNX_RUNTIME, SKLEARN_RUNTIME, measure_serving
 from mlhelpers.tools.compact import (CompactModel, OptimizeError, compact_applies, compact_forest, load_compact,
                                      save_compact)
+from mlhelpers.tools.forest_walk import compact_runtime
 from mlhelpers.tools.goals import choose_best, judge_goals
 
 
@@ -263,7 +264,8 @@ def _optimize(pipeline, model_path: Path, frame: pd.DataFrame, y: np.ndarray | N
         probed = probe_parity(pipeline, predictor, probe, task, name=name)
         if lossless and not probed.ok:
             notes.append(f"not recommended: {probed.describe()}")
-        runtime = SKLEARN_RUNTIME if load.endswith("load_skops") else ONNX_RUNTIME  # compact: ONNX preprocessing
+        runtime = SKLEARN_RUNTIME if load.endswith("load_skops") else \
+            compact_runtime() if load.endswith("load_compact") else ONNX_RUNTIME
         row = measure_serving(name, path, load, frame, n_single, load_kwargs=kwargs, runtime=runtime)
         rows.append(_ratios(row | {"lossless": lossless, "parity_ok": parity.ok,
                                    "max_abs_diff": parity.max_abs_diff, "max_rel_diff": parity.max_rel_diff,

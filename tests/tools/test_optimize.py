@@ -21,6 +21,7 @@ from mlhelpers.core.params import PROJECT_ROOT
 from mlhelpers.formats.parity import check_parity
 from mlhelpers.formats.skops_io import ModelFileError
 from mlhelpers.tools.compact import CompactModel, OptimizeError, compact_forest, load_compact, save_compact
+from mlhelpers.tools.forest_walk import compiled_walk
 from mlhelpers.tools.optimize import format_report, optimize_model
 
 ROOT = PROJECT_ROOT
@@ -70,6 +71,20 @@ def test_compact_trees_send_missing_values_where_scikit_learn_does(diamonds_8k):
     np.testing.assert_array_equal(compact_forest(constant).predict_values(X[:5]), np.ones(5))
 
 
+def test_compiled_and_numpy_walks_reach_the_same_leaves(diamonds_8k):
+    # numba compiles one walk per array type: 36 features widen the split codes to uint16, NaN takes learnt ways
+    X = np.tile(diamonds_8k[NUMERIC].to_numpy(dtype=np.float32), 6)
+    X[::5, 0] = np.nan
+    X[2::9, 13] = np.nan
+    model = RandomForestRegressor(n_estimators=5, random_state=0).fit(X[:2000], diamonds_8k["price"].iloc[:2000])
+    compact = compact_forest(model)
+    assert compact.feature.dtype == np.uint16
+    compiled = compact.leaf_rows(X)
+    np.testing.assert_array_equal(compiled, compact.leaf_rows(X, compiled=False))
+    np.testing.assert_allclose(compact.predict_values(X), model.predict(X), rtol=1e-12)
+    assert compiled_walk() is not None  # numba is installed with ydata-profiling: the compiled walk is the one used
+
+
 def test_compact_refuses_boosting_and_arrays_of_the_wrong_width(diamonds_8k, forest):
     from sklearn.ensemble import GradientBoostingRegressor
 
@@ -109,6 +124,21 @@ def test_compact_file_round_trip_uses_onnx_preprocessing(tmp_path, diamonds_8k, 
     np.testing.assert_allclose(loaded.predict(diamonds_8k.iloc[[7]]), forest.predict(diamonds_8k.iloc[[7]]), rtol=1e-12)
     fewer = load_compact(save_compact(forest, diamonds_8k, tmp_path / "five.compact.npz", n_trees=5))
     assert fewer.forest.n_trees == 5 and path.stat().st_size > (tmp_path / "five.compact.npz").stat().st_size
+
+
+def test_compact_keeps_onnx_preprocessing_when_numbers_pass_through_missing(tmp_path):
+    # credit's numbers hold NaN that the forest routes itself; the features used to be compared with NaN != NaN,
+    # so such pipelines fell back to scikit-learn preprocessing (20.9 ms a row on credit instead of ~0.5)
+    credit = pd.read_csv(ROOT / "data" / "credit.csv").drop(columns="rownames")
+    text, numbers = ["Home", "Marital", "Records", "Job"], ["Seniority", "Income", "Assets", "Debt", "Amount"]
+    assert credit[numbers].isna().any().any()
+    pipeline = Pipeline([("preprocess", ColumnTransformer([
+        ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), text),
+        ("numeric", "passthrough", numbers)])), ("model", ExtraTreesClassifier(n_estimators=5, random_state=0))])
+    pipeline.fit(credit[text + numbers], credit["Status"])
+    loaded = load_compact(save_compact(pipeline, credit[text + numbers], tmp_path / "credit.compact.npz"))
+    assert type(loaded.preprocess).__name__ == "OnnxPredictor"
+    np.testing.assert_allclose(loaded.predict_proba(credit), pipeline.predict_proba(credit[text + numbers]), atol=1e-12)
 
 
 def test_load_compact_refuses_other_files(tmp_path):
