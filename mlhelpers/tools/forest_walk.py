@@ -124,9 +124,10 @@ def compiled_walk():
 
     Why compiled: numpy's level-by-level walk makes ~15 passes over the (row, tree) pairs per tree level,
     which left batches at 0.3-0.55x scikit-learn's compiled walk on deep forests (Ames, diamonds); this
-    walks each pair to its leaf in one loop. numba is already installed with ydata-profiling; its import
-    and the cached machine code cost ~65 MB of memory and ~1-3 s the first time a process serves a forest.
-    ``MLH_COMPACT_NUMPY=1`` forces the numpy walk.
+    walks each pair to its leaf in one loop. numba is already installed with ydata-profiling. Its cost, paid
+    once per process when the model loads: ~133 MB of memory (68 importing numba, 65 for LLVM and the machine
+    code read from numba's cache) and ~3 s (`/work/scratch/forest15b/numba_mem.py`). ``MLH_COMPACT_NUMPY=1``
+    forces the numpy walk where that memory matters more than batch speed.
     """
     if not _WALK:
         _WALK.append(None if os.environ.get("MLH_COMPACT_NUMPY") == "1" else _build_walk())
@@ -148,7 +149,6 @@ def _build_walk():
     except ImportError:
         return None
 
-    @numba.njit(nogil=True, cache=True)
     def walk(X, feature, split, left, right, roots, thresholds, flag_shift, out):  # pragma: no cover (compiled)
         feature_mask = (1 << flag_shift) - 1
         # tree by tree, every row through it: one tree's splits stay in cache while the rows walk it
@@ -177,4 +177,7 @@ def _build_walk():
                             break
                         node += np.int64(right[node])
 
-    return walk
+    try:  # machine code cached next to this module (or in the user's cache folder): ~1 s instead of ~5 s
+        return numba.njit(nogil=True, cache=True)(walk)
+    except RuntimeError:  # no writable cache folder anywhere: compiled in each process instead
+        return numba.njit(nogil=True)(walk)
