@@ -208,3 +208,13 @@ def test_a_10000_level_categorical(credit, prepared):
     split = splits.make_split(data, test_size=0.2, cv_folds=2, seed=0)
     zoo = crossval.run_zoo(data, split, models=["linear", "hist_gradient_boosting"], seed=0, n_jobs=1)
     assert zoo.leaderboard["roc_auc_mean"].between(0.55, 0.9).all()
+
+
+def test_a_first_fold_projects_by_rows_so_a_time_splits_growing_folds_are_not_underestimated():
+    from sklearn.model_selection import KFold, TimeSeriesSplit
+
+    rows = np.arange(600)
+    equal = list(KFold(5).split(rows))
+    growing = list(TimeSeriesSplit(5).split(rows))   # fits 100, 200, ... 500 rows, each validated on the next 100
+    assert crossval.projected_seconds(2.0, equal) == pytest.approx(10.0)   # five folds the size of the first
+    assert crossval.projected_seconds(2.0, growing) == pytest.approx(2.0 * 2000 / 200)   # 20 s, not 5 x 2 s
