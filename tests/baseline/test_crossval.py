@@ -72,6 +72,22 @@ def test_selection_prefers_the_simpler_model_within_one_std():
     assert selection.select(errors, "rmse")[0] == "xgboost"  # lower is better
 
 
+def test_a_simpler_model_capped_to_fewer_rows_is_no_tie_for_the_best():
+    def result(model, values, rows):
+        return crossval.ModelResult(model, {}, {"balanced_accuracy": values}, [1.0], [0.1], np.zeros(1), [], 0,
+                                    train_rows=rows, rows=None if rows == 12_419 else np.arange(rows))
+
+    # covid_testing's figures: a noisy linear model on a 1,000-row sample, HistGradientBoosting on every row
+    capped = {"linear": result("linear", [0.95, 0.78, 0.86, 0.93, 0.79], 1_000),
+              "hist_gradient_boosting": result("hist_gradient_boosting", [0.90, 0.86, 0.87, 0.89, 0.88], 12_419)}
+    chosen, reason = selection.select(capped, "balanced_accuracy")
+    assert chosen == "hist_gradient_boosting"
+    assert "within one standard error of the per-fold difference on as many rows (linear used 1,000 of 12,419)" \
+        in reason
+    capped["linear"] = result("linear", [0.95, 0.78, 0.86, 0.93, 0.79], 12_419)   # the same rows: a tie again
+    assert selection.select(capped, "balanced_accuracy")[0] == "linear"
+
+
 def test_a_tiny_budget_scores_every_model_on_a_recorded_seeded_sample(credit, prepared):
     data = prepared(credit)  # 3,563 training rows: more than a probe, so a budget of 0.01 s caps every model
     split = splits.make_split(data, cv_folds=3, seed=0)
