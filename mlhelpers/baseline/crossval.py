@@ -24,13 +24,14 @@ from mlhelpers.baseline.splits import Split
 from mlhelpers.core.metrics import scores
 from mlhelpers.core.models import ZOO, build_pipeline, build_preprocessor, predict_on_one_thread, zoo_params
 
-__all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "rank", "openmp_threads", "Budget"]
+__all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "rank", "native_threads", "Budget"]
 
 XGB_MAX_TREES = 400       # boosting rounds cap (XGBoost, HistGradientBoosting); early stopping picks the number
 XGB_EARLY_STOPPING = 20   # rounds without improvement on the inner validation split
-# Below this many rows OpenMP models (HistGradientBoosting) run on one thread: thread start-up
-# costs more than it saves, and OpenMP's busy waiting slows fits 10-50x when other processes
-# share the cores (measured: 0.7 s on one thread vs 10-50 s on two for 2,850 rows under load).
+# Below this many rows OpenMP models (HistGradientBoosting) and BLAS (the linear models' solvers) run on one
+# thread: thread start-up costs more than it saves, and busy waiting slows fits 10-50x when other processes
+# share the cores (measured: 0.7 s on one thread vs 10-50 s on two for 2,850 rows under load; a logistic
+# regression on 3,000 x 150, 0.14 s on one BLAS thread vs 0.7-0.9 s on two).
 OPENMP_MIN_ROWS = 50_000
 # The time budget: each model gets a share of what remains in proportion to its weight (the strongest families the
 # most; what a model leaves unspent goes to the next) and its cost is measured on one fold of PROBE_ROWS rows (more
@@ -51,17 +52,17 @@ class _Overrun(Exception):
         self.seconds_per_row = seconds_per_row
 
 
-def openmp_threads(n_rows: int, n_jobs: int):
-    """A context limiting OpenMP threads: one for small data, else ``n_jobs`` (-1: all cores)."""
+def native_threads(n_rows: int, n_jobs: int):
+    """A context limiting OpenMP and BLAS threads: one for small data, else ``n_jobs`` (-1: all cores)."""
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(1 if n_rows < OPENMP_MIN_ROWS else (n_jobs if n_jobs > 0 else None), user_api="openmp")
+    return threadpool_limits(1 if n_rows < OPENMP_MIN_ROWS else (n_jobs if n_jobs > 0 else None))
 
 
 def _fit_fold(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fold: int, fit_rows: np.ndarray,
               val_rows: np.ndarray, metrics_: list[str], n_classes: int | None, cache: dict | None = None):
     """Fit one fold (preprocessing included, on the fold's rows only), predict its validation rows."""
-    with openmp_threads(len(fit_rows), spec["n_jobs"]):
+    with native_threads(len(fit_rows), spec["n_jobs"]):
         return _fit_fold_unlimited(spec, X, y, fold, fit_rows, val_rows, metrics_, n_classes, cache)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mlhelpers.baseline.results import choose_threshold
-from mlhelpers.baseline.crossval import ZooResult, openmp_threads
+from mlhelpers.baseline.crossval import ZooResult, native_threads
 from mlhelpers.core.metrics import LOWER_IS_BETTER, make_scorer_for
 from mlhelpers.core.models import build_pipeline
 
@@ -206,7 +206,7 @@ def permutation_importances(zoo: ZooResult, *, max_rows: int = 2000, n_repeats: 
     X_val = data.X.iloc[train_rows[val_rows]]
     y_val = data.y[train_rows[val_rows]]
     scorer = make_scorer_for(data.primary_metric, data.n_classes)
-    with warnings.catch_warnings(), openmp_threads(len(X_val), zoo.n_jobs):
+    with warnings.catch_warnings(), native_threads(len(X_val), zoo.n_jobs):
         warnings.simplefilter("ignore", UserWarning)
         found = permutation_importance(result.fold_models[-1], X_val, y_val, scoring=scorer, n_repeats=n_repeats,
                                        random_state=zoo.seed, n_jobs=1)
@@ -277,7 +277,7 @@ def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int =
     cv = (StratifiedKFold(folds, shuffle=True, random_state=zoo.seed) if classification
           else KFold(folds, shuffle=True, random_state=zoo.seed))
     spec = zoo.spec()
-    with warnings.catch_warnings(), openmp_threads(len(X), zoo.n_jobs):
+    with warnings.catch_warnings(), native_threads(len(X), zoo.n_jobs):
         warnings.simplefilter("ignore")
         sizes, train_scores, val_scores = learning_curve(
             build_pipeline(spec), X, y, train_sizes=[0.1, 0.25, 0.5, 1.0], cv=cv,
