@@ -16,7 +16,7 @@ import pandas as pd
 from mlhelpers.baseline.results import choose_threshold
 from mlhelpers.baseline.crossval import ZooResult, openmp_threads
 from mlhelpers.core.metrics import LOWER_IS_BETTER, make_scorer_for
-from mlhelpers.core.models import build_pipeline
+from mlhelpers.core.models import build_pipeline, fit_params
 
 __all__ = ["threshold_table", "plot_diagnostics", "permutation_importances", "plot_importances",
            "learning_curve_check", "plot_learning_curve"]
@@ -282,7 +282,7 @@ def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int =
         sizes, train_scores, val_scores = learning_curve(
             build_pipeline(spec), X, y, train_sizes=[0.1, 0.25, 0.5, 1.0], cv=cv,
             scoring=make_scorer_for(data.primary_metric, data.n_classes), shuffle=True,
-            random_state=zoo.seed, error_score=np.nan, n_jobs=1)
+            random_state=zoo.seed, error_score=np.nan, n_jobs=1, params=fit_params(spec, y) or None)
     sign = -1.0 if data.primary_metric in LOWER_IS_BETTER else 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # sizes where every fit failed give NaN, handled below
