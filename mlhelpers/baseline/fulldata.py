@@ -209,8 +209,8 @@ def train_full_xgboost(inputs: DaskInputs | None, data: BaselineData, zoo: ZooRe
         weights = [None, None] if per_class is None else [
             part["label"].map_partitions(_label_weights, per_class, meta=("label", "float32"))
             for part in (train_part, valid_part)]
-        dtrain = dxgb.DaskQuantileDMatrix(client, train_part.drop(columns="label"), train_part["label"], max_bin=MAX_BIN,
-                                          weight=weights[0])
+        dtrain = dxgb.DaskQuantileDMatrix(client, train_part.drop(columns="label"), train_part["label"],
+                                          max_bin=MAX_BIN, weight=weights[0])
         dvalid = dxgb.DaskQuantileDMatrix(client, valid_part.drop(columns="label"), valid_part["label"], ref=dtrain,
                                           max_bin=MAX_BIN, weight=weights[1])
         output = dxgb.train(client, booster_params, dtrain, num_boost_round=XGB_MAX_TREES,

@@ -176,4 +176,5 @@ def test_multiclass_xgboost_class_weight_becomes_sample_weights():
     weights = sample_weights(spec, y)
     assert np.allclose(np.bincount(y, weights=weights), len(y) / 3)  # every class weighs the same in total
     assert list(fit_params(spec, y)) == ["model__sample_weight"]
-    assert fit_params(spec | {"model": "linear"}, y) == {} and sample_weights(spec | {"estimator_params": {}}, y) is None
+    assert fit_params(spec | {"model": "linear"}, y) == {}
+    assert sample_weights(spec | {"estimator_params": {}}, y) is None
