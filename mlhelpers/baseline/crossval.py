@@ -22,7 +22,8 @@ from mlhelpers.baseline.inputs import BaselineData
 from mlhelpers.baseline.selection import ModelResult, ZooResult, pipeline_spec, rank
 from mlhelpers.baseline.splits import Split
 from mlhelpers.core.metrics import scores
-from mlhelpers.core.models import ZOO, build_pipeline, build_preprocessor, predict_on_one_thread, zoo_params
+from mlhelpers.core.models import (ZOO, build_pipeline, build_preprocessor, predict_on_one_thread, sample_weights,
+                                   zoo_params)
 
 __all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "rank", "native_threads", "Budget"]
 
@@ -100,7 +101,7 @@ def _fit_fold_unlimited(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fo
     started = time.perf_counter()
     best_trees = None
     if spec["model"] == "xgboost":
-        best_trees = _fit_xgboost_early_stopping(model, Z_fit, y_fit, spec)
+        best_trees = _fit_xgboost_early_stopping(model, Z_fit, y_fit, spec, sample_weights(spec, y_fit))
     elif spec["model"] == "hist_gradient_boosting":
         # early stopping on an inner 10% validation split; the refit takes the median iterations
         model.set_params(early_stopping=True, max_iter=max(XGB_MAX_TREES, model.max_iter))
@@ -121,9 +122,11 @@ def _fit_fold_unlimited(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fo
     return pipeline, prediction, fold_scores, fit_seconds, predict_seconds, best_trees
 
 
-def _fit_xgboost_early_stopping(model, Z_fit: np.ndarray, y_fit: np.ndarray, spec: dict[str, Any]) -> int:
+def _fit_xgboost_early_stopping(model, Z_fit: np.ndarray, y_fit: np.ndarray, spec: dict[str, Any],
+                                weights: np.ndarray | None = None) -> int:
     """Fit XGBoost on 90% of the fold's (preprocessed) rows; stop adding trees when the other 10%
-    stops improving. Returns the number of trees kept."""
+    stops improving. Returns the number of trees kept. ``weights`` (per fold row, or None) weight both the
+    fit and the stopping rounds' validation loss, so the weighted model stops where it is best."""
     from sklearn.model_selection import train_test_split
 
     classification = spec["task"] == "classification"
@@ -133,7 +136,10 @@ def _fit_xgboost_early_stopping(model, Z_fit: np.ndarray, y_fit: np.ndarray, spe
                                             stratify=y_fit if classification else None)
     # a tuned candidate may raise the cap (a lower learning rate needs more trees); the zoo's own stays at 400
     model.set_params(n_estimators=max(XGB_MAX_TREES, model.n_estimators), early_stopping_rounds=XGB_EARLY_STOPPING)
-    model.fit(Z_fit[inner_fit], y_fit[inner_fit], eval_set=[(Z_fit[inner_val], y_fit[inner_val])], verbose=False)
+    weighted = {} if weights is None else {"sample_weight": weights[inner_fit],
+                                           "sample_weight_eval_set": [weights[inner_val]]}
+    model.fit(Z_fit[inner_fit], y_fit[inner_fit], eval_set=[(Z_fit[inner_val], y_fit[inner_val])], verbose=False,
+              **weighted)
     return int(model.best_iteration) + 1
 
 

