@@ -91,3 +91,20 @@ def test_histograms_only_for_the_target_and_the_most_related_columns(credit_comp
 def test_profile_histograms_must_be_minus_one_or_more(credit_compact, tmp_path):
     with pytest.raises(EdaError, match=r"profile_histograms must be -1 \(every column\) or at least 0, got -2"):
         profiling.write_profile(credit_compact, tmp_path, histograms=-2)
+
+
+def test_a_second_process_writes_the_same_report(credit_compact, tmp_path):
+    options = {"target": "Status", "priority": ["Seniority"], "histograms": 2}
+    job = profiling.start_profile(credit_compact.head(200), tmp_path / "bg", **options)
+    assert "being written by a second process" in job._repr_markdown_()
+    report = job.wait()
+    assert report == profiling.write_profile(credit_compact.head(200), tmp_path / "bg", **options)
+    assert report.path.read_text(encoding="utf-8").count("Histogram with fixed size bins") == 1  # Seniority
+    assert not job.folder.exists()  # its temporary copy of the data is gone
+
+
+def test_a_failing_profile_process_says_why(credit_compact, tmp_path):
+    job = profiling.start_profile(credit_compact.head(50), tmp_path)
+    (job.folder / "data.pkl").unlink()  # gone before the process, still importing pandas, reads it
+    with pytest.raises(EdaError, match=r"The profile report failed \(exit code 1\); its last lines:\n(.|\n)*FileNotFoundError"):
+        job.wait()
