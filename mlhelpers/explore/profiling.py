@@ -126,19 +126,44 @@ def write_profile(frame: pd.DataFrame, run_dir: str | Path, *, sample_rows: int 
     return _profile_file(job, run_dir)
 
 
-@dataclass
 class ProfileJob:
-    """The report being written by a second process (``start_profile``); ``wait()`` returns the ``ProfileFile``."""
+    """The report written by a second process. Created early (the notebook's imports cell), the process imports
+    ydata-profiling (2.4 s) at once and waits; ``start`` hands it the rows, ``wait`` returns the ``ProfileFile``.
+    A process never started ends when this object (or the kernel) goes: it reads end-of-file."""
 
-    process: Any
-    folder: Path
-    job: dict[str, Any]
-    run_dir: Path
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+        import tempfile
+
+        self.folder = Path(tempfile.mkdtemp(prefix="mlh-profile-"))
+        self.job: dict[str, Any] | None = None
+        self.run_dir: Path | None = None
+        with open(self.folder / "stderr.txt", "w") as stderr:
+            self.process = subprocess.Popen([sys.executable, "-m", "mlhelpers.explore.profiling"], text=True,
+                                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr)
+
+    def start(self, frame: pd.DataFrame, run_dir: str | Path, **options: Any) -> "ProfileJob":
+        """Hand ``write_profile(frame, run_dir, **options)``'s work to the process (options checked and the
+        sample taken here) and return at once."""
+        data, self.job = _plan(frame, run_dir, **options)
+        self.run_dir = Path(run_dir)
+        # a private temp file this process writes and its own child reads back: pickle keeps every dtype as is
+        data.to_pickle(self.folder / "data.pkl")
+        (self.folder / "job.json").write_text(json.dumps(self.job), encoding="utf-8")
+        try:
+            self.process.stdin.write(f"{self.folder}\n")
+            self.process.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass  # the process already failed: wait() says why
+        return self
 
     def wait(self) -> ProfileFile:
         """Wait for the report; raise ``EdaError`` with the process's last error lines if it failed."""
         import shutil
 
+        if self.job is None:
+            raise EdaError("The profile report was never started: call start(frame, run_dir) before wait().")
         code = self.process.wait()
         errors = (self.folder / "stderr.txt").read_text(errors="replace")
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -147,26 +172,16 @@ class ProfileJob:
         return _profile_file(self.job, self.run_dir)
 
     def _repr_markdown_(self) -> str:
+        if self.job is None:
+            return "Profile report: a second process is importing ydata-profiling."
         return f"Profile report ({self.job['covers']}): being written by a second process while this notebook goes on."
 
 
 def start_profile(frame: pd.DataFrame, run_dir: str | Path, **options: Any) -> ProfileJob:
     """``write_profile(frame, run_dir, **options)`` in a second process: the notebook goes on while ydata
-    draws (on a 2-core machine that took its ~5 s off the explore step's wall time); ``ProfileJob.wait()``
-    returns what ``write_profile`` would. Options are checked, and the sample taken, before it starts."""
-    import subprocess
-    import sys
-    import tempfile
-
-    data, job = _plan(frame, run_dir, **options)
-    folder = Path(tempfile.mkdtemp(prefix="mlh-profile-"))
-    # a private temp file this process writes and its own child reads back: pickle keeps every dtype as is
-    data.to_pickle(folder / "data.pkl")
-    (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
-    with open(folder / "stderr.txt", "w") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "mlhelpers.explore.profiling", str(folder)],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
-    return ProfileJob(process=process, folder=folder, job=job, run_dir=Path(run_dir))
+    draws (its import and drawing overlap the notebook's own work on a multi-core machine); ``wait()``
+    returns what ``write_profile`` would."""
+    return ProfileJob().start(frame, run_dir, **options)
 
 
 def _plan(frame: pd.DataFrame, run_dir: str | Path, *, sample_rows: int = 50_000, seed: int = 42,
@@ -235,8 +250,13 @@ def _profile_file(job: dict[str, Any], run_dir: str | Path) -> ProfileFile:
     return ProfileFile(path=path, relative_path=relative_to_run(path, run_dir), covers=job["covers"])
 
 
-if __name__ == "__main__":  # start_profile's second process: python -m mlhelpers.explore.profiling FOLDER
+if __name__ == "__main__":  # ProfileJob's second process: python -m mlhelpers.explore.profiling
     import sys
 
-    _folder = Path(sys.argv[1])
-    _render(pd.read_pickle(_folder / "data.pkl"), json.loads((_folder / "job.json").read_text(encoding="utf-8")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import ydata_profiling  # noqa: F401  (the slow import, done while the notebook works)
+    _line = sys.stdin.readline().strip()
+    if _line:  # end-of-file: the job was never started
+        _folder = Path(_line)
+        _render(pd.read_pickle(_folder / "data.pkl"), json.loads((_folder / "job.json").read_text(encoding="utf-8")))

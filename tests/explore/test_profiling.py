@@ -104,7 +104,16 @@ def test_a_second_process_writes_the_same_report(credit_compact, tmp_path):
 
 
 def test_a_failing_profile_process_says_why(credit_compact, tmp_path):
-    job = profiling.start_profile(credit_compact.head(50), tmp_path)
+    job = profiling.ProfileJob()
+    with pytest.raises(EdaError, match=r"never started: call start\(frame, run_dir\) before wait\(\)"):
+        job.wait()
+    job.start(credit_compact.head(50), tmp_path)
     (job.folder / "data.pkl").unlink()  # gone before the process, still importing pandas, reads it
     with pytest.raises(EdaError, match=r"The profile report failed \(exit code 1\); its last lines:\n(.|\n)*FileNotFoundError"):
         job.wait()
+
+
+def test_a_profile_process_never_started_ends_on_its_own():
+    job = profiling.ProfileJob()
+    job.process.stdin.close()  # what a garbage-collected job or a stopped kernel does
+    assert job.process.wait(timeout=120) == 0
