@@ -140,7 +140,7 @@ class ProfileJob:
         self.job: dict[str, Any] | None = None
         self.run_dir: Path | None = None
         with open(self.folder / "stderr.txt", "w") as stderr:
-            self.process = subprocess.Popen([sys.executable, "-m", "mlhelpers.explore.profiling"], text=True,
+            self.process = subprocess.Popen([sys.executable, "-m", "mlhelpers.explore.profiling", str(self.folder)], text=True,
                                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr)
 
     def start(self, frame: pd.DataFrame, run_dir: str | Path, **options: Any) -> "ProfileJob":
@@ -152,7 +152,7 @@ class ProfileJob:
         data.to_pickle(self.folder / "data.pkl")
         (self.folder / "job.json").write_text(json.dumps(self.job), encoding="utf-8")
         try:
-            self.process.stdin.write(f"{self.folder}\n")
+            self.process.stdin.write("go\n")
             self.process.stdin.close()
         except (BrokenPipeError, OSError):
             pass  # the process already failed: wait() says why
@@ -250,13 +250,15 @@ def _profile_file(job: dict[str, Any], run_dir: str | Path) -> ProfileFile:
     return ProfileFile(path=path, relative_path=relative_to_run(path, run_dir), covers=job["covers"])
 
 
-if __name__ == "__main__":  # ProfileJob's second process: python -m mlhelpers.explore.profiling
+if __name__ == "__main__":  # ProfileJob's second process: python -m mlhelpers.explore.profiling FOLDER
+    import shutil
     import sys
 
+    _folder = Path(sys.argv[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import ydata_profiling  # noqa: F401  (the slow import, done while the notebook works)
-    _line = sys.stdin.readline().strip()
-    if _line:  # end-of-file: the job was never started
-        _folder = Path(_line)
+    if sys.stdin.readline().strip() == "go":
         _render(pd.read_pickle(_folder / "data.pkl"), json.loads((_folder / "job.json").read_text(encoding="utf-8")))
+    else:  # end-of-file: the job was never started, nobody will wait for it
+        shutil.rmtree(_folder, ignore_errors=True)

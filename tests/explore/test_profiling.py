@@ -116,4 +116,4 @@ def test_a_failing_profile_process_says_why(credit_compact, tmp_path):
 def test_a_profile_process_never_started_ends_on_its_own():
     job = profiling.ProfileJob()
     job.process.stdin.close()  # what a garbage-collected job or a stopped kernel does
-    assert job.process.wait(timeout=120) == 0
+    assert job.process.wait(timeout=120) == 0 and not job.folder.exists()
