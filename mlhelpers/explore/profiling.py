@@ -140,8 +140,11 @@ class ProfileJob:
         self.job: dict[str, Any] | None = None
         self.run_dir: Path | None = None
         with open(self.folder / "stderr.txt", "w") as stderr:
+            # its own session: a kernel stopped with SIGINT to its group left it interrupted with its temp folder;
+            # alone it reads end-of-file when the kernel goes and cleans up
             self.process = subprocess.Popen([sys.executable, "-m", "mlhelpers.explore.profiling", str(self.folder)], text=True,
-                                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr)
+                                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr,
+                                            start_new_session=True)
 
     def start(self, frame: pd.DataFrame, run_dir: str | Path, **options: Any) -> "ProfileJob":
         """Hand ``write_profile(frame, run_dir, **options)``'s work to the process (options checked and the
