@@ -61,6 +61,8 @@ class Params(BaseModel):
     time_budget_seconds: float = Field(600, gt=0, description="the baseline step's bound, diagnostics included: every model is fitted on as many rows as its share allows")
     tune_seconds: float = Field(30, ge=0, le=3600, description="seconds for tuning the best model family after the zoo (its own leaderboard row), at most what the zoo leaves of time_budget_seconds, 0 to 3600; 0 turns tuning off")
     profile_sample_rows: int = Field(50_000, ge=100, description="rows above this are profiled on a sample")
+    # ydata draws two histograms per numeric column, ~0.4 s each column whatever the rows: most of its report's time
+    profile_histograms: int = Field(6, ge=-1, description="columns the profile report draws histograms for (the target and those most related to it); -1 for every column")
     serving_budget_seconds: float = Field(15, gt=0, description="the export step's serving measurements, all formats together, take about this long")
     n_jobs: int = Field(-1, description="cores to use; -1 means all")
     run_dir: str = Field("runs/interactive", description="run folder the steps read and write")
