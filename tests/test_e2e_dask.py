@@ -24,15 +24,16 @@ pytestmark = pytest.mark.slow  # a whole run with real kernels and a cluster
 # pauses at 80%, is killed at 95%) the explore pass over 30 MB partitions of this table got a worker killed, and at
 # 750 MB without mlhelpers.core.workermemory a worker paused for good in export (604 MB resident, 25 MB of data).
 WORKER_MEMORY = "750MB"
-COPIES, PARTS, WORDS = 30, 80, 1_500  # 133,620 rows; 80 files of ~21 MB in pandas' memory; notes of 12,000 characters
+# Few rows with long notes: the bytes make the table big, the rows (scored, hashed, trained on) stay cheap.
+COPIES, PARTS, WORDS = 15, 80, 3_000  # 66,810 rows; 80 files of ~20 MB in pandas' memory; notes of 24,000 characters
 
 
 @pytest.fixture(scope="module")
 def wide_parts(credit_parts, tmp_path_factory):
-    """credit_parts' rows 30 times over (rownames renumbered) plus ``note``: a free-text column of 12,000 characters
+    """credit_parts' rows 15 times over (rownames renumbered) plus ``note``: a free-text column of 24,000 characters
     per row, different in every row (7-letter words drawn from a seeded vocabulary of 64), written as 80 Parquet
     files (~400 MB on disk). Returns the folder, the base frame and the table's size in pandas' memory, summed over
-    the files (~1.7 GB: more than both workers may hold together). Built with pyarrow, the text straight from
+    the files (~1.6 GB: more than both workers may hold together). Built with pyarrow, the text straight from
     numpy buffers: about 10 s on an idle 2-core machine."""
     import pyarrow as pa
     import pyarrow.parquet as pq
