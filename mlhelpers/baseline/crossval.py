@@ -22,15 +22,17 @@ from mlhelpers.baseline.inputs import BaselineData
 from mlhelpers.baseline.selection import ModelResult, ZooResult, pipeline_spec, rank
 from mlhelpers.baseline.splits import Split
 from mlhelpers.core.metrics import scores
-from mlhelpers.core.models import ZOO, build_pipeline, build_preprocessor, predict_on_one_thread, zoo_params
+from mlhelpers.core.models import (ZOO, build_pipeline, build_preprocessor, predict_on_one_thread, sample_weights,
+                                   zoo_params)
 
-__all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "rank", "openmp_threads", "Budget"]
+__all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "rank", "native_threads", "Budget"]
 
 XGB_MAX_TREES = 400       # boosting rounds cap (XGBoost, HistGradientBoosting); early stopping picks the number
 XGB_EARLY_STOPPING = 20   # rounds without improvement on the inner validation split
-# Below this many rows OpenMP models (HistGradientBoosting) run on one thread: thread start-up
-# costs more than it saves, and OpenMP's busy waiting slows fits 10-50x when other processes
-# share the cores (measured: 0.7 s on one thread vs 10-50 s on two for 2,850 rows under load).
+# Below this many rows OpenMP models (HistGradientBoosting) and BLAS (the linear models' solvers) run on one
+# thread: thread start-up costs more than it saves, and busy waiting slows fits 10-50x when other processes
+# share the cores (measured: 0.7 s on one thread vs 10-50 s on two for 2,850 rows under load; a logistic
+# regression on 3,000 x 150, 0.14 s on one BLAS thread vs 0.7-0.9 s on two).
 OPENMP_MIN_ROWS = 50_000
 # The time budget: each model gets a share of what remains in proportion to its weight (the strongest families the
 # most; what a model leaves unspent goes to the next) and its cost is measured on one fold of PROBE_ROWS rows (more
@@ -51,17 +53,17 @@ class _Overrun(Exception):
         self.seconds_per_row = seconds_per_row
 
 
-def openmp_threads(n_rows: int, n_jobs: int):
-    """A context limiting OpenMP threads: one for small data, else ``n_jobs`` (-1: all cores)."""
+def native_threads(n_rows: int, n_jobs: int):
+    """A context limiting OpenMP and BLAS threads: one for small data, else ``n_jobs`` (-1: all cores)."""
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(1 if n_rows < OPENMP_MIN_ROWS else (n_jobs if n_jobs > 0 else None), user_api="openmp")
+    return threadpool_limits(1 if n_rows < OPENMP_MIN_ROWS else (n_jobs if n_jobs > 0 else None))
 
 
 def _fit_fold(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fold: int, fit_rows: np.ndarray,
               val_rows: np.ndarray, metrics_: list[str], n_classes: int | None, cache: dict | None = None):
     """Fit one fold (preprocessing included, on the fold's rows only), predict its validation rows."""
-    with openmp_threads(len(fit_rows), spec["n_jobs"]):
+    with native_threads(len(fit_rows), spec["n_jobs"]):
         return _fit_fold_unlimited(spec, X, y, fold, fit_rows, val_rows, metrics_, n_classes, cache)
 
 
@@ -99,7 +101,7 @@ def _fit_fold_unlimited(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fo
     started = time.perf_counter()
     best_trees = None
     if spec["model"] == "xgboost":
-        best_trees = _fit_xgboost_early_stopping(model, Z_fit, y_fit, spec)
+        best_trees = _fit_xgboost_early_stopping(model, Z_fit, y_fit, spec, sample_weights(spec, y_fit))
     elif spec["model"] == "hist_gradient_boosting":
         # early stopping on an inner 10% validation split; the refit takes the median iterations
         model.set_params(early_stopping=True, max_iter=max(XGB_MAX_TREES, model.max_iter))
@@ -120,9 +122,11 @@ def _fit_fold_unlimited(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fo
     return pipeline, prediction, fold_scores, fit_seconds, predict_seconds, best_trees
 
 
-def _fit_xgboost_early_stopping(model, Z_fit: np.ndarray, y_fit: np.ndarray, spec: dict[str, Any]) -> int:
+def _fit_xgboost_early_stopping(model, Z_fit: np.ndarray, y_fit: np.ndarray, spec: dict[str, Any],
+                                weights: np.ndarray | None = None) -> int:
     """Fit XGBoost on 90% of the fold's (preprocessed) rows; stop adding trees when the other 10%
-    stops improving. Returns the number of trees kept."""
+    stops improving. Returns the number of trees kept. ``weights`` (per fold row, or None) weight both the
+    fit and the stopping rounds' validation loss, so the weighted model stops where it is best."""
     from sklearn.model_selection import train_test_split
 
     classification = spec["task"] == "classification"
@@ -132,7 +136,10 @@ def _fit_xgboost_early_stopping(model, Z_fit: np.ndarray, y_fit: np.ndarray, spe
                                             stratify=y_fit if classification else None)
     # a tuned candidate may raise the cap (a lower learning rate needs more trees); the zoo's own stays at 400
     model.set_params(n_estimators=max(XGB_MAX_TREES, model.n_estimators), early_stopping_rounds=XGB_EARLY_STOPPING)
-    model.fit(Z_fit[inner_fit], y_fit[inner_fit], eval_set=[(Z_fit[inner_val], y_fit[inner_val])], verbose=False)
+    weighted = {} if weights is None else {"sample_weight": weights[inner_fit],
+                                           "sample_weight_eval_set": [weights[inner_val]]}
+    model.fit(Z_fit[inner_fit], y_fit[inner_fit], eval_set=[(Z_fit[inner_val], y_fit[inner_val])], verbose=False,
+              **weighted)
     return int(model.best_iteration) + 1
 
 
@@ -164,7 +171,8 @@ def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: 
     for fold, (fit_rows, val_rows) in enumerate(folds):
         runs.append(_fit_fold(spec, data.X, data.y, fold, train_rows[fit_rows], train_rows[val_rows], data.metrics,
                               data.n_classes, cache))
-        if fold == 0 and seconds is not None and (time.perf_counter() - started) * len(folds) > OVERRUN * seconds:
+        if fold == 0 and seconds is not None and projected_seconds(time.perf_counter() - started, folds) > \
+                OVERRUN * seconds:
             raise _Overrun((time.perf_counter() - started) / (len(fit_rows) + len(val_rows)))
     width = (data.n_classes,) if data.n_classes else ()
     oof = np.full((len(train_rows),) + width, np.nan)
@@ -183,6 +191,14 @@ def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: 
                        oof=oof, fold_models=[run[0] for run in runs] if keep_models else [runs[-1][0]],
                        last_fold=len(split.folds) - 1, train_rows=len(train_rows) if rows is None else len(rows),
                        rows=rows)
+
+
+def projected_seconds(first_fold_seconds: float, folds: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Seconds all ``folds`` will take, from the first one's: in proportion to the rows each fits and predicts,
+    not to their number. A time split's folds grow (its first is the smallest: a sixth of the rows of five folds),
+    so five times the first fold once projected 200 s for a 400 s model on a 373k-row table."""
+    first = len(folds[0][0]) + len(folds[0][1])
+    return first_fold_seconds * sum(len(fit) + len(val) for fit, val in folds) / max(first, 1)
 
 
 def _restricted(folds: list[tuple[np.ndarray, np.ndarray]], rows: np.ndarray, n_rows: int):

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from mlhelpers.baseline.results import choose_threshold
-from mlhelpers.baseline.crossval import ZooResult, openmp_threads
+from mlhelpers.baseline.crossval import ZooResult, native_threads
 from mlhelpers.core.metrics import LOWER_IS_BETTER, make_scorer_for
-from mlhelpers.core.models import build_pipeline
+from mlhelpers.core.models import build_pipeline, fit_params
 
 __all__ = ["threshold_table", "plot_diagnostics", "permutation_importances", "plot_importances",
            "learning_curve_check", "plot_learning_curve"]
@@ -26,6 +26,20 @@ PLOT_ROWS = 200_000   # out-of-fold rows drawn in the diagnostics figure (a seed
 MIN_IMPORTANCE_ROWS = 200  # fewer validation rows than this in the time left: permutation importance is skipped
 MIN_CURVE_ROWS = 500       # likewise for the learning curve's largest size
 CALL_SECONDS = 0.02        # a pipeline call's fixed cost (column transformer, checks), whatever its rows
+# A diagnostic explains the models, so under a time budget each (permutation importance, learning curve) spends at
+# most this share of what fitting them took (``zoo.seconds``: zoo, tuning, ablation), and at least the floor. On
+# Ames (2,930 x 73) they took 60 and 24 s after a 38 s zoo: 365 pipeline calls of 469 rows cost more than the zoo.
+DIAGNOSTIC_SHARE = 0.25
+DIAGNOSTIC_MIN_SECONDS = 10.0
+FEWER_REPEATS = 3          # repeats tried before fewer rows when the full permutation importance does not fit
+
+
+def diagnostic_seconds(zoo: ZooResult, seconds: float | None) -> float | None:
+    """What a diagnostic may spend: the budget's ``seconds`` (None: no limit), at most ``DIAGNOSTIC_SHARE`` of the
+    models' fitting time (but not below ``DIAGNOSTIC_MIN_SECONDS``)."""
+    if seconds is None:
+        return None
+    return min(seconds, max(DIAGNOSTIC_MIN_SECONDS, DIAGNOSTIC_SHARE * zoo.seconds))
 
 
 def _per_row(seconds: list[float], rows: float) -> float:
@@ -176,8 +190,9 @@ def permutation_importances(zoo: ZooResult, *, max_rows: int = 2000, n_repeats: 
     validation rows (at most ``max_rows``, sampled with the seed): the drop in the primary metric
     when that column is shuffled. Sorted, most important first.
 
-    ``seconds`` (what the time budget leaves; None: no limit) lowers the rows to what the model's measured
-    prediction speed allows, or skips (an empty table) below ``MIN_IMPORTANCE_ROWS``; ``zoo.notes`` says which."""
+    ``seconds`` (what the time budget leaves; None: no limit; capped by ``diagnostic_seconds``) lowers the
+    repeats to ``FEWER_REPEATS``, then the rows, to what the model's measured prediction speed allows, or skips
+    (an empty table) below ``MIN_IMPORTANCE_ROWS``; ``zoo.notes`` says which."""
     from sklearn.inspection import permutation_importance
 
     data, result = zoo.data, zoo.best
@@ -185,20 +200,27 @@ def permutation_importances(zoo: ZooResult, *, max_rows: int = 2000, n_repeats: 
     val_rows = zoo.split.folds[result.last_fold][1]
     if result.rows is not None:
         val_rows = val_rows[np.isin(val_rows, result.rows)]  # the rows its last fold validated
+    seconds = diagnostic_seconds(zoo, seconds)
     if seconds is not None:
-        calls = n_repeats * data.X.shape[1] + 1
         per_row = _per_row(result.predict_seconds, result.train_rows)
-        affordable = int((seconds / calls - CALL_SECONDS) / max(per_row, 1e-9))
+        for repeats in dict.fromkeys([n_repeats, min(n_repeats, FEWER_REPEATS)]):
+            calls = repeats * data.X.shape[1] + 1
+            affordable = int((seconds / calls - CALL_SECONDS) / max(per_row, 1e-9))
+            if affordable >= min(max_rows, len(val_rows)):
+                break
+        if repeats < n_repeats:
+            zoo.notes["permutation_importance"] = f"{repeats} repeats instead of {n_repeats}: {seconds:.0f} s allowed"
+        n_repeats = repeats
         if affordable < min(MIN_IMPORTANCE_ROWS, len(val_rows)):
             zoo.notes["permutation_importance"] = (f"skipped: {calls} predictions of at least "
                                                    f"{MIN_IMPORTANCE_ROWS} rows need more than the {seconds:.0f} s "
-                                                   "the time budget leaves")
+                                                   "the time budget allows")
             return pd.DataFrame({"feature": pd.Series(dtype=object), "importance_mean": pd.Series(dtype=float),
                                  "importance_std": pd.Series(dtype=float)})
         if affordable < min(max_rows, len(val_rows)):
             zoo.notes["permutation_importance"] = (f"on {affordable:,} validation rows instead of "
-                                                   f"{min(max_rows, len(val_rows)):,}: the time budget leaves "
-                                                   f"{seconds:.0f} s")
+                                                   f"{min(max_rows, len(val_rows)):,}, {n_repeats} repeats: the "
+                                                   f"time budget allows {seconds:.0f} s")
             max_rows = affordable
     rng = np.random.default_rng(zoo.seed)
     if len(val_rows) > max_rows:
@@ -206,7 +228,7 @@ def permutation_importances(zoo: ZooResult, *, max_rows: int = 2000, n_repeats: 
     X_val = data.X.iloc[train_rows[val_rows]]
     y_val = data.y[train_rows[val_rows]]
     scorer = make_scorer_for(data.primary_metric, data.n_classes)
-    with warnings.catch_warnings(), openmp_threads(len(X_val), zoo.n_jobs):
+    with warnings.catch_warnings(), native_threads(len(X_val), zoo.n_jobs):
         warnings.simplefilter("ignore", UserWarning)
         found = permutation_importance(result.fold_models[-1], X_val, y_val, scoring=scorer, n_repeats=n_repeats,
                                        random_state=zoo.seed, n_jobs=1)
@@ -245,13 +267,15 @@ def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int =
     ``max_rows``) training rows and compare the validation score at the last two sizes.
 
     Verdict: still rising by more than its spread across folds means more data would likely help.
-    ``seconds`` (what the time budget leaves; None: no limit) lowers ``max_rows`` to what the model's measured
-    fit speed allows, or skips below ``MIN_CURVE_ROWS`` rows (the verdict says so).
+    ``seconds`` (what the time budget leaves; None: no limit; capped by ``diagnostic_seconds``) lowers
+    ``max_rows`` to what the model's measured fit speed allows, or skips below ``MIN_CURVE_ROWS`` rows (the verdict
+    says so).
     """
     from sklearn.model_selection import KFold, StratifiedKFold, learning_curve
 
     data, result = zoo.data, zoo.best
     train_rows = zoo.split.positions(data.X)
+    seconds = diagnostic_seconds(zoo, seconds)
     if seconds is not None:
         fit_rows = sum(len(fit) for fit, _ in zoo.split.folds) * result.train_rows / len(train_rows)
         per_row = (_per_row(result.fit_seconds, fit_rows)
@@ -260,14 +284,14 @@ def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int =
         affordable = int((seconds / folds - 4 * 3 * CALL_SECONDS) / (per_row * shares))
         if affordable < min(MIN_CURVE_ROWS, len(train_rows)):
             verdict = (f"skipped: a learning curve on at least {MIN_CURVE_ROWS} rows needs more than the "
-                       f"{seconds:.0f} s the time budget leaves")
+                       f"{seconds:.0f} s the time budget allows")
             zoo.notes["learning_curve"] = verdict
             return LearningCurveCheck(table=pd.DataFrame(columns=["train_rows", "train_mean", "validation_mean",
                                                                    "validation_std"]),
                                       verdict=verdict, metric=data.primary_metric)
         if affordable < min(max_rows, len(train_rows)):
             zoo.notes["learning_curve"] = (f"on {affordable:,} rows instead of {min(max_rows, len(train_rows)):,}: "
-                                           f"the time budget leaves {seconds:.0f} s")
+                                           f"the time budget allows {seconds:.0f} s")
             max_rows = affordable
     rng = np.random.default_rng(zoo.seed)
     if len(train_rows) > max_rows:
@@ -277,12 +301,12 @@ def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int =
     cv = (StratifiedKFold(folds, shuffle=True, random_state=zoo.seed) if classification
           else KFold(folds, shuffle=True, random_state=zoo.seed))
     spec = zoo.spec()
-    with warnings.catch_warnings(), openmp_threads(len(X), zoo.n_jobs):
+    with warnings.catch_warnings(), native_threads(len(X), zoo.n_jobs):
         warnings.simplefilter("ignore")
         sizes, train_scores, val_scores = learning_curve(
             build_pipeline(spec), X, y, train_sizes=[0.1, 0.25, 0.5, 1.0], cv=cv,
             scoring=make_scorer_for(data.primary_metric, data.n_classes), shuffle=True,
-            random_state=zoo.seed, error_score=np.nan, n_jobs=1)
+            random_state=zoo.seed, error_score=np.nan, n_jobs=1, params=fit_params(spec, y) or None)
     sign = -1.0 if data.primary_metric in LOWER_IS_BETTER else 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # sizes where every fit failed give NaN, handled below

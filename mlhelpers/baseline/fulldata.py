@@ -26,7 +26,7 @@ from mlhelpers.core import engine, lazy
 from mlhelpers.core.artifacts import read_artifact
 from mlhelpers.core.classes import merge_rare_classes
 from mlhelpers.core.metrics import LOWER_IS_BETTER, scores
-from mlhelpers.core.models import build_pipeline, build_preprocessor
+from mlhelpers.core.models import build_pipeline, build_preprocessor, fit_params
 from mlhelpers.core.provenance import check_data
 from mlhelpers.core.quiet import quiet_libraries
 from mlhelpers.core.values import apply_conversions
@@ -103,6 +103,14 @@ def design_partition(frame: pd.DataFrame, preprocess, target: str, task: str, cl
     else:
         out["label"] = y.astype("float32").to_numpy()
     return out
+
+
+def _label_weights(labels: pd.Series, per_class: np.ndarray) -> pd.Series:
+    """Each row's class weight from its ``label`` (class index; -1, an unknown class, weighs 0). On the workers."""
+    codes = labels.to_numpy().astype(int)
+    known = (codes >= 0) & (codes < len(per_class))
+    return pd.Series(np.where(known, per_class[np.clip(codes, 0, len(per_class) - 1)], 0.0).astype("float32"),
+                     index=labels.index, name="label")
 
 
 def _quiet_xgboost_logs() -> None:
@@ -191,12 +199,20 @@ def train_full_xgboost(inputs: DaskInputs | None, data: BaselineData, zoo: ZooRe
         | _xgb_objective(data.task, data.n_classes)
     if "scale_pos_weight" in settings:
         booster_params["scale_pos_weight"] = settings["scale_pos_weight"]
+    per_class = None
+    if settings.get("class_weight") == "balanced":  # as the zoo's sample weights, from the sample's class counts
+        counts = np.bincount(np.asarray(y_sample, dtype=int), minlength=data.n_classes)
+        per_class = len(y_sample) / (max(int((counts > 0).sum()), 1) * np.maximum(counts, 1))
     with quiet_libraries(), xgboost.config_context(verbosity=0):  # the config travels to the workers
         client.run(_quiet_xgboost_logs)
         train_part, valid_part = design.partitions[parts["train"]], design.partitions[parts["valid"]]
-        dtrain = dxgb.DaskQuantileDMatrix(client, train_part.drop(columns="label"), train_part["label"], max_bin=MAX_BIN)
+        weights = [None, None] if per_class is None else [
+            part["label"].map_partitions(_label_weights, per_class, meta=("label", "float32"))
+            for part in (train_part, valid_part)]
+        dtrain = dxgb.DaskQuantileDMatrix(client, train_part.drop(columns="label"), train_part["label"],
+                                          max_bin=MAX_BIN, weight=weights[0])
         dvalid = dxgb.DaskQuantileDMatrix(client, valid_part.drop(columns="label"), valid_part["label"], ref=dtrain,
-                                          max_bin=MAX_BIN)
+                                          max_bin=MAX_BIN, weight=weights[1])
         output = dxgb.train(client, booster_params, dtrain, num_boost_round=XGB_MAX_TREES,
                             evals=[(dvalid, "valid")], early_stopping_rounds=XGB_EARLY_STOPPING, verbose_eval=False)
     booster = output["booster"]
@@ -210,7 +226,9 @@ def train_full_xgboost(inputs: DaskInputs | None, data: BaselineData, zoo: ZooRe
     twins = {}
     for model in dict.fromkeys(["xgboost", zoo.selected]):
         if model in zoo.results:
-            twins[model] = build_pipeline(zoo.spec(model)).fit(lazy.sklearn_frame(X_sample), y_sample)
+            spec = zoo.spec(model)
+            twins[model] = build_pipeline(spec).fit(lazy.sklearn_frame(X_sample), y_sample,
+                                                    **fit_params(spec, y_sample))
     started_scoring = time.perf_counter()
     models = {"full": full_pipeline} | {f"sample:{model}": pipeline for model, pipeline in twins.items()}
     with quiet_libraries():

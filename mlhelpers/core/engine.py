@@ -277,6 +277,9 @@ def open_engine(params) -> Engine:
             cluster = start_local_cluster(params)
             client = Client(cluster)
         logging.getLogger("distributed").setLevel(logging.ERROR)
+        from mlhelpers.core.workermemory import PLUGIN_NAME, ReleaseMemory  # imports distributed: Dask only
+
+        client.register_plugin(ReleaseMemory(), name=PLUGIN_NAME)  # freed memory back to the system after each task
         engine = Engine("dask", client=client, cluster=cluster, _config=config)
         engine.identity = _worker_identity(client)
     return engine

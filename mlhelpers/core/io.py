@@ -233,7 +233,5 @@ def read_columns(path: str | Path, query: str | None = None, sheet: str | int | 
                                 "every file of a folder or glob must hold the same columns.")
         return columns
     if check_data_file(path, sheet) == "parquet":
-        import pyarrow.parquet as pq
-
-        return list(pq.read_schema(path).names)
+        return readers.parquet_columns(path)
     return [str(c) for c in load_table(path, query=query, nrows=5, sheet=sheet).columns]

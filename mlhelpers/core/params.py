@@ -19,7 +19,7 @@ from mlhelpers.core.io import check_data_file, file_format, load_table, read_col
 from mlhelpers.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from mlhelpers.core.models import LEADERBOARD_MODELS, ZOO
 from mlhelpers.core.sniff import check_compressed
-from mlhelpers.core.tables import DUPLICATE_SHARE, drop_missing_target
+from mlhelpers.core.tables import DUPLICATE_SHARE, MIN_KNOWN_TARGETS, drop_missing_target
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MAX_SEED = 2**32 - 1          # numpy's and scikit-learn's limit for a seed
@@ -61,6 +61,8 @@ class Params(BaseModel):
     time_budget_seconds: float = Field(600, gt=0, description="the baseline step's bound, diagnostics included: every model is fitted on as many rows as its share allows")
     tune_seconds: float = Field(30, ge=0, le=3600, description="seconds for tuning the best model family after the zoo (its own leaderboard row), at most what the zoo leaves of time_budget_seconds, 0 to 3600; 0 turns tuning off")
     profile_sample_rows: int = Field(50_000, ge=100, description="rows above this are profiled on a sample")
+    # ydata draws two histograms per numeric column, ~0.4 s each column whatever the rows: most of its report's time
+    profile_histograms: int = Field(6, ge=-1, description="columns the profile report draws histograms for (the target and those most related to it); -1 for every column")
     serving_budget_seconds: float = Field(15, gt=0, description="the export step's serving measurements, all formats together, take about this long")
     n_jobs: int = Field(-1, description="cores to use; -1 means all")
     run_dir: str = Field("runs/interactive", description="run folder the steps read and write")
@@ -229,7 +231,8 @@ def _check_engine(params: Params, source: str) -> None:
 def check_target_classes(params: Params, source: str = "params") -> dict[str, Any] | None:
     """Read the target column and apply the ``rare_classes`` policy to it (``mlh validate`` calls it, so a run
     that would be refused is refused before it starts). Returns the plan (``core.classes``), or None when the
-    target is a number and ``task`` is auto, or regression. Raises ``ParamsError``.
+    target is a number and ``task`` is auto, or regression. Raises ``ParamsError``, also when fewer than
+    ``MIN_KNOWN_TARGETS`` rows have a target or it holds one value (the explore step refuses both, later).
 
     Under ``engine: dask`` only the target column is read (every file, in order), never the whole table."""
     if params.engine == "dask":  # the target column alone, every file on this process's threads
@@ -239,8 +242,17 @@ def check_target_classes(params: Params, source: str = "params") -> dict[str, An
         frame = lazy.pandas_like(table.frame[[params.target]].compute(), table.object_bools)
     else:
         frame = load_table(params.data_file, query=params.data_query, sheet=params.data_sheet)
-    frame, _ = drop_missing_target(frame, params.target)
+    frame, n_missing = drop_missing_target(frame, params.target)
     y = frame[params.target]
+    if len(y) < MIN_KNOWN_TARGETS:
+        raise ParamsError(f"{source}: key 'target': only {len(y)} row(s) of {params.data_file.name} have a known "
+                          f"{params.target!r} ({n_missing:,} missing); a model needs at least {MIN_KNOWN_TARGETS}. "
+                          "Point target at the column to predict, or fill it in.")
+    if y.nunique() < 2:
+        only = short_repr(y.astype(object).iloc[0])  # object: numpy's 0 shows as 0, not np.int64(0)
+        raise ParamsError(f"{source}: key 'target': {params.target!r} holds a single value ({only}) "
+                          f"in all {len(y):,} rows with a known target: there is nothing to predict. Point target "
+                          "at the column to predict, or check the data selection.")
     if params.task == "regression" or (params.task == "auto" and y.dtype.kind in "iuf"):
         return None  # a number may be a class label or a value: the explore step infers the task, then checks
     try:

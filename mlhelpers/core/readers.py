@@ -17,7 +17,7 @@ import pandas as pd
 from mlhelpers.core.sniff import (MISSING_MARKERS, CsvFormat, DataError, check_unique_names, head_bytes,
                                   open_binary, sniff_csv, truncated_message)
 
-__all__ = ["read_csv", "iter_csv", "line_ends", "read_parquet", "iter_parquet", "read_excel", "excel_sheet", "read_jsonl",
+__all__ = ["read_csv", "iter_csv", "line_ends", "parquet_columns", "read_parquet", "iter_parquet", "read_excel", "excel_sheet", "read_jsonl",
            "iter_jsonl", "parse_numbers"]
 
 
@@ -127,6 +127,17 @@ def parse_numbers(text: pd.Series, decimal: str = ".", thousands: str | None = N
     if not unreadable.any():
         return values
     return values.astype(object).where(~unreadable, text)
+
+
+def parquet_columns(path: Path) -> list[str]:
+    """The column names from a Parquet file's footer (the data is not read)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return list(pq.read_schema(path).names)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc}); check the file or its extension.") from None
 
 
 def read_parquet(path: Path) -> pd.DataFrame:

@@ -117,6 +117,9 @@ def seeded_sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
     return frame if len(frame) <= rows else frame.sample(n=rows, random_state=seed).sort_index()
 
 
+MIN_KNOWN_TARGETS = 10  # rows with a known target below which no step can explore or model
+
+
 def drop_missing_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
     """Rows whose target is known, and how many were dropped."""
     known = frame[target].notna()

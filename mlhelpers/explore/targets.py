@@ -13,7 +13,7 @@ import pandas as pd
 
 from mlhelpers.core.classes import RareClassError, describe_plan, merge_rare_classes, plan_rare_classes
 from mlhelpers.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
-from mlhelpers.core.tables import drop_missing_target
+from mlhelpers.core.tables import MIN_KNOWN_TARGETS, drop_missing_target
 from mlhelpers.explore import EdaError
 from mlhelpers.explore.roles import show_value
 
@@ -116,9 +116,9 @@ def prepare_target(frame: pd.DataFrame, target: str, task: str = "auto", primary
     if target not in frame.columns:
         raise EdaError(f"target {target!r} is not a column; columns: {', '.join(map(str, frame.columns))}.")
     known, n_missing = drop_missing_target(frame, target)
-    if len(known) < 10:
+    if len(known) < MIN_KNOWN_TARGETS:
         raise EdaError(f"only {len(known)} row(s) have a known target {target!r} ({n_missing} missing); "
-                       "exploring and modelling need at least 10.")
+                       f"exploring and modelling need at least {MIN_KNOWN_TARGETS}.")
     y = known[target]
     task, task_reason = _infer_task(y, task, target)
     shares, classes, plan = None, None, None

@@ -20,7 +20,8 @@ from mlhelpers.core import schema as input_schema
 from mlhelpers.core.artifacts import artifact_path, finite_or_none, read_artifact, write_json
 from mlhelpers.core.classes import describe_plan, merge_rare_classes
 from mlhelpers.core.metrics import absent_classes, cv_spread_check, scores, task_metrics
-from mlhelpers.core.models import LEADERBOARD_MODELS, build_pipeline, encode_target, model_family, predict_on_one_thread
+from mlhelpers.core.models import (LEADERBOARD_MODELS, build_pipeline, encode_target, fit_params, model_family,
+                                   predict_on_one_thread)
 from mlhelpers.core.provenance import check_data
 from mlhelpers.core.tables import drop_missing_target, load_as_explored
 from mlhelpers.core.values import apply_conversions
@@ -206,7 +207,7 @@ def refit(data: ExportData):
     if data.prefit is not None:  # trained on the cluster over every training row: nothing to refit here
         pipeline = load_skops(data.prefit)
     else:
-        pipeline = build_pipeline(data.spec).fit(data.X_train, data.y_train)
+        pipeline = build_pipeline(data.spec).fit(data.X_train, data.y_train, **fit_params(data.spec, data.y_train))
     return predict_on_one_thread(pipeline)
 
 

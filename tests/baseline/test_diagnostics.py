@@ -40,6 +40,17 @@ def test_diagnostics_fit_in_the_seconds_the_budget_leaves(small, quick_zoo):
     plt.close("all")
 
 
+def test_diagnostics_cost_at_most_a_share_of_the_models_time(small, quick_zoo):
+    import dataclasses
+
+    zoo = quick_zoo(small, models=["linear"])
+    assert diagnostics.diagnostic_seconds(zoo, None) is None  # no budget: no limit
+    assert diagnostics.diagnostic_seconds(zoo, 5.0) == 5.0    # the budget's own limit comes first
+    assert zoo.seconds < 40 and diagnostics.diagnostic_seconds(zoo, 600.0) == diagnostics.DIAGNOSTIC_MIN_SECONDS
+    slow = dataclasses.replace(zoo, seconds=400.0)
+    assert diagnostics.diagnostic_seconds(slow, 600.0) == 400.0 * diagnostics.DIAGNOSTIC_SHARE
+
+
 def test_multiclass_target_works(credit, quick_zoo):
     frame = credit.sample(900, random_state=0)
     frame = frame[frame["Home"].isin(["owner", "rent", "parents", "priv"])]

@@ -162,3 +162,19 @@ def test_zoo_params_weight_classes_and_subsample_big_forests():
     assert zoo_params("random_forest", "regression", big[:1000], "rmse") == {}
     assert zoo_params("xgboost", "regression", big, "rmse") == {"learning_rate": 0.3}
     assert zoo_params("hist_gradient_boosting", "regression", big[:1000], "rmse") == {}
+
+
+def test_multiclass_xgboost_class_weight_becomes_sample_weights():
+    from mlhelpers.core.models import fit_params, sample_weights
+
+    y = np.array([0] * 80 + [1] * 15 + [2] * 5)
+    params = zoo_params("xgboost", "classification", y, "balanced_accuracy")
+    assert params == {"class_weight": "balanced"}
+    spec = {"model": "xgboost", "task": "classification", "seed": 0, "n_jobs": 1, "estimator_params": params,
+            "features": {"numeric": ["x"]}}
+    assert "class_weight" not in build_pipeline(spec).named_steps["model"].get_params()
+    weights = sample_weights(spec, y)
+    assert np.allclose(np.bincount(y, weights=weights), len(y) / 3)  # every class weighs the same in total
+    assert list(fit_params(spec, y)) == ["model__sample_weight"]
+    assert fit_params(spec | {"model": "linear"}, y) == {}
+    assert sample_weights(spec | {"estimator_params": {}}, y) is None
