@@ -135,7 +135,7 @@ def _parquet_layout(files: list[Path]) -> tuple[int, list[int]]:
         try:
             meta = pq.ParquetFile(path)
         except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
-            raise LazyReadError(f"{path}: not a readable Parquet file ({exc}); check the file or its extension.") from None
+            raise LazyReadError(readers.unreadable_parquet(path, exc)) from None
         names = list(meta.schema_arrow.names)
         if columns is None:
             columns = names

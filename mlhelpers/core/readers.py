@@ -17,7 +17,8 @@ import pandas as pd
 from mlhelpers.core.sniff import (MISSING_MARKERS, CsvFormat, DataError, check_unique_names, head_bytes,
                                   open_binary, sniff_csv, truncated_message)
 
-__all__ = ["read_csv", "iter_csv", "line_ends", "parquet_columns", "read_parquet", "iter_parquet", "read_excel", "excel_sheet", "read_jsonl",
+__all__ = ["read_csv", "iter_csv", "line_ends", "unreadable_parquet", "parquet_columns", "read_parquet", "iter_parquet",
+           "read_excel", "excel_sheet", "read_jsonl",
            "iter_jsonl", "parse_numbers"]
 
 
@@ -129,6 +130,11 @@ def parse_numbers(text: pd.Series, decimal: str = ".", thousands: str | None = N
     return values.astype(object).where(~unreadable, text)
 
 
+def unreadable_parquet(path: Path, exc: BaseException) -> str:
+    """The message for a file pyarrow cannot read as Parquet (either engine's readers raise it)."""
+    return f"{path}: not a readable Parquet file ({exc}); check the file or its extension."
+
+
 def parquet_columns(path: Path) -> list[str]:
     """The column names from a Parquet file's footer (the data is not read)."""
     import pyarrow as pa
@@ -137,18 +143,17 @@ def parquet_columns(path: Path) -> list[str]:
     try:
         return list(pq.read_schema(path).names)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{path}: not a readable Parquet file ({exc}); check the file or its extension.") from None
+        raise DataError(unreadable_parquet(path, exc)) from None
 
 
 def read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
+    check_unique_names(path, parquet_columns(path))
     try:
-        check_unique_names(path, pq.read_schema(path).names)
         return pd.read_parquet(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{path}: not a readable Parquet file ({exc}); check the file or its extension.") from None
+        raise DataError(unreadable_parquet(path, exc)) from None
 
 
 def iter_parquet(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -166,7 +171,7 @@ def iter_parquet(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         if not yielded:
             yield empty
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{path}: not a readable Parquet file ({exc}); check the file or its extension.") from None
+        raise DataError(unreadable_parquet(path, exc)) from None
 
 
 def excel_sheet(path: Path, sheet: str | int | None) -> str | int:
