@@ -11,10 +11,11 @@ on the Dask engine (it imports ``distributed``).
 
 from __future__ import annotations
 
-import ctypes
 import sys
 
 from distributed.diagnostics.plugin import WorkerPlugin
+
+from mlhelpers.core.heap import return_freed_heap
 
 __all__ = ["ReleaseMemory", "release_memory", "PLUGIN_NAME"]
 
@@ -22,14 +23,11 @@ PLUGIN_NAME = "mlhelpers-release-memory"
 
 
 def release_memory() -> None:
-    """Hand pyarrow's unused pool memory and glibc's free heap pages back to the system (a few ms)."""
+    """Hand pyarrow's unused pool memory and the free heap pages (``core.heap``) back to the system (a few ms)."""
     pyarrow = sys.modules.get("pyarrow")  # a task that never touched pyarrow has nothing in its pool
     if pyarrow is not None:
         pyarrow.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim this way
-        pass
+    return_freed_heap()
 
 
 class ReleaseMemory(WorkerPlugin):

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlhelpers.core.heap import return_freed_heap
 from mlhelpers.formats.converters import cast_tree_outputs, import_tree_ensemble_opset, register_converters
 # where graphs live on disk (plain or gzip-compressed), named here too: callers import them from onnx_io
 from mlhelpers.formats.onnx_files import (COMPRESS_ONNX_ABOVE_BYTES, GZIP_SUFFIX, is_onnx_file, onnx_file,  # noqa: F401
@@ -213,24 +214,6 @@ NONE_CATEGORY = "\x00None"  # how a None category reaches the graph: a string no
 _FEW_ROWS = 64  # up to this many rows, OnnxPredictor reads the frame as one object block
 
 
-def _return_freed_memory() -> None:
-    """Hand the heap onnxruntime freed while loading back to the system (glibc keeps it otherwise).
-
-    Building a tree ensemble goes through temporary copies of every node: on the 500-tree Ames forest the
-    process kept 227 MB after loading and 105 MB after ``malloc_trim``; none of onnxruntime's session
-    options (arena off, memory patterns off, device allocator for initializers, no graph optimization)
-    changed it. A no-op where glibc is absent.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):
-        pass
-
-
 class OnnxPredictor:
     """An ONNX model (a path, a ModelProto or its bytes) behind the pipeline's interface.
 
@@ -251,7 +234,9 @@ class OnnxPredictor:
             self.session = self._session(ort, source, options, "model")
         self._inputs = [(i.name, i.type) for i in self.session.get_inputs()]
         self._outputs = [o.name for o in self.session.get_outputs()]
-        _return_freed_memory()
+        # loading builds temporary copies of every tree node; no session option (arena, memory patterns,
+        # device allocator for initializers, graph optimization) changed what the process kept
+        return_freed_heap()
 
     @staticmethod
     def _session(ort, source: Any, options: Any, named: Any):
