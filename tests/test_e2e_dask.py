@@ -104,8 +104,11 @@ def test_every_step_reports_a_healthy_cluster_and_exact_counts(dask_run, wide_pa
     assert eda["columns"]["note"]["drop"] and not eda["columns"]["Income"]["drop"]
     for notebook in ("01_explore.ipynb", "02_baseline.ipynb", "03_export.ipynb"):
         text = (run_dir / notebook).read_text()
-        assert re.search(r"workers restarted or lost\s+none", text), notebook
-        assert re.search(r"warnings in the workers' logs\s+0", text), notebook
+        health = dict(re.findall(r"(workers restarted or lost|workers paused at the end|warnings in the workers' logs|"
+                                 r"first warning) +([^\\]+)", text))
+        # Dask's own pause-and-resume under a busy machine is shown apart and allowed; a worker left paused is not
+        assert health == {"workers restarted or lost": "none", "workers paused at the end": "0",
+                          "warnings in the workers' logs": "0", "first warning": "none"}, (notebook, health)
     board = pd.read_csv(run_dir / "baseline" / "leaderboard.csv")
     assert board["trained_on"].str.startswith("full data").sum() == 1
     metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
@@ -142,4 +145,4 @@ def test_predict_on_dask_scores_every_row_with_bounded_workers(dask_run, wide_pa
     assert all(PLUGIN_NAME in names for names in plugins.values()), plugins
     health = small_cluster.health()
     assert health["workers_unchanged"] and not health["memory_restarts"] and not health["removed_workers"], health
-    assert not health["flagged_log_lines"], health["flagged_log_lines"]
+    assert not health["flagged_log_lines"] and not health["paused_workers"], health

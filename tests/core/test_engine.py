@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from mlhelpers.core.engine import EngineError, check_engine_params, open_engine, parse_memory, worker_count
+from mlhelpers.core.engine import (EngineError, check_engine_params, open_engine, parse_memory, sort_log_lines,
+                                   worker_count)
 from mlhelpers.core.params import validate_params
 
 
@@ -97,3 +98,26 @@ def test_a_port_that_speaks_another_protocol_is_refused_with_its_address():
         assert time.perf_counter() - started < 30
     finally:
         server.shutdown()
+
+
+def test_the_health_check_tells_dask_back_pressure_from_trouble():
+    # the messages as distributed 2025's worker, memory manager and nanny write them; CI once failed a run for a
+    # warning it could not show: back-pressure the worker recovered from is counted apart, the rest flagged
+    worker, nanny = "tcp://127.0.0.1:40001", "tcp://127.0.0.1:40002"
+    logs = [{worker: [("INFO", "Start worker at: tcp://127.0.0.1:40001"),
+                      ("WARNING", "Worker is at 81% memory usage. Pausing worker.  Process memory: 610.2 MiB -- "
+                                  "Worker memory limit: 715.3 MiB"),
+                      ("WARNING", "Worker is at 52% memory usage. Resuming worker. Process memory: 390.1 MiB -- "
+                                  "Worker memory limit: 715.3 MiB"),
+                      ("WARNING", "Unmanaged memory use is high. This may indicate a memory leak or the memory may "
+                                  "not be released to the OS; see https://distributed.dask.org/en/latest/"
+                                  "worker-memory.html -- Unmanaged memory: 450 MiB -- Worker memory limit: 715.3 MiB"),
+                      ("WARNING", "Run Failed\nFunction: peak\nargs: ()\nkwargs: {}\n"),
+                      ("INFO", "Event loop was unresponsive in Worker for 3.21s.")]},
+            {nanny: [("WARNING", f"Worker {worker} (pid=4242) exceeded 95% memory budget. Restarting..."),
+                     ("INFO", "Closing Nanny at 'tcp://127.0.0.1:40002'. Reason: nanny-close")]}]
+    flagged, pressure = sort_log_lines(logs)
+    assert flagged == [f"{worker}: Run Failed\nFunction: peak\nargs: ()\nkwargs: {{}}",
+                       f"{nanny}: Worker {worker} (pid=4242) exceeded 95% memory budget. Restarting..."]
+    assert [line.split(": ", 1)[1].split(".")[0] for line in pressure] == [
+        "Worker is at 81% memory usage", "Worker is at 52% memory usage", "Unmanaged memory use is high"]
