@@ -15,7 +15,7 @@ from mlhelpers.core.artifacts import SWEEP, artifact_path
 from mlhelpers.core.classes import describe_plan
 from mlhelpers.core.io import load_table
 from mlhelpers.core.paramfile import load_params, parse_overrides
-from mlhelpers.core.params import PROJECT_ROOT, ParamsError, check_target_classes, parse_params
+from mlhelpers.core.params import PROJECT_ROOT, ParamsError, check_table, parse_params
 from mlhelpers.lifecycle import Interrupted
 from mlhelpers.monitor.params import MonitorParams
 from mlhelpers.monitor.report import check_inputs
@@ -174,7 +174,7 @@ def _add_validate_parser(commands) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     params = load_params(args.params_file, args.overrides)
-    plan = check_target_classes(params, str(args.params_file))  # reads the target: refused classes fail here, not mid-run
+    plan = check_table(params, str(args.params_file))  # reads the target: refused classes fail here, not mid-run
     print(f"{args.params_file}: ok (data {params.data_file}, target {params.target!r}, task {params.task})"
           + (f"; rare classes: {describe_plan(plan)}" if plan and plan["rare"] else ""))
     return 0

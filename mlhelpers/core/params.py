@@ -10,6 +10,7 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from mlhelpers.core import sources
@@ -19,7 +20,7 @@ from mlhelpers.core.io import check_data_file, file_format, load_table, read_col
 from mlhelpers.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from mlhelpers.core.models import LEADERBOARD_MODELS, ZOO
 from mlhelpers.core.sniff import check_compressed
-from mlhelpers.core.tables import DUPLICATE_SHARE, MIN_KNOWN_TARGETS, drop_missing_target
+from mlhelpers.core.tables import DUPLICATE_SHARE, MIN_KNOWN_TARGETS, drop_missing_target, parse_times
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MAX_SEED = 2**32 - 1          # numpy's and scikit-learn's limit for a seed
@@ -228,11 +229,12 @@ def _check_engine(params: Params, source: str) -> None:
         raise ParamsError(f"{source}: key {str(exc).split(':')[0]!r}: {str(exc).split(': ', 1)[1]}") from None
 
 
-def check_target_classes(params: Params, source: str = "params") -> dict[str, Any] | None:
-    """Read the target column and apply the ``rare_classes`` policy to it (``mlh validate`` calls it, so a run
-    that would be refused is refused before it starts). Returns the plan (``core.classes``), or None when the
-    target is a number and ``task`` is auto, or regression. Raises ``ParamsError``, also when fewer than
-    ``MIN_KNOWN_TARGETS`` rows have a target or it holds one value (the explore step refuses both, later).
+def check_table(params: Params, source: str = "params") -> dict[str, Any] | None:
+    """Read the table and check what a run needs of it (``mlh validate`` calls it, so a run that would be refused
+    is refused before it starts): ``time_column`` holds dates or numbers in every row with a target, the target
+    has at least ``MIN_KNOWN_TARGETS`` known values and two distinct ones (the explore step refuses both, later),
+    and the ``rare_classes`` policy applies to its classes. Returns the plan (``core.classes``), or None when the
+    target is a number and ``task`` is auto, or regression. Raises ``ParamsError`` naming the key.
 
     Under ``engine: dask`` only the target column is read (every file, in order), never the whole table."""
     if params.engine == "dask":  # the target column alone, every file on this process's threads
@@ -243,6 +245,8 @@ def check_target_classes(params: Params, source: str = "params") -> dict[str, An
     else:
         frame = load_table(params.data_file, query=params.data_query, sheet=params.data_sheet)
     frame, n_missing = drop_missing_target(frame, params.target)
+    if params.time_column:
+        _check_time_column(frame[params.time_column], params.data_file.name, source)
     y = frame[params.target]
     if len(y) < MIN_KNOWN_TARGETS:
         raise ParamsError(f"{source}: key 'target': only {len(y)} row(s) of {params.data_file.name} have a known "
@@ -259,6 +263,17 @@ def check_target_classes(params: Params, source: str = "params") -> dict[str, An
         return plan_rare_classes(y, policy=params.rare_classes, cv_folds=params.cv_folds, test_size=params.test_size)
     except RareClassError as exc:
         raise ParamsError(f"{source}: key 'rare_classes': {exc}") from None
+
+
+def _check_time_column(times: pd.Series, file_name: str, source: str) -> None:
+    """The baseline orders rows by ``time_column`` (core.tables.parse_times) and refuses a row it cannot place."""
+    unplaced = parse_times(times).isna()
+    if unplaced.any():
+        examples = ", ".join(repr(value) for value in times[unplaced].dropna().astype(str).unique()[:3])
+        raise ParamsError(f"{source}: key 'time_column': {times.name!r} has {int(unplaced.sum()):,} of {len(times):,} "
+                          f"values in {file_name} that are missing or neither dates nor numbers"
+                          + (f" (e.g. {examples})" if examples else "") + "; point time_column at a date or number "
+                          "column, or leave those rows out (data_query).")
 
 
 _NOTEBOOK_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "open"}

@@ -120,6 +120,14 @@ def seeded_sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
 MIN_KNOWN_TARGETS = 10  # rows with a known target below which no step can explore or model
 
 
+def parse_times(times: pd.Series) -> pd.Series:
+    """A time column in a form that orders: numbers and datetimes as they are (a year, a timestamp), anything else
+    parsed as dates in mixed formats, NaT where a value is not one."""
+    if pd.api.types.is_numeric_dtype(times) or pd.api.types.is_datetime64_any_dtype(times):
+        return times
+    return pd.to_datetime(times, errors="coerce", format="mixed")
+
+
 def drop_missing_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
     """Rows whose target is known, and how many were dropped."""
     known = frame[target].notna()
