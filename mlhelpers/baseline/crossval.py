@@ -105,7 +105,11 @@ def _fit_fold_unlimited(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fo
     elif spec["model"] == "hist_gradient_boosting":
         # early stopping on an inner 10% validation split; the refit takes the median iterations
         model.set_params(early_stopping=True, max_iter=max(XGB_MAX_TREES, model.max_iter))
-        model.fit(Z_fit, y_fit)
+        if n_classes and np.bincount(y_fit, minlength=n_classes).min() < 2:  # its own stratified split would fail
+            inner_fit, inner_val = _early_stopping_rows(y_fit, model.validation_fraction, spec["seed"], True)
+            model.fit(Z_fit[inner_fit], y_fit[inner_fit], X_val=Z_fit[inner_val], y_val=y_fit[inner_val])
+        else:
+            model.fit(Z_fit, y_fit)
         best_trees = int(model.n_iter_)
     else:
         model.fit(Z_fit, y_fit)
@@ -122,18 +126,33 @@ def _fit_fold_unlimited(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fo
     return pipeline, prediction, fold_scores, fit_seconds, predict_seconds, best_trees
 
 
+def _early_stopping_rows(y_fit: np.ndarray, share: float, seed: int,
+                         classification: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A fold's inner (fit, validation) positions for early stopping: ``share`` of the rows validate, stratified by
+    class. A class with a single row stays in the fitting part: a budget-capped sample can hold one row of a rare
+    class, which stratifying cannot split and a model must see to predict it."""
+    from sklearn.model_selection import train_test_split
+
+    positions = np.arange(len(y_fit))
+    if not classification:
+        return train_test_split(positions, test_size=max(int(share * len(y_fit)), 1), random_state=seed)
+    labels, counts = np.unique(y_fit, return_counts=True)
+    single = np.isin(y_fit, labels[counts < 2])
+    if not single.any():
+        return train_test_split(positions, test_size=max(int(share * len(y_fit)), len(labels), 1), random_state=seed,
+                                stratify=y_fit)
+    stratified = positions[~single]
+    n_val = max(int(share * len(stratified)), int((counts >= 2).sum()), 1)
+    inner_fit, inner_val = train_test_split(stratified, test_size=n_val, random_state=seed, stratify=y_fit[~single])
+    return np.sort(np.concatenate([inner_fit, positions[single]])), inner_val
+
+
 def _fit_xgboost_early_stopping(model, Z_fit: np.ndarray, y_fit: np.ndarray, spec: dict[str, Any],
                                 weights: np.ndarray | None = None) -> int:
     """Fit XGBoost on 90% of the fold's (preprocessed) rows; stop adding trees when the other 10%
     stops improving. Returns the number of trees kept. ``weights`` (per fold row, or None) weight both the
     fit and the stopping rounds' validation loss, so the weighted model stops where it is best."""
-    from sklearn.model_selection import train_test_split
-
-    classification = spec["task"] == "classification"
-    n_classes = len(np.unique(y_fit)) if classification else 0
-    n_val = max(int(0.1 * len(y_fit)), n_classes, 1)
-    inner_fit, inner_val = train_test_split(np.arange(len(y_fit)), test_size=n_val, random_state=spec["seed"],
-                                            stratify=y_fit if classification else None)
+    inner_fit, inner_val = _early_stopping_rows(y_fit, 0.1, spec["seed"], spec["task"] == "classification")
     # a tuned candidate may raise the cap (a lower learning rate needs more trees); the zoo's own stays at 400
     model.set_params(n_estimators=max(XGB_MAX_TREES, model.n_estimators), early_stopping_rounds=XGB_EARLY_STOPPING)
     weighted = {} if weights is None else {"sample_weight": weights[inner_fit],
