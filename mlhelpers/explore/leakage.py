@@ -3,8 +3,11 @@
 Evidence that drops a column (``verdict`` "drop"): it predicts the target alone almost perfectly
 (a near-deterministic relation), whether it is missing alone separates the classes, it is an
 identifier, its name says it is known only after the outcome *and* the data agrees (its single-feature
-score is far above every other feature's, or its missingness is tied to one class), or it is a coarser
-copy of a column dropped for predicting the target (a letter grade next to a dropped sub-grade).
+score is far above every other feature's, or its missingness is tied to one class), it is a coarser
+copy of a column dropped for predicting the target (a letter grade next to a dropped sub-grade), or a copy
+of the target itself: every class maps to one of its values (a species' genus next to the species code).
+With several classes, missingness that separates a group of classes rather than one (weights not
+recorded for any bird in a table of rodent captures) is sent for review, not dropped.
 
 A name that says "after the outcome" (``refund``, ``collection``, the target's own name ...) with no
 such evidence only sends the column to **review** (``verdict`` "review"): it stays in the model and the
@@ -22,12 +25,13 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["leakage_suspects", "coarser_copies"]
+__all__ = ["leakage_suspects", "coarser_copies", "target_copies"]
 
 
 LEAK_SCORE = {"roc_auc": 0.98, "roc_auc_ovr": 0.98, "r2": 0.98}  # single-feature score that looks too good
 CHANCE = {"roc_auc": 0.5, "roc_auc_ovr": 0.5, "r2": 0.0}         # a useless feature's single-feature score
 MISSING_LEAK_AUC = 0.95     # missingness alone separating the classes this well looks recorded after the fact
+MISSING_ONE_CLASS = 0.95    # ... when (with several classes) the missing or the present rows are this much one class
 # A name match is corroborated by the data when the column's single-feature score is this many times
 # further above chance than any other feature's (and at least FAR_ABOVE_SCORE), or when its
 # missingness alone separates the classes with ROC AUC NAMED_MISSING_AUC or more.
@@ -97,9 +101,13 @@ def leakage_suspects(roles: pd.DataFrame, relevance: pd.DataFrame, target: str,
                     ("predicts the target alone", f"alone scores {scoring} {score:.3f} (3-fold CV, one tree)"))
                 predictive.append(name)
             if not np.isnan(row["missing_auc"]) and row["missing_auc"] >= MISSING_LEAK_AUC:
-                drops.setdefault(name, []).append(
-                    ("known only after the outcome?", f"whether it is missing alone separates the classes "
-                                                      f"(ROC AUC {row['missing_auc']:.3f})"))
+                evidence = f"whether it is missing alone separates the classes (ROC AUC {row['missing_auc']:.3f})"
+                spread = _missing_spread(frame, name, target) if frame is not None else ""
+                if spread:
+                    reviews.setdefault(name, []).append(("missing for a group of classes", f"{evidence}, but {spread}: "
+                                                         "check it is recorded before the outcome"))
+                else:
+                    drops.setdefault(name, []).append(("known only after the outcome?", evidence))
             far = _far_above(name, lifts, near_deterministic, scoring, score)
             if named == "strong" and name not in drops:
                 missing_auc = row["missing_auc"]
@@ -117,6 +125,12 @@ def leakage_suspects(roles: pd.DataFrame, relevance: pd.DataFrame, target: str,
             drops.setdefault(name, []).append(("identifier", roles.loc[name, "evidence"]))
         if named and name not in drops:
             reviews.setdefault(name, []).append(("name suggests after the outcome", named_evidence))
+    if frame is not None and relevance["score"].isin(["roc_auc", "roc_auc_ovr"]).any():  # classification
+        candidates = [c for c in roles.index if c not in skip and c not in drops and c in frame.columns
+                      and roles.loc[c, "role"] not in ("target", "constant")]
+        for name, evidence in target_copies(frame, target, candidates).items():
+            drops.setdefault(name, []).append(("copy of the target", evidence))
+            reviews.pop(name, None)
     if frame is not None and predictive:
         candidates = [c for c in roles.index if c not in skip and c not in drops and c in frame.columns
                       and roles.loc[c, "role"] not in ("target", "constant")]
@@ -165,6 +179,45 @@ def _far_above(name: str, lifts: dict[str, float], near_deterministic: set[str],
         return ""
     next_text = f"the next best, {runner_up!r}, scores {best_other + CHANCE.get(scoring, 0.0):.3f}" if runner_up else "no other feature"
     return f"alone it scores {scoring} {score:.3f}, far above the rest ({next_text})"
+
+
+def _missing_spread(frame: pd.DataFrame, name: str, target: str) -> str:
+    """With more than two classes: how the rows where ``name`` is missing spread over the classes, when neither
+    they nor the rows where it is present are ``MISSING_ONE_CLASS`` one class ('' otherwise: tied to one class)."""
+    y = frame[target].astype(object)
+    if y.nunique() <= 2:
+        return ""
+    missing = frame[name].isna().to_numpy()
+    shares = [y[side].value_counts(normalize=True) for side in (missing, ~missing) if side.any()]
+    if any(share.iloc[0] >= MISSING_ONE_CLASS for share in shares):
+        return ""
+    top = shares[0]
+    return (f"its {int(missing.sum()):,} missing rows spread over {len(top)} classes (the largest, "
+            f"{top.index[0]!r}, holds {top.iloc[0]:.0%})")
+
+
+def target_copies(frame: pd.DataFrame, target: str, candidates: Iterable[str]) -> dict[str, str]:
+    """Columns among ``candidates`` that the class determines (each class maps to one of the column's values for
+    at least ``COARSE_PURITY`` of the rows): the target written another way or coarsened (a genus next to the
+    species code), recorded with the label. The column must vary (its most frequent value in at most
+    ``COARSE_MAX_TOP`` of the rows) and the classes repeat, as for ``coarser_copies``. Exact, on every row."""
+    found: dict[str, str] = {}
+    n = len(frame)
+    classes = pd.factorize(frame[target].astype(object))[0]
+    n_classes = int(classes.max()) + 1 if n else 0
+    if n == 0 or n_classes < 2 or n_classes > n / 2:
+        return found
+    for name in candidates:
+        values = pd.factorize(frame[name].astype(object), use_na_sentinel=False)[0]
+        n_values = int(values.max()) + 1
+        if n_values < 2 or np.bincount(values).max() > COARSE_MAX_TOP * n:
+            continue
+        pairs = pd.Series(1, index=pd.MultiIndex.from_arrays([classes, values])).groupby(level=[0, 1]).size()
+        consistent = pairs.groupby(level=0).max().sum() / n
+        if consistent >= COARSE_PURITY:
+            found[name] = (f"each of the target's {n_classes} classes maps to one of {n_values} values of {name!r} "
+                           f"({consistent:.1%} of rows): a copy or coarsening of the target, recorded with the label")
+    return found
 
 
 def coarser_copies(frame: pd.DataFrame, leaks: Iterable[str], candidates: Iterable[str],
