@@ -28,6 +28,7 @@ __all__ = ["EngineError", "Engine", "open_engine", "start_local_cluster", "check
 
 CONNECT_SECONDS = 10         # a scheduler under load took more than 5 s to answer its first client
 PROBE_SECONDS = 2            # the plain TCP check before Dask is even imported
+WORKERS_SECONDS = 120        # a local cluster's workers registering with its scheduler (seconds under heavy load)
 MIN_WORKER_MEMORY = 256e6    # below this a worker cannot hold one partition and the pipeline's objects
 # Log lines that mean a worker ran out of memory (health check): the nanny's and the worker's own words.
 _MEMORY_TROUBLE = ("exceeded", "Restarting", "Killed", "SIGKILL", "memory limit", "Memory use is high")
@@ -271,7 +272,7 @@ class Engine:
                 "peak memory per worker (MB)": ", ".join(f"{v:.0f}" for v in health["worker_peak_mb"].values()),
                 "warnings in the workers' logs": len(health["flagged_log_lines"]),
                 "first warning": health["flagged_log_lines"][0] if health["flagged_log_lines"] else "none",
-                "memory pressure notices (paused and resumed, memory not yet returned)": len(health["pressure_log_lines"]),
+                "memory pressure notices (recovered)": len(health["pressure_log_lines"]),
                 "seconds open": round(time.perf_counter() - self.started, 1)}
         return pd.DataFrame({"value": list(rows.values())}, index=list(rows))
 
@@ -303,6 +304,9 @@ def open_engine(params) -> Engine:
         else:
             cluster = start_local_cluster(params)
             client = Client(cluster)
+            # every worker registered before the health check's first look: on a loaded machine one worker
+            # joined later, and the check read the newcomer as a restarted worker
+            client.wait_for_workers(worker_count(params.dask_workers), timeout=WORKERS_SECONDS)
         logging.getLogger("distributed").setLevel(logging.ERROR)
         from mlhelpers.core.workermemory import PLUGIN_NAME, ReleaseMemory  # imports distributed: Dask only
 
