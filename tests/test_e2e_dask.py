@@ -144,5 +144,7 @@ def test_predict_on_dask_scores_every_row_with_bounded_workers(dask_run, wide_pa
     plugins = small_cluster.client.run(lambda dask_worker: sorted(dask_worker.plugins))
     assert all(PLUGIN_NAME in names for names in plugins.values()), plugins
     health = small_cluster.health()
-    assert health["workers_unchanged"] and not health["memory_restarts"] and not health["removed_workers"], health
+    if not health["workers_unchanged"]:  # pytest.fail shows the whole message (an assertion's is cut)
+        pytest.fail(f"workers changed: {small_cluster.identity} at the start, {health['workers_now']} now; {health}")
+    assert not health["memory_restarts"] and not health["removed_workers"], health
     assert not health["flagged_log_lines"] and not health["paused_workers"], health

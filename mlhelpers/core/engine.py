@@ -231,7 +231,8 @@ class Engine:
         return self.summary().to_string()
 
     def health(self) -> dict[str, Any]:
-        """What a run asserts about the cluster: ``workers_unchanged`` (no worker restarted or replaced),
+        """What a run asserts about the cluster: ``workers_unchanged`` (no worker restarted or replaced: the same
+        ``{address: (pid, nanny pid)}`` in ``workers_now`` as in ``identity``, taken when the engine opened),
         ``memory_restarts`` and ``removed_workers`` (scheduler events), ``flagged_log_lines`` (warnings and
         memory trouble in the workers' and nannies' logs), ``pressure_log_lines`` (Dask pausing and resuming a
         worker, unmanaged memory not yet returned), ``paused_workers`` (still paused now), ``spilled_bytes`` and
@@ -246,7 +247,8 @@ class Engine:
             spilled = self.client.run(_spilled_bytes)
             peaks = self.client.run(_peak_mb)
             now = _worker_identity(self.client)
-        return {"workers_unchanged": now == self.identity, "memory_restarts": events["worker-restart-memory"],
+        return {"workers_unchanged": now == self.identity, "workers_now": now,
+                "memory_restarts": events["worker-restart-memory"],
                 "removed_workers": events["remove-worker"], "flagged_log_lines": flagged, "pressure_log_lines": pressure,
                 "paused_workers": sorted(address for address, status in statuses.items() if status == "paused"),
                 "spilled_bytes": int(sum(spilled.values())), "worker_peak_mb": {k: round(v, 1) for k, v in peaks.items()}}
