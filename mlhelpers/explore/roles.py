@@ -22,6 +22,7 @@ __all__ = ["column_roles", "show_value", "parse_dates", "text_statistics", "is_f
 MOSTLY_MISSING = 0.9        # share of missing values from which a column is "mostly missing"
 NEAR_CONSTANT = 0.99        # share of the most frequent value from which a column is "near constant"
 IDENTIFIER_UNIQUE = 0.99    # share of distinct values from which an integer/string column is an identifier
+NAMED_KEY_UNIQUE = 0.1      # ... or one named like a key (id, key, row_id): repeated values are rows of one entity
 MAX_CATEGORIES = 30         # more distinct values than this: high cardinality
 
 _ID_NAME = re.compile(r"^(id|uuid|guid|key|index|rownames|row_?(id|num|number)|unnamed: ?\d+)$"
@@ -252,11 +253,14 @@ def _identifier_evidence(name: str, column: pd.Series, base: str, n_unique: int,
                 "or a name; it reads as free text: keep_columns uses it as text")
     integral = pd.api.types.is_integer_dtype(column.dtype) or _is_stringish(column)
     unique = integral and unique_share >= IDENTIFIER_UNIQUE and nonnull >= 20
-    if not (unique or (named and unique_share >= 0.5)):
+    if not (unique or (named and unique_share >= NAMED_KEY_UNIQUE)):
         return ""
     evidence = [f"unique for {unique_share:.0%} of rows ({n_unique:,} distinct)"]
     if named:
         evidence.append("its name looks like a key or a name")
+    if named and unique_share < 0.5:  # mlmRev's star: a pupil's id in each of the grades they were tested in
+        evidence.append(f"each value in {nonnull / n_unique:.1f} rows on average, rows of one entity: set "
+                        f"group_column: {name} to keep each on one side of every split")
     if pd.api.types.is_numeric_dtype(column.dtype) and column.is_monotonic_increasing:
         evidence.append("it increases with the row order (a row number)")
     return ", ".join(evidence)

