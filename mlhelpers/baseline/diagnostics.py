@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mlhelpers.baseline.budget import capped_rows
 from mlhelpers.baseline.results import choose_threshold
 from mlhelpers.baseline.crossval import ZooResult, native_threads
 from mlhelpers.core.metrics import LOWER_IS_BETTER, make_scorer_for
@@ -293,20 +294,28 @@ def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int =
             zoo.notes["learning_curve"] = (f"on {affordable:,} rows instead of {min(max_rows, len(train_rows)):,}: "
                                            f"the time budget allows {seconds:.0f} s")
             max_rows = affordable
-    rng = np.random.default_rng(zoo.seed)
-    if len(train_rows) > max_rows:
-        train_rows = np.sort(rng.choice(train_rows, size=max_rows, replace=False))
-    X, y = data.X.iloc[train_rows], data.y[train_rows]
     classification = data.task == "classification"
+    if len(train_rows) > max_rows:  # stratified: a plain draw can leave out a rare class, and XGBoost then fails
+        order = capped_rows(data.y[train_rows] if classification else None, len(train_rows), zoo.seed)
+        train_rows = np.sort(train_rows[order[:max_rows]])
+    X, y = data.X.iloc[train_rows], data.y[train_rows]
     cv = (StratifiedKFold(folds, shuffle=True, random_state=zoo.seed) if classification
           else KFold(folds, shuffle=True, random_state=zoo.seed))
     spec = zoo.spec()
     with warnings.catch_warnings(), native_threads(len(X), zoo.n_jobs):
         warnings.simplefilter("ignore")
-        sizes, train_scores, val_scores = learning_curve(
-            build_pipeline(spec), X, y, train_sizes=[0.1, 0.25, 0.5, 1.0], cv=cv,
-            scoring=make_scorer_for(data.primary_metric, data.n_classes), shuffle=True,
-            random_state=zoo.seed, error_score=np.nan, n_jobs=1, params=fit_params(spec, y) or None)
+        try:
+            sizes, train_scores, val_scores = learning_curve(
+                build_pipeline(spec), X, y, train_sizes=[0.1, 0.25, 0.5, 1.0], cv=cv,
+                scoring=make_scorer_for(data.primary_metric, data.n_classes), shuffle=True,
+                random_state=zoo.seed, error_score=np.nan, n_jobs=1, params=fit_params(spec, y) or None)
+        except ValueError:  # every fit failed: rare classes missing from its subsets (XGBoost needs them all)
+            verdict = ("not computed: every fit failed on the curve's subsets (with classes this rare a subset "
+                       "misses some, and the model needs every class)")
+            zoo.notes["learning_curve"] = verdict
+            return LearningCurveCheck(table=pd.DataFrame(columns=["train_rows", "train_mean", "validation_mean",
+                                                                   "validation_std"]),
+                                      verdict=verdict, metric=data.primary_metric)
     sign = -1.0 if data.primary_metric in LOWER_IS_BETTER else 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # sizes where every fit failed give NaN, handled below
@@ -337,7 +346,8 @@ def plot_learning_curve(check: LearningCurveCheck, ax=None):
     ax = ax or plt.subplots(figsize=(6, 4))[1]
     table = check.table
     if table.empty:
-        ax.set(title="learning curve skipped (time budget)", xlabel="training rows", ylabel=check.metric)
+        why = "skipped (time budget)" if check.verdict.startswith("skipped") else "not computed (every fit failed)"
+        ax.set(title=f"learning curve {why}", xlabel="training rows", ylabel=check.metric)
         return ax
     ax.plot(table["train_rows"], table["train_mean"], marker="o", label="training")
     ax.errorbar(table["train_rows"], table["validation_mean"], yerr=table["validation_std"], marker="o",

