@@ -178,10 +178,13 @@ class CompactModel:
 
 
     def _values(self, frame: pd.DataFrame) -> np.ndarray:
-        # preprocessed a slice at a time, so a large batch never holds all its features at once
+        # preprocessed a slice at a time, so a large batch never holds all its features at once; the walk
+        # (numpy or compiled) is chosen once for the whole batch
+        compiled = self.forest.wants_compiled(len(frame))
         if len(frame) <= _PREPROCESS_ROWS:
-            return self.forest.predict_values(self.features(frame))
-        return np.concatenate([self.forest.predict_values(self.features(frame.iloc[start:start + _PREPROCESS_ROWS]))
+            return self.forest.predict_values(self.features(frame), compiled)
+        return np.concatenate([self.forest.predict_values(self.features(frame.iloc[start:start + _PREPROCESS_ROWS]),
+                                                          compiled)
                                for start in range(0, len(frame), _PREPROCESS_ROWS)])
 
 
@@ -260,8 +263,6 @@ def load_compact(path: str | Path, extra_trusted: list[str] | tuple[str, ...] = 
         raise skops_io.ModelFileError(f"{path} is not a compact model file ({type(error).__name__}: "
                                          f"{error}); write it with `mlh optimize`.") from error
     forest = CompactForest(task=meta["task"], n_features=meta["n_features"], **arrays)
-    # the walk is compiled (or read from numba's cache) for these arrays' types now, not on the first request
-    forest.predict_values(np.zeros((1, forest.n_features), dtype=np.float32))
     if meta["preprocess"] == "onnx":
         preprocessor = onnx_io.OnnxPredictor(preprocess)
     else:
