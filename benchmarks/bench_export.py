@@ -120,7 +120,8 @@ def part_optimize(train: pd.DataFrame, test: pd.DataFrame, work: Path, quick: bo
 SHAPES = ("ames", "credit", "diamonds")
 LOADERS = {"original": "joblib:load", "compact": "mlhelpers.tools.compact:load_compact",
            "onnx": "mlhelpers.formats.onnx_io:OnnxPredictor"}
-FIGURES = ["size_bytes", "load_seconds", "peak_memory_mb", "steady_memory_mb", "floor_memory_mb", "model_memory_mb",
+FIGURES = ["size_bytes", "load_seconds", "peak_memory_mb", "single_rows_memory_mb", "steady_memory_mb", "floor_memory_mb",
+           "model_memory_mb",
            "single_row_p50_ms", "single_row_p99_ms", "batch_rows_per_second"]
 
 
@@ -216,7 +217,7 @@ def part_forests(work: Path, quick: bool, repeats: int = 3, n_single: int = 100,
         medians = _medians(result, sample[text + numbers], repeats, n_single)
         print(f"\nmedians of {repeats} fresh measurements per format, every ratio against the pickle's medians:")
         shown = medians.assign(size_mb=medians["size_bytes"] / 2**20)[
-            ["name", "size_mb", "peak_memory_mb", "steady_memory_mb", "floor_memory_mb", "model_memory_mb",
+            ["name", "size_mb", "peak_memory_mb", "single_rows_memory_mb", "floor_memory_mb", "model_memory_mb",
              "single_row_p50_ms", "batch_rows_per_second", "max_abs_diff", "probe_max_abs_diff", "size_smaller_x",
              "memory_smaller_x", "single_row_faster_x", "batch_faster_x", "goals_met", "goals_missed"]]
         with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
