@@ -141,15 +141,27 @@ class NumpyPreprocessor:
             self.parts.append((part["columns"], steps))
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        blocks = [self._part(frame, columns, steps) for columns, steps in self.parts]
+        if len(frame) <= _FEW_ROWS:
+            # one pandas call for the whole frame: selecting columns costs ~0.1 ms each on a one-row frame
+            values = frame.to_numpy(dtype=object)
+            position = {name: i for i, name in enumerate(frame.columns)}
+
+            def select(columns: list[str], numbers: bool) -> np.ndarray:
+                picked = values[:, [position[c] for c in columns]]
+                return pd.DataFrame(picked).to_numpy(dtype=np.float64, na_value=np.nan) if numbers else picked
+        else:
+            def select(columns: list[str], numbers: bool) -> np.ndarray:
+                return (frame[columns].to_numpy(dtype=np.float64, na_value=np.nan) if numbers
+                        else frame[columns].to_numpy(dtype=object))
+        blocks = [self._part(select, len(frame), columns, steps) for columns, steps in self.parts]
         return np.hstack(blocks) if blocks else np.empty((len(frame), 0))
 
     @staticmethod
-    def _part(frame: pd.DataFrame, columns: list[str], steps: list) -> np.ndarray:
+    def _part(select, n_rows: int, columns: list[str], steps: list) -> np.ndarray:
         if steps and steps[0][0] == "one_hot":
             indexes = steps[0][1]
-            out = np.zeros((len(frame), sum(size for *_, size in indexes)))
-            values = frame[columns].to_numpy(dtype=object)  # one pandas call for every column: ~2 us a row
+            out = np.zeros((n_rows, sum(size for *_, size in indexes)))
+            values = select(columns, numbers=False)
             offset = 0
             for j, (index, positions, lookup, nan_at, none_at, size) in enumerate(indexes):
                 column = values[:, j]
@@ -167,7 +179,7 @@ class NumpyPreprocessor:
             X = out
             steps = steps[1:]
         else:
-            X = frame[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+            X = select(columns, numbers=True)
         for step in steps:
             if step[0] == "scale":
                 _, mean, scale = step
