@@ -71,8 +71,9 @@ class CompactForest:
         return (np.concatenate(sums) if sums else self.values[:0]) / self.n_trees
 
     def wants_compiled(self, n_rows: int) -> bool:
-        """Whether a batch of ``n_rows`` rows is large enough for the compiled walk (and loading numba)."""
-        return n_rows * self.n_trees >= NUMBA_MIN_CELLS
+        """Whether a batch of ``n_rows`` rows is large enough for the compiled walk (and loading numba), or numba
+        is loaded already (a process that has scored a large batch answers its single rows compiled too)."""
+        return n_rows * self.n_trees >= NUMBA_MIN_CELLS or bool(_WALK and _WALK[0] is not None)
 
     def _checked(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)  # scikit-learn trees see float32 inputs
