@@ -65,7 +65,8 @@ class OptimizeResult:
         rows = pd.concat([pd.DataFrame([self.before]), self.candidates], ignore_index=True)
         columns = ["name", "lossless", "parity_ok", "max_abs_diff", "probe_ok", "probe_max_abs_diff",
                    "size_bytes", "load_seconds", "peak_memory_mb", "single_rows_memory_mb", "model_memory_mb",
-                   "steady_memory_mb", "single_row_p50_ms", "single_row_p99_ms", "batch_rows_per_second", "floor_memory_mb", "size_smaller_x",
+                   "steady_memory_mb", "single_row_p50_ms", "single_row_p99_ms", "batch_rows_per_second",
+                   "floor_memory_mb", "size_smaller_x",
                    "memory_smaller_x", "single_row_faster_x", "batch_faster_x", "goals_met", "goals_missed",
                    "memory_goal"]
         return rows[[c for c in columns if c in rows.columns]]

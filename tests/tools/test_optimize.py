@@ -82,7 +82,7 @@ def test_compiled_and_numpy_walks_reach_the_same_leaves(diamonds_8k):
     compiled = compact.leaf_rows(X)
     np.testing.assert_array_equal(compiled, compact.leaf_rows(X, compiled=False))
     np.testing.assert_allclose(compact.predict_values(X, compiled=False), model.predict(X), rtol=1e-12)
-    np.testing.assert_allclose(compact.predict_values(X, compiled=True), model.predict(X), rtol=1e-12)  # summed in numba
+    np.testing.assert_allclose(compact.predict_values(X, compiled=True), model.predict(X), rtol=1e-12)  # numba's sums
     assert compiled_walk() is not None  # numba is installed with ydata-profiling: the compiled walk is the one used
 
 
