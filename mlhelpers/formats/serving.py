@@ -93,21 +93,24 @@ with threadpool_limits(limits=1):
         t = time.perf_counter()
         model.predict(row)
         times.append(time.perf_counter() - t)
+def high_water_mb():
+    # VmHWM is this process's own peak; ru_maxrss can carry the parent's peak over fork + exec
+    try:
+        return int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024
+    except (OSError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+single_rows_mb = high_water_mb()  # a process that answers one-row requests only never goes above this
 batch_frame = frame.iloc[:spec["batch_rows"]]
 batch = []
 while len(batch) < 3 and sum(batch) < 10 and (not batch or seconds_left() > batch[-1]):
     t = time.perf_counter()
     model.predict(batch_frame)
     batch.append(time.perf_counter() - t)
-# VmHWM is this process's own peak; ru_maxrss can carry the parent's peak over fork + exec
-try:
-    status = open("/proc/self/status").read()
-    peak_mb = int(status.split("VmHWM:")[1].split()[0]) / 1024
-except (OSError, IndexError):
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak_mb = high_water_mb()
 print(json.dumps({
     "load_seconds": load_seconds,
     "peak_memory_mb": peak_mb,
+    "single_rows_memory_mb": single_rows_mb,
     "steady_memory_mb": psutil.Process().memory_info().rss / 2**20,
     "floor_memory_mb": baseline_mb,
     "model_memory_mb": peak_mb - baseline_mb,
@@ -182,7 +185,9 @@ def measure_serving(name: str, path: str | Path, load_fn: Callable | str, frame:
     ``load_fn`` (an importable function/class, or "module:name") turns ``path`` into an object with
     ``predict(frame)``; ``load_kwargs`` (JSON values) are passed to it. Returns ``name``, ``path``,
     ``size_bytes``, ``load_seconds``,
-    ``peak_memory_mb`` (peak RSS of the serving process: imports + model + scoring the batch),
+    ``peak_memory_mb`` (peak RSS of the serving process: imports + model + the one-row calls + scoring the batch),
+    ``single_rows_memory_mb`` (its peak RSS before the batch: what a process answering one-row requests holds;
+    lower than the peak when the batch loads more, e.g. numba for a compact forest's large batches),
     ``floor_memory_mb`` (the RSS before loading: Python, numpy, pandas and the ``runtime`` modules, e.g.
     ``("onnxruntime",)``, imported first: what serving costs with no model at all), ``model_memory_mb`` (the
     peak above that floor), ``steady_memory_mb`` (RSS after

@@ -1,4 +1,5 @@
-"""The compact forest format of ``mlh optimize``: the preprocessing as a small ONNX graph plus the trees as
+"""The compact forest format of ``mlh optimize``: the preprocessing (numpy, ``mlhelpers.tools.compact_preprocess``,
+when it covers the preprocessor; else a small ONNX graph; else scikit-learn's in skops) plus the trees as
 flat numpy arrays (``.npz``, loaded without pickle), exact and a few bytes a split.
 
 Hand-written because no installed library keeps these trees both exact and small: skl2onnx stores ~40 bytes
@@ -29,6 +30,7 @@ import pandas as pd
 from mlhelpers.core.artifacts import atomic_path
 from mlhelpers.formats import onnx_io, skops_io
 from mlhelpers.formats.converters import register_converters
+from mlhelpers.tools.compact_preprocess import NumpyPreprocessor, numpy_spec
 from mlhelpers.tools.forest_walk import CompactForest
 
 
@@ -39,7 +41,10 @@ class OptimizeError(ValueError):
 COMPACT_FORMAT = "mlh-compact-forest"
 
 
-COMPACT_VERSION = 2
+COMPACT_VERSION = 3  # 3: numpy preprocessing (``preprocess: "numpy"``); 2 files (ONNX or skops) still load
+
+
+READABLE_VERSIONS = (2, 3)
 
 
 _PREPROCESS_ROWS = 4_096  # rows preprocessed at once in batch prediction
@@ -178,10 +183,13 @@ class CompactModel:
 
 
     def _values(self, frame: pd.DataFrame) -> np.ndarray:
-        # preprocessed a slice at a time, so a large batch never holds all its features at once
+        # preprocessed a slice at a time, so a large batch never holds all its features at once; the walk
+        # (numpy or compiled) is chosen once for the whole batch
+        compiled = self.forest.wants_compiled(len(frame))
         if len(frame) <= _PREPROCESS_ROWS:
-            return self.forest.predict_values(self.features(frame))
-        return np.concatenate([self.forest.predict_values(self.features(frame.iloc[start:start + _PREPROCESS_ROWS]))
+            return self.forest.predict_values(self.features(frame), compiled)
+        return np.concatenate([self.forest.predict_values(self.features(frame.iloc[start:start + _PREPROCESS_ROWS]),
+                                                          compiled)
                                for start in range(0, len(frame), _PREPROCESS_ROWS)])
 
 
@@ -209,11 +217,49 @@ def _preprocessor_onnx(pipeline, sample: pd.DataFrame) -> tuple[bytes | None, st
     return model.SerializeToString(), None
 
 
+def _edge_rows(sample: pd.DataFrame) -> pd.DataFrame:
+    """The sample's rows again with an unseen category in every text column and NaN in every number column."""
+    edge = sample.copy()
+    for column in edge.columns:
+        numeric = onnx_io.is_numeric(edge[column])
+        edge[column] = pd.Series(np.nan if numeric else "mlh-unseen-category", index=edge.index,
+                                 dtype=float if numeric else object)
+    return pd.concat([sample, edge.iloc[:50]])
+
+
+def _preprocessor_numpy(pipeline, sample: pd.DataFrame) -> tuple[bytes | None, str | None]:
+    """The pipeline's preprocessing as a JSON spec for ``NumpyPreprocessor`` if it covers it and reproduces the
+    float32 features on the sample and on its edge rows (unseen categories, missing numbers)."""
+    spec, reason = numpy_spec(pipeline[:-1])
+    if spec is None:
+        return None, reason
+    rows = sample[onnx_io.input_columns(pipeline, sample)]
+    for frame in (rows, _edge_rows(rows)):
+        try:
+            expected = pipeline[:-1].transform(frame)
+        except Exception:  # the pipeline itself refuses these rows: nothing to reproduce
+            continue
+        expected = expected.toarray() if hasattr(expected, "toarray") else np.asarray(expected, dtype=np.float64)
+        try:
+            got = NumpyPreprocessor(spec).transform(frame)
+        except Exception as error:
+            return None, f"the numpy preprocessing failed ({type(error).__name__}: {str(error)[:200]})"
+        if got.shape != expected.shape or not np.array_equal(got.astype(np.float32), expected.astype(np.float32),
+                                                             equal_nan=True):
+            return None, "the numpy preprocessing does not reproduce the features exactly on the sample"
+    return json.dumps(spec).encode(), None
+
+
 def save_compact(pipeline, sample: pd.DataFrame, path: str | Path, n_trees: int | None = None) -> Path:
-    """Write the pipeline as a compact ``.npz`` (ONNX preprocessing when it converts exactly)."""
+    """Write the pipeline as a compact ``.npz``: numpy preprocessing when it covers the preprocessor exactly, else
+    ONNX when that converts exactly, else scikit-learn's in skops."""
     forest = compact_forest(pipeline[-1], n_trees)
-    preprocess, reason = _preprocessor_onnx(pipeline, sample)
-    kind = "onnx"
+    preprocess, numpy_reason = _preprocessor_numpy(pipeline, sample)
+    kind, reason = "numpy", None
+    if preprocess is None:
+        preprocess, reason = _preprocessor_onnx(pipeline, sample)
+        reason = f"numpy: {numpy_reason}" + ("" if reason is None else f"; onnx: {reason}")
+        kind = "onnx"
     if preprocess is None:  # keep scikit-learn's preprocessing, in skops inside the same file
         kind = "skops"
         buffer = io.BytesIO()
@@ -248,10 +294,10 @@ def load_compact(path: str | Path, extra_trusted: list[str] | tuple[str, ...] = 
             if meta.get("format") != COMPACT_FORMAT:
                 raise skops_io.ModelFileError(f"{path} is not a {COMPACT_FORMAT} file; write one with "
                                                  "`mlh optimize`.")
-            if meta.get("version") != COMPACT_VERSION:
+            if meta.get("version") not in READABLE_VERSIONS:
                 raise skops_io.ModelFileError(
                     f"{path} is a {COMPACT_FORMAT} v{meta.get('version')} file; this version reads "
-                    f"v{COMPACT_VERSION}: run `mlh optimize` again on the original model.")
+                    f"v{' and v'.join(map(str, READABLE_VERSIONS))}: run `mlh optimize` again on the original model.")
             arrays = {k: stored[k] for k in ("feature", "split", "left", "right", "roots", "thresholds", "values")}
             preprocess = stored["preprocess"].tobytes()
     except skops_io.ModelFileError:
@@ -260,9 +306,9 @@ def load_compact(path: str | Path, extra_trusted: list[str] | tuple[str, ...] = 
         raise skops_io.ModelFileError(f"{path} is not a compact model file ({type(error).__name__}: "
                                          f"{error}); write it with `mlh optimize`.") from error
     forest = CompactForest(task=meta["task"], n_features=meta["n_features"], **arrays)
-    # the walk is compiled (or read from numba's cache) for these arrays' types now, not on the first request
-    forest.predict_values(np.zeros((1, forest.n_features), dtype=np.float32))
-    if meta["preprocess"] == "onnx":
+    if meta["preprocess"] == "numpy":
+        preprocessor = NumpyPreprocessor(json.loads(preprocess))
+    elif meta["preprocess"] == "onnx":
         preprocessor = onnx_io.OnnxPredictor(preprocess)
     else:
         with tempfile.TemporaryDirectory(prefix="mlh-compact-") as tmp:

@@ -1,8 +1,9 @@
 """How rows walk a compact forest: the ``CompactForest`` arrays (one entry per split, see ``mlhelpers.tools.compact``
-for the layout) and the two walks, compiled by numba when it is installed, else numpy's level-by-level one.
+for the layout) and the two walks: numpy's level-by-level one for single rows and small batches, and for large
+batches (``NUMBA_MIN_CELLS``) one compiled by numba, imported only then, when it is installed.
 
 ``CompactForest.predict_values(X)`` / ``leaf_values(X)`` take the preprocessed float matrix; ``compiled_walk()`` is
-the numba function or None; ``compact_runtime()`` names the modules a compact serving process imports whatever
+the numba functions or None; ``compact_runtime()`` names the modules a compact serving process imports whatever
 the model (its memory floor).
 """
 
@@ -10,17 +11,23 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 # rows x trees walked at once: bounds the walk's scratch memory (~0.3 MB a thousand cells) at no
 # cost in speed (larger chunks were no faster on the 300-tree forest)
-_BATCH_CELLS = 32_768
+_BATCH_CELLS = 65_536
 
 
-# with the compiled walk: at most this many cells a chunk (8 MB of leaf numbers), one chunk per core below that
-_COMPILED_BATCH_CELLS = 1 << 20
+# numba is loaded (and the compiled walk used) only for a batch of at least this many (row, tree) cells: below
+# that the numpy walk takes under ~3 s, about what loading numba costs once, and a process serving single rows
+# or small batches never pays numba's ~133 MB (the Ames forest: 500 trees x 2,000 rows)
+NUMBA_MIN_CELLS = 1 << 20
+
+
+def _workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass
@@ -36,6 +43,7 @@ class CompactForest:
     thresholds: np.ndarray   # distinct split thresholds, float64
     values: np.ndarray       # distinct leaf values: (k,) regression or (k, n_classes) probabilities
     n_features: int
+    _thresholds32: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_trees(self) -> int:
@@ -50,83 +58,150 @@ class CompactForest:
         """Leaf value of every tree for every row: (rows, trees) or (rows, trees, classes)."""
         return np.concatenate(self._chunks(X, lambda leaves: leaves) or [self.values[:0]])
 
-    def predict_values(self, X: np.ndarray) -> np.ndarray:
-        """Regression: the forest's mean prediction; classification: mean class probabilities."""
+    def predict_values(self, X: np.ndarray, compiled: bool | None = None) -> np.ndarray:
+        """Regression: the forest's mean prediction; classification: mean class probabilities. ``compiled``: walk
+        with numba (where installed); None: only when ``X`` has ``NUMBA_MIN_CELLS`` (row, tree) cells or more."""
+        X = self._checked(X)
+        if compiled is None:
+            compiled = self.wants_compiled(len(X))
+        if compiled and compiled_walk() is not None:
+            return self._compiled_sums(X) / self.n_trees
         # summed chunk by chunk: the (rows, trees) leaf values never exist for the whole batch
         sums = self._chunks(X, lambda leaves: leaves.sum(axis=1))
         return (np.concatenate(sums) if sums else self.values[:0]) / self.n_trees
 
-    def _chunks(self, X: np.ndarray, reduce) -> list[np.ndarray]:
+    def wants_compiled(self, n_rows: int) -> bool:
+        """Whether a batch of ``n_rows`` rows is large enough for the compiled walk (and loading numba), or numba
+        is loaded already (a process that has scored a large batch answers its single rows compiled too)."""
+        return n_rows * self.n_trees >= NUMBA_MIN_CELLS or bool(_WALK and _WALK[0] is not None)
+
+    def _checked(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)  # scikit-learn trees see float32 inputs
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"the forest reads {self.n_features} features per row; got an array of shape {X.shape}.")
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        if compiled_walk() is None:
-            rows_per_chunk = max(1, _BATCH_CELLS // max(self.n_trees, 1))
-        else:  # the compiled walk is fastest on many rows at once (each tree's splits reused across them)
-            rows_per_chunk = min(-(-len(X) // workers), max(1, _COMPILED_BATCH_CELLS // max(self.n_trees, 1)))
+        return X
+
+    def _chunks(self, X: np.ndarray, reduce) -> list[np.ndarray]:
+        X = self._checked(X)
+        rows_per_chunk = max(1, _BATCH_CELLS // max(self.n_trees, 1))
         chunks = [X[start:start + rows_per_chunk] for start in range(0, len(X), rows_per_chunk)]
 
+        compiled = len(X) * self.n_trees >= NUMBA_MIN_CELLS
+
         def walk(chunk: np.ndarray) -> np.ndarray:
-            return reduce(self.values[self.leaf_rows(np.ascontiguousarray(chunk))])
+            return reduce(self.values[self.leaf_rows(np.ascontiguousarray(chunk), compiled)])
 
         if len(chunks) <= 1:
             return [walk(chunk) for chunk in chunks]
-        # numpy releases the GIL in its array loops and the compiled walk runs without it: a batch walks on
-        # every core, as the forest's own predict does; one row stays on the calling thread
-        with ThreadPoolExecutor(max_workers=min(len(chunks), workers)) as pool:
+        # numpy releases the GIL in its array loops: a batch walks on every core, as the forest's own
+        # predict does; one row stays on the calling thread
+        with ThreadPoolExecutor(max_workers=min(len(chunks), _workers())) as pool:
             return list(pool.map(walk, chunks))
+
+    def _compiled_sums(self, X: np.ndarray) -> np.ndarray:
+        # one block of rows per core, each walked tree by tree (a tree's splits stay in cache while the block's
+        # rows go through it) and summed in the loop, so no (rows, trees) matrix is ever built
+        values = self.values.reshape(len(self.values), -1)
+        sums = np.zeros((len(X), values.shape[1]), dtype=np.float64)
+        order = None
+        if len(X) > 1:
+            # rows in the order of the first tree's prediction (leaf-value rows are sorted values): neighbours
+            # then take the same ways down every tree, so branches are predicted and the splits they read are in
+            # cache (15-25% faster on the diamonds forest); each row's sum is unchanged (still tree after tree)
+            first = np.empty((len(X), 1), dtype=np.int64)
+            compiled_walk().walk(X, self.feature, self.split, self.left, self.right, self.roots[:1], self.thresholds,
+                                 self.feature.dtype.itemsize * 8 - 3, first)
+            order = np.argsort(first[:, 0], kind="stable")
+            X = X[order]
+        size = -(-len(X) // _workers())
+        blocks = [(start, min(start + size, len(X))) for start in range(0, len(X), size)]
+        walk_sum = compiled_walk().walk_sum
+
+        def walk(block: tuple[int, int]) -> None:
+            start, stop = block
+            walk_sum(X[start:stop], self.feature, self.split, self.left, self.right, self.roots, self.thresholds,
+                     values, self.feature.dtype.itemsize * 8 - 3, sums[start:stop])
+
+        if len(blocks) <= 1:
+            walk(blocks[0])
+        else:  # the compiled walk runs without the GIL (nogil): the threads walk in parallel
+            with ThreadPoolExecutor(max_workers=len(blocks)) as pool:
+                list(pool.map(walk, blocks))
+        if order is not None:
+            sums[order] = sums.copy()
+        return sums if self.values.ndim > 1 else sums[:, 0]
 
     def leaf_rows(self, X: np.ndarray, compiled: bool = True) -> np.ndarray:
         """Row of ``values`` each tree's leaf holds, for every row of the float32 matrix ``X``: (rows, trees);
-        ``compiled=False`` walks in numpy even where numba is installed."""
-        walk = compiled_walk() if compiled else None
-        if walk is None:
+        ``compiled=False`` walks in numpy even where numba is installed (and never loads numba)."""
+        walks = compiled_walk() if compiled else None
+        if walks is None:
             return self._leaf_rows_numpy(X)
         leaf_rows = np.empty((len(X), self.n_trees), dtype=np.int64)
-        walk(X, self.feature, self.split, self.left, self.right, self.roots, self.thresholds,
-             self.feature.dtype.itemsize * 8 - 3, leaf_rows)
+        walks.walk(np.ascontiguousarray(X, dtype=np.float32), self.feature, self.split, self.left, self.right,
+                   self.roots, self.thresholds, self.feature.dtype.itemsize * 8 - 3, leaf_rows)
         return leaf_rows
+
+    def _split_thresholds(self) -> np.ndarray:
+        """Each split's threshold as float32 rounded down (4 bytes a split, built at the first numpy walk): for every
+        float32 value v, v <= t64 exactly when v <= the largest float32 not above t64, so the numpy walk compares in
+        float32 with one gather a step instead of two, and still decides every split as scikit-learn does."""
+        if self._thresholds32 is None:
+            down = self.thresholds.astype(np.float32)
+            above = down.astype(np.float64) > self.thresholds
+            down[above] = np.nextafter(down[above], np.float32(-np.inf))
+            self._thresholds32 = down[self.split]
+        return self._thresholds32
 
     def _leaf_rows_numpy(self, X: np.ndarray) -> np.ndarray:
         # Every (row, tree) pair steps down together, one vectorized step per tree level; a pair
         # leaves the walk when it reaches a leaf, so deep trees cost only the pairs still inside them.
+        # Pairs are ordered tree by tree, so neighbouring gathers read the same tree's splits.
         n_rows, n_trees = len(X), self.n_trees
         flag_shift = self.feature.dtype.itemsize * 8 - 3
         feature_mask = (1 << flag_shift) - 1
         with_missing = bool(np.isnan(X).any())
+        thresholds, feature, left, right = self._split_thresholds(), self.feature, self.left, self.right
         leaf_rows = np.empty(n_rows * n_trees, dtype=np.int64)
-        pair = np.arange(n_rows * n_trees)
-        node = np.tile(self.roots, n_rows)
-        row_start = np.repeat(np.arange(n_rows, dtype=np.int64) * X.shape[1], n_trees)
-        flat = X.ravel()
+        pair = np.arange(n_rows * n_trees, dtype=np.int64)
+        node = np.repeat(self.roots, n_rows)
+        row_start = np.tile(np.arange(n_rows, dtype=np.int64) * X.shape[1], n_trees)
+        flat = np.ascontiguousarray(X, dtype=np.float32).ravel()
         while pair.size:
-            code = self.feature[node]
-            value = flat[row_start + (code & feature_mask)]
-            go_left = value <= self.thresholds[self.split[node]]
+            code = feature.take(node)
+            value = flat.take(row_start + (code & feature_mask))
+            go_left = value <= thresholds.take(node)
             if with_missing:  # NaN compares False: it goes where the split's flag says
                 go_left |= np.isnan(value) & ((code >> (flag_shift + 2)) & 1 == 1)
-            reference = np.where(go_left, self.left[node], self.right[node])
-            at_leaf = (code >> np.where(go_left, flag_shift, flag_shift + 1)) & 1 == 1
-            node = np.where(go_left, node + 1, node + reference)
+            reference = np.where(go_left, left.take(node), right.take(node))
+            at_leaf = (np.where(go_left, code, code >> 1) >> flag_shift) & 1 == 1
+            node = node + np.where(go_left, 1, reference)
             if at_leaf.any():
                 leaf_rows[pair[at_leaf]] = reference[at_leaf]
                 inside = ~at_leaf
                 pair, node, row_start = pair[inside], node[inside], row_start[inside]
-        return leaf_rows.reshape(n_rows, n_trees)
+        return leaf_rows.reshape(n_trees, n_rows).T
 
 
-_WALK: list = []  # the compiled walk once built ([function] or [None] without numba)
+_WALK: list = []  # the compiled walks once built ([_Walks] or [None] without numba)
 
 
-def compiled_walk():
-    """The tree walk compiled by numba (one loop per row and tree, no GIL), or None where numba is missing.
+@dataclass
+class _Walks:
+    walk: object       # leaf rows of every (row, tree)
+    walk_sum: object   # each row's sum of its trees' leaf values
+
+
+def compiled_walk() -> _Walks | None:
+    """The tree walks compiled by numba (one loop per row and tree, no GIL), or None where numba is missing or
+    ``MLH_COMPACT_NUMPY=1``. numba is imported on the first call, which ``predict_values`` makes only for a batch of
+    ``NUMBA_MIN_CELLS`` (row, tree) cells or more.
 
     Why compiled: numpy's level-by-level walk makes ~15 passes over the (row, tree) pairs per tree level,
-    which left batches at 0.3-0.55x scikit-learn's compiled walk on deep forests (Ames, diamonds); this
+    which left large batches at 0.3-0.55x scikit-learn's compiled walk on deep forests (diamonds); this
     walks each pair to its leaf in one loop. numba is already installed with ydata-profiling. Its cost, paid
-    once per process when the model loads: ~133 MB of memory (68 importing numba, 65 for LLVM and the machine
-    code read from numba's cache) and ~3 s (`/work/scratch/forest15b/numba_mem.py`). ``MLH_COMPACT_NUMPY=1``
+    once per process at the first large batch: ~133 MB of memory (68 importing numba, 65 for LLVM and the machine
+    code read from numba's cache) and ~1-3 s (`/work/scratch/forest15b/numba_mem.py`). ``MLH_COMPACT_NUMPY=1``
     forces the numpy walk where that memory matters more than batch speed.
     """
     if not _WALK:
@@ -135,49 +210,60 @@ def compiled_walk():
 
 
 def compact_runtime() -> tuple[str, ...]:
-    """The modules a compact model's serving process imports whatever the model (its memory floor): onnxruntime
-    for the preprocessing, numba for the walk unless it is missing or turned off."""
-    import importlib.util
-
-    compiled = os.environ.get("MLH_COMPACT_NUMPY") != "1" and importlib.util.find_spec("numba") is not None
-    return ("onnxruntime", "numba") if compiled else ("onnxruntime",)
+    """The modules a compact model's serving process imports whatever the model (its memory floor): none beyond
+    numpy and pandas. onnxruntime comes with the model only when its preprocessing is an ONNX graph, numba only
+    with the first large batch."""
+    return ()
 
 
-def _build_walk():
+def _build_walk() -> _Walks | None:
     try:
         import numba
     except ImportError:
         return None
 
-    def walk(X, feature, split, left, right, roots, thresholds, flag_shift, out):  # pragma: no cover (compiled)
+    def descend(X, row, node, feature, split, left, right, thresholds, flag_shift):  # pragma: no cover (compiled)
+        """The leaf reference one row reaches from ``node``."""
         feature_mask = (1 << flag_shift) - 1
+        while True:
+            code = np.int64(feature[node])
+            value = X[row, code & feature_mask]
+            # float32 value against the float64 threshold, compared in float64 as scikit-learn does;
+            # NaN compares False and goes where the split's flag says
+            if value <= thresholds[split[node]]:
+                go_left = True
+            elif np.isnan(value):
+                go_left = (code >> (flag_shift + 2)) & 1 == 1
+            else:
+                go_left = False
+            if go_left:
+                if (code >> flag_shift) & 1 == 1:
+                    return np.int64(left[node])
+                node += 1
+            else:
+                if (code >> (flag_shift + 1)) & 1 == 1:
+                    return np.int64(right[node])
+                node += np.int64(right[node])
+
+    def walk(X, feature, split, left, right, roots, thresholds, flag_shift, out):  # pragma: no cover (compiled)
         # tree by tree, every row through it: one tree's splits stay in cache while the rows walk it
         for tree in range(roots.shape[0]):
             for row in range(X.shape[0]):
-                node = roots[tree]
-                while True:
-                    code = np.int64(feature[node])
-                    value = X[row, code & feature_mask]
-                    # float32 value against the float64 threshold, compared in float64 as scikit-learn does;
-                    # NaN compares False and goes where the split's flag says
-                    if value <= thresholds[split[node]]:
-                        go_left = True
-                    elif np.isnan(value):
-                        go_left = (code >> (flag_shift + 2)) & 1 == 1
-                    else:
-                        go_left = False
-                    if go_left:
-                        if (code >> flag_shift) & 1 == 1:
-                            out[row, tree] = left[node]
-                            break
-                        node += 1
-                    else:
-                        if (code >> (flag_shift + 1)) & 1 == 1:
-                            out[row, tree] = right[node]
-                            break
-                        node += np.int64(right[node])
+                out[row, tree] = descend(X, row, roots[tree], feature, split, left, right, thresholds, flag_shift)
+
+    def walk_sum(X, feature, split, left, right, roots, thresholds, values, flag_shift, out):  # pragma: no cover
+        # summed in tree order, as scikit-learn's forests accumulate their trees, so no (rows, trees) matrix
+        for tree in range(roots.shape[0]):
+            for row in range(X.shape[0]):
+                leaf = descend(X, row, roots[tree], feature, split, left, right, thresholds, flag_shift)
+                for k in range(values.shape[1]):
+                    out[row, k] += values[leaf, k]
 
     try:  # machine code cached next to this module (or in the user's cache folder): ~1 s instead of ~5 s
-        return numba.njit(nogil=True, cache=True)(walk)
+        jit = numba.njit(nogil=True, cache=True)
+        descend = jit(descend)
+        return _Walks(jit(walk), jit(walk_sum))
     except RuntimeError:  # no writable cache folder anywhere: compiled in each process instead
-        return numba.njit(nogil=True)(walk)
+        jit = numba.njit(nogil=True)
+        descend = jit(descend)
+        return _Walks(jit(walk), jit(walk_sum))

@@ -14,10 +14,11 @@ pipelines get an exact ``onnx`` candidate (our TreeEnsemble converters, see ``ml
 
 Lossless candidates:
 
-* ``compact`` (random forests, extra trees, decision trees): the preprocessing as a small ONNX graph
-  plus the trees as flat numpy arrays, exact (``mlhelpers.tools.compact``). It wins on disk (~6 bytes a
-  split against ~8 in gzip-compressed ONNX) and in memory (onnxruntime holds ~150-180 bytes a split once loaded);
-  ONNX wins per row and in batches (a compiled walker). The report says which won where.
+* ``compact`` (random forests, extra trees, decision trees): the preprocessing in numpy (one-hot, scaler, imputer,
+  passthrough; else a small ONNX graph) plus the trees as flat numpy arrays, exact (``mlhelpers.tools.compact``).
+  It wins on disk (~6 bytes a split against ~8 in gzip-compressed ONNX) and in memory (onnxruntime holds
+  ~150-180 bytes a split once loaded; a compact process imports neither onnxruntime nor, until a large batch,
+  numba). The report says which won where.
 * ``onnx``: the whole pipeline through ``mlhelpers.formats.onnx_io.to_onnx`` (double precision), saved
   gzip-compressed when large (``<stem>.onnx.gz``).
 * ``skops``: the same pipeline in the trusted format, deflate-compressed (smaller on disk only).
@@ -63,8 +64,9 @@ class OptimizeResult:
         """Before/after: the original and every candidate with ratios against the original."""
         rows = pd.concat([pd.DataFrame([self.before]), self.candidates], ignore_index=True)
         columns = ["name", "lossless", "parity_ok", "max_abs_diff", "probe_ok", "probe_max_abs_diff",
-                   "size_bytes", "load_seconds", "peak_memory_mb", "model_memory_mb", "steady_memory_mb", "single_row_p50_ms",
-                   "single_row_p99_ms", "batch_rows_per_second", "floor_memory_mb", "size_smaller_x",
+                   "size_bytes", "load_seconds", "peak_memory_mb", "single_rows_memory_mb", "model_memory_mb",
+                   "steady_memory_mb", "single_row_p50_ms", "single_row_p99_ms", "batch_rows_per_second",
+                   "floor_memory_mb", "size_smaller_x",
                    "memory_smaller_x", "single_row_faster_x", "batch_faster_x", "goals_met", "goals_missed",
                    "memory_goal"]
         return rows[[c for c in columns if c in rows.columns]]

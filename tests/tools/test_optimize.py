@@ -12,7 +12,7 @@ import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestRegressor
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 
 from mlhelpers.cli import main
@@ -21,7 +21,7 @@ from mlhelpers.core.params import PROJECT_ROOT
 from mlhelpers.formats.parity import check_parity
 from mlhelpers.formats.skops_io import ModelFileError
 from mlhelpers.tools.compact import CompactModel, OptimizeError, compact_forest, load_compact, save_compact
-from mlhelpers.tools.forest_walk import compiled_walk
+from mlhelpers.tools.forest_walk import NUMBA_MIN_CELLS, compiled_walk
 from mlhelpers.tools.optimize import format_report, optimize_model
 
 ROOT = PROJECT_ROOT
@@ -81,7 +81,8 @@ def test_compiled_and_numpy_walks_reach_the_same_leaves(diamonds_8k):
     assert compact.feature.dtype == np.uint16
     compiled = compact.leaf_rows(X)
     np.testing.assert_array_equal(compiled, compact.leaf_rows(X, compiled=False))
-    np.testing.assert_allclose(compact.predict_values(X), model.predict(X), rtol=1e-12)
+    np.testing.assert_allclose(compact.predict_values(X, compiled=False), model.predict(X), rtol=1e-12)
+    np.testing.assert_allclose(compact.predict_values(X, compiled=True), model.predict(X), rtol=1e-12)  # numba's sums
     assert compiled_walk() is not None  # numba is installed with ydata-profiling: the compiled walk is the one used
 
 
@@ -116,19 +117,19 @@ def test_compact_handles_classifiers_and_non_preorder_trees():
     np.testing.assert_array_equal(flat.predict_values(numbers.to_numpy()), tree.predict(numbers))
 
 
-def test_compact_file_round_trip_uses_onnx_preprocessing(tmp_path, diamonds_8k, forest):
+def test_compact_file_round_trip_uses_numpy_preprocessing(tmp_path, diamonds_8k, forest):
     path = save_compact(forest, diamonds_8k, tmp_path / "model.compact.npz")
     loaded = load_compact(path)
-    assert type(loaded.preprocess).__name__ == "OnnxPredictor"
+    assert type(loaded.preprocess).__name__ == "NumpyPreprocessor"  # no onnxruntime in the serving process
     np.testing.assert_allclose(loaded.predict(diamonds_8k), forest.predict(diamonds_8k), rtol=1e-12)
     np.testing.assert_allclose(loaded.predict(diamonds_8k.iloc[[7]]), forest.predict(diamonds_8k.iloc[[7]]), rtol=1e-12)
     fewer = load_compact(save_compact(forest, diamonds_8k, tmp_path / "five.compact.npz", n_trees=5))
     assert fewer.forest.n_trees == 5 and path.stat().st_size > (tmp_path / "five.compact.npz").stat().st_size
 
 
-def test_compact_keeps_onnx_preprocessing_when_numbers_pass_through_missing(tmp_path):
-    # credit's numbers hold NaN that the forest routes itself; the features used to be compared with NaN != NaN,
-    # so such pipelines fell back to scikit-learn preprocessing (20.9 ms a row on credit instead of ~0.5)
+def test_compact_keeps_numpy_preprocessing_when_numbers_pass_through_missing(tmp_path):
+    # credit's numbers hold NaN that the forest routes itself, its text columns NaN as a category of their own;
+    # the features used to be compared with NaN != NaN, so such pipelines fell back to scikit-learn preprocessing
     credit = pd.read_csv(ROOT / "data" / "credit.csv").drop(columns="rownames")
     text, numbers = ["Home", "Marital", "Records", "Job"], ["Seniority", "Income", "Assets", "Debt", "Amount"]
     assert credit[numbers].isna().any().any()
@@ -137,8 +138,35 @@ def test_compact_keeps_onnx_preprocessing_when_numbers_pass_through_missing(tmp_
         ("numeric", "passthrough", numbers)])), ("model", ExtraTreesClassifier(n_estimators=5, random_state=0))])
     pipeline.fit(credit[text + numbers], credit["Status"])
     loaded = load_compact(save_compact(pipeline, credit[text + numbers], tmp_path / "credit.compact.npz"))
-    assert type(loaded.preprocess).__name__ == "OnnxPredictor"
+    assert type(loaded.preprocess).__name__ == "NumpyPreprocessor"
     np.testing.assert_allclose(loaded.predict_proba(credit), pipeline.predict_proba(credit[text + numbers]), atol=1e-12)
+    edge = credit[text + numbers].iloc[:80].copy()  # unseen and missing categories, one row at a time too
+    edge.loc[edge.index[:40], "Home"] = "castle"
+    edge.loc[edge.index[20:60], "Job"] = None
+    np.testing.assert_array_equal(loaded.features(edge), pipeline[:-1].transform(edge))
+    np.testing.assert_array_equal(loaded.features(edge.iloc[[3]]), pipeline[:-1].transform(edge.iloc[[3]]))
+
+
+def test_numpy_preprocessing_imputes_scales_and_falls_back_to_onnx_where_it_does_not_reach(tmp_path, diamonds_8k):
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    frame = diamonds_8k.iloc[:2000].copy()
+    frame.loc[frame.index[::7], "carat"] = np.nan
+    frame.loc[frame.index[::11], "cut"] = np.nan
+    numbers = make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler())
+    texts = make_pipeline(OneHotEncoder(handle_unknown="ignore", sparse_output=False), StandardScaler())
+    pipeline = Pipeline([("preprocess", ColumnTransformer([("text", texts, CATEGORICAL), ("numbers", numbers, NUMERIC)],
+                                                          remainder="drop")),
+                         ("model", DecisionTreeRegressor(max_depth=8, random_state=0))]).fit(frame, frame["price"])
+    loaded = load_compact(save_compact(pipeline, frame, tmp_path / "imputed.compact.npz"))
+    assert type(loaded.preprocess).__name__ == "NumpyPreprocessor"
+    np.testing.assert_array_equal(loaded.features(frame), pipeline[:-1].transform(frame))
+    np.testing.assert_allclose(loaded.predict(frame), pipeline.predict(frame), rtol=1e-12)
+    pipeline.steps[0][1].transformers[1] = ("numbers", MinMaxScaler(), NUMERIC[1:])  # not covered: ONNX instead
+    pipeline.fit(frame, frame["price"])
+    path = save_compact(pipeline, frame, tmp_path / "scaled.compact.npz")
+    assert "MinMaxScaler is not covered" in json.loads(np.load(path)["meta"].tobytes())["preprocess_reason"]
+    assert type(load_compact(path).preprocess).__name__ == "OnnxPredictor"
 
 
 def test_load_compact_refuses_other_files(tmp_path):
@@ -152,7 +180,7 @@ def test_load_compact_refuses_other_files(tmp_path):
     np.savez(older, meta=np.frombuffer(b'{"format": "mlh-compact-forest", "version": 1}', dtype=np.uint8),
              preprocess=np.zeros(1, np.uint8), feature=np.zeros(1), split=np.zeros(1), jump=np.zeros(1),
              roots=np.zeros(1), thresholds=np.zeros(1), values=np.zeros(1))
-    with pytest.raises(ModelFileError, match="v1 file; this version reads v2: run `mlh optimize` again"):
+    with pytest.raises(ModelFileError, match="v1 file; this version reads v2 and v3: run `mlh optimize` again"):
         load_compact(older)
     text = tmp_path / "text.npz"
     text.write_text("hello")
@@ -325,15 +353,36 @@ def test_the_candidate_meeting_the_most_goals_is_recommended_and_the_report_says
 
 def test_compact_preprocessing_keeps_column_names_with_dots(tmp_path, diamonds_8k):
     # skl2onnx renames inputs with dots (carat.weight -> carat_weight): the preprocessing graph was
-    # refused and the compact model fell back to scikit-learn's preprocessing
+    # refused and the compact model fell back to scikit-learn's preprocessing (a MinMaxScaler: the numpy
+    # preprocessing does not cover it, so the ONNX graph is what serves it)
     dotted = {name: f"{name}.x" for name in CATEGORICAL + NUMERIC}
     frame = diamonds_8k.iloc[:3000].rename(columns=dotted)
     pipeline = Pipeline([
         ("preprocess", ColumnTransformer([
             ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
              [dotted[c] for c in CATEGORICAL]),
-            ("numeric", StandardScaler(), [dotted[c] for c in NUMERIC])])),
+            ("numeric", MinMaxScaler(), [dotted[c] for c in NUMERIC])])),
         ("model", RandomForestRegressor(n_estimators=5, random_state=0, n_jobs=1))]).fit(frame, frame["price"])
     loaded = load_compact(save_compact(pipeline, frame, tmp_path / "model.compact.npz"))
     assert type(loaded.preprocess).__name__ == "OnnxPredictor"
     np.testing.assert_allclose(loaded.predict(frame), pipeline.predict(frame), rtol=1e-12)
+
+
+def test_a_process_serving_single_rows_loads_neither_numba_nor_onnxruntime(tmp_path, diamonds_8k, forest):
+    # numba (~133 MB) comes with the first batch of NUMBA_MIN_CELLS cells, onnxruntime only with ONNX preprocessing
+    import subprocess
+    import sys
+
+    path = save_compact(forest, diamonds_8k, tmp_path / "model.compact.npz")
+    diamonds_8k.iloc[:200].to_pickle(tmp_path / "rows.pkl")
+    script = (f"import sys, pandas as pd; from mlhelpers.tools.compact import load_compact\n"
+              f"model, rows = load_compact({str(path)!r}), pd.read_pickle({str(tmp_path / 'rows.pkl')!r})\n"
+              f"[model.predict(rows.iloc[[i]]) for i in range(5)]; model.predict(rows)\n"
+              f"print(sorted(m for m in ('numba', 'onnxruntime', 'sklearn') if m in sys.modules))\n"
+              f"model.predict(pd.concat([rows] * (1 + {NUMBA_MIN_CELLS} // (200 * 20))))\n"
+              f"print(sorted(m for m in ('numba', 'onnxruntime', 'sklearn') if m in sys.modules))\n"
+              f"print(model.forest.wants_compiled(1), model.predict(rows.iloc[[7]])[0])")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:2] == ["[]", "['numba']"]
+    compiled, value = out[2].split()  # numba loaded: single rows are walked compiled from then on, same value
+    assert compiled == "True" and float(value) == pytest.approx(forest.predict(diamonds_8k.iloc[[7]])[0], rel=1e-12)
