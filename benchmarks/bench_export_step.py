@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 UNBOUNDED = 1e9
 # the export notebook's cells, by what they call
 PARTS = {"refit": "refit.refit(", "saving + parity": "saving.save_formats(", "serving": "saving.measure_formats(",
-         "mlflow": "tracking.", "batch scoring": "scoring.score_file("}
+         "mlflow": "mlflow_job", "batch scoring": "scoring.score_file("}
 
 
 def prepare(table: str, work: Path) -> Path:
