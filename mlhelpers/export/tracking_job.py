@@ -10,6 +10,7 @@ scores the data file, and ``wait`` returns what ``tracking.log_export_run`` and 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -110,6 +111,7 @@ def _main(folder: Path, tracking_uri: str, experiment: str) -> None:
 
         open_store(tracking_uri, experiment)
     print("ready", flush=True)
+    os.dup2(2, 1)  # nothing more on the pipe nobody reads after "ready": a library's prints go to the error file
     if sys.stdin.readline().strip() != "go":  # end-of-file: the job was never handed a run, nobody will wait
         shutil.rmtree(folder, ignore_errors=True)
         return
