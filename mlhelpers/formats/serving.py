@@ -5,7 +5,7 @@
     subprocess so imports, memory and caches of this process do not flatter anyone. With a time
     budget, the number of calls is what gives way (never the way they are measured), and the figures
     say how many calls each one rests on.
-``serving_report(pipeline, frame, out_dir, ..., budget_seconds=15) -> DataFrame``
+``serving_report(pipeline, frame, out_dir, ..., budget_seconds=6) -> DataFrame``
     Every format (skops, ONNX when it converts) next to a joblib pickle of the same pipeline (the
     reference, measured in the same run, then deleted), with parity on ``frame`` and, when given, on the
     parity probe's edge rows (``mlhelpers.formats.probe``), within one time budget for all formats together;
@@ -45,6 +45,9 @@ def _loader_reference(load_fn: Callable | str) -> str:
 # What each format imports to serve, imported before the model so the floor (``floor_memory_mb``) counts it
 ONNX_RUNTIME = ("onnxruntime",)
 SKLEARN_RUNTIME = ("sklearn.pipeline", "sklearn.compose", "sklearn.ensemble")
+# Importing skops scans every scikit-learn estimator (seconds under load): a server pays it once at start, so the
+# serving report imports it before the budget's clock runs instead of counting it as the model's load time.
+SKOPS_PRELOAD = ("skops.io",)
 DEFAULT_BUDGET_SECONDS = float(Params.model_fields["serving_budget_seconds"].default)  # all formats together
 MIN_SINGLE_CALLS = 10     # the fewest one-row calls a figure rests on, whatever the budget (0.5 s each for some pipelines)
 BATCH_ROWS = 10_000       # rows of the batch the throughput is measured on (serving_report)
@@ -60,15 +63,18 @@ module, name = spec["loader"].split(":")
 load = importlib.import_module(module)
 for part in name.split("."):
     load = getattr(load, part)
-# Started early, alongside the other formats' processes; measure only once the parent says so, when
-# every process is ready and idle, so no measurement shares the CPU with another's start-up.
+for runtime in spec["runtime"]:  # the library the format needs, imported before any model: part of the floor
+    importlib.import_module(runtime)
+baseline_mb = psutil.Process().memory_info().rss / 2**20
+for module in spec.get("preload", []):  # the loader's own library (skops): above the floor, but not in the load time
+    importlib.import_module(module)
+# Started early, alongside the other formats' processes, imports done before the budget's clock runs; measure
+# only once the parent says so, when every process is ready and idle, so no measurement shares the CPU with
+# another's start-up.
 print("ready", flush=True)
 deadline = json.loads(sys.stdin.readline())["deadline"]  # wall-clock time to end by; None: no bound
 def seconds_left():
     return float("inf") if deadline is None else deadline - time.time()
-for runtime in spec["runtime"]:  # the library the format needs, imported before any model: part of the floor
-    importlib.import_module(runtime)
-baseline_mb = psutil.Process().memory_info().rss / 2**20
 start = time.perf_counter()
 model = load(spec["path"], **spec["load_kwargs"])
 load_seconds = time.perf_counter() - start
@@ -129,10 +135,11 @@ class _Measurement:
     ready, then waits for its turn (``run``), so several can start together and still measure one at a time."""
 
     def __init__(self, name: str, path: Path, load_fn: Callable | str, frame_file: Path, n_single: int,
-                 batch_rows: int, load_kwargs: dict[str, Any] | None, timeout: float, runtime: tuple[str, ...] = ()):
+                 batch_rows: int, load_kwargs: dict[str, Any] | None, timeout: float, runtime: tuple[str, ...] = (),
+                 preload: tuple[str, ...] = ()):
         self.name, self.path, self.timeout = name, path, timeout
         spec = {"frame": str(frame_file), "loader": _loader_reference(load_fn), "path": str(path),
-                "runtime": list(runtime),
+                "runtime": list(runtime), "preload": list(preload),
                 "n_single": n_single, "load_kwargs": load_kwargs or {}, "batch_rows": batch_rows,
                 "min_single": min(MIN_SINGLE_CALLS, n_single), "single_share": SINGLE_SHARE}
         self.process = subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps(spec)], stdin=subprocess.PIPE,
@@ -222,7 +229,8 @@ def measure_serving(name: str, path: str | Path, load_fn: Callable | str, frame:
 def serving_report(pipeline: Any, frame: pd.DataFrame, out_dir: str | Path,
                    skops_path: str | Path | None = None, onnx_path: str | Path | None = None,
                    n_single: int = 1000, budget_seconds: float | None = DEFAULT_BUDGET_SECONDS,
-                   write: bool = True, probe: Probe | None = None) -> pd.DataFrame:
+                   write: bool = True, probe: Probe | None = None,
+                   checked: dict[str, tuple[Any, Any]] | None = None) -> pd.DataFrame:
     """Measure every format next to a joblib pickle of the same pipeline; return one row per format.
 
     Uses ``skops_path`` / ``onnx_path`` when given, else writes ``model.skops`` (and ``model.onnx``
@@ -237,7 +245,9 @@ def serving_report(pipeline: Any, frame: pd.DataFrame, out_dir: str | Path,
     Parity and every measurement, once the files exist, share ``budget_seconds`` (None: no bound, each
     format gets ``n_single`` one-row calls): each format in turn gets an equal share of what is left,
     so time a fast format leaves over goes to the next; the batch is the first ``BATCH_ROWS`` rows.
-    With ``write``, saves ``serving_report.json`` (with the probe's size).
+    With ``write``, saves ``serving_report.json`` (with the probe's size). ``checked`` maps a format's name to
+    its ``(ParityResult, ProbeResult or None)`` already computed for these files on ``frame`` and ``probe``
+    (``export.saving.save_formats``): those are used as they are instead of being computed again.
     """
     import joblib
 
@@ -256,9 +266,9 @@ def serving_report(pipeline: Any, frame: pd.DataFrame, out_dir: str | Path,
         if converted.model is not None:
             onnx_path = save_onnx(converted.model, out_dir / artifact_file("model_onnx"))
     deadline = None if budget_seconds is None else time.time() + budget_seconds
-    formats = [("skops", skops_path, load_skops, lambda p: load_skops(p), SKLEARN_RUNTIME)]
+    formats = [("skops", skops_path, load_skops, lambda p: load_skops(p), SKLEARN_RUNTIME, SKOPS_PRELOAD)]
     if onnx_path is not None:
-        formats.append(("onnx", Path(onnx_path), OnnxPredictor, OnnxPredictor, ONNX_RUNTIME))
+        formats.append(("onnx", Path(onnx_path), OnnxPredictor, OnnxPredictor, ONNX_RUNTIME, ()))
 
     def share(formats_left: int) -> float | None:
         return None if deadline is None else max(deadline - time.time(), 0.0) / formats_left
@@ -269,12 +279,20 @@ def serving_report(pipeline: Any, frame: pd.DataFrame, out_dir: str | Path,
             joblib.dump(pipeline, temp)
         frame_file = _write_rows(frame, Path(tmp), n_single, BATCH_ROWS)
         # every process starts now (imports, rows) while parity is checked here; each measures in turn
-        workers = [_Measurement(name, path, loader, frame_file, n_single, BATCH_ROWS, None, 3600, runtime)
-                   for name, path, loader, runtime in [("pickle", pickle_path, joblib.load, SKLEARN_RUNTIME)]
-                   + [(name, path, loader, runtime) for name, path, loader, _, runtime in formats]]
+        workers = [_Measurement(name, path, loader, frame_file, n_single, BATCH_ROWS, None, 3600, runtime, preload)
+                   for name, path, loader, runtime, preload in [("pickle", pickle_path, joblib.load, SKLEARN_RUNTIME, ())]
+                   + [(name, path, loader, runtime, preload) for name, path, loader, _, runtime, preload in formats]]
         try:
             parities, probes = {}, {}
-            for name, path, _, load_here, _ in formats:
+            for name, path, _, load_here, _, _ in formats:
+                # the same deterministic comparison on the same file and rows: measured (movies, 59k rows)
+                # it was a tenth of the export step's CPU time the second time round
+                known = (checked or {}).get(name)
+                if known is not None and (probe is None or known[1] is not None):
+                    parities[name] = known[0]
+                    if probe is not None:
+                        probes[name] = known[1]
+                    continue
                 loaded = load_here(path)
                 parities[name] = check_parity(pipeline, loaded, frame, task, name=name)
                 if probe is not None:

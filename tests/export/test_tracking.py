@@ -104,6 +104,37 @@ def test_logged_model_predicts_labels_like_the_pipeline(logged):
     assert compared["rows"] == 40 and compared["same_predictions"] and compared["max_abs_diff"] <= PROBA_ATOL
 
 
+def test_the_tracking_job_logs_the_same_run_from_a_second_process(logged):
+    """The export notebook's MLflow work, done by TrackingJob's process: the same params, metrics and files as
+    log_export_run in this process, and the logged model loaded back answers like the pipeline."""
+    import mlflow
+
+    from mlhelpers.export.tracking_job import TrackingJob
+
+    direct, params, _, data, pipeline = logged
+    result, compared = TrackingJob(params.tracking_uri, params.mlflow_experiment).log(params, data, pipeline).wait()
+    client = mlflow.MlflowClient(tracking_uri=result.tracking_uri)
+    ours, theirs = client.get_run(result.run_id).data, client.get_run(direct.run_id).data
+    assert result.run_id != direct.run_id and result.experiment_id == direct.experiment_id
+    assert ours.params == theirs.params and ours.metrics == theirs.metrics
+    assert sorted(result.logged_files) == sorted(direct.logged_files) and result.run_dir == direct.run_dir
+    assert compared.iloc[0]["rows"] == min(200, len(data.X_test)) and compared.iloc[0]["same_predictions"]
+    assert compared.iloc[0]["max_abs_diff"] <= PROBA_ATOL
+
+
+def test_a_tracking_job_that_fails_says_why(tmp_path, logged):
+    from mlhelpers.export import ExportError
+    from mlhelpers.export.tracking_job import TrackingJob
+
+    _, params, _, data, pipeline = logged
+    (tmp_path / "a-file").write_text("not a folder")
+    job = TrackingJob(f"sqlite:///{tmp_path / 'a-file' / 'mlflow.db'}", "x")
+    with pytest.raises(ExportError, match="never handed over"):
+        job.wait()
+    with pytest.raises(ExportError, match="(?s)MLflow logging failed in its process.*a-file"):
+        job.log(params, data, pipeline)
+
+
 def test_a_sweep_variant_logs_as_a_child_of_the_sweeps_parent_run(logged):
     import mlflow
 
