@@ -74,6 +74,8 @@ def _part(transformer, columns: list[str]) -> dict[str, Any] | str:
         elif isinstance(step, SimpleImputer):
             if not (isinstance(step.missing_values, float) and math.isnan(step.missing_values)):
                 return "an imputer whose missing value is not NaN"
+            if step.statistics_.dtype.kind not in "iuf":  # "most_frequent" or "constant" on text columns
+                return "an imputer of text values"
             statistics = np.asarray(step.statistics_, dtype=np.float64)
             keep = np.ones(len(statistics), bool) if step.keep_empty_features else ~np.isnan(statistics)
             indicator = None if step.indicator_ is None else np.asarray(step.indicator_.features_).tolist()

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestRegressor
+from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeRegressor
@@ -167,6 +168,15 @@ def test_numpy_preprocessing_imputes_scales_and_falls_back_to_onnx_where_it_does
     path = save_compact(pipeline, frame, tmp_path / "scaled.compact.npz")
     assert "MinMaxScaler is not covered" in json.loads(np.load(path)["meta"].tobytes())["preprocess_reason"]
     assert type(load_compact(path).preprocess).__name__ == "OnnxPredictor"
+    # the most frequent category filled in before the one-hot (a user's forest on DAAG's nassCDS: `mlh optimize`
+    # stopped with "could not convert string to float: '10-24'")
+    pipeline.steps[0][1].transformers[0] = ("categories", Pipeline([("fill", SimpleImputer(strategy="most_frequent")),
+                                                                    ("one_hot", OneHotEncoder(handle_unknown="ignore"))]),
+                                            CATEGORICAL)
+    pipeline.fit(frame, frame["price"])
+    path = save_compact(pipeline, frame, tmp_path / "filled.compact.npz")
+    assert "an imputer of text values is not covered" in json.loads(np.load(path)["meta"].tobytes())["preprocess_reason"]
+    np.testing.assert_allclose(load_compact(path).predict(frame), pipeline.predict(frame), rtol=1e-12)
 
 
 def test_load_compact_refuses_other_files(tmp_path):
