@@ -86,7 +86,7 @@ def test_a_boosting_family_close_behind_the_leading_linear_model_is_tuned_too(cr
     close = dataclasses.replace(hgb, fold_scores=hgb.fold_scores | {"roc_auc": [v - 0.01 for v in linear]})
     zoo = dataclasses.replace(credit_zoo, results=credit_zoo.results | {"hist_gradient_boosting": close})
     assert tuning.families_to_tune(zoo) == ["linear", "hist_gradient_boosting"]
-    both = tuning.tune_best(zoo, seconds=30)
+    both = tuning.tune_best(zoo, seconds=10)
     assert set(both.table["family"]) == {"linear", "hist_gradient_boosting"}, both.note
     assert (both.table.loc[both.table["family"] == "hist_gradient_boosting", "folds"] >= 1).any(), both.note
     assert "linear (tuned)" in both.zoo.leaderboard["model"].tolist() and "both tuned" in both.note
