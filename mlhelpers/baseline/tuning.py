@@ -1,8 +1,8 @@
 """The tuning stage: successive halving over a small space for the zoo's best family, as its own leaderboard row.
 
 After the zoo, ``tune_best`` takes the family with the best cross-validated primary metric (linear, random
-forest, HistGradientBoosting or XGBoost) -- and, when that is the linear model and the better boosting family is
-within one fold standard deviation of it, that boosting family too (``families_to_tune``) --, draws a few seeded
+forest, HistGradientBoosting or XGBoost) -- and, when that is the linear model or the forest and the better
+boosting family is within one fold standard deviation of it, that boosting family too (``families_to_tune``) --, draws a few seeded
 candidate parameter sets from a small space chosen for each family, and keeps the better third of them rung by rung on more and more of the SAME folds
 (rung 1: the first fold; rung 2: the next two); the last one standing is cross-validated on every fold and
 becomes the row "<family> (tuned)" when it beat the family's defaults on the folds it was compared on. The
@@ -43,12 +43,12 @@ KEEP_SHARE = 1 / 3         # of each rung's candidates go on to the next
 RUNG_FOLDS = (1, 3)        # folds seen by the end of rung 1 and rung 2; the winner then sees all of them
 MAX_TREES = 2000           # boosting cap for candidates (early stopping picks the number)
 BOOSTING = ("hist_gradient_boosting", "xgboost")
-# When the linear model leads and a boosting family follows within one fold standard deviation, both are tuned: the
-# linear grid first, in at most this share of the stage's seconds (it has one knob and rarely needs more), then the
-# boosting family in the rest. Boosting rather than the forest: its space holds shallow, slow trees (``_shallow``),
+# When the linear model (or the forest) leads and a boosting family follows within one fold standard deviation,
+# both are tuned: the leader first, in at most this share of the stage's seconds (the linear model has one knob),
+# then the boosting family in the rest. Boosting rather than the forest: its space holds shallow, slow trees (``_shallow``),
 # near-additive models that can beat a linear model where it leads, which a forest of deep trees cannot. On telecom churn (wa_churn) the linear model led HistGradientBoosting by 0.0046 ROC AUC
 # (fold std 0.008), and shallow, slow boosting (4 leaves) then beat both (0.8488 CV, 0.8456 test).
-LINEAR_SHARE = 0.35
+LEADER_SHARE = 0.35
 
 
 @dataclass
@@ -150,9 +150,9 @@ def _signed(metric: str, value: float) -> float:
 
 
 def families_to_tune(zoo: ZooResult) -> list[str]:
-    """The zoo's CV-best tunable family; when that is the linear model, also the better boosting family if its
-    mean is within one fold standard deviation of the linear model's (boosting has more to gain from tuning than
-    the linear model's one knob, and the selection still goes by CV). Empty when nothing is tunable."""
+    """The zoo's CV-best tunable family; when that is the linear model or the forest, also the better boosting
+    family if its mean is within one fold standard deviation of the best (boosting's space holds what the others'
+    cannot: shallow, slow trees; the selection still goes by CV). Empty when nothing is tunable."""
     metric = zoo.data.primary_metric
     scored = sorted(((name, r) for name, r in zoo.results.items()
                      if r.model in TUNABLE and not name.endswith(TUNED_SUFFIX) and np.isfinite(r.mean(metric))),
@@ -160,11 +160,11 @@ def families_to_tune(zoo: ZooResult) -> list[str]:
     if not scored:
         return []
     best, result = scored[0]
-    trees = [(name, r) for name, r in scored if name in BOOSTING]
-    if best != "linear" or not trees:
+    boosting = [name for name, _ in scored if name in BOOSTING]
+    if best in BOOSTING or not boosting:
         return [best]
-    gap = _signed(metric, result.mean(metric)) - _signed(metric, trees[0][1].mean(metric))
-    return ["linear", trees[0][0]] if gap <= float(np.std(result.fold_scores[metric])) else ["linear"]
+    gap = _signed(metric, result.mean(metric)) - _signed(metric, zoo.results[boosting[0]].mean(metric))
+    return [best, boosting[0]] if gap <= float(np.std(result.fold_scores[metric])) else [best]
 
 
 def tune_best(zoo: ZooResult, *, seconds: float, n_candidates: int = N_CANDIDATES) -> Tuning:
@@ -183,14 +183,14 @@ def tune_best(zoo: ZooResult, *, seconds: float, n_candidates: int = N_CANDIDATE
     stages = []
     for position, family in enumerate(families):
         left = seconds - (time.perf_counter() - started)
-        share = LINEAR_SHARE * seconds if position < len(families) - 1 else left
+        share = LEADER_SHARE * seconds if position < len(families) - 1 else left
         stage = _tune_family(zoo, family, min(share, left), n_candidates)
         zoo = stage.zoo
         stages.append(stage)
     table = pd.concat([stage.table.assign(family=family) for stage, family in zip(stages, families)],
                       ignore_index=True)
     note = "; ".join(stage.note for stage in stages)
-    note += f" (both tuned: the boosting family within one fold std of the linear model's {metric})"
+    note += f" (both tuned: {families[1]} within one fold std of {families[0]}'s {metric})"
     return Tuning(zoo, table, note, time.perf_counter() - started)
 
 

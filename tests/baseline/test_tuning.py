@@ -76,7 +76,7 @@ def test_tuning_respects_its_seconds_and_can_be_turned_off(credit_zoo):
     assert "tuning" not in Budget(60, tune_seconds=0).held
 
 
-def test_a_boosting_family_close_behind_the_leading_linear_model_is_tuned_too(credit_zoo):
+def test_a_boosting_family_close_behind_a_leading_linear_model_or_forest_is_tuned_too(credit_zoo):
     import dataclasses
 
     # on these 1,000 credit rows the linear model leads HistGradientBoosting by 0.034 ROC AUC, fold std 0.027
@@ -94,6 +94,14 @@ def test_a_boosting_family_close_behind_the_leading_linear_model_is_tuned_too(cr
     lead = dataclasses.replace(hgb, fold_scores=hgb.fold_scores | {"roc_auc": [v + 0.01 for v in linear]})
     assert tuning.families_to_tune(dataclasses.replace(
         credit_zoo, results=credit_zoo.results | {"hist_gradient_boosting": lead})) == ["hist_gradient_boosting"]
+    # a leading forest brings a close boosting family along too (Titanic: forest 0.8301, XGBoost 0.8300)
+    forest = dataclasses.replace(credit_zoo.results["linear"], model="random_forest")
+    with_forest = credit_zoo.results | {"random_forest": forest, "hist_gradient_boosting": close}
+    assert tuning.families_to_tune(dataclasses.replace(credit_zoo, results=with_forest)) == \
+        ["linear", "hist_gradient_boosting"]  # ties go to the earlier zoo model: linear
+    del with_forest["linear"]
+    assert tuning.families_to_tune(dataclasses.replace(credit_zoo, results=with_forest)) == \
+        ["random_forest", "hist_gradient_boosting"]
 
 
 def test_a_tuned_model_ties_with_its_defaults_by_score_but_a_simpler_family_still_wins_a_tie():
