@@ -2,6 +2,7 @@
 
 import matplotlib
 import pandas as pd
+import pytest
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -89,3 +90,20 @@ def test_a_learning_curve_whose_every_fit_fails_is_reported_not_raised(prepared)
     assert zoo.notes["learning_curve"] == check.verdict
     assert diagnostics.plot_learning_curve(check).get_title() == "learning curve not computed (every fit failed)"
     plt.close("all")
+
+
+def test_threshold_curves_equal_scikit_learns_metrics(credit):
+    import numpy as np
+    from sklearn import metrics
+
+    # real labels and a real, weak score: bad credit against the debt-to-income ratio (missing as 0)
+    rows = credit.dropna(subset=["Status"])
+    y = (rows["Status"] == "bad").to_numpy().astype(int)
+    score = (rows["Debt"].fillna(0) / rows["Income"].fillna(1).clip(lower=1)).clip(upper=1).to_numpy()
+    grid = np.linspace(0.02, 0.98, 49)
+    curves = diagnostics.threshold_curves(y, score, grid)
+    for i, t in enumerate(grid):
+        predicted = (score >= t).astype(int)
+        assert curves["precision"][i] == pytest.approx(metrics.precision_score(y, predicted, zero_division=0))
+        assert curves["recall"][i] == pytest.approx(metrics.recall_score(y, predicted))
+        assert curves["balanced accuracy"][i] == pytest.approx(metrics.balanced_accuracy_score(y, predicted))

@@ -46,6 +46,13 @@ def test_tuning_is_seeded(credit_zoo, credit_tuned):
     assert draws == tuning.candidates("xgboost", "regression", 5000, seed=3)
     assert draws != tuning.candidates("xgboost", "regression", 5000, seed=4)
     assert draws[0] == {"learning_rate": 0.05, "n_estimators": tuning.MAX_TREES}  # the defaults, slower, first
+    # then shallow, slow boosting (near-additive tables), and shallow trees among the draws
+    assert draws[1] == {"learning_rate": 0.05, "n_estimators": tuning.MAX_TREES, "max_depth": 2,
+                        "min_child_weight": 5.0}
+    hgb = tuning.candidates("hist_gradient_boosting", "classification", 5000, seed=3, n=40)
+    assert hgb[1]["max_leaf_nodes"] == 4 and hgb[1]["min_samples_leaf"] == 40
+    assert {4, 7} <= {c.get("max_leaf_nodes") for c in hgb[2:]}
+    assert tuning.candidates("random_forest", "classification", 5000, seed=3)[0] != {}  # no shallow forest
 
 
 def test_tuning_respects_its_seconds_and_can_be_turned_off(credit_zoo):
@@ -61,6 +68,40 @@ def test_tuning_respects_its_seconds_and_can_be_turned_off(credit_zoo):
     assert tuning.seconds_left(30, Budget(600, started=time.perf_counter() - 100, parts=())) == 30
     assert tuning.seconds_left(30, Budget(600, started=time.perf_counter() - 590, parts=())) == pytest.approx(10, abs=0.5)
     assert tuning.seconds_left(30, Budget(600, started=time.perf_counter() - 500)) == 0.0  # 160 s held back
+    # with tune_seconds the budget holds the stage's share while the zoo runs: min(tune_seconds, 25%)
+    short = Budget(60, parts=(), tune_seconds=30)
+    assert short.held == {"tuning": 15.0} and short.available() == pytest.approx(45, abs=0.5)
+    assert tuning.seconds_left(30, short) == 30 and short.held == {}  # the hold released, tune_seconds caps it
+    assert Budget(600, parts=(), tune_seconds=30).held == {"tuning": 30.0}
+    assert "tuning" not in Budget(60, tune_seconds=0).held
+
+
+def test_a_boosting_family_close_behind_a_leading_linear_model_or_forest_is_tuned_too(credit_zoo):
+    import dataclasses
+
+    # on these 1,000 credit rows the linear model leads HistGradientBoosting by 0.034 ROC AUC, fold std 0.027
+    assert tuning.families_to_tune(credit_zoo) == ["linear"]
+    hgb = credit_zoo.results["hist_gradient_boosting"]
+    linear = credit_zoo.results["linear"].fold_scores["roc_auc"]
+    close = dataclasses.replace(hgb, fold_scores=hgb.fold_scores | {"roc_auc": [v - 0.01 for v in linear]})
+    zoo = dataclasses.replace(credit_zoo, results=credit_zoo.results | {"hist_gradient_boosting": close})
+    assert tuning.families_to_tune(zoo) == ["linear", "hist_gradient_boosting"]
+    both = tuning.tune_best(zoo, seconds=10)
+    assert set(both.table["family"]) == {"linear", "hist_gradient_boosting"}, both.note
+    assert (both.table.loc[both.table["family"] == "hist_gradient_boosting", "folds"] >= 1).any(), both.note
+    assert "linear (tuned)" in both.zoo.leaderboard["model"].tolist() and "both tuned" in both.note
+    # a leading boosting family is tuned alone
+    lead = dataclasses.replace(hgb, fold_scores=hgb.fold_scores | {"roc_auc": [v + 0.01 for v in linear]})
+    assert tuning.families_to_tune(dataclasses.replace(
+        credit_zoo, results=credit_zoo.results | {"hist_gradient_boosting": lead})) == ["hist_gradient_boosting"]
+    # a leading forest brings a close boosting family along too (Titanic: forest 0.8301, XGBoost 0.8300)
+    forest = dataclasses.replace(credit_zoo.results["linear"], model="random_forest")
+    with_forest = credit_zoo.results | {"random_forest": forest, "hist_gradient_boosting": close}
+    assert tuning.families_to_tune(dataclasses.replace(credit_zoo, results=with_forest)) == \
+        ["linear", "hist_gradient_boosting"]  # ties go to the earlier zoo model: linear
+    del with_forest["linear"]
+    assert tuning.families_to_tune(dataclasses.replace(credit_zoo, results=with_forest)) == \
+        ["random_forest", "hist_gradient_boosting"]
 
 
 def test_a_tuned_model_ties_with_its_defaults_by_score_but_a_simpler_family_still_wins_a_tie():
