@@ -31,15 +31,14 @@ BALANCE = 0.8
 def bytes_per_training_row(n_features: int, n_outputs: int = 1, weighted: bool = False) -> int:
     """Bytes one training row costs a worker during ``xgboost.dask`` training with ``max_bin`` <= 256.
 
-    Held partition: float32 features, label and weight (4 bytes each). Quantised matrix: one uint8 bin per
-    feature, an 8-byte row pointer. Training state: the row partitioner's 8-byte index, label and weight again
-    in the DMatrix (8), gradient pairs (8 per output) and the prediction cache (4 per output). At 30M flights
-    rows (25 features, 21M training rows on 2 workers) this gives 193 bytes a row: 2.0 GB for a worker holding
-    10.5M rows on top of its ~300 MB at rest, where the workers were killed at 1.9 GB."""
+    The partition the worker holds: float32 features, label and weight (4 bytes each). XGBoost's own (quantised
+    matrix, row index, gradients, predictions): 2 bytes a feature and 56 a row, measured with
+    /work/scratch/dask/wave3/xgb_bytes_per_row.py (one worker, 0.5M and 2M rows: 120 bytes a row at 10 features,
+    211 at 25; this gives 120 and 210), plus 12 a row for each further output of a multi-class model (a gradient
+    pair and a prediction). At 30M flights rows (21M training rows, 10.5M a worker on 2 workers x 2 GB) and 25
+    features that is 2.2 GB a worker on top of its ~300 MB at rest: the workers were killed at 1.9 GB."""
     held = 4 * (n_features + 1 + int(weighted))
-    quantised = n_features + 8
-    training = 8 + 8 + 12 * max(int(n_outputs), 1)
-    return held + quantised + training
+    return held + 2 * n_features + 56 + 12 * (max(int(n_outputs), 1) - 1)
 
 
 @dataclass
