@@ -32,8 +32,8 @@ def bytes_per_training_row(n_features: int, n_outputs: int = 1, weighted: bool =
     """Bytes one training row costs a worker during ``xgboost.dask`` training with ``max_bin`` <= 256.
 
     The partition the worker holds: float32 features, label and weight (4 bytes each). XGBoost's own (quantised
-    matrix, row index, gradients, predictions): 2 bytes a feature and 56 a row, measured with
-    /work/scratch/dask/wave3/xgb_bytes_per_row.py (one worker, 0.5M and 2M rows: 120 bytes a row at 10 features,
+    matrix, row index, gradients, predictions): 2 bytes a feature and 56 a row, measured by
+    ``benchmarks/xgb_row_bytes.py`` (one worker, 0.5M and 2M rows: 120 bytes a row at 10 features,
     211 at 25; this gives 120 and 210), plus 12 a row for each further output of a multi-class model (a gradient
     pair and a prediction). At 30M flights rows (21M training rows, 10.5M a worker on 2 workers x 2 GB) and 25
     features that is 2.2 GB a worker on top of its ~300 MB at rest: the workers were killed at 1.9 GB."""
