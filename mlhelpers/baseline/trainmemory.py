@@ -43,23 +43,21 @@ def bytes_per_training_row(n_features: int, n_outputs: int = 1, weighted: bool =
 
 @dataclass
 class WorkerMemory:
-    limit: int   # bytes; 0 when the worker has none
-    peak: int    # the worker's high-water mark so far (reading partitions for the sample: the transient a read needs)
+    limit: int      # bytes (a worker without a limit: what its machine has free)
+    resident: int   # bytes the worker holds at rest (workermemory.ReleaseMemory returns what tasks freed)
 
 
 def _worker_memory(dask_worker) -> dict[str, int]:
-    import resource
-
     import psutil
 
     limit = int(getattr(dask_worker.memory_manager, "memory_limit", 0) or 0)
     if not limit:  # a remote worker without a limit: what its machine has free
         limit = int(psutil.virtual_memory().available)
-    return {"limit": limit, "peak": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024}
+    return {"limit": limit, "resident": int(psutil.Process().memory_info().rss)}
 
 
 def worker_room(client) -> list[WorkerMemory]:
-    """Each worker's memory limit and its resident high-water mark so far (a cheap ``client.run``)."""
+    """Each worker's memory limit and resident memory now (a cheap ``client.run``)."""
     return [WorkerMemory(**values) for values in client.run(_worker_memory).values()]
 
 
@@ -92,14 +90,16 @@ def fit_partitions(lengths: list[int], train: list[int], valid: list[int], bytes
                    workers: list[WorkerMemory], seed: int) -> TrainingFit:
     """The training and validation partitions whose rows fit the workers' memory while XGBoost trains.
 
-    Room: for each worker, ``SAFE_SHARE`` of its limit minus its high-water mark so far (its resting memory plus
-    the transient of reading a partition, which recurs while the partitions are prepared); the smallest room
-    times the workers times ``BALANCE``. Validation partitions take at most a fifth of it (but one partition
+    Room: for each worker, ``SAFE_SHARE`` of its limit minus what it holds now; the smallest room times the
+    workers times ``BALANCE``. The transient of reading and preparing one partition (~600 MB for a 375k-row
+    flights file) comes on top only while the partitions are prepared, when the workers hold the float32 part
+    of a row's cost (about half) and not yet XGBoost's: it fits in the margin between ``SAFE_SHARE`` and the
+    nanny's kill at 95%. Validation partitions take at most a fifth of it (but one partition
     always, if it fits), training partitions the rest, each side in a seeded order, skipping a partition that no longer
     fits. ``BaselineError`` when not even one of each fits."""
     if not workers:
         raise BaselineError("the Dask cluster has no workers; start some or set engine: pandas.")
-    room = min(SAFE_SHARE * w.limit - w.peak for w in workers) * len(workers) * BALANCE
+    room = min(SAFE_SHARE * w.limit - w.resident for w in workers) * len(workers) * BALANCE
     capacity = max(int(room // bytes_per_row), 0)
     rng = np.random.default_rng(seed)
 
