@@ -13,7 +13,7 @@ import pytest
 from mlhelpers.baseline import BaselineError, fulldata, results
 from mlhelpers.baseline.crossval import run_zoo
 from mlhelpers.baseline.splits import make_split
-from mlhelpers.baseline.trainmemory import WorkerMemory, bytes_per_training_row, fit_partitions
+from mlhelpers.baseline.trainmemory import BALANCE, SAFE_SHARE, WorkerMemory, bytes_per_training_row, fit_partitions
 from mlhelpers.core import lazy
 from mlhelpers.core.artifacts import artifact_path, read_artifact, write_json
 from mlhelpers.core.hashsample import hash_sample
@@ -100,8 +100,9 @@ def test_the_row_estimate_and_the_seeded_choice_of_partitions():
     roomy = [WorkerMemory(limit=2 * 10**9, resident=300 * 10**6)] * 2
     fit = fit_partitions(lengths, list(range(7)), [7], 210, roomy, seed=1)
     assert (fit.train, fit.valid, fit.capped) == (list(range(7)), [7], False)
-    # room for (0.7 x 100 MB - 40 MB) x 2 workers x 0.8 = 48 MB: 48e6 / 16,000 = 3,000 rows, one for validation
-    tight = [WorkerMemory(limit=100 * 10**6, resident=40 * 10**6)] * 2
+    # room for (0.6 x 100 MB - 30 MB) x 2 workers x 0.8 = 48 MB: 48e6 / 16,000 = 3,000 rows, one for validation
+    assert (SAFE_SHARE, BALANCE) == (0.6, 0.8)
+    tight = [WorkerMemory(limit=100 * 10**6, resident=30 * 10**6)] * 2
     fit = fit_partitions(lengths, list(range(7)), [7, 8], 16_000, tight, seed=1)
     assert fit.capacity_rows == 3000 and len(fit.valid) == 1 and fit.train_rows == 2000 and fit.capped
     assert fit == fit_partitions(lengths, list(range(7)), [7, 8], 16_000, tight, seed=1)  # seeded
@@ -118,8 +119,8 @@ def test_a_memory_cap_trains_on_fewer_partitions_and_the_leaderboard_says_so(run
     params, frame, data, inputs, zoo, uncapped = run
     lengths = lazy.partition_lengths(inputs.table)
     per_row = bytes_per_training_row(len(uncapped.full_pipeline[0].get_feature_names_out()))
-    room = (max(lengths) * 2.5) * per_row / (2 * 0.8)  # rows for 2.5 partitions over both workers
-    workers = [WorkerMemory(limit=int(room / 0.7), resident=0)] * 2
+    room = (max(lengths) * 2.5) * per_row / (2 * BALANCE)  # rows for 2.5 partitions over both workers
+    workers = [WorkerMemory(limit=int(room / SAFE_SHARE), resident=0)] * 2
     holdout = fulldata.train_full_xgboost(inputs, data, zoo, params, workers=workers)
     (trained,) = holdout.details["trained_partitions"]["train"]
     assert trained in inputs.partitions["train"] and len(inputs.partitions["train"]) == 2
