@@ -22,7 +22,7 @@ __all__ = ["TrainingFit", "WorkerMemory", "bytes_per_training_row", "worker_room
 
 # A worker's resident memory stays under this share of its limit: Dask's target (0.6), below its spill threshold
 # (0.7), the pause (0.8) and the nanny's kill (0.95). At 0.7 (30M rows, 2 workers x 2GB) the fuller worker reached
-# 1.43 GB while training and spilled 1.8 GB of the partitions XGBoost was using to disk (6 warnings logged).
+# 1,399 MiB while training and spilled 1.8 GB of the partitions XGBoost was using to disk (6 warnings logged).
 SAFE_SHARE = 0.6
 # The scheduler spreads the partitions over the workers, not necessarily evenly: plan for the fullest worker
 # holding 1 / (BALANCE x workers) of the rows.
