@@ -6,7 +6,7 @@ one in ten for early stopping, the rest for training. The zoo cross-validates on
 by content from the training and validation partitions (``load_inputs``). ``train_full_xgboost`` then fits the
 zoo's XGBoost preprocessor on that sample, runs it on every partition on the workers (features and label from
 one ``map_partitions``, so their partitions always match), trains with ``DaskQuantileDMatrix`` and early stopping
-on the validation partitions, and scores the full-data model, its sample twin and the zoo's selected model on
+on the validation partitions (those of them that fit the workers' memory: ``mlhelpers.baseline.trainmemory``), and scores the full-data model, its sample twin and the zoo's selected model on
 the test partitions in one pass. Under the pandas engine every function here returns ``None``.
 """
 
@@ -22,6 +22,7 @@ import pandas as pd
 from mlhelpers.baseline import BaselineError
 from mlhelpers.baseline.crossval import XGB_EARLY_STOPPING, XGB_MAX_TREES, ZooResult
 from mlhelpers.baseline.inputs import BaselineData, load_baseline_data, prepare_baseline_data
+from mlhelpers.baseline.trainmemory import bytes_per_training_row, fit_partitions, worker_room
 from mlhelpers.core import engine, lazy
 from mlhelpers.core.artifacts import read_artifact
 from mlhelpers.core.classes import merge_rare_classes
@@ -156,10 +157,10 @@ class HoldoutResult:
     details: dict[str, Any] = field(default_factory=dict)
 
     def _repr_html_(self) -> str:
-        return f"<p>{self.reason}</p>" + self.table.to_html()
+        return f"<p>Full-data XGBoost: {self.details.get('memory_note', '')}</p><p>{self.reason}</p>" + self.table.to_html()
 
     def __repr__(self) -> str:
-        return self.reason + "\n" + self.table.to_string()
+        return f"Full-data XGBoost: {self.details.get('memory_note', '')}\n{self.reason}\n{self.table.to_string()}"
 
 
 def _xgb_objective(task: str, n_classes: int | None) -> dict[str, Any]:
@@ -170,11 +171,15 @@ def _xgb_objective(task: str, n_classes: int | None) -> dict[str, Any]:
     return {"objective": "multi:softprob", "num_class": n_classes, "eval_metric": "mlogloss"}
 
 
-def train_full_xgboost(inputs: DaskInputs | None, data: BaselineData, zoo: ZooResult, params) -> HoldoutResult | None:
+def train_full_xgboost(inputs: DaskInputs | None, data: BaselineData, zoo: ZooResult, params,
+                       workers: list | None = None) -> HoldoutResult | None:
     """XGBoost on every row of the training partitions (``xgboost.dask``, early stopping on the validation
     partitions, the zoo's XGBoost settings), scored on the test partitions next to the sample-trained XGBoost
     and the zoo's selected model (both refit on the sample's training rows, as export would refit them).
-    None under the pandas engine. The full-data model wins when its held-out primary score is better."""
+    None under the pandas engine. The full-data model wins when its held-out primary score is better.
+
+    It trains on the training partitions whose rows fit the workers' memory (``trainmemory.fit_partitions``;
+    ``workers``: each worker's ``trainmemory.WorkerMemory``, measured on the cluster when None)."""
     if inputs is None:
         return None
     import dask
@@ -203,9 +208,13 @@ def train_full_xgboost(inputs: DaskInputs | None, data: BaselineData, zoo: ZooRe
     if settings.get("class_weight") == "balanced":  # as the zoo's sample weights, from the sample's class counts
         counts = np.bincount(np.asarray(y_sample, dtype=int), minlength=data.n_classes)
         per_class = len(y_sample) / (max(int((counts > 0).sum()), 1) * np.maximum(counts, 1))
+    lengths = lazy.partition_lengths(table)
+    n_outputs = data.n_classes if data.task == "classification" and data.n_classes > 2 else 1
+    fit = fit_partitions(lengths, parts["train"], parts["valid"], bytes_per_training_row(
+        len(meta.columns) - 1, n_outputs, weighted=per_class is not None), workers or worker_room(client), params.seed)
     with quiet_libraries(), xgboost.config_context(verbosity=0):  # the config travels to the workers
         client.run(_quiet_xgboost_logs)
-        train_part, valid_part = design.partitions[parts["train"]], design.partitions[parts["valid"]]
+        train_part, valid_part = design.partitions[fit.train], design.partitions[fit.valid]
         weights = [None, None] if per_class is None else [
             part["label"].map_partitions(_label_weights, per_class, meta=("label", "float32"))
             for part in (train_part, valid_part)]
@@ -220,7 +229,7 @@ def train_full_xgboost(inputs: DaskInputs | None, data: BaselineData, zoo: ZooRe
     estimator = (xgboost.XGBClassifier() if data.task == "classification" else xgboost.XGBRegressor())
     estimator.load_model(bytearray(booster.save_raw("ubj")))  # the same trees, predict_proba as scikit-learn's
     full_pipeline = Pipeline([("preprocess", preprocess), ("model", estimator)])
-    n_train = int(sum(lazy.partition_lengths(table)[i] for i in parts["train"]))
+    n_train = fit.train_rows
 
     # The sample-trained twins, fitted as export refits them: on the sample's training rows.
     twins = {}
@@ -247,7 +256,9 @@ def train_full_xgboost(inputs: DaskInputs | None, data: BaselineData, zoo: ZooRe
         score = scores(data.metrics, y_test[known], prediction, data.n_classes)
         model = "xgboost" if name == "full" else name.split(":", 1)[1]
         rows.append({"model": model,
-                     "trained_on": f"full data ({n_train:,} rows)" if name == "full"
+                     "trained_on": (f"full data ({n_train:,} rows)" if not fit.capped else
+                                    f"full data ({n_train:,} of {fit.available_rows:,} training rows: memory cap)")
+                     if name == "full"
                      else f"sample ({len(X_sample):,} rows)",
                      **{f"holdout_{metric}": value for metric, value in score.items()}})
     scoring_seconds = time.perf_counter() - started_scoring
@@ -264,6 +275,8 @@ def train_full_xgboost(inputs: DaskInputs | None, data: BaselineData, zoo: ZooRe
               + ("the full-data XGBoost is exported." if better else f"the zoo's choice ({zoo.selected}) stays."))
     board = board.sort_values(column, ascending=metric in LOWER_IS_BETTER, kind="stable").reset_index(drop=True)
     details = {"partitions": parts, "train_rows": n_train, "test_rows": int(known.sum()),
+               "trained_partitions": {"train": fit.train, "valid": fit.valid}, "available_train_rows": fit.available_rows,
+               "memory_capped": fit.capped, "memory_note": fit.note(), "bytes_per_row": fit.bytes_per_row,
                "best_iteration": int(getattr(booster, "best_iteration", booster.num_boosted_rounds() - 1)),
                "booster_params": booster_params, "train_seconds": round(train_seconds, 2),
                "scoring_seconds": round(scoring_seconds, 2)}

@@ -88,7 +88,10 @@ def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path, holdout=None) 
         spec |= {"engine": "dask", "trained_on": "sample", "sample_rows": len(data.X),
                  "holdout": {"partitions": holdout.details["partitions"], "rows": holdout.details["test_rows"],
                              "scores": holdout.table.replace({np.nan: None}).to_dict(orient="records"),
-                             "winner": holdout.winner, "reason": holdout.reason}}
+                             "winner": holdout.winner, "reason": holdout.reason,
+                             "full_train_rows": holdout.details["train_rows"],
+                             "full_train_rows_available": holdout.details.get("available_train_rows"),
+                             "full_memory_note": holdout.details.get("memory_note")}}
         if holdout.winner == "full":
             full_path = artifact_path(run_dir, "full_model")
             save_skops(holdout.full_pipeline, full_path)
@@ -125,6 +128,7 @@ def _with_holdout(zoo: ZooResult, holdout) -> pd.DataFrame:
     full = holdout.table[holdout.table["trained_on"].str.startswith("full")].iloc[0].to_dict()
     full["trained_on"] = full["trained_on"].replace("full data", "full data, trained once")
     full["fit_seconds"] = holdout.details["train_seconds"]
+    full["train_rows"] = holdout.details["train_rows"]  # fewer than the training partitions' when memory capped it
     if holdout.winner == "full":
         board["selected"] = False
     full["selected"] = holdout.winner == "full"

@@ -1,7 +1,8 @@
 """The baseline step on the Dask engine, on a real LocalCluster: the zoo's sample comes only from the training
 partitions and equals the pandas engine's sample of those rows; XGBoost trained on every training row with
 xgboost.dask is scored on the held-out partitions exactly as a local pandas scoring would score it, and it gets
-its own leaderboard line next to its sample twin; when it wins, model_spec.json and the saved pipeline say so."""
+its own leaderboard line next to its sample twin; when it wins, model_spec.json and the saved pipeline say so.
+When the workers' memory cannot hold every training partition, it trains on a seeded subset and says so."""
 
 import dataclasses
 
@@ -9,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlhelpers.baseline import fulldata, results
+from mlhelpers.baseline import BaselineError, fulldata, results
 from mlhelpers.baseline.crossval import run_zoo
 from mlhelpers.baseline.splits import make_split
+from mlhelpers.baseline.trainmemory import BALANCE, SAFE_SHARE, WorkerMemory, bytes_per_training_row, fit_partitions
 from mlhelpers.core import lazy
 from mlhelpers.core.artifacts import artifact_path, read_artifact, write_json
 from mlhelpers.core.hashsample import hash_sample
@@ -80,3 +82,55 @@ def test_leaderboard_and_spec_record_the_full_data_model(run, tmp_path):
     np.testing.assert_array_equal(saved.predict_proba(sample), holdout.full_pipeline.predict_proba(sample))
     results.write_baseline_artifacts(zoo, tmp_path, dataclasses.replace(holdout, winner="sample"))
     assert read_artifact(tmp_path, "model_spec")["trained_on"] == "sample"
+
+
+def test_the_full_data_model_trains_on_every_row_when_the_workers_hold_them(run):
+    *_, inputs, zoo, holdout = run
+    available = sum(lazy.partition_lengths(inputs.table)[i] for i in inputs.partitions["train"])
+    assert not holdout.details["memory_capped"] and holdout.details["train_rows"] == available
+    assert holdout.details["trained_partitions"] == {side: inputs.partitions[side] for side in ("train", "valid")}
+    assert f"trained on all {available:,} training rows" in repr(holdout)
+
+
+def test_the_row_estimate_and_the_seeded_choice_of_partitions():
+    # measured on one worker: 120 bytes a row at 10 features, 211 at 25
+    assert (bytes_per_training_row(10), bytes_per_training_row(25)) == (120, 210)
+    assert bytes_per_training_row(25, n_outputs=3, weighted=True) == 210 + 4 + 24
+    lengths = [1000] * 10
+    roomy = [WorkerMemory(limit=2 * 10**9, resident=300 * 10**6)] * 2
+    fit = fit_partitions(lengths, list(range(7)), [7], 210, roomy, seed=1)
+    assert (fit.train, fit.valid, fit.capped) == (list(range(7)), [7], False)
+    # room for (0.6 x 100 MB - 30 MB) x 2 workers x 0.8 = 48 MB: 48e6 / 16,000 = 3,000 rows, one for validation
+    assert (SAFE_SHARE, BALANCE) == (0.6, 0.8)
+    tight = [WorkerMemory(limit=100 * 10**6, resident=30 * 10**6)] * 2
+    fit = fit_partitions(lengths, list(range(7)), [7, 8], 16_000, tight, seed=1)
+    assert fit.capacity_rows == 3000 and len(fit.valid) == 1 and fit.train_rows == 2000 and fit.capped
+    assert fit == fit_partitions(lengths, list(range(7)), [7, 8], 16_000, tight, seed=1)  # seeded
+    assert fit.note().startswith("trained on 2,000 of 7,000 training rows (2 partitions, seeded)")
+    assert "raise dask_worker_memory or dask_workers" in fit.note()
+    with pytest.raises(BaselineError, match="cannot hold even one training and one validation partition.*"
+                                            "raise dask_worker_memory"):
+        fit_partitions(lengths, list(range(7)), [7], 40_000, tight, seed=1)
+
+
+def test_a_memory_cap_trains_on_fewer_partitions_and_the_leaderboard_says_so(run, tmp_path):
+    """A real xgboost.dask training on the session's cluster, told its workers have room for one training and one
+    validation partition of credit's four (as 2 x 100 MB workers would): it trains on one and says so."""
+    params, frame, data, inputs, zoo, uncapped = run
+    lengths = lazy.partition_lengths(inputs.table)
+    per_row = bytes_per_training_row(len(uncapped.full_pipeline[0].get_feature_names_out()))
+    room = (max(lengths) * 2.5) * per_row / (2 * BALANCE)  # rows for 2.5 partitions over both workers
+    workers = [WorkerMemory(limit=int(room / SAFE_SHARE), resident=0)] * 2
+    holdout = fulldata.train_full_xgboost(inputs, data, zoo, params, workers=workers)
+    (trained,) = holdout.details["trained_partitions"]["train"]
+    assert trained in inputs.partitions["train"] and len(inputs.partitions["train"]) == 2
+    assert holdout.details["memory_capped"] and holdout.details["train_rows"] == lengths[trained]
+    full = holdout.table[holdout.table["trained_on"].str.startswith("full")].iloc[0]
+    assert f"{lengths[trained]:,} of {holdout.details['available_train_rows']:,} training rows" in full["trained_on"]
+    assert f"trained on {lengths[trained]:,} of" in repr(holdout) and "raise dask_worker_memory" in repr(holdout)
+    write_json(artifact_path(tmp_path, "eda"), read_artifact(params.run_path, "eda"))
+    results.write_baseline_artifacts(zoo, tmp_path, holdout)
+    board = pd.read_csv(artifact_path(tmp_path, "leaderboard"))
+    line = board[board["trained_on"].str.startswith("full data")].iloc[0]
+    assert line["train_rows"] == lengths[trained]
+    assert read_artifact(tmp_path, "model_spec")["holdout"]["full_train_rows"] == lengths[trained]
