@@ -54,8 +54,29 @@ class UntrustedModelError(ModelFileError):
     """A skops file holds types outside the vetted allowlist: refused before anything is built."""
 
 
+def with_named_columns(pipeline: Any) -> Any:
+    """``pipeline`` itself, or a copy whose ColumnTransformers name the columns a ``make_column_selector`` chose when
+    fitted: the selector (and the ``object`` dtype it selects on) is outside skops' trusted types, so the file would
+    not load back (a user's forest on stevedata's TV16). Transforming uses the fitted ``transformers_``, unchanged."""
+    import copy
+
+    from sklearn.compose import ColumnTransformer
+
+    steps = [step for _, step in pipeline.steps] if hasattr(pipeline, "steps") else [pipeline]
+    if not any(isinstance(step, ColumnTransformer) and any(callable(columns) for *_, columns in step.transformers)
+               for step in steps):
+        return pipeline
+    pipeline = copy.deepcopy(pipeline)
+    for step in [step for _, step in pipeline.steps] if hasattr(pipeline, "steps") else [pipeline]:
+        if isinstance(step, ColumnTransformer) and hasattr(step, "transformers_"):
+            fitted = {name: columns for name, _, columns in step.transformers_}
+            step.transformers = [(name, transformer, fitted.get(name, columns) if callable(columns) else columns)
+                                 for name, transformer, columns in step.transformers]
+    return pipeline
+
+
 def save_skops(pipeline: Any, path: str | Path, compress: bool = False) -> Path:
-    """Write ``pipeline`` to ``path`` in skops format atomically; return the path.
+    """Write ``pipeline`` to ``path`` in skops format atomically (``with_named_columns``); return the path.
 
     ``compress=True`` deflates the zip (smaller file, slower load).
     """
@@ -63,7 +84,8 @@ def save_skops(pipeline: Any, path: str | Path, compress: bool = False) -> Path:
 
     path = Path(path)
     with atomic_path(path) as temp:
-        sio.dump(pipeline, temp, compression=zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED)
+        sio.dump(with_named_columns(pipeline), temp,
+                 compression=zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED)
     return path
 
 

@@ -265,7 +265,7 @@ def save_compact(pipeline, sample: pd.DataFrame, path: str | Path, n_trees: int 
         buffer = io.BytesIO()
         import skops.io as sio
 
-        sio.dump(pipeline[:-1], buffer)
+        sio.dump(skops_io.with_named_columns(pipeline[:-1]), buffer)
         preprocess = buffer.getvalue()
     classes = getattr(pipeline, "classes_", None)
     meta = {"format": COMPACT_FORMAT, "version": COMPACT_VERSION, "task": forest.task,

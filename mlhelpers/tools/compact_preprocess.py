@@ -64,7 +64,7 @@ def _part(transformer, columns: list[str]) -> dict[str, Any] | str:
             if step.drop_idx_ is not None or getattr(step, "infrequent_categories_", None) and any(
                     c is not None for c in step.infrequent_categories_) or step.handle_unknown == "error":
                 return "a one-hot encoder that drops, pools infrequent categories or raises on unknown ones"
-            if out:
+            if [s["kind"] for s in out] not in ([], ["fill_text"]):
                 return "a one-hot encoder after another step"
             out.append({"kind": "one_hot", "categories": [[_plain(v) for v in c] for c in step.categories_]})
         elif isinstance(step, StandardScaler):
@@ -75,7 +75,10 @@ def _part(transformer, columns: list[str]) -> dict[str, Any] | str:
             if not (isinstance(step.missing_values, float) and math.isnan(step.missing_values)):
                 return "an imputer whose missing value is not NaN"
             if step.statistics_.dtype.kind not in "iuf":  # "most_frequent" or "constant" on text columns
-                return "an imputer of text values"
+                if out or step.indicator_ is not None or not all(isinstance(v, str) for v in step.statistics_):
+                    return "an imputer of text values other than a fill before a one-hot encoder"
+                out.append({"kind": "fill_text", "statistics": [str(v) for v in step.statistics_]})
+                continue
             statistics = np.asarray(step.statistics_, dtype=np.float64)
             keep = np.ones(len(statistics), bool) if step.keep_empty_features else ~np.isnan(statistics)
             indicator = None if step.indicator_ is None else np.asarray(step.indicator_.features_).tolist()
@@ -134,6 +137,8 @@ class NumpyPreprocessor:
                                         {c: i for i, c in known}, missing.get("nan", -1), missing.get("none", -1),
                                         len(cats)))
                     steps.append(("one_hot", indexes))
+                elif step["kind"] == "fill_text":
+                    steps.append(("fill_text", np.asarray(step["statistics"], dtype=object)))
                 elif step["kind"] == "scale":
                     steps.append(("scale", None if step["mean"] is None else np.asarray(step["mean"]),
                                   None if step["scale"] is None else np.asarray(step["scale"])))
@@ -160,10 +165,18 @@ class NumpyPreprocessor:
 
     @staticmethod
     def _part(select, n_rows: int, columns: list[str], steps: list) -> np.ndarray:
+        fills = None
+        if steps and steps[0][0] == "fill_text":  # SimpleImputer on text: NaN (not None, as scikit-learn) filled
+            fills, steps = steps[0][1], steps[1:]
         if steps and steps[0][0] == "one_hot":
             indexes = steps[0][1]
             out = np.zeros((n_rows, sum(size for *_, size in indexes)))
             values = select(columns, numbers=False)
+            if fills is not None:
+                values = values.copy()
+                for j in range(values.shape[1]):
+                    nan = np.array([isinstance(v, float) and v != v for v in values[:, j]], dtype=bool)
+                    values[nan, j] = fills[j]
             offset = 0
             for j, (index, positions, lookup, nan_at, none_at, size) in enumerate(indexes):
                 column = values[:, j]

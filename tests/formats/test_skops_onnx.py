@@ -192,3 +192,25 @@ def test_a_damaged_compressed_graph_is_refused_naming_the_file_and_the_fix(tmp_p
     with pytest.raises(ModelFileError, match=r"model\.onnx\.gz is not a readable gzip-compressed ONNX model "
                                              r"\(BadGzipFile"):
         OnnxPredictor(packed)
+
+
+def test_a_pipeline_that_selects_columns_by_dtype_saves_to_skops_and_loads_back(tmp_path, credit):
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from mlhelpers.formats.skops_io import load_skops, save_skops
+
+    # scikit-learn's own idiom; the selector (and the dtype it selects on) is outside skops' trusted types, so a
+    # user's forest on stevedata's TV16 could be written by `mlh optimize` but not loaded back
+    X = credit.drop(columns=["Status", "rownames"])
+    pipeline = make_pipeline(ColumnTransformer([
+        ("text", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+         make_column_selector(dtype_include=object)),
+        ("numbers", SimpleImputer(), make_column_selector(dtype_exclude=object))]),
+        RandomForestClassifier(n_estimators=5, random_state=0)).fit(X, credit["Status"])
+    loaded = load_skops(save_skops(pipeline, tmp_path / "selected.skops"))
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipeline.predict_proba(X))
+    assert callable(pipeline[0].transformers[0][2])  # the user's pipeline itself is unchanged

@@ -169,13 +169,22 @@ def test_numpy_preprocessing_imputes_scales_and_falls_back_to_onnx_where_it_does
     assert "MinMaxScaler is not covered" in json.loads(np.load(path)["meta"].tobytes())["preprocess_reason"]
     assert type(load_compact(path).preprocess).__name__ == "OnnxPredictor"
     # the most frequent category filled in before the one-hot (a user's forest on DAAG's nassCDS: `mlh optimize`
-    # stopped with "could not convert string to float: '10-24'")
-    pipeline.steps[0][1].transformers[0] = ("categories", Pipeline([("fill", SimpleImputer(strategy="most_frequent")),
-                                                                    ("one_hot", OneHotEncoder(handle_unknown="ignore"))]),
-                                            CATEGORICAL)
+    # stopped with "could not convert string to float: '10-24'"): numpy fills NaN, not None, as scikit-learn does
+    fill = Pipeline([("fill", SimpleImputer(strategy="most_frequent")), ("one_hot", OneHotEncoder(handle_unknown="ignore"))])
+    pipeline.steps[0][1].transformers = [("categories", fill, CATEGORICAL), ("numbers", StandardScaler(), NUMERIC[1:])]
     pipeline.fit(frame, frame["price"])
-    path = save_compact(pipeline, frame, tmp_path / "filled.compact.npz")
-    assert "an imputer of text values is not covered" in json.loads(np.load(path)["meta"].tobytes())["preprocess_reason"]
+    filled = load_compact(save_compact(pipeline, frame, tmp_path / "filled.compact.npz"))
+    assert type(filled.preprocess).__name__ == "NumpyPreprocessor"
+    edge = frame.iloc[:30].copy()
+    edge.loc[edge.index[10:20], "cut"] = None
+    edge.loc[edge.index[20:], "color"] = "Z"
+    for rows in (frame, edge, edge.iloc[[5]], edge.iloc[[15]]):
+        np.testing.assert_array_equal(filled.features(rows), pipeline[:-1].transform(rows))
+    fill.steps[0] = ("fill", SimpleImputer(strategy="most_frequent", add_indicator=True))
+    pipeline.fit(frame, frame["price"])
+    path = save_compact(pipeline, frame, tmp_path / "indicated.compact.npz")
+    assert "an imputer of text values other than a fill before a one-hot encoder is not covered" in \
+        json.loads(np.load(path)["meta"].tobytes())["preprocess_reason"]
     np.testing.assert_allclose(load_compact(path).predict(frame), pipeline.predict(frame), rtol=1e-12)
 
 
