@@ -14,7 +14,7 @@ from mlhelpers.export.refit import ExportData
 from mlhelpers.formats import onnx_io, partitioned, scoring, skops_io
 from mlhelpers.formats.parity import ParityError, assert_parity, check_parity
 from mlhelpers.formats.probe import Probe, edge_rows, probe_parity
-from mlhelpers.formats.serving import DEFAULT_BUDGET_SECONDS, serving_report
+from mlhelpers.formats.serving import DEFAULT_BUDGET_SECONDS, MIN_BATCH_SHARE, serving_report
 
 __all__ = ["parity_probe", "save_formats", "measure_formats", "serving_summary", "score_data"]
 
@@ -95,6 +95,12 @@ def serving_summary(serving: pd.DataFrame) -> pd.DataFrame:
     if "probe_ok" in serving.columns:
         for _, row in serving[~serving["probe_ok"].astype(bool)].iterrows():
             refused[f"not recommended: {row['name']}"] = row["probe_note"]
+    if "batch_ok" in serving.columns:
+        for _, row in serving[~serving["batch_ok"].astype(bool)].iterrows():
+            share = row["batch_rows_per_second"] / reference["batch_rows_per_second"]
+            refused.setdefault(f"not recommended: {row['name']}",
+                               f"{row['name']}: batches at {share:.2f}x the pickle's rows/s (below {MIN_BATCH_SHARE}x): "
+                               "`mlh predict` would score files slower")
     if picked.empty:
         rows = {"recommended": "none: no format holds parity"} | refused
         return pd.DataFrame({"value": list(rows.values())}, index=list(rows))

@@ -209,6 +209,10 @@ def test_serving_summary_judges_the_goal_against_the_pickle():
     probed = serving_summary(report.assign(recommended=[False, True, False], probe_ok=[True, True, False],
                                            probe_note=["reference", "skops: holds", note]))["value"]
     assert probed["recommended"] == "skops" and probed["not recommended: onnx"] == note
+    slow = serving_summary(report.assign(recommended=[False, True, False], batch_ok=[True, True, False],
+                                         batch_rows_per_second=[12151.0, 11106.0, 320.0]))["value"]
+    assert slow["not recommended: onnx"] == ("onnx: batches at 0.03x the pickle's rows/s (below 0.5x): `mlh predict` "
+                                             "would score files slower")
 
 
 def test_model_card_has_every_section(exported):

@@ -38,6 +38,9 @@ def test_serving_report_measures_every_format_against_the_pickle(tmp_path, credi
     assert report["batch_calls"].between(1, 3).all()
     assert report["single_row_speedup"].iloc[0] == 1.0 and report["recommended"].sum() == 1
     assert not report.loc[report["recommended"], "reference"].any()
+    # no recommended format scores batches at less than half the pickle's rows/s (mlh predict serves it)
+    share = report["batch_rows_per_second"] / report["batch_rows_per_second"].iloc[0]
+    assert report["batch_ok"].tolist() == (share >= 0.5).tolist() and report.loc[report["recommended"], "batch_ok"].all()
     saved = json.loads((tmp_path / "serving_report.json").read_text())
     assert saved["schema_version"] == 1 and saved["reference"] == "pickle" and saved["budget_seconds"] is None
     assert saved["recommended"] in ("skops", "onnx") and len(saved["formats"]) == 3
