@@ -2,17 +2,17 @@
 the run or on an existing scheduler.
 
 ``open_engine(params)`` starts or connects (and prints the dashboard link), ``Engine.close()`` closes what it
-started and reports the cluster's health (no worker restarted, left paused or spilling). ``check_engine_params``
-refuses, before any step starts, an engine that cannot work: Dask not installed, a scheduler that does not
-answer or has no workers, an impossible worker count or memory. Library logs stay out of the notebooks:
-the cluster logs errors only and every call into it runs inside ``mlhelpers.core.quiet.quiet_libraries``.
+started and reports the cluster's health (``core.clusterhealth``: no worker restarted, left paused or spilling).
+``check_engine_params`` refuses, before any step starts, an engine that cannot work: Dask not installed, a
+scheduler that does not answer or has no workers, an impossible worker count or memory. Library logs stay out of
+the notebooks: the cluster logs errors only and every call into it runs inside
+``mlhelpers.core.quiet.quiet_libraries``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import resource
 import socket
 import time
 from dataclasses import dataclass, field
@@ -21,21 +21,16 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
+from mlhelpers.core.clusterhealth import cluster_health, health_table, worker_identity
 from mlhelpers.core.quiet import quiet_libraries
 
 __all__ = ["EngineError", "Engine", "open_engine", "start_local_cluster", "check_engine_params", "current_client",
-           "parse_memory", "sort_log_lines", "worker_count"]
+           "parse_memory", "worker_count"]
 
 CONNECT_SECONDS = 10         # a scheduler under load took more than 5 s to answer its first client
 PROBE_SECONDS = 2            # the plain TCP check before Dask is even imported
 WORKERS_SECONDS = 120        # a local cluster's workers registering with its scheduler (seconds under heavy load)
 MIN_WORKER_MEMORY = 256e6    # below this a worker cannot hold one partition and the pipeline's objects
-# Log lines that mean a worker ran out of memory (health check): the nanny's and the worker's own words.
-_MEMORY_TROUBLE = ("exceeded", "Restarting", "Killed", "SIGKILL", "memory limit", "Memory use is high")
-# Dask's own back-pressure, which a busy machine (a 2-core CI runner) can trigger and which the worker recovers from:
-# a pause until memory is handed back, a warning that memory is not yet returned to the OS. Counted apart and
-# shown; a worker still paused when the step ends is trouble (Engine.health's ``paused_workers``).
-_MEMORY_PRESSURE = ("Pausing worker", "Resuming worker", "Unmanaged memory use is high")
 _INSTALL = "install the dask extra: pip install -e '.[dask]' (dask, distributed, bokeh)"
 
 
@@ -167,26 +162,6 @@ def _machine_memory() -> int | None:
         return None
 
 
-def sort_log_lines(logs: list[dict[str, list[tuple[str, str]]]]) -> tuple[list[str], list[str]]:
-    """The lines of ``logs`` (``Client.get_worker_logs()`` results: address -> [(level, message)]) that the health
-    check reports, as "address: message": ``(flagged, pressure)``. Pressure: Dask's pause/resume and unmanaged-memory
-    warnings (``_MEMORY_PRESSURE``); flagged: every other warning or error, and memory trouble at any level."""
-    flagged, pressure = [], []
-    for per_worker in logs:
-        for address, lines in per_worker.items():
-            for level, message in lines:
-                line = f"{address}: {message.strip()[:200]}"
-                if level == "WARNING" and any(words in message for words in _MEMORY_PRESSURE):
-                    pressure.append(line)
-                elif level in ("WARNING", "ERROR", "CRITICAL") or any(words in message for words in _MEMORY_TROUBLE):
-                    flagged.append(line)
-    return flagged, pressure
-
-
-def _worker_status(dask_worker) -> str:
-    return dask_worker.status.name
-
-
 @dataclass(repr=False)
 class Engine:
     """An open engine: ``name`` (pandas | dask) and, for Dask, the client, the local cluster it started (None on an
@@ -231,27 +206,11 @@ class Engine:
         return self.summary().to_string()
 
     def health(self) -> dict[str, Any]:
-        """What a run asserts about the cluster: ``workers_unchanged`` (no worker restarted or replaced: the same
-        ``{address: (pid, nanny pid)}`` in ``workers_now`` as in ``identity``, taken when the engine opened),
-        ``memory_restarts`` and ``removed_workers`` (scheduler events), ``flagged_log_lines`` (warnings and
-        memory trouble in the workers' and nannies' logs), ``pressure_log_lines`` (Dask pausing and resuming a
-        worker, unmanaged memory not yet returned), ``paused_workers`` (still paused now), ``spilled_bytes`` and
-        ``worker_peak_mb`` (each worker's peak resident memory, the kernel's high-water mark)."""
+        """What a run asserts about the cluster (``clusterhealth.cluster_health``); {} for pandas."""
         if not self.is_dask:
             return {}
         with quiet_libraries():
-            events = self.client.run_on_scheduler(_scheduler_events)
-            logs = [self.client.get_worker_logs(), self.client.get_worker_logs(nanny=True)]
-            flagged, pressure = sort_log_lines(logs)
-            statuses = self.client.run(_worker_status)
-            spilled = self.client.run(_spilled_bytes)
-            peaks = self.client.run(_peak_mb)
-            now = _worker_identity(self.client)
-        return {"workers_unchanged": now == self.identity, "workers_now": now,
-                "memory_restarts": events["worker-restart-memory"],
-                "removed_workers": events["remove-worker"], "flagged_log_lines": flagged, "pressure_log_lines": pressure,
-                "paused_workers": sorted(address for address, status in statuses.items() if status == "paused"),
-                "spilled_bytes": int(sum(spilled.values())), "worker_peak_mb": {k: round(v, 1) for k, v in peaks.items()}}
+            return cluster_health(self.client, self.identity)
 
     def close(self) -> pd.DataFrame | None:
         """Close the client and the local cluster this engine started (an existing scheduler keeps running);
@@ -267,16 +226,7 @@ class Engine:
         if self._config is not None:
             self._config.__exit__(None, None, None)
         self.client = self.cluster = None
-        rows = {"workers restarted or lost": "none" if health["workers_unchanged"] and not health["memory_restarts"]
-                and not health["removed_workers"] else f"{len(health['memory_restarts']) + len(health['removed_workers'])} event(s)",
-                "workers paused at the end": len(health["paused_workers"]),
-                "bytes spilled to disk": health["spilled_bytes"],
-                "peak memory per worker (MB)": ", ".join(f"{v:.0f}" for v in health["worker_peak_mb"].values()),
-                "warnings in the workers' logs": len(health["flagged_log_lines"]),
-                "first warning": health["flagged_log_lines"][0] if health["flagged_log_lines"] else "none",
-                "memory pressure notices (recovered)": len(health["pressure_log_lines"]),
-                "seconds open": round(time.perf_counter() - self.started, 1)}
-        return pd.DataFrame({"value": list(rows.values())}, index=list(rows))
+        return health_table(health, time.perf_counter() - self.started)
 
     def __enter__(self) -> "Engine":
         return self
@@ -314,7 +264,7 @@ def open_engine(params) -> Engine:
 
         client.register_plugin(ReleaseMemory(), name=PLUGIN_NAME)  # freed memory back to the system after each task
         engine = Engine("dask", client=client, cluster=cluster, _config=config)
-        engine.identity = _worker_identity(client)
+        engine.identity = worker_identity(client)
     return engine
 
 
@@ -341,26 +291,3 @@ def current_client():
                           "or set engine: pandas.") from None
 
 
-def _worker_identity(client) -> dict[str, tuple[int, int | None]]:
-    """``{worker address: (worker pid, nanny pid)}``: a restarted worker gets a new address and pid."""
-    pids = client.run(os.getpid)
-    nannies = client.run(os.getpid, nanny=True) if client.scheduler_info()["workers"] else {}
-    return {address: (pid, nannies.get(address)) for address, pid in pids.items()}
-
-
-def _scheduler_events(dask_scheduler) -> dict[str, list]:
-    # Filtered on the scheduler: client.get_events() with no topic fails to serialize after a broadcast
-    # scatter (its "replicate-add" events hold WorkerState objects).
-    restarts = [dict(message) for _, message in dask_scheduler.get_events("worker-restart-memory")]
-    removed = [{key: str(value) for key, value in message.items()} for _, message in dask_scheduler.get_events("all")
-               if isinstance(message, dict) and message.get("action") == "remove-worker"]
-    return {"worker-restart-memory": restarts, "remove-worker": removed}
-
-
-def _spilled_bytes(dask_worker) -> int:
-    metrics = getattr(dask_worker.data, "cumulative_metrics", {})
-    return int(metrics.get(("disk-write", "bytes"), 0))
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from mlhelpers.core.engine import (EngineError, check_engine_params, open_engine, parse_memory, sort_log_lines,
-                                   worker_count)
+from mlhelpers.core.clusterhealth import sort_log_lines
+from mlhelpers.core.engine import EngineError, check_engine_params, open_engine, parse_memory, worker_count
 from mlhelpers.core.params import validate_params
 
 
