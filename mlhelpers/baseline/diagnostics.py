@@ -268,6 +268,14 @@ class LearningCurveCheck:
         return self.verdict
 
 
+def _no_curve(zoo: ZooResult, verdict: str) -> LearningCurveCheck:
+    """A check without a curve (an empty table), whose verdict says why; noted on the zoo."""
+    zoo.notes["learning_curve"] = verdict
+    return LearningCurveCheck(table=pd.DataFrame(columns=["train_rows", "train_mean", "validation_mean",
+                                                          "validation_std"]),
+                              verdict=verdict, metric=zoo.data.primary_metric)
+
+
 def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int = 3,
                          seconds: float | None = None) -> LearningCurveCheck:
     """Would more data help? Fit the selected model on growing shares of (a sample of at most
@@ -290,12 +298,8 @@ def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int =
         shares = (0.1 + 0.25 + 0.5 + 1.0) * (folds - 1) / folds + 4 / folds  # rows fitted and scored per max_rows
         affordable = int((seconds / folds - 4 * 3 * CALL_SECONDS) / (per_row * shares))
         if affordable < min(MIN_CURVE_ROWS, len(train_rows)):
-            verdict = (f"skipped: a learning curve on at least {MIN_CURVE_ROWS} rows needs more than the "
-                       f"{seconds:.0f} s the time budget allows")
-            zoo.notes["learning_curve"] = verdict
-            return LearningCurveCheck(table=pd.DataFrame(columns=["train_rows", "train_mean", "validation_mean",
-                                                                   "validation_std"]),
-                                      verdict=verdict, metric=data.primary_metric)
+            return _no_curve(zoo, f"skipped: a learning curve on at least {MIN_CURVE_ROWS} rows needs more than the "
+                                  f"{seconds:.0f} s the time budget allows")
         if affordable < min(max_rows, len(train_rows)):
             zoo.notes["learning_curve"] = (f"on {affordable:,} rows instead of {min(max_rows, len(train_rows)):,}: "
                                            f"the time budget allows {seconds:.0f} s")
@@ -316,12 +320,8 @@ def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int =
                 scoring=make_scorer_for(data.primary_metric, data.n_classes), shuffle=True,
                 random_state=zoo.seed, error_score=np.nan, n_jobs=1, params=fit_params(spec, y) or None)
         except ValueError:  # every fit failed: rare classes missing from its subsets (XGBoost needs them all)
-            verdict = ("not computed: every fit failed on the curve's subsets (with classes this rare a subset "
-                       "misses some, and the model needs every class)")
-            zoo.notes["learning_curve"] = verdict
-            return LearningCurveCheck(table=pd.DataFrame(columns=["train_rows", "train_mean", "validation_mean",
-                                                                   "validation_std"]),
-                                      verdict=verdict, metric=data.primary_metric)
+            return _no_curve(zoo, "not computed: every fit failed on the curve's subsets (with classes this rare a "
+                                  "subset misses some, and the model needs every class)")
     sign = -1.0 if data.primary_metric in LOWER_IS_BETTER else 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # sizes where every fit failed give NaN, handled below
