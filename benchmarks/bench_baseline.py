@@ -147,7 +147,7 @@ def run_step(name: str, rows: int | None, out_dir: Path) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mlhelpers.baseline import crossval, diagnostics, results, splits, tuning
+    from mlhelpers.baseline import crossval, diagnostics, learning, results, splits, tuning
     from mlhelpers.core.artifacts import save_figure
     from mlhelpers.core.params import Params
 
@@ -176,8 +176,8 @@ def run_step(name: str, rows: int | None, out_dir: Path) -> dict:
                     "baseline", "pi")
         seconds["permutation_importance"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        check = diagnostics.learning_curve_check(zoo)
-        save_figure(diagnostics.plot_learning_curve(check).figure, run_dir, "baseline", "lc")
+        check = learning.learning_curve_check(zoo)
+        save_figure(learning.plot_learning_curve(check).figure, run_dir, "baseline", "lc")
         seconds["learning_curve"] = time.perf_counter() - mark
         plt.close("all")
     seconds["total"] = time.perf_counter() - started

@@ -1,5 +1,5 @@
-"""Diagnostics of the selected model: out-of-fold plots, the threshold table, permutation importances
-and the learning curve.
+"""Diagnostics of the selected model: out-of-fold plots, the threshold table and permutation importances (the
+learning curve is ``mlhelpers.baseline.learning``).
 
 Everything here uses the training rows only (out-of-fold predictions, validation folds) of the
 ``ZooResult`` from ``mlhelpers.baseline.crossval.run_zoo``; the test rows stay unseen.
@@ -8,24 +8,20 @@ Everything here uses the training rows only (out-of-fold predictions, validation
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from mlhelpers.baseline.budget import capped_rows
 from mlhelpers.baseline.results import choose_threshold
 from mlhelpers.baseline.crossval import ZooResult, native_threads
-from mlhelpers.core.metrics import LOWER_IS_BETTER, make_scorer_for
-from mlhelpers.core.models import build_pipeline, fit_params
+from mlhelpers.core.metrics import make_scorer_for
 
 __all__ = ["threshold_table", "plot_diagnostics", "permutation_importances", "plot_importances",
-           "learning_curve_check", "plot_learning_curve"]
+           "diagnostic_seconds", "per_row_seconds", "CALL_SECONDS"]
 
 PLOT_ROWS = 200_000   # out-of-fold rows drawn in the diagnostics figure (a seeded sample above: the threshold
 #                       panel scores 49 thresholds, 70 s on 2.6M rows; the chosen threshold uses every row)
 MIN_IMPORTANCE_ROWS = 200  # fewer validation rows than this in the time left: permutation importance is skipped
-MIN_CURVE_ROWS = 500       # likewise for the learning curve's largest size
 CALL_SECONDS = 0.02        # a pipeline call's fixed cost (column transformer, checks), whatever its rows
 # A diagnostic explains the models, so under a time budget each (permutation importance, learning curve) spends at
 # most this share of what fitting them took (``zoo.seconds``: zoo, tuning, ablation), and at least the floor. On
@@ -43,7 +39,7 @@ def diagnostic_seconds(zoo: ZooResult, seconds: float | None) -> float | None:
     return min(seconds, max(DIAGNOSTIC_MIN_SECONDS, DIAGNOSTIC_SHARE * zoo.seconds))
 
 
-def _per_row(seconds: list[float], rows: float) -> float:
+def per_row_seconds(seconds: list[float], rows: float) -> float:
     """Seconds per row of a cross-validation's fits or predictions (summed over its folds)."""
     return float(np.sum(seconds)) / max(rows, 1.0)
 
@@ -209,7 +205,7 @@ def permutation_importances(zoo: ZooResult, *, max_rows: int = 2000, n_repeats: 
         val_rows = val_rows[np.isin(val_rows, result.rows)]  # the rows its last fold validated
     seconds = diagnostic_seconds(zoo, seconds)
     if seconds is not None:
-        per_row = _per_row(result.predict_seconds, result.train_rows)
+        per_row = per_row_seconds(result.predict_seconds, result.train_rows)
         for repeats in dict.fromkeys([n_repeats, min(n_repeats, FEWER_REPEATS)]):
             calls = repeats * data.X.shape[1] + 1
             affordable = int((seconds / calls - CALL_SECONDS) / max(per_row, 1e-9))
@@ -253,111 +249,4 @@ def plot_importances(table: pd.DataFrame, ax=None, top: int = 20):
     ax.barh(shown["feature"].astype(str), shown["importance_mean"], xerr=shown["importance_std"])
     ax.set(xlabel="drop in score when shuffled",
            title="permutation importance" + (" skipped (time budget)" if table.empty else ""))
-    return ax
-
-
-@dataclass
-class LearningCurveCheck:
-    """Validation score of the selected model against training rows, and the verdict."""
-
-    table: pd.DataFrame
-    verdict: str
-    metric: str
-
-    def __repr__(self) -> str:
-        return self.verdict
-
-
-def _no_curve(zoo: ZooResult, verdict: str) -> LearningCurveCheck:
-    """A check without a curve (an empty table), whose verdict says why; noted on the zoo."""
-    zoo.notes["learning_curve"] = verdict
-    return LearningCurveCheck(table=pd.DataFrame(columns=["train_rows", "train_mean", "validation_mean",
-                                                          "validation_std"]),
-                              verdict=verdict, metric=zoo.data.primary_metric)
-
-
-def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int = 3,
-                         seconds: float | None = None) -> LearningCurveCheck:
-    """Would more data help? Fit the selected model on growing shares of (a sample of at most
-    ``max_rows``) training rows and compare the validation score at the last two sizes.
-
-    Verdict: still rising by more than its spread across folds means more data would likely help.
-    ``seconds`` (what the time budget leaves; None: no limit; capped by ``diagnostic_seconds``) lowers
-    ``max_rows`` to what the model's measured fit speed allows, or skips below ``MIN_CURVE_ROWS`` rows (the verdict
-    says so).
-    """
-    from sklearn.model_selection import KFold, StratifiedKFold, learning_curve
-
-    data, result = zoo.data, zoo.best
-    train_rows = zoo.split.positions(data.X)
-    seconds = diagnostic_seconds(zoo, seconds)
-    if seconds is not None:
-        fit_rows = sum(len(fit) for fit, _ in zoo.split.folds) * result.train_rows / len(train_rows)
-        per_row = (_per_row(result.fit_seconds, fit_rows)
-                   + _per_row(result.predict_seconds, result.train_rows) * 2)  # training and validation scores
-        shares = (0.1 + 0.25 + 0.5 + 1.0) * (folds - 1) / folds + 4 / folds  # rows fitted and scored per max_rows
-        affordable = int((seconds / folds - 4 * 3 * CALL_SECONDS) / (per_row * shares))
-        if affordable < min(MIN_CURVE_ROWS, len(train_rows)):
-            return _no_curve(zoo, f"skipped: a learning curve on at least {MIN_CURVE_ROWS} rows needs more than the "
-                                  f"{seconds:.0f} s the time budget allows")
-        if affordable < min(max_rows, len(train_rows)):
-            zoo.notes["learning_curve"] = (f"on {affordable:,} rows instead of {min(max_rows, len(train_rows)):,}: "
-                                           f"the time budget allows {seconds:.0f} s")
-            max_rows = affordable
-    classification = data.task == "classification"
-    if len(train_rows) > max_rows:  # stratified: a plain draw can leave out a rare class, and XGBoost then fails
-        order = capped_rows(data.y[train_rows] if classification else None, len(train_rows), zoo.seed)
-        train_rows = np.sort(train_rows[order[:max_rows]])
-    X, y = data.X.iloc[train_rows], data.y[train_rows]
-    cv = (StratifiedKFold(folds, shuffle=True, random_state=zoo.seed) if classification
-          else KFold(folds, shuffle=True, random_state=zoo.seed))
-    spec = zoo.spec()
-    with warnings.catch_warnings(), native_threads(len(X), zoo.n_jobs):
-        warnings.simplefilter("ignore")
-        try:
-            sizes, train_scores, val_scores = learning_curve(
-                build_pipeline(spec), X, y, train_sizes=[0.1, 0.25, 0.5, 1.0], cv=cv,
-                scoring=make_scorer_for(data.primary_metric, data.n_classes), shuffle=True,
-                random_state=zoo.seed, error_score=np.nan, n_jobs=1, params=fit_params(spec, y) or None)
-        except ValueError:  # every fit failed: rare classes missing from its subsets (XGBoost needs them all)
-            return _no_curve(zoo, "not computed: every fit failed on the curve's subsets (with classes this rare a "
-                                  "subset misses some, and the model needs every class)")
-    sign = -1.0 if data.primary_metric in LOWER_IS_BETTER else 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # sizes where every fit failed give NaN, handled below
-        table = pd.DataFrame({"train_rows": sizes, "train_mean": sign * np.nanmean(train_scores, axis=1),
-                              "validation_mean": sign * np.nanmean(val_scores, axis=1),
-                              "validation_std": np.nanstd(val_scores, axis=1)})
-    metric = data.primary_metric
-    sampled = (f" (on a {len(train_rows):,}-row sample of the {len(zoo.split.train_index):,} training rows)"
-               if len(train_rows) < len(zoo.split.train_index) else "")
-    if table["validation_mean"].isna().any() or len(table) < 2:
-        verdict = "not enough rows for a learning curve (some fits failed on tiny subsets)"
-    else:
-        gain = sign * (table["validation_mean"].iloc[-1] - table["validation_mean"].iloc[-2])
-        noise = max(float(table["validation_std"].iloc[-1]), 1e-3)
-        if gain > noise:
-            verdict = (f"more data would likely help: {metric} still improves by {gain:.4f} from "
-                       f"{sizes[-2]} to {sizes[-1]} rows (fold spread {noise:.4f}){sampled}")
-        else:
-            verdict = (f"more data is unlikely to help much: {metric} changes by {gain:+.4f} from {sizes[-2]} to "
-                       f"{sizes[-1]} rows, within the fold spread {noise:.4f}{sampled}; better features matter more")
-    return LearningCurveCheck(table=table, verdict=verdict, metric=metric)
-
-
-def plot_learning_curve(check: LearningCurveCheck, ax=None):
-    """Training and validation score against training rows, with the verdict as title."""
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.subplots(figsize=(6, 4))[1]
-    table = check.table
-    if table.empty:
-        why = "skipped (time budget)" if check.verdict.startswith("skipped") else "not computed (every fit failed)"
-        ax.set(title=f"learning curve {why}", xlabel="training rows", ylabel=check.metric)
-        return ax
-    ax.plot(table["train_rows"], table["train_mean"], marker="o", label="training")
-    ax.errorbar(table["train_rows"], table["validation_mean"], yerr=table["validation_std"], marker="o",
-                label="validation")
-    ax.set(xscale="log", xlabel="training rows", ylabel=check.metric, title="learning curve")
-    ax.legend()
     return ax

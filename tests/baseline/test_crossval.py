@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlhelpers.baseline import BaselineError, budget, crossval, diagnostics, results, selection, splits
+from mlhelpers.baseline import BaselineError, budget, crossval, diagnostics, learning, results, selection, splits
 from mlhelpers.baseline.results import LeakageWarning
 from mlhelpers.core.models import build_pipeline
 
@@ -230,7 +230,7 @@ def test_tiny_data_runs_the_whole_zoo(credit, quick_zoo):
     tiny = credit.sample(50, random_state=3)
     zoo = quick_zoo(tiny, models=["dummy", "linear", "random_forest", "hist_gradient_boosting", "xgboost"])
     assert len(zoo.leaderboard) == 5 and zoo.leaderboard["roc_auc_mean"].notna().all()
-    assert diagnostics.learning_curve_check(zoo).verdict
+    assert learning.learning_curve_check(zoo).verdict
     assert len(diagnostics.permutation_importances(zoo)) == 13
 
 

@@ -7,7 +7,7 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from mlhelpers.baseline import crossval, diagnostics, splits  # noqa: E402
+from mlhelpers.baseline import crossval, diagnostics, learning, splits  # noqa: E402
 from mlhelpers.core.params import PROJECT_ROOT  # noqa: E402
 
 
@@ -21,10 +21,10 @@ def test_binary_diagnostics_threshold_and_learning_curve(tmp_path, small, quick_
     table = diagnostics.threshold_table(zoo)
     assert list(table.index) == ["default", "chosen"]
     assert table.loc["chosen", "balanced_accuracy"] >= table.loc["default", "balanced_accuracy"]
-    check = diagnostics.learning_curve_check(zoo, max_rows=600)
+    check = learning.learning_curve_check(zoo, max_rows=600)
     assert check.table["train_rows"].is_monotonic_increasing and check.table["train_rows"].iloc[-1] == 400
     assert "data" in check.verdict and "(on a 600-row sample of the 800 training rows)" in check.verdict
-    assert diagnostics.plot_learning_curve(check).get_title() == "learning curve"
+    assert learning.plot_learning_curve(check).get_title() == "learning curve"
     assert diagnostics.plot_importances(diagnostics.permutation_importances(zoo)).get_title() == "permutation importance"
     plt.close("all")
 
@@ -34,9 +34,9 @@ def test_diagnostics_fit_in_the_seconds_the_budget_leaves(small, quick_zoo):
     skipped = diagnostics.permutation_importances(zoo, seconds=0.0)
     assert skipped.empty and zoo.notes["permutation_importance"].startswith("skipped: ")
     assert diagnostics.plot_importances(skipped).get_title() == "permutation importance skipped (time budget)"
-    check = diagnostics.learning_curve_check(zoo, seconds=0.0)
+    check = learning.learning_curve_check(zoo, seconds=0.0)
     assert check.table.empty and check.verdict.startswith("skipped: a learning curve on at least 500 rows")
-    assert diagnostics.plot_learning_curve(check).get_title() == "learning curve skipped (time budget)"
+    assert learning.plot_learning_curve(check).get_title() == "learning curve skipped (time budget)"
     assert "learning curve" in zoo.budget_summary().index and zoo.budget_summary().index[-1] == "whole step so far"
     plt.close("all")
 
@@ -85,10 +85,10 @@ def test_a_learning_curve_whose_every_fit_fails_is_reported_not_raised(prepared)
     data = prepared(rodents, target="species_id")
     split = splits.make_split(data, cv_folds=3, seed=0)
     zoo = crossval.run_zoo(data, split, models=["xgboost"], seed=0, n_jobs=1, time_budget_seconds=6)
-    check = diagnostics.learning_curve_check(zoo, max_rows=1500)
+    check = learning.learning_curve_check(zoo, max_rows=1500)
     assert check.table.empty and check.verdict.startswith("not computed: every fit failed on the curve's subsets")
     assert zoo.notes["learning_curve"] == check.verdict
-    assert diagnostics.plot_learning_curve(check).get_title() == "learning curve not computed (every fit failed)"
+    assert learning.plot_learning_curve(check).get_title() == "learning curve not computed (every fit failed)"
     plt.close("all")
 
 
