@@ -18,7 +18,7 @@ from typing import Any
 from mlhelpers.core.artifacts import SWEEP, write_json
 from mlhelpers.core.paramfile import parse_overrides, read_params_file
 from mlhelpers.core.params import Params, ParamsError, validate_params
-from mlhelpers.export.tracking import end_parent_run, start_parent_run
+from mlhelpers.export.parent_runs import end_parent_run, start_parent_run
 from mlhelpers.pipeline import NOTEBOOKS_DIR, new_run_dir, run_pipeline
 from mlhelpers.runs import headline_metric
 

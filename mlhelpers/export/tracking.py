@@ -27,7 +27,7 @@ from mlhelpers.formats.served import load_served_file, predict_rows, served_mode
 
 __all__ = ["TrackingResult", "served_model", "model_signature", "log_export_run", "log_run", "log_model",
            "compare_logged_model", "logged_input", "served_predictions", "compare_predictions", "open_store",
-           "local_store_paths", "start_parent_run", "end_parent_run"]
+           "local_store_paths"]
 
 _MODEL_CODE = '''"""MLflow model from code: the mlhelpers pipeline behind input-schema checks."""
 from mlflow.models import set_model
@@ -245,37 +245,6 @@ def compare_predictions(result: TrackingResult, served: pd.DataFrame, pipeline, 
                          "max_abs_diff": [float(np.max(np.abs(served[numbers].to_numpy(float)
                                                               - expected[numbers].to_numpy(float))))]},
                         index=[result.model_uri])
-
-
-def start_parent_run(tracking_uri: str, experiment: str, name: str, params: dict[str, Any]) -> str:
-    """Open the MLflow run a sweep's variants log under (their ``mlflow_parent_run_id``), named ``name``, with
-    ``params`` (the grid) logged; return its id. It stays open until ``end_parent_run``."""
-    with quiet_libraries():
-        import mlflow
-        from mlflow import MlflowClient
-
-        previous_uri = mlflow.get_tracking_uri()
-        try:
-            experiment_id = open_store(tracking_uri, experiment)
-            client = MlflowClient(tracking_uri)
-            run = client.create_run(experiment_id, run_name=name, tags={"mlhelpers.sweep": name})
-            for key, value in params.items():
-                client.log_param(run.info.run_id, key, str(value)[:6000])
-            return run.info.run_id
-        finally:
-            mlflow.set_tracking_uri(previous_uri)
-
-
-def end_parent_run(tracking_uri: str, run_id: str, failed: int, total: int, interrupted: bool = False) -> None:
-    """Close a sweep's parent run: FINISHED when every variant succeeded, FAILED when one failed, KILLED when the
-    sweep was interrupted; with the counts as metrics."""
-    with quiet_libraries():
-        from mlflow import MlflowClient
-
-        client = MlflowClient(tracking_uri)
-        client.log_metric(run_id, "variants_failed", failed)
-        client.log_metric(run_id, "variants", total)
-        client.set_terminated(run_id, "KILLED" if interrupted else "FINISHED" if failed == 0 else "FAILED")
 
 
 def _experiment_id(name: str, tracking_uri: str) -> str:

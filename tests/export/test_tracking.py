@@ -19,8 +19,8 @@ import pytest
 
 from mlhelpers.core.params import validate_params
 from mlhelpers.core.schema import check_rows
-from mlhelpers.export.tracking import (compare_logged_model, end_parent_run, local_store_paths, log_export_run,
-                                       model_signature, start_parent_run)
+from mlhelpers.export.parent_runs import end_parent_run, start_parent_run
+from mlhelpers.export.tracking import compare_logged_model, local_store_paths, log_export_run, model_signature
 from mlhelpers.formats.parity import PROBA_ATOL
 from mlhelpers.formats.served import predict_rows
 
