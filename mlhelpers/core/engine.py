@@ -100,8 +100,11 @@ def _check_speaks_dask(address: str) -> None:
         with quiet_libraries(), ThreadPoolExecutor(max_workers=1) as thread:
             answer = thread.submit(asyncio.run, identity()).result()
     except Exception as exc:  # any failure means the same to the user: not a Dask scheduler at that address
+        # Dask reads another protocol's reply as a message of exabytes: its MemoryError says nothing to a user
+        why = ("it accepts connections but speaks another protocol: a web server or a proxy?"
+               if isinstance(exc, MemoryError) else type(exc).__name__)
         raise EngineError(f"dask_scheduler: {address} does not answer as a Dask scheduler "
-                          f"({type(exc).__name__}); check the address (the scheduler's port, usually 8786).") from None
+                          f"({why}); check the address (the scheduler's port, usually 8786).") from None
     if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
         kind = answer.get("type") if isinstance(answer, dict) else type(answer).__name__
         raise EngineError(f"dask_scheduler: {address} answers as a Dask {kind}, not a scheduler; give the "

@@ -121,3 +121,25 @@ def test_the_health_check_tells_dask_back_pressure_from_trouble():
                        f"{nanny}: Worker {worker} (pid=4242) exceeded 95% memory budget. Restarting..."]
     assert [line.split(": ", 1)[1].split(".")[0] for line in pressure] == [
         "Worker is at 81% memory usage", "Worker is at 52% memory usage", "Unmanaged memory use is high"]
+
+
+def test_a_port_that_answers_in_another_protocol_says_so_not_memory_error():
+    # a proxy that answers every connection at once (as this machine's outbound one does): Dask reads its first
+    # bytes as the length of a message of exabytes and raises MemoryError, which the message named before
+    import socketserver
+    import threading
+
+    class Replies(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Replies)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(EngineError, match=f"{address} does not answer as a Dask scheduler \\(it accepts "
+                                              "connections but speaks another protocol: a web server or a proxy\\?\\)"):
+            check_engine_params("dask", dask_scheduler=address)
+    finally:
+        server.shutdown()
+        server.server_close()
