@@ -24,6 +24,9 @@ __all__ = ["LazyTable", "LazyReadError", "read_lazy", "pandas_like", "sklearn_fr
 
 LAZY_FORMATS = ("parquet", "csv")
 CSV_BLOCKSIZE = "64MB"       # uncompressed CSV is cut into blocks of this size (one partition each)
+MIN_PARTITIONS = 3           # the baseline holds out whole partitions: training, validation and test need one each
+SMALL_TABLE_BYTES = 64e6     # data files this small that read as fewer partitions are cut into SMALL_TABLE_PARTITIONS
+SMALL_TABLE_PARTITIONS = 10
 
 
 class LazyReadError(ValueError):
@@ -54,8 +57,9 @@ def read_lazy(path: str | Path, query: str | None = None) -> LazyTable:
     dialect of the first file (``mlhelpers.core.io.sniff_csv``), the same missing markers as the pandas
     engine, numbers as floats (a later block may hold the first missing value of an integer column), lines
     ending at "\n" when a field holds a bare "\r" (``mlhelpers.core.readers.line_ends``).
-    Raises ``LazyReadError`` for formats Dask cannot split (Excel, JSON lines, databases) and files whose
-    columns differ.
+    A table under ``SMALL_TABLE_BYTES`` on disk that reads as fewer than ``MIN_PARTITIONS`` partitions is cut into
+    ``SMALL_TABLE_PARTITIONS`` by rows. Raises ``LazyReadError`` for formats Dask cannot split (Excel, JSON lines,
+    databases) and files whose columns differ.
     """
     import dask.dataframe as dd
 
@@ -80,6 +84,10 @@ def read_lazy(path: str | Path, query: str | None = None) -> LazyTable:
                             **_csv_line_ends(files))
         frame.columns = [str(name).strip() for name in frame.columns]
         rows, lengths = None, None
+    if frame.npartitions < MIN_PARTITIONS and sum(f.stat().st_size for f in files) <= SMALL_TABLE_BYTES:
+        # one small file (a compressed CSV, a Parquet file of one row group) is one partition: its rows are cut,
+        # not its bytes (a CSV block cut inside a quoted field would break rows), in order and lazily
+        frame = frame.repartition(npartitions=SMALL_TABLE_PARTITIONS)
     if lengths is not None and len(lengths) != frame.npartitions:  # big files split by row groups
         lengths = None
     return LazyTable(frame=frame, files=files, format=kind, rows=rows, lengths=lengths,
@@ -271,13 +279,18 @@ def _smallest(table: LazyTable, pieces: list[pd.DataFrame], n: int, expected: in
     return pandas_like(sample, table.object_bools)
 
 
+def too_few_partitions(npartitions: int) -> str:
+    return (f"the data has {npartitions} partition(s); engine: dask holds out whole partitions (test and "
+            f"validation), so it needs at least {MIN_PARTITIONS}: split the data into more files (a compressed CSV "
+            "or a Parquet file of one row group is one partition), or use engine: pandas.")
+
+
 def partition_split(npartitions: int, test_size: float, seed: int, valid_size: float = 0.1) -> dict[str, list[int]]:
     """Partitions for training, validation (early stopping) and the held-out test, by a seeded permutation:
     ``test_size`` of them held out (at least one), ``valid_size`` for validation (at least one), the rest
     for training (at least one). Raises ``LazyReadError`` below three partitions."""
-    if npartitions < 3:
-        raise LazyReadError(f"the data has {npartitions} partition(s); engine: dask holds out whole partitions "
-                            "(test and validation), so it needs at least 3: split the data into more files.")
+    if npartitions < MIN_PARTITIONS:
+        raise LazyReadError(too_few_partitions(npartitions))
     order = np.random.default_rng(seed).permutation(npartitions)
     n_test = min(max(1, round(test_size * npartitions)), npartitions - 2)
     n_valid = min(max(1, round(valid_size * npartitions)), npartitions - n_test - 1)

@@ -241,6 +241,8 @@ def check_table(params: Params, source: str = "params") -> dict[str, Any] | None
         from mlhelpers.core import lazy
 
         table = lazy.read_lazy(params.data_file)
+        if table.npartitions < lazy.MIN_PARTITIONS:
+            raise ParamsError(f"{source}: key 'data_path': {lazy.too_few_partitions(table.npartitions)}")
         frame = lazy.pandas_like(table.frame[[params.target]].compute(), table.object_bools)
     else:
         frame = load_table(params.data_file, query=params.data_query, sheet=params.data_sheet)

@@ -10,6 +10,7 @@ import pytest
 from mlhelpers.core import colstats, lazy
 from mlhelpers.core.hashsample import hash_sample
 from mlhelpers.core.io import load_table
+from mlhelpers.core.params import ParamsError, check_table, validate_params
 
 
 @pytest.fixture(autouse=True)
@@ -117,3 +118,21 @@ def test_scikit_learn_gets_objects_with_nan():
         assert out[name].dtype == object and isinstance(out[name].iloc[1], float) and np.isnan(out[name].iloc[1])
     pandas = lazy.pandas_like(frame, object_bools=("b",))  # as the pandas engine reads it: NaN (io.missing_as_nan)
     assert np.isnan(pandas["s"].iloc[1]) and pandas["b"].dtype == object and np.isnan(pandas["b"].iloc[1])
+
+
+def test_one_small_file_is_cut_into_partitions_by_rows(credit, tmp_path, monkeypatch):
+    # causaldata's mortgages as one 5 MB CSV read as one partition, and the baseline stopped after the explore step:
+    # "the data has 1 partition(s)"; its rows are now cut (not its bytes: a block may not end inside a quoted field)
+    path = tmp_path / "credit.csv.gz"
+    credit.to_csv(path, index=False)
+    table = lazy.read_lazy(path)
+    assert table.npartitions == lazy.SMALL_TABLE_PARTITIONS and table.lengths is None
+    read = table.frame.compute()
+    assert read.index.tolist() == list(range(len(credit))) and read["Status"].tolist() == credit["Status"].tolist()
+    # a big one stays as it is, and `mlh validate` refuses it under engine: dask before any step starts
+    monkeypatch.setattr(lazy, "SMALL_TABLE_BYTES", 0)
+    assert lazy.read_lazy(path).npartitions == 1
+    params = validate_params({"data_path": str(path), "target": "Status", "engine": "dask"}, check_data=False)
+    with pytest.raises(ParamsError, match=r"key 'data_path': the data has 1 partition\(s\); engine: dask holds out "
+                                          r"whole partitions .* needs at least 3: split the data into more files"):
+        check_table(params)
