@@ -19,8 +19,7 @@ from typing import Any, Callable, Iterator
 
 from mlhelpers.core.artifacts import MANIFEST, STEPS
 from mlhelpers.core.params import ParamsError
-from mlhelpers.core.provenance import changed_message, recorded_fingerprint
-from mlhelpers.core.tables import file_sha256
+from mlhelpers.core.provenance import changed_message, data_fingerprint, recorded_fingerprint
 
 __all__ = ["Interrupted", "process_record", "shown_status", "read_manifest", "stop_signals", "run_interruptibly",
            "check_based_on"]
@@ -189,6 +188,6 @@ def check_based_on(based_on: Path, steps: list[str], data_file: Path | None) -> 
     reference = recorded_fingerprint(based_on)
     if data_file is not None and reference is not None:
         then, source = reference
-        now = file_sha256(data_file)
+        now = data_fingerprint(data_file)["sha256"]  # a folder or glob of files too, as the run recorded it
         if now != then["sha256"]:
             raise ParamsError(f"--from {based_on}: " + changed_message(data_file, then["sha256"], now, source))

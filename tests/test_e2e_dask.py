@@ -64,10 +64,11 @@ def dask_run(wide_parts, tmp_path_factory):
     work = tmp_path_factory.mktemp("dask_e2e")
     params = work / "credit_dask.yaml"
     # the cheapest run that still shows every point: two models (the zoo's XGBoost is the full-data model's twin),
-    # two folds, a short serving measurement; the note is left to explore (free text) and out of the models
+    # two folds, no tuning stage, a short serving measurement; the note is left to explore (free text) and out of
+    # the models
     params.write_text(f"data_path: {folder}\ntarget: Status\nengine: dask\ndask_workers: 2\n"
                       f"dask_worker_memory: {WORKER_MEMORY}\ndask_sample_rows: 2000\nmodels: [dummy, xgboost]\n"
-                      "cv_folds: 2\nserving_budget_seconds: 3\ndrop_columns: [note]\n")
+                      "cv_folds: 2\ntune_seconds: 0\nserving_budget_seconds: 3\ndrop_columns: [note]\n")
     done = subprocess.run(MLH + ["run", str(params), "--runs-root", str(work / "runs"),
                                  "--set", f"mlflow_tracking_uri=sqlite:///{work / 'runs' / 'mlflow.db'}"],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1500)
@@ -113,6 +114,9 @@ def test_every_step_reports_a_healthy_cluster_and_exact_counts(dask_run, wide_pa
     assert board["trained_on"].str.startswith("full data").sum() == 1
     metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
     assert metrics["holdout"]["rows"] > 0 and metrics["test"]["roc_auc"] > 0.75
+    # export took its rows from the baseline's saved samples (no pass of its own over the 80 files)
+    samples = json.loads((run_dir / "baseline" / "model_spec.json").read_text())["samples"]
+    assert samples["rows"]["test"] == metrics["n_test"] == len(pd.read_parquet(run_dir / samples["test"]))
 
 
 @pytest.fixture(scope="module")

@@ -129,6 +129,18 @@ def test_from_refuses_data_that_changed_since_that_run(tmp_path):
         check_based_on(earlier, ["baseline"], data_file)
 
 
+def test_from_checks_a_folder_of_files_too(tmp_path, credit_parts):
+    """A folder of Parquet files (engine dask's data) is fingerprinted as the run recorded it: once it raised
+    IsADirectoryError, so `mlh run --steps export --from` failed for every partitioned table."""
+    folder = tmp_path / "parts"
+    shutil.copytree(credit_parts, folder)
+    earlier = _earlier_run(tmp_path / "run", {"explore": "succeeded"}, data_file=folder)
+    check_based_on(earlier, ["baseline"], folder)
+    shutil.copy(folder / "part.0.parquet", folder / "part.4.parquet")
+    with pytest.raises(ParamsError, match=r"--from .*run: the data changed since the run started \(sha256 "):
+        check_based_on(earlier, ["baseline"], folder)
+
+
 def test_mlh_run_refuses_such_a_from_before_creating_a_run_folder(tmp_path, capsys):
     failed = _earlier_run(tmp_path / "earlier", {"explore": "succeeded", "baseline": "failed"})
     runs_root = tmp_path / "runs"

@@ -23,7 +23,7 @@ from mlhelpers.baseline import BaselineError
 from mlhelpers.baseline.crossval import XGB_EARLY_STOPPING, XGB_MAX_TREES, ZooResult
 from mlhelpers.baseline.inputs import BaselineData, load_baseline_data, prepare_baseline_data
 from mlhelpers.baseline.trainmemory import bytes_per_training_row, fit_partitions, worker_room
-from mlhelpers.core import engine, lazy
+from mlhelpers.core import engine, hashsample, lazy
 from mlhelpers.core.artifacts import read_artifact
 from mlhelpers.core.classes import merge_rare_classes
 from mlhelpers.core.metrics import LOWER_IS_BETTER, scores
@@ -45,6 +45,8 @@ class DaskInputs:
     partitions: dict[str, list[int]]
     sample_rows: int
     conversions: dict[str, dict[str, Any]] = field(default_factory=dict)  # eda.json's, applied on every partition
+    sample: pd.DataFrame | None = None  # the zoo's sample as drawn (before conversions): export reads it back
+    target_missing: int = 0            # rows of the whole table with a missing target (eda.json)
 
     def summary(self) -> pd.DataFrame:
         lengths = lazy.partition_lengths(self.table)
@@ -77,7 +79,8 @@ def load_inputs(params) -> tuple[BaselineData, DaskInputs | None]:
     data = prepare_baseline_data(apply_conversions(sample, conversions), eda, task=params.task,
                                  primary_metric=params.primary_metric, drop_columns=list(params.drop_columns),
                                  rare_classes=params.rare_classes, cv_folds=params.cv_folds, test_size=params.test_size)
-    return data, DaskInputs(table=table, partitions=parts, sample_rows=len(sample), conversions=conversions)
+    return data, DaskInputs(table=table, partitions=parts, sample_rows=len(sample), conversions=conversions,
+                            sample=sample, target_missing=int(eda.get("n_rows_missing_target") or 0))
 
 
 def design_partition(frame: pd.DataFrame, preprocess, target: str, task: str, classes: list | None,
@@ -123,10 +126,14 @@ def _quiet_xgboost_logs() -> None:
 
 def _predict_partition(frame: pd.DataFrame, models: dict[str, Any], target: str, task: str,
                        classes: list | None, conversions: dict[str, dict[str, Any]] | None = None,
-                       rare_plan: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
-    """Each model's predictions for one held-out partition, with the encoded target (rows with one)."""
+                       rare_plan: dict[str, Any] | None = None, keep: tuple[int, int, int] | None = None) -> dict[str, Any]:
+    """Each model's predictions for one held-out partition, with the encoded target (rows with one); with ``keep``
+    (seed, key threshold, partition number) also the partition's candidates for the held-out sample, ``sample``
+    (``lazy.sample_candidates``: export's test rows, drawn in this pass instead of another one there)."""
+    out: dict[str, Any] = {}
+    if keep is not None:
+        out["sample"] = lazy.sample_candidates(frame, keep[2], keep[0], keep[1], known=target)
     frame = frame[~frame[target].isna()]
-    out: dict[str, np.ndarray] = {}
     if len(frame) == 0:
         return out
     if conversions:
@@ -155,6 +162,8 @@ class HoldoutResult:
     winner: str                      # "full" or "sample"
     reason: str
     details: dict[str, Any] = field(default_factory=dict)
+    # the zoo's sample ("train") and a seeded sample of the held-out rows ("test"), for export to read back
+    samples: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def _repr_html_(self) -> str:
         return f"<p>Full-data XGBoost: {self.details.get('memory_note', '')}</p><p>{self.reason}</p>" + self.table.to_html()
@@ -240,15 +249,21 @@ def train_full_xgboost(inputs: DaskInputs | None, data: BaselineData, zoo: ZooRe
                                                     **fit_params(spec, y_sample))
     started_scoring = time.perf_counter()
     models = {"full": full_pipeline} | {f"sample:{model}": pipeline for model, pipeline in twins.items()}
+    threshold = _holdout_threshold(params.dask_sample_rows, [lengths[i] for i in parts["test"]], sum(lengths),
+                                   inputs.target_missing)
     with quiet_libraries():
         shared = client.scatter(models, broadcast=True)  # sent once, not inside every task
-        pieces = [dask.delayed(_predict_partition)(part, shared, target, data.task, data.classes, *extra)
-                  for part in table.frame.partitions[parts["test"]].to_delayed()]
+        pieces = [dask.delayed(_predict_partition)(part, shared, target, data.task, data.classes, *extra,
+                                                   keep=(params.seed, threshold, number))
+                  for number, part in zip(parts["test"], table.frame.partitions[parts["test"]].to_delayed())]
         (pieces,) = dask.compute(pieces)
+    candidates = [piece.pop("sample") for piece in pieces]
     pieces = [piece for piece in pieces if piece]
     if not pieces:
         raise BaselineError("the held-out partitions hold no row with a known target; use more files or another seed.")
     y_test = np.concatenate([piece["y"] for piece in pieces])
+    holdout_sample = _holdout_sample(table, candidates, params.dask_sample_rows, params.seed, len(y_test), target,
+                                     parts["test"])
     known = y_test >= 0 if data.task == "classification" else np.ones(len(y_test), bool)
     rows = []
     for name in models:
@@ -279,5 +294,26 @@ def train_full_xgboost(inputs: DaskInputs | None, data: BaselineData, zoo: ZooRe
                "memory_capped": fit.capped, "memory_note": fit.note(), "bytes_per_row": fit.bytes_per_row,
                "best_iteration": int(getattr(booster, "best_iteration", booster.num_boosted_rounds() - 1)),
                "booster_params": booster_params, "train_seconds": round(train_seconds, 2),
-               "scoring_seconds": round(scoring_seconds, 2)}
-    return HoldoutResult(table=board, full_pipeline=full_pipeline, winner=winner, reason=reason, details=details)
+               "scoring_seconds": round(scoring_seconds, 2), "sample_seed": params.seed,
+               "test_sample_requested": params.dask_sample_rows}
+    return HoldoutResult(table=board, full_pipeline=full_pipeline, winner=winner, reason=reason, details=details,
+                         samples={"train": inputs.sample, "test": holdout_sample})
+
+
+def _holdout_threshold(n: int, test_lengths: list[int], rows: int, target_missing: int) -> int:
+    """The key threshold for the held-out sample's candidates before their rows with a target are counted: set from
+    fewer rows than expected (every missing target in the held-out partitions, or 20% below their expected share,
+    whichever is more), so the candidates hold the ``n`` smallest keys; ``_holdout_sample`` checks it."""
+    held_out = sum(test_lengths)
+    expected = held_out * (1 - target_missing / max(rows, 1))
+    return hashsample.sample_threshold(n, max(held_out - target_missing, expected / 1.25, 1))
+
+
+def _holdout_sample(table, candidates: list[pd.DataFrame], n: int, seed: int, known_rows: int, target: str,
+                    partitions: list[int]) -> pd.DataFrame:
+    """The seeded sample of ``n`` held-out rows with a target export takes as its test rows
+    (``lazy.lazy_sample`` of the test partitions: the same rows), from the scoring pass's candidates; drawn in a
+    pass of its own when they fall short (far more missing targets in the held-out partitions than elsewhere)."""
+    if sum(len(piece) for piece in candidates) >= min(n, known_rows):
+        return lazy.smallest_rows(table, candidates, n, min(n, known_rows))
+    return lazy.lazy_sample(table, n, seed, total=known_rows, known=target, partitions=partitions)

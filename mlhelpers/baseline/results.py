@@ -106,6 +106,7 @@ def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path, holdout=None) 
             if data.task == "classification" and data.n_classes == 2:
                 spec["decision_threshold"] = choose_threshold_for(zoo, "xgboost")
             extra[full_path] = "the full-data XGBoost pipeline export uses (skops)"
+        extra |= _write_samples(holdout, run_dir, spec)
     spec_path = write_json(artifact_path(run_dir, "model_spec"), finite_or_none(spec))
     oof_path = artifact_path(run_dir, "oof_predictions")
     with atomic_path(oof_path) as temp:
@@ -115,6 +116,31 @@ def write_baseline_artifacts(zoo: ZooResult, run_dir: str | Path, holdout=None) 
                         "with its parameters and features",
              oof_path: f"{zoo.selected}'s out-of-fold predictions per training row (runs are compared on them)"} | extra
     return pd.DataFrame({"file": [relative_to_run(path, run_dir) for path in holds], "holds": list(holds.values())})
+
+
+def _write_samples(holdout, run_dir: str | Path, spec: dict[str, Any]) -> dict[Path, str]:
+    """Engine dask: the zoo's sample and the held-out sample as Parquet, so export reads its rows instead of drawing
+    them again (a pass over every partition); ``spec["samples"]`` names them with the seed and size they were drawn
+    with. A sample Parquet cannot hold (a column of mixed types) is left out: export draws it again."""
+    import pyarrow as pa
+
+    written, files = {}, {}
+    for side, name, holds in (("train", "dask_sample", "the zoo's seeded sample (export's training rows)"),
+                              ("test", "holdout_sample", "a seeded sample of the held-out rows (export's test rows)")):
+        frame = holdout.samples.get(side)
+        if frame is None:
+            continue
+        path = artifact_path(run_dir, name)
+        try:
+            with atomic_path(path) as temp:
+                frame.to_parquet(temp)
+        except (pa.ArrowException, ValueError, TypeError):
+            continue
+        written[path], files[side] = holds, relative_to_run(path, run_dir)
+    spec["samples"] = files | {"seed": holdout.details["sample_seed"], "rows": {side: len(frame) for side, frame in holdout.samples.items()
+                                                             if frame is not None},
+                               "test_rows_requested": holdout.details.get("test_sample_requested")}
+    return written
 
 
 def _with_holdout(zoo: ZooResult, holdout) -> pd.DataFrame:

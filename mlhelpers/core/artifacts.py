@@ -57,6 +57,9 @@ ARTIFACTS = {
     "split": ("baseline", "baseline/split.json"),
     "full_model": ("baseline", "baseline/xgboost_full.skops"),  # engine dask: XGBoost trained on every training row
     "oof_predictions": ("baseline", "baseline/oof_predictions.parquet"),  # the selected model's, per training row
+    # engine dask: the zoo's seeded sample and a seeded sample of the held-out rows, as drawn; export's rows
+    "dask_sample": ("baseline", "baseline/sample.parquet"),
+    "holdout_sample": ("baseline", "baseline/holdout_sample.parquet"),
     "metrics": ("export", "model/metrics.json"),
     "input_schema": ("export", "model/input_schema.json"),
     "serving_report": ("export", "model/serving_report.json"),

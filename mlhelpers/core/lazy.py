@@ -20,7 +20,7 @@ import pandas as pd
 from mlhelpers.core import colstats, hashsample, io, readers, sniff, sources
 
 __all__ = ["LazyTable", "LazyReadError", "read_lazy", "pandas_like", "sklearn_frame", "partition_lengths",
-           "column_summary", "lazy_sample", "partition_split"]
+           "column_summary", "lazy_sample", "sample_candidates", "smallest_rows", "partition_split"]
 
 LAZY_FORMATS = ("parquet", "csv")
 CSV_BLOCKSIZE = "64MB"       # uncompressed CSV is cut into blocks of this size (one partition each)
@@ -191,14 +191,21 @@ def sklearn_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- one pass over every row
 
+def sample_candidates(frame: pd.DataFrame, partition: int, seed: int, threshold: int,
+                      known: str | None = None) -> pd.DataFrame:
+    """One partition's (``partition``: its number in the table) rows whose content key is below ``threshold``
+    (``hashsample.keep_below``), only those where ``known`` is not missing; positions count every row of the
+    partition. ``smallest_rows`` turns the candidates of all partitions into the sample. Runs on the workers."""
+    positions = np.arange(len(frame)) if known is None else np.flatnonzero(frame[known].notna().to_numpy())
+    candidates = hashsample.keep_below(frame.iloc[positions], seed, threshold, partition)
+    candidates["_pos"] = positions[candidates["_pos"].to_numpy()]
+    return candidates
+
+
 def _summary_and_candidates(frame: pd.DataFrame, partition: int, seed: int, threshold: int | None,
                             known: str | None, summarize: bool = True) -> tuple[dict | None, pd.DataFrame | None, int]:
     """One partition's statistics, its sample candidates (positions counted in the whole partition) and rows."""
-    candidates = None
-    if threshold is not None:
-        positions = np.arange(len(frame)) if known is None else np.flatnonzero(frame[known].notna().to_numpy())
-        candidates = hashsample.keep_below(frame.iloc[positions], seed, threshold, partition)
-        candidates["_pos"] = positions[candidates["_pos"].to_numpy()]
+    candidates = None if threshold is None else sample_candidates(frame, partition, seed, threshold, known)
     return (colstats.summarize(frame) if summarize else None), candidates, len(frame)
 
 
@@ -242,7 +249,7 @@ def column_summary(table: LazyTable, *, sample_rows: int = 0, seed: int = 42, kn
     wanted = report["rows"] - (report["columns"][known]["missing"] if known else 0)
     if threshold is None:  # the count was unknown before this pass: a second one keeps the candidates
         return report, lazy_sample(table, sample_rows, seed, total=wanted, known=known, partitions=partitions)
-    return report, _smallest(table, list(pieces), sample_rows, min(sample_rows, wanted))
+    return report, smallest_rows(table, list(pieces), sample_rows, min(sample_rows, wanted))
 
 
 def lazy_sample(table: LazyTable, n: int, seed: int, *, total: int | None = None, known: str | None = None,
@@ -262,10 +269,13 @@ def lazy_sample(table: LazyTable, n: int, seed: int, *, total: int | None = None
     parts = [dask.delayed(_summary_and_candidates, nout=3)(part, number, seed, threshold, known, False)[1]
              for number, part in zip(numbers, frame.to_delayed())]
     (pieces,) = dask.compute(parts)
-    return _smallest(table, list(pieces), n, min(n, total))
+    return smallest_rows(table, list(pieces), n, min(n, total))
 
 
-def _smallest(table: LazyTable, pieces: list[pd.DataFrame], n: int, expected: int) -> pd.DataFrame:
+def smallest_rows(table: LazyTable, pieces: list[pd.DataFrame], n: int, expected: int) -> pd.DataFrame:
+    """The ``n`` candidates (``sample_candidates`` of each partition) with the smallest keys, in table order,
+    labelled by their position in the table, with the dtypes the pandas engine reads (``pandas_like``). Raises
+    ``RuntimeError`` when the candidates are fewer than ``expected`` (``min(n, rows that qualify)``)."""
     candidates = pd.concat(pieces)
     if len(candidates) < expected:  # 6 standard deviations of slack: practically never
         raise RuntimeError(f"the seeded sample found {len(candidates)} candidate rows for {expected}; "

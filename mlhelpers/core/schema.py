@@ -129,6 +129,10 @@ def _convert(raw: pd.Series, name: str, info: dict[str, Any]) -> tuple[pd.Series
             return values.astype(object).where(present & ~bad, np.nan), bad, why
         return values.where(present, None), bad, why
     if info["role"] == "datetime":  # the pipeline parses dates itself: check they parse, pass them on
+        if getattr(raw.dtype, "unit", None) == "ns" and pd.api.types.is_datetime64_any_dtype(raw.dtype):
+            # already dates in nanoseconds (Parquet, the Dask engine): each one parses; the parse below turns them
+            # into Timestamp objects first, 6 of a 375k-row partition's 14 CPU-s of scoring
+            return raw, np.zeros(len(raw), dtype=bool), np.array([], dtype=object)
         with warnings.catch_warnings():  # mixed zones and formats: utc=True reads them all
             warnings.simplefilter("ignore")
             parsed = pd.to_datetime(raw.astype("object"), errors="coerce", format="mixed", utc=True)
@@ -156,4 +160,5 @@ def _convert(raw: pd.Series, name: str, info: dict[str, Any]) -> tuple[pd.Series
 
 def _why(raw: pd.Series, bad: np.ndarray, template: str) -> np.ndarray:
     before, _, after = template.partition("{}")
-    return np.array([f"{before}{value!r}{after}" for value in raw.to_numpy()[bad]], dtype=object)
+    # the bad values only: the whole column as objects first costs seconds for dates and nothing is bad mostly
+    return np.array([f"{before}{value!r}{after}" for value in raw[bad].to_numpy()], dtype=object)

@@ -128,19 +128,24 @@ def load_export_data(params) -> ExportData:
 
 def _load_partitioned(params, spec: dict[str, Any], split: dict[str, Any],
                       conversions: dict[str, dict[str, Any]]) -> ExportData:
-    """Engine dask: the training rows are the baseline's sample (drawn again: the same rows by content and seed),
-    the test rows a seeded sample of up to ``dask_sample_rows`` rows of the held-out partitions (every row of
-    them was scored by the baseline: ``holdout`` in model_spec.json). A full-data winner is used as saved."""
+    """Engine dask: the training rows are the baseline's sample, the test rows a seeded sample of up to
+    ``dask_sample_rows`` rows of the held-out partitions (every row of them was scored by the baseline: ``holdout``
+    in model_spec.json); both as the baseline saved them (``spec["samples"]``), or drawn again when it did not (the
+    same rows by content and seed). A full-data winner is used as saved."""
     engine.current_client()
     table = lazy.read_lazy(params.data_file)
     parts = spec["holdout"]["partitions"]
     if max(max(numbers) for numbers in parts.values() if numbers) >= table.npartitions:
         raise ExportError(f"{params.data_file} has {table.npartitions} partitions, fewer than the baseline held out; "
                           "the data changed since the baseline step: rerun it.")
-    train = lazy.lazy_sample(table, spec["sample_rows"], split["seed"], known=spec["target"],
-                             partitions=sorted(parts["train"] + parts["valid"]))
-    test = lazy.lazy_sample(table, params.dask_sample_rows, split["seed"], known=spec["target"],
-                            partitions=parts["test"])
+    train = _saved_sample(params.run_path, spec, "train", split["seed"], spec["sample_rows"])
+    if train is None:
+        train = lazy.lazy_sample(table, spec["sample_rows"], split["seed"], known=spec["target"],
+                                 partitions=sorted(parts["train"] + parts["valid"]))
+    test = _saved_sample(params.run_path, spec, "test", split["seed"], params.dask_sample_rows)
+    if test is None:
+        test = lazy.lazy_sample(table, params.dask_sample_rows, split["seed"], known=spec["target"],
+                                partitions=parts["test"])
     # NaN for every missing text value, then eda.json's conversions: the dtypes the pandas engine's export has
     # (a yes/no column as boolean, not objects), so the input schema accepts the rows check_rows converts; then
     # as the baseline fed its pipelines (conversions, then sklearn_frame): a true/false column with gaps became
@@ -153,6 +158,18 @@ def _load_partitioned(params, spec: dict[str, Any], split: dict[str, Any],
     if spec.get("trained_on") == "full":
         data.prefit = params.run_path / spec["full_model"]
     return data
+
+
+def _saved_sample(run_dir: Path, spec: dict[str, Any], side: str, seed: int, rows: int) -> pd.DataFrame | None:
+    """The baseline's saved sample (``spec["samples"]``: "train", the zoo's; "test", the held-out one) when it is the
+    one ``lazy.lazy_sample`` would draw here (the same seed; ``rows`` rows, or asked for, for the test side); else
+    None (an older baseline, another seed or size): the caller draws it, a pass over the partitions."""
+    saved = spec.get("samples") or {}
+    if side not in saved or saved.get("seed") != seed or not (run_dir / saved[side]).is_file():
+        return None
+    if (saved["rows"].get(side) if side == "train" else saved.get("test_rows_requested")) != rows:
+        return None
+    return pd.read_parquet(run_dir / saved[side])
 
 
 def prepare_export_data(frame: pd.DataFrame, spec: dict[str, Any], split: dict[str, Any],

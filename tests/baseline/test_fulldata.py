@@ -84,6 +84,27 @@ def test_leaderboard_and_spec_record_the_full_data_model(run, tmp_path):
     assert read_artifact(tmp_path, "model_spec")["trained_on"] == "sample"
 
 
+def test_the_baseline_saves_the_rows_export_would_draw_again(run, tmp_path):
+    """The held-out sample comes from the scoring pass (no pass of its own) and is the sample export drew before:
+    the seeded sample of the test partitions; with too few candidates it is drawn in a pass of its own, the same.
+    Both samples are saved as Parquet with their row labels and dtypes, and model_spec.json names them."""
+    params, frame, data, inputs, zoo, holdout = run
+    drawn = lazy.lazy_sample(inputs.table, 2000, 7, known="Status", partitions=inputs.partitions["test"])
+    pd.testing.assert_frame_equal(holdout.samples["test"], drawn, check_exact=True)
+    again = fulldata._holdout_sample(inputs.table, [], 2000, 7, len(drawn), "Status", inputs.partitions["test"])
+    pd.testing.assert_frame_equal(again, drawn, check_exact=True)
+    assert holdout.samples["train"].index.tolist() == data.X.index.tolist()
+    write_json(artifact_path(tmp_path, "eda"), read_artifact(params.run_path, "eda"))
+    results.write_baseline_artifacts(zoo, tmp_path, holdout)
+    spec = read_artifact(tmp_path, "model_spec")
+    assert spec["samples"] == {"train": "baseline/sample.parquet", "test": "baseline/holdout_sample.parquet", "seed": 7,
+                               "rows": {"train": 2000, "test": len(drawn)}, "test_rows_requested": 2000}
+    for side, name in (("train", "dask_sample"), ("test", "holdout_sample")):
+        saved = pd.read_parquet(artifact_path(tmp_path, name))  # None back for NaN: sklearn_frame makes both NaN
+        pd.testing.assert_frame_equal(lazy.sklearn_frame(saved), lazy.sklearn_frame(holdout.samples[side]),
+                                      check_exact=True)
+
+
 def test_the_full_data_model_trains_on_every_row_when_the_workers_hold_them(run):
     *_, inputs, zoo, holdout = run
     available = sum(lazy.partition_lengths(inputs.table)[i] for i in inputs.partitions["train"])

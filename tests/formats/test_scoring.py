@@ -373,3 +373,23 @@ def test_broken_input_files_exit_2_with_the_file_named_and_nothing_written(model
         assert err.startswith("error: ") and "Traceback" not in err
         assert re.search(message, err), err
         assert not (tmp_path / "p.csv").exists() and not (tmp_path / "p.rejects.csv").exists()
+
+
+@pytest.mark.parametrize("model_name", ["xgboost", "linear"])
+def test_predict_rows_answers_exactly_as_the_pipeline_predicts(model_name, credit, credit_features, penguins,
+                                                               fit_pipeline):
+    """One transform and, for XGBoost, labels from the probabilities: the pipeline's own predict and predict_proba,
+    exactly, for two classes (credit) and three (penguins)."""
+    from mlhelpers.core.models import encode_target
+
+    penguin_features = {"numeric": ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"],
+                        "categorical": ["island", "sex"]}
+    for frame, features, target in ((credit, credit_features, "Status"), (penguins, penguin_features, "species")):
+        y, classes = encode_target(frame[target], "classification")
+        params = {"n_estimators": 30} if model_name == "xgboost" else {}
+        pipeline = fit_pipeline(model_name, "classification", frame, features, y, **params)
+        rows = frame.drop(columns=target)
+        served = predict_rows(pipeline, rows, {"task": "classification", "classes": classes})
+        assert served["prediction"].tolist() == [classes[i] for i in pipeline.predict(rows)]
+        np.testing.assert_array_equal(served[[f"proba_{c}" for c in classes]].to_numpy(), pipeline.predict_proba(rows))
+        assert served["prediction"].nunique() > 1
