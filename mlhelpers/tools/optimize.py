@@ -19,6 +19,8 @@ Lossless candidates:
   It wins on disk (~6 bytes a split against ~8 in gzip-compressed ONNX) and in memory (onnxruntime holds
   ~150-180 bytes a split once loaded; a compact process imports neither onnxruntime nor, until a large batch,
   numba). The report says which won where.
+* ``compact-compiled``: the same file asking for numba's compiled walk on every call (numba loaded with the model,
+  ~133 MB): faster single rows and small batches where the memory goal leaves room for it (where numba is installed).
 * ``onnx``: the whole pipeline through ``mlhelpers.formats.onnx_io.to_onnx`` (double precision), saved
   gzip-compressed when large (``<stem>.onnx.gz``).
 * ``skops``: the same pipeline in the trusted format, deflate-compressed (smaller on disk only).
@@ -45,7 +47,7 @@ from mlhelpers.formats.probe import edge_rows, probe_parity
 from mlhelpers.formats.serving import ONNX_RUNTIME, SKLEARN_RUNTIME, measure_serving
 from mlhelpers.tools.compact import (CompactModel, OptimizeError, compact_applies, compact_forest, load_compact,
                                      save_compact)
-from mlhelpers.tools.forest_walk import compact_runtime
+from mlhelpers.tools.forest_walk import compact_runtime, compiled_walk
 from mlhelpers.tools.goals import choose_best, judge_goals
 
 
@@ -150,7 +152,7 @@ def _lossy_forest(pipeline, sample: pd.DataFrame, y: np.ndarray, task: str, tole
 def optimize_model(model_path: str | Path, sample: pd.DataFrame, out_dir: str | Path,
                    target: str | None = None, tolerance: float | None = None, n_single: int = 1000,
                    extra_trusted: list[str] | tuple[str, ...] = (), seed: int = 0,
-                   formats: tuple[str, ...] = ("compact", "onnx", "skops")) -> OptimizeResult:
+                   formats: tuple[str, ...] = ("compact", "compact-compiled", "onnx", "skops")) -> OptimizeResult:
     """Measure ``model_path``, build and measure lossless candidates (and a lossy one if asked).
 
     Every candidate's parity with the original is checked on ``sample`` and on the parity probe's edge
@@ -234,6 +236,13 @@ def _optimize(pipeline, model_path: Path, frame: pd.DataFrame, y: np.ndarray | N
             path = save_compact(pipeline, frame, out_dir / f"{stem}.compact.npz")
             built.append(("compact", path, "mlhelpers.tools.compact:load_compact",
                           {"extra_trusted": list(extra_trusted)}, load_compact(path, extra_trusted), True))
+            if "compact-compiled" in formats and compiled_walk() is not None:
+                # the same file walking every call compiled: numba's ~133 MB against the numpy walk's one-row and
+                # small-batch times (nass, 2,000 rows x 300 trees, stayed in numpy at 0.69x the pickle); measured,
+                # so the goals decide (the memory goal, when it applies, may leave no room for numba)
+                path = save_compact(pipeline, frame, out_dir / f"{stem}.compiled.compact.npz", walk="compiled")
+                built.append(("compact-compiled", path, "mlhelpers.tools.compact:load_compact",
+                              {"extra_trusted": list(extra_trusted)}, load_compact(path, extra_trusted), True))
         else:
             notes.append(f"compact: covers scikit-learn forests and decision trees, not {type(pipeline[-1]).__name__}")
     if "onnx" in formats:

@@ -184,3 +184,34 @@ def test_column_names_with_dots_and_spaces_convert(credit, fit_pipeline, credit_
     assert result.model is not None, result.reason
     assert set(renamed.values()) <= {graph_input.name for graph_input in result.model.graph.input}
     np.testing.assert_allclose(OnnxPredictor(result.model).predict_proba(frame), pipeline.predict_proba(frame), atol=1e-6)
+
+
+def test_a_users_text_imputer_and_wide_one_hot_convert_at_opset_18(credit):
+    # issue 15: skl2onnx refused a most-frequent imputer on text ("Opset number 19 is higher than targeted opsets":
+    # Equal on strings) and so every such user forest (survey5's nass, TV16); a plain one-hot is a OneHot op, not a
+    # lookup table of categories x categories doubles (pizzaplace's 16,382 order times: 2 GB)
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from mlhelpers.formats.probe import edge_rows, probe_parity
+
+    X = credit.drop(columns=["rownames", "Status"])
+    X["Record"] = X.index.astype(str)  # 4,454 categories, one per row
+    text = make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore"))
+    numbers = make_pipeline(SimpleImputer(), StandardScaler())
+    pipeline = make_pipeline(ColumnTransformer([("text", text, make_column_selector(dtype_include=object)),
+                                                ("numbers", numbers, make_column_selector(dtype_exclude=object))]),
+                             RandomForestClassifier(n_estimators=5, random_state=0)).fit(X, credit["Status"])
+    rows = X[X[["Home", "Marital", "Job"]].isna().any(axis=1)]  # credit's real missing text
+    assert len(rows) >= 5
+    result = to_onnx(pipeline, pd.concat([rows, X.iloc[:300]]))
+    assert result.reason is None and result.double_precision
+    assert {o.domain: o.version for o in result.model.opset_import}[""] == 18
+    assert "OneHot" in {n.op_type for n in result.model.graph.node}
+    assert result.model.ByteSize() < 5e6  # the lookup tables alone held 4,455 x 4,454 doubles (159 MB)
+    predictor = OnnxPredictor(result.model)
+    np.testing.assert_allclose(predictor.predict_proba(rows), pipeline.predict_proba(rows), atol=1e-12)
+    assert probe_parity(pipeline, predictor, edge_rows(X.iloc[:300], seed=0), "classification", name="onnx").ok

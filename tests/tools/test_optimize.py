@@ -279,7 +279,11 @@ def test_cli_optimize(tmp_path, diamonds_8k, forest, capsys):
     assert candidates["onnx"]["parity_ok"] and candidates["onnx"]["max_abs_diff"] < 1e-9
     assert candidates["onnx"]["probe_ok"] and candidates["compact"]["probe_ok"] and report["probe_rows"] > 40
     assert "compact vs onnx: compact wins on disk" in printed
-    assert report["best_lossless"] in ("compact", "onnx")
+    assert report["best_lossless"] in ("compact", "compact-compiled", "onnx")
+    # the same compact file walked compiled on every call, measured as a candidate of its own (issue 15: nass)
+    compiled = candidates["compact-compiled"]
+    assert compiled["parity_ok"] and compiled["probe_ok"] and compiled["max_abs_diff"] < 1e-9
+    assert load_compact(compiled["path"]).forest.compiled_always
     assert main(["optimize", str(model_path), "--sample", str(sample), "--tolerance", "0.01"]) == 2
     assert "needs --target" in capsys.readouterr().err
 
@@ -405,3 +409,21 @@ def test_a_process_serving_single_rows_loads_neither_numba_nor_onnxruntime(tmp_p
     assert out[:2] == ["[]", "['numba']"]
     compiled, value = out[2].split()  # numba loaded: single rows are walked compiled from then on, same value
     assert compiled == "True" and float(value) == pytest.approx(forest.predict(diamonds_8k.iloc[[7]])[0], rel=1e-12)
+
+
+def test_a_compiled_compact_file_walks_compiled_from_its_first_row(tmp_path, diamonds_8k, forest):
+    # walk="compiled": numba loads with the model, and one row is walked compiled (no large batch needed)
+    import subprocess
+    import sys
+
+    path = save_compact(forest, diamonds_8k, tmp_path / "model.compact.npz", walk="compiled")
+    diamonds_8k.iloc[:20].to_pickle(tmp_path / "rows.pkl")
+    script = (f"import sys, pandas as pd; from mlhelpers.tools.compact import load_compact\n"
+              f"model = load_compact({str(path)!r}); print('numba' in sys.modules, model.forest.wants_compiled(1))\n"
+              f"print(model.predict(pd.read_pickle({str(tmp_path / 'rows.pkl')!r}).iloc[[7]])[0])")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "True True"
+    assert float(out[1]) == pytest.approx(forest.predict(diamonds_8k.iloc[[7]])[0], rel=1e-12)
+    assert not load_compact(save_compact(forest, diamonds_8k, tmp_path / "auto.npz")).forest.compiled_always
+    with pytest.raises(ValueError, match="walk='numba': expected one of"):
+        save_compact(forest, diamonds_8k, tmp_path / "bad.npz", walk="numba")

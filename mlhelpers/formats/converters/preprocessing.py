@@ -92,9 +92,13 @@ def _convert_imputer(scope, operator, container) -> None:
     out_name = operator.outputs[0].full_name
     if is_string:
         marker = imputer.missing_values if isinstance(imputer.missing_values, str) else ""
-        marker_name = scope.get_unique_variable_name("marker")
-        container.add_initializer(marker_name, TensorProto.STRING, [1], [marker.encode()])
-        container.add_node("Equal", [features, marker_name], [missing], op_version=19)
+        # Equal compares strings only from opset 19, above the opset 18 every graph here targets (skl2onnx
+        # refused the whole pipeline: "Opset number 19 is higher than targeted opsets"); a LabelEncoder
+        # (ai.onnx.ml 2, as the encoders below use) marks the marker 1 and every other string 0
+        flag = scope.get_unique_variable_name("missing_flag")
+        container.add_node("LabelEncoder", [features], [flag], op_domain="ai.onnx.ml", op_version=2,
+                           keys_strings=[marker], values_int64s=[1], default_int64=0)
+        container.add_node("Cast", [flag], [missing], to=TensorProto.BOOL)
         container.add_initializer(fill, TensorProto.STRING, [1, len(stats)],
                                   [str(v).encode() for v in stats])
     else:
@@ -147,6 +151,16 @@ def _encoder_tables(encoder) -> list[np.ndarray]:
     return tables
 
 
+def _is_plain_one_hot(encoder) -> bool:
+    """A OneHotEncoder whose blocks are one column per category, all zeros for an unseen one: no dropped column,
+    no infrequent grouping (its lookup table would be the identity above a row of zeros)."""
+    from sklearn.preprocessing import OneHotEncoder
+
+    return (isinstance(encoder, OneHotEncoder) and getattr(encoder, "drop_idx_", None) is None
+            and not getattr(encoder, "_infrequent_enabled", False)
+            and getattr(encoder, "_n_features_outs", None) == [len(known) for known in encoder.categories_])
+
+
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
 
@@ -179,8 +193,10 @@ def _convert_encoder(scope, operator, container) -> None:
     encoder = operator.raw_operator
     features = _concat_inputs(scope, operator, container)
     is_string = isinstance(operator.inputs[0].type, StringTensorType)
+    plain = _is_plain_one_hot(encoder)
+    tables = [None] * len(encoder.categories_) if plain else _encoder_tables(encoder)
     blocks = []
-    for i, (known, table) in enumerate(zip(encoder.categories_, _encoder_tables(encoder))):
+    for i, (known, table) in enumerate(zip(encoder.categories_, tables)):
         column_index = scope.get_unique_variable_name("column_index")
         container.add_initializer(column_index, TensorProto.INT64, [1], [i])
         column = scope.get_unique_variable_name("column")
@@ -195,6 +211,18 @@ def _convert_encoder(scope, operator, container) -> None:
         shape = scope.get_unique_variable_name("shape")
         container.add_initializer(shape, TensorProto.INT64, [1], [-1])
         container.add_node("Reshape", [row, shape], [flat])
+        if plain:
+            # a one-hot block: OneHot writes row k's 1.0 (an unseen category's index len(known) is out of range:
+            # all zeros, as handle_unknown="ignore" encodes it) instead of a (categories + 1) x categories lookup
+            # table, which for pizzaplace's 16,382 order times held 268M doubles (2 GB) in the graph
+            # (onnxruntime's OneHot writes float32, not double: 0 and 1 are exact in both)
+            depth, values, block32 = (scope.get_unique_variable_name(name) for name in ("depth", "off_on", "block32"))
+            container.add_initializer(depth, TensorProto.INT64, [], [len(known)])
+            container.add_initializer(values, TensorProto.FLOAT, [2], [0.0, 1.0])
+            container.add_node("OneHot", [flat, depth, values], [block32], axis=-1)
+            blocks.append(scope.get_unique_variable_name("block"))
+            container.add_node("Cast", [block32], [blocks[-1]], to=TensorProto.DOUBLE)
+            continue
         lookup = scope.get_unique_variable_name("lookup")
         container.add_initializer(lookup, TensorProto.DOUBLE, list(table.shape), table.ravel().tolist())
         block = scope.get_unique_variable_name("block")
