@@ -59,7 +59,7 @@ def with_text_ablation(zoo: ZooResult, *, seconds: float | None = None) -> ZooRe
     row = {"model": zoo.selected + WITHOUT_TEXT}
     for metric in data.metrics:
         row[f"{metric}_mean"], row[f"{metric}_std"] = result.mean(metric), result.std(metric)
-    row |= {"train_rows": result.train_rows, "fit_seconds": float(np.mean(result.fit_seconds)),
+    row |= {"train_rows": result.train_rows, "folds": result.folds, "fit_seconds": float(np.mean(result.fit_seconds)),
             "predict_seconds": float(np.mean(result.predict_seconds)), "selected": False}
     primary = f"{data.primary_metric}_mean"
     board = pd.concat([zoo.leaderboard, pd.DataFrame([row])], ignore_index=True)
