@@ -42,7 +42,7 @@ PROBE_ROWS = 1_000
 PROBE_SHARE = 0.1
 MIN_CAP_ROWS = 1_000
 SHARE_WEIGHTS = {"dummy": 1, "linear": 4, "random_forest": 5, "hist_gradient_boosting": 8, "xgboost": 10}
-OVERRUN = 1.5  # a model whose first fold projects past this multiple of its share is capped again from that fold
+OVERRUN = 1.5  # a race's leader whose other folds project past this multiple of what is left is capped again
 
 
 def native_threads(n_rows: int, n_jobs: int):
@@ -245,39 +245,37 @@ def run_zoo(data: BaselineData, split: Split, *, models: list[str] | tuple[str, 
     cache: dict = {}  # per-fold preprocessing shared by the dummy and the tree models
     first: dict[str, ModelResult] = {}
     remaining: dict[str, float] = {}  # each model's projected seconds for its other folds
+    fold_seconds: dict[str, float] = {}
     fold_rows = sum(len(fit) + len(val) for fit, val in split.folds) / n_train  # a row's fits and validations
     for position, model in enumerate(ordered):
         # a share of what is left once the models before it finish their folds (what they leave goes to the next)
         share = max(budget.available() - sum(remaining.values()), 0.0) * SHARE_WEIGHTS[model] / \
             sum(SHARE_WEIGHTS[m] for m in ordered[position:])
-        probe_started = time.perf_counter()
         rows = _rows_within(model, share, data, split, order, seed, n_jobs)
         started_model = time.perf_counter()
         first[model] = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs, keep_models=keep_models,
                                             cache=cache, rows=rows, fold_numbers=[0])
-        fold_seconds = time.perf_counter() - started_model
+        fold_seconds[model] = time.perf_counter() - started_model
         folds = split.folds if rows is None else _restricted(split.folds, rows, n_train)
-        size = n_train if rows is None else len(rows)
-        per_row = max(fold_seconds / (len(folds[0][0]) + len(folds[0][1])) * fold_rows, 1e-9)
-        fewer = max(MIN_CAP_ROWS, int((share - (time.perf_counter() - probe_started)) / per_row))
-        if projected_seconds(fold_seconds, folds) > OVERRUN * share and fewer < size:
-            # the first fold's measurement (on more rows) beats the probe's: cap from it, once
-            rows = np.sort(order[:fewer])
-            started_model = time.perf_counter()
-            first[model] = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs, keep_models=keep_models,
-                                                cache=cache, rows=rows, fold_numbers=[0])
-            fold_seconds = time.perf_counter() - started_model
-            folds = _restricted(split.folds, rows, n_train)
-        remaining[model] = projected_seconds(fold_seconds, folds) - fold_seconds
+        remaining[model] = projected_seconds(fold_seconds[model], folds) - fold_seconds[model]
     finished = race.finishers(first, remaining, budget.available(), data.primary_metric)
     results: dict[str, ModelResult] = {}
     for model in ordered:
-        if model not in finished or len(split.folds) == 1:
-            results[model] = first[model]
-            continue
-        rest = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs, keep_models=keep_models, cache=cache,
-                                    rows=first[model].rows, fold_numbers=list(range(1, len(split.folds))))
-        results[model] = joined(first[model], rest, keep_models)
+        result = first[model]
+        if model in finished and len(split.folds) > 1:
+            size = n_train if result.rows is None else len(result.rows)
+            # only the first-fold leader finishes without fitting: its first fold (on more rows than a probe)
+            # measures the rows its folds can have in what is left
+            per_row = max(fold_seconds[model] / (len(split.folds[0][0]) + len(split.folds[0][1]))
+                          * (n_train / size) * fold_rows, 1e-9)
+            fewer = max(MIN_CAP_ROWS, int(budget.available() / per_row))
+            if remaining[model] > OVERRUN * budget.available() and fewer < size:
+                result = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs, keep_models=keep_models,
+                                              cache=cache, rows=np.sort(order[:fewer]), fold_numbers=[0])
+            rest = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs, keep_models=keep_models,
+                                        cache=cache, rows=result.rows, fold_numbers=list(range(1, len(split.folds))))
+            result = joined(result, rest, keep_models)
+        results[model] = result
     notes = {} if len(finished) == len(first) else {"race": race.race_note(first, finished, data.primary_metric)}
     cache.clear()
     leaderboard, selected, reason = rank(results, data.metrics)

@@ -68,9 +68,9 @@ def test_tuning_respects_its_seconds_and_can_be_turned_off(credit_zoo):
     assert tuning.seconds_left(30, Budget(600, started=time.perf_counter() - 100, parts=())) == 30
     assert tuning.seconds_left(30, Budget(600, started=time.perf_counter() - 590, parts=())) == pytest.approx(10, abs=0.5)
     assert tuning.seconds_left(30, Budget(600, started=time.perf_counter() - 500)) == 0.0  # 160 s held back
-    # with tune_seconds the budget holds the stage's share while the zoo runs: min(tune_seconds, 25%)
+    # with tune_seconds the budget holds the stage's share while the zoo runs: min(tune_seconds, 40%)
     short = Budget(60, parts=(), tune_seconds=30)
-    assert short.held == {"tuning": 15.0} and short.available() == pytest.approx(45, abs=0.5)
+    assert short.held == {"tuning": 24.0} and short.available() == pytest.approx(36, abs=0.5)
     assert tuning.seconds_left(30, short) == 30 and short.held == {}  # the hold released, tune_seconds caps it
     assert Budget(600, parts=(), tune_seconds=30).held == {"tuning": 30.0}
     assert "tuning" not in Budget(60, tune_seconds=0).held
