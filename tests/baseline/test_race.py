@@ -56,14 +56,15 @@ def test_the_race_keeps_the_leader_then_the_next_best_while_its_folds_fit():
     assert race.finishers(first, remaining, 19.0, "roc_auc") == ["random_forest", "xgboost"]
     assert race.finishers(first, remaining, 12.0, "roc_auc") == ["random_forest"]   # xgboost's folds do not fit
     assert race.finishers(first, remaining, 1.0, "roc_auc") == ["random_forest"]    # the leader always finishes
-    errors = {m: _result(r.model, [1 - r.fold_scores["roc_auc"][0]], "rmse") for m, r in first.items()}
-    assert race.finishers(errors, remaining, 12.0, "rmse") == ["linear"]   # lower is better
+    errors = {m: _result(m, [value], "rmse") for m, value in
+              {"dummy": 3.0, "linear": 1.0, "random_forest": 1.2, "xgboost": 1.1}.items()}
+    assert race.finishers(errors, remaining, 12.0, "rmse") == ["linear", "xgboost"]   # lower is better
 
 
 def test_selection_keeps_a_tuned_leader_and_ignores_rows_stopped_after_one_fold():
     # telecom churn's figures: linear (tuned) within one standard error of the leading XGBoost (tuned)
     rows = {"linear (tuned)": _result("linear", [0.846, 0.851, 0.840, 0.852, 0.843]),
-            "xgboost (tuned)": _result("xgboost", [0.849, 0.852, 0.842, 0.855, 0.8425])}
+            "xgboost (tuned)": _result("xgboost", [0.853, 0.846, 0.846, 0.849, 0.847])}
     chosen, reason = selection.select(rows, "roc_auc")
     assert chosen == "xgboost (tuned)" and "a tuned row that leads is kept" in reason
     untuned = {"linear": rows["linear (tuned)"], "xgboost": rows["xgboost (tuned)"]}
