@@ -104,7 +104,7 @@ def test_a_boosting_family_close_behind_a_leading_linear_model_or_forest_is_tune
         ["random_forest", "hist_gradient_boosting"]
 
 
-def test_a_tuned_model_ties_with_its_defaults_by_score_but_a_simpler_family_still_wins_a_tie():
+def test_a_tuned_row_that_leads_is_kept_and_among_defaults_a_simpler_family_wins_a_tie():
     def result(model, values):
         return crossval.ModelResult(model, {}, {"rmse": values}, [1.0], [0.1], np.zeros(1), [], 0)
 
@@ -113,11 +113,16 @@ def test_a_tuned_model_ties_with_its_defaults_by_score_but_a_simpler_family_stil
              "xgboost": result("xgboost", [505.0, 515.0, 702.0]),
              "xgboost (tuned)": result("xgboost", [490.0, 509.0, 690.0])}
     leaderboard, selected, reason = crossval.rank(board, ["rmse"])
-    assert selected == "xgboost (tuned)" and "per-fold difference" in reason
+    assert selected == "xgboost (tuned)" and "a tuned row that leads is kept" in reason
     assert list(leaderboard["model"]) == ["xgboost (tuned)", "hist_gradient_boosting", "xgboost"]
-    # a simpler family within one standard error of the mean per-fold difference is still preferred
+    # a simpler family within one standard error of the mean per-fold difference does not unseat a tuned leader
     board["hist_gradient_boosting"] = result("hist_gradient_boosting", [480.0, 519.0, 700.0])
-    assert crossval.rank(board, ["rmse"])[1] == "hist_gradient_boosting"
+    assert crossval.rank(board, ["rmse"])[1] == "xgboost (tuned)"
+    # between the zoo's defaults it is still preferred
+    del board["xgboost (tuned)"]
+    board["hist_gradient_boosting"] = result("hist_gradient_boosting", [506.0, 512.0, 706.0])
+    selected, reason = crossval.rank(board, ["rmse"])[1:]
+    assert selected == "hist_gradient_boosting" and "per-fold difference" in reason
 
 
 def test_the_tuned_row_is_exported_and_predicts(tmp_path, credit_tuned, _credit_raw):
