@@ -64,7 +64,8 @@ def with_text_ablation(zoo: ZooResult, *, seconds: float | None = None) -> ZooRe
     primary = f"{data.primary_metric}_mean"
     board = pd.concat([zoo.leaderboard, pd.DataFrame([row])], ignore_index=True)
     board = board.sort_values(primary, ascending=data.primary_metric in LOWER_IS_BETTER, kind="stable",
-                              na_position="last").reset_index(drop=True)
+                              na_position="last").sort_values("folds", ascending=False, kind="stable")
+    board = board.reset_index(drop=True)
     return dataclasses.replace(zoo, leaderboard=board, seconds=zoo.seconds + time.perf_counter() - started)
 
 

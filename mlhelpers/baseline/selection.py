@@ -253,6 +253,8 @@ def leaderboard_table(results: dict[str, Any], metrics_: list[str], selected: st
     frame = pd.DataFrame(rows)
     ascending = primary in LOWER_IS_BETTER
     frame = frame.sort_values(f"{primary}_mean", ascending=ascending, kind="stable", na_position="last")
+    # rows scored on every fold first: a race's one-fold score (Ames: an easy first fold) is no rank among them
+    frame = frame.sort_values("folds", ascending=False, kind="stable")
     return frame.reset_index(drop=True)
 
 
