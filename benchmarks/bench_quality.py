@@ -285,8 +285,15 @@ def cell_seconds(notebook: Path, top: int = 8) -> dict:
              for c in book["cells"] if c["cell_type"] == "code"]
     total = book["metadata"].get("papermill", {}).get("duration")
     slowest = sorted(cells, key=lambda cell: -cell[0])[:top]
+    shown = {}  # what the tuning stage did and what the time budget shaped (the race, caps, skipped parts)
+    for cell in book["cells"]:
+        source = "".join(cell["source"]).strip()
+        if cell["cell_type"] == "code" and source in ("tuned.summary()", "tuned.table", "zoo.budget_summary()"):
+            shown[source] = next(("".join(o["data"]["text/plain"]) for o in cell.get("outputs", [])
+                                  if "text/plain" in o.get("data", {})), None)
     return {"papermill_seconds": total, "cells_seconds": round(sum(d for d, _ in cells), 2),
-            "slowest": [[round(d, 2), source.splitlines()[0][:80] if source else ""] for d, source in slowest]}
+            "slowest": [[round(d, 2), source.splitlines()[0][:80] if source else ""] for d, source in slowest],
+            "outputs": shown}
 
 
 def read_run(run_dir: Path, table) -> dict:
@@ -379,6 +386,8 @@ def bench_table(name: str, flaml_python: Path, out: Path, flaml_seconds: int, ov
                  "cv_mean": spec["cv"][metric]["mean"], "cv_std": spec["cv"][metric]["std"],
                  "estimator_params": spec.get("estimator_params"), "selection_reason": spec.get("selection_reason"),
                  "leaderboard": {m: float(board.loc[m, f"{metric}_mean"]) for m in board.index},
+                 "folds": {m: int(board.loc[m, "folds"]) for m in board.index} if "folds" in board else None,
+                 "train_rows": {m: int(board.loc[m, "train_rows"]) for m in board.index},
                  "fit_seconds_per_fold": {m: float(board.loc[m, "fit_seconds"]) for m in board.index},
                  "rejected_test_rows": rejects,
                  "seconds": {"run_wall": run["wall_seconds"], "run": run["manifest"].get("seconds"),

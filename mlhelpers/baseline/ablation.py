@@ -59,12 +59,13 @@ def with_text_ablation(zoo: ZooResult, *, seconds: float | None = None) -> ZooRe
     row = {"model": zoo.selected + WITHOUT_TEXT}
     for metric in data.metrics:
         row[f"{metric}_mean"], row[f"{metric}_std"] = result.mean(metric), result.std(metric)
-    row |= {"train_rows": result.train_rows, "fit_seconds": float(np.mean(result.fit_seconds)),
+    row |= {"train_rows": result.train_rows, "folds": result.folds, "fit_seconds": float(np.mean(result.fit_seconds)),
             "predict_seconds": float(np.mean(result.predict_seconds)), "selected": False}
     primary = f"{data.primary_metric}_mean"
     board = pd.concat([zoo.leaderboard, pd.DataFrame([row])], ignore_index=True)
     board = board.sort_values(primary, ascending=data.primary_metric in LOWER_IS_BETTER, kind="stable",
-                              na_position="last").reset_index(drop=True)
+                              na_position="last").sort_values("folds", ascending=False, kind="stable")
+    board = board.reset_index(drop=True)
     return dataclasses.replace(zoo, leaderboard=board, seconds=zoo.seconds + time.perf_counter() - started)
 
 

@@ -1,4 +1,4 @@
-"""The zoo: cross-validation of each model, cheapest first, within the step's time budget.
+"""The zoo: cross-validation of each model, cheapest first, within the step's time budget (a race when short).
 
 The notebook calls ``run_zoo`` on the data (``mlhelpers.baseline.inputs``) and split
 (``mlhelpers.baseline.splits``) with the step's ``budget.Budget``: every model is scored, on all the training rows
@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlhelpers.baseline import BaselineError
+from mlhelpers.baseline import BaselineError, race
 from mlhelpers.baseline.budget import Budget, capped_rows
 from mlhelpers.baseline.inputs import BaselineData
-from mlhelpers.baseline.selection import ModelResult, ZooResult, pipeline_spec, rank
+from mlhelpers.baseline.selection import ModelResult, ZooResult, joined, pipeline_spec, rank, with_trees
 from mlhelpers.baseline.splits import Split
 from mlhelpers.core.metrics import scores
 from mlhelpers.core.models import (ZOO, build_pipeline, build_preprocessor, predict_on_one_thread, sample_weights,
@@ -42,15 +42,7 @@ PROBE_ROWS = 1_000
 PROBE_SHARE = 0.1
 MIN_CAP_ROWS = 1_000
 SHARE_WEIGHTS = {"dummy": 1, "linear": 4, "random_forest": 5, "hist_gradient_boosting": 8, "xgboost": 10}
-OVERRUN = 1.5  # a model whose first fold projects past this multiple of its share is capped again from that fold
-
-
-class _Overrun(Exception):
-    """The first fold projects the model past its share: ``seconds_per_row`` is what that fold measured."""
-
-    def __init__(self, seconds_per_row: float):
-        super().__init__(seconds_per_row)
-        self.seconds_per_row = seconds_per_row
+OVERRUN = 1.5  # a race's leader whose other folds project past this multiple of what is left is capped again
 
 
 def native_threads(n_rows: int, n_jobs: int):
@@ -164,7 +156,7 @@ def _fit_xgboost_early_stopping(model, Z_fit: np.ndarray, y_fit: np.ndarray, spe
 
 def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: int = 42, n_jobs: int = -1,
                          keep_models: bool = False, cache: dict | None = None,
-                         rows: np.ndarray | None = None, seconds: float | None = None,
+                         rows: np.ndarray | None = None, fold_numbers: list[int] | None = None,
                          estimator_params: dict[str, Any] | None = None) -> ModelResult:
     """Cross-validate ``model`` on the training rows of ``split``, fold by fold.
 
@@ -174,8 +166,8 @@ def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: 
     ``estimator_params`` so a refit needs no validation split and is deterministic. Pass the same
     ``cache`` dict to several calls to fit the tree models' shared preprocessing once per fold. ``rows``
     (positions into the training rows) restricts every fold to those rows: fitted and validated on them only.
-    With ``seconds``, a first fold projecting the folds past ``OVERRUN`` times that stops the model (``_Overrun``,
-    with the seconds per row it measured) so ``run_zoo`` can cap its rows from that measurement.
+    ``fold_numbers`` runs only those folds of the split (the zoo's race: fold 0 first, the rest for the models
+    that stay in it; ``joined`` puts the two parts together as one cross-validation).
     ``estimator_params`` override the zoo's (``zoo_params``) for this model: the tuning stage's candidates.
     """
     train_rows = split.positions(data.X)
@@ -186,30 +178,26 @@ def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: 
     # Folds index the loaded table directly (positions of their training rows): no copy of the training rows.
     # Folds run one after another: every model is multi-threaded itself (forest n_jobs, OpenMP boosting,
     # BLAS in the Newton-Cholesky logistic regression), and parallel folds would multiply peak memory.
-    runs, started = [], time.perf_counter()
-    for fold, (fit_rows, val_rows) in enumerate(folds):
+    numbers = list(range(len(folds))) if fold_numbers is None else list(fold_numbers)
+    runs = []
+    for fold in numbers:  # the split's fold numbers: the shared preprocessing is cached under them
+        fit_rows, val_rows = folds[fold]
         runs.append(_fit_fold(spec, data.X, data.y, fold, train_rows[fit_rows], train_rows[val_rows], data.metrics,
                               data.n_classes, cache))
-        if fold == 0 and seconds is not None and projected_seconds(time.perf_counter() - started, folds) > \
-                OVERRUN * seconds:
-            raise _Overrun((time.perf_counter() - started) / (len(fit_rows) + len(val_rows)))
     width = (data.n_classes,) if data.n_classes else ()
     oof = np.full((len(train_rows),) + width, np.nan)
     fold_scores: dict[str, list[float]] = {metric: [] for metric in data.metrics}
-    for (_, val_rows), (_, prediction, fold_score, *_rest) in zip(folds, runs):
-        oof[val_rows] = prediction
+    for fold, (_, prediction, fold_score, *_rest) in zip(numbers, runs):
+        oof[folds[fold][1]] = prediction
         for metric, value in fold_score.items():
             fold_scores[metric].append(value)
     trees = [run[5] for run in runs if run[5] is not None]
-    if trees and model == "xgboost":
-        estimator_params = estimator_params | {"n_estimators": int(np.median(trees))}
-    elif trees:
-        estimator_params = estimator_params | {"max_iter": int(np.median(trees)), "early_stopping": False}
-    return ModelResult(model=model, estimator_params=estimator_params, fold_scores=fold_scores,
-                       fit_seconds=[run[3] for run in runs], predict_seconds=[run[4] for run in runs],
-                       oof=oof, fold_models=[run[0] for run in runs] if keep_models else [runs[-1][0]],
-                       last_fold=len(split.folds) - 1, train_rows=len(train_rows) if rows is None else len(rows),
-                       rows=rows)
+    return ModelResult(model=model, estimator_params=with_trees(model, estimator_params, trees),
+                       fold_scores=fold_scores, fit_seconds=[run[3] for run in runs],
+                       predict_seconds=[run[4] for run in runs], oof=oof,
+                       fold_models=[run[0] for run in runs] if keep_models else [runs[-1][0]],
+                       last_fold=numbers[-1], train_rows=len(train_rows) if rows is None else len(rows),
+                       rows=rows, trees=trees or None, fold_numbers=None if fold_numbers is None else numbers)
 
 
 def projected_seconds(first_fold_seconds: float, folds: list[tuple[np.ndarray, np.ndarray]]) -> float:
@@ -234,12 +222,13 @@ def run_zoo(data: BaselineData, split: Split, *, models: list[str] | tuple[str, 
     """Cross-validate every model, cheapest first, within the time budget.
 
     ``budget`` (the step's clock, started before the data was read) or else a new ``Budget(time_budget_seconds)``:
-    the zoo spends what the later parts do not hold. Each model is measured on one fold of ``PROBE_ROWS`` rows,
-    then gets a share of what remains (``SHARE_WEIGHTS``); when its share cannot cover every training row it is
-    cross-validated on the largest seeded, stratified sample that it can (``budget.capped_rows``: the same
-    seed always gives the same rows), at least ``MIN_CAP_ROWS``. Every model gets a score; ``train_rows`` on the
-    leaderboard says how many rows each used. The best primary-metric mean wins, but a simpler (earlier) model
-    within one standard deviation of it is preferred.
+    the zoo spends what the later parts do not hold. Each model gets a share of it (``SHARE_WEIGHTS``) for its
+    whole cross-validation; when a probe (one fold of ``PROBE_ROWS`` rows) says the share cannot cover every
+    training row, it is cross-validated on the largest seeded, stratified sample that it can
+    (``budget.capped_rows``: the same seed always gives the same rows), at least ``MIN_CAP_ROWS``. Every model is
+    scored on the first fold; then ``race.finishers`` says which go on to the other folds: all of them when the
+    budget allows (exactly a plain cross-validation), else the best first-fold scores (``folds`` on the
+    leaderboard). ``train_rows`` on the leaderboard says how many rows each used; ``selection.select`` chooses.
     """
     models = list(models or ZOO)
     unknown = [m for m in models if m not in ZOO]
@@ -253,26 +242,46 @@ def run_zoo(data: BaselineData, split: Split, *, models: list[str] | tuple[str, 
     n_train = len(split.train_index)
     order = capped_rows(data.y[split.positions(data.X)] if data.n_classes else None, n_train, seed,
                         folds=split.folds)
-    results: dict[str, ModelResult] = {}
     cache: dict = {}  # per-fold preprocessing shared by the dummy and the tree models
+    first: dict[str, ModelResult] = {}
+    remaining: dict[str, float] = {}  # each model's projected seconds for its other folds
+    fold_seconds: dict[str, float] = {}
+    fold_rows = sum(len(fit) + len(val) for fit, val in split.folds) / n_train  # a row's fits and validations
     for position, model in enumerate(ordered):
-        share = budget.available() * SHARE_WEIGHTS[model] / sum(SHARE_WEIGHTS[m] for m in ordered[position:])
-        started_model = time.perf_counter()
+        # a share of what is left once the models before it finish their folds (what they leave goes to the next)
+        share = max(budget.available() - sum(remaining.values()), 0.0) * SHARE_WEIGHTS[model] / \
+            sum(SHARE_WEIGHTS[m] for m in ordered[position:])
         rows = _rows_within(model, share, data, split, order, seed, n_jobs)
-        try:
-            results[model] = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs,
-                                                  keep_models=keep_models, cache=cache, rows=rows, seconds=share)
-        except _Overrun as overrun:  # the measurement at this size beats the probe's: cap from it, once
-            left = share - (time.perf_counter() - started_model)
-            per_row = overrun.seconds_per_row * sum(len(fit) + len(val) for fit, val in split.folds) / n_train
-            fewer = min(len(rows) if rows is not None else n_train, max(MIN_CAP_ROWS, int(left / per_row)))
-            results[model] = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs,
-                                                  keep_models=keep_models, cache=cache, rows=np.sort(order[:fewer]))
+        started_model = time.perf_counter()
+        first[model] = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs, keep_models=keep_models,
+                                            cache=cache, rows=rows, fold_numbers=[0])
+        fold_seconds[model] = time.perf_counter() - started_model
+        folds = split.folds if rows is None else _restricted(split.folds, rows, n_train)
+        remaining[model] = projected_seconds(fold_seconds[model], folds) - fold_seconds[model]
+    finished = race.finishers(first, remaining, budget.available(), data.primary_metric)
+    results: dict[str, ModelResult] = {}
+    for model in ordered:
+        result = first[model]
+        if model in finished and len(split.folds) > 1:
+            size = n_train if result.rows is None else len(result.rows)
+            # only the first-fold leader finishes without fitting: its first fold (on more rows than a probe)
+            # measures the rows its folds can have in what is left
+            per_row = max(fold_seconds[model] / (len(split.folds[0][0]) + len(split.folds[0][1]))
+                          * (n_train / size) * fold_rows, 1e-9)
+            fewer = max(MIN_CAP_ROWS, int(budget.available() / per_row))
+            if remaining[model] > OVERRUN * budget.available() and fewer < size:
+                result = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs, keep_models=keep_models,
+                                              cache=cache, rows=np.sort(order[:fewer]), fold_numbers=[0])
+            rest = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs, keep_models=keep_models,
+                                        cache=cache, rows=result.rows, fold_numbers=list(range(1, len(split.folds))))
+            result = joined(result, rest, keep_models)
+        results[model] = result
+    notes = {} if len(finished) == len(first) else {"race": race.race_note(first, finished, data.primary_metric)}
     cache.clear()
     leaderboard, selected, reason = rank(results, data.metrics)
     return ZooResult(leaderboard=leaderboard, results=results, selected=selected, reason=reason,
                      seconds=time.perf_counter() - started, data=data, split=split, seed=seed, n_jobs=n_jobs,
-                     budget=budget)
+                     budget=budget, notes=notes)
 
 
 def _rows_within(model: str, seconds: float, data: BaselineData, split: Split, order: np.ndarray, seed: int,
@@ -280,16 +289,18 @@ def _rows_within(model: str, seconds: float, data: BaselineData, split: Split, o
     """The training rows ``model`` can be cross-validated on in ``seconds`` (sorted positions, the first rows of
     ``order``), or None for all of them.
 
-    The cost per row is measured on the first fold of a sample of ``PROBE_ROWS`` rows, then of 4x as many while
-    the next measurement would take under ``PROBE_SHARE`` of what is left: at a few thousand rows a fit's fixed
-    cost (threads, checks) dominates and would make every row look expensive. A table that small needs no
-    measurement."""
+    The cost is measured on the first fold of a sample of ``PROBE_ROWS`` rows, then of 4x as many while the next
+    measurement would take under ``PROBE_SHARE`` of what is left; a fold costs a fixed part (threads, checks,
+    preprocessing set-up) plus a part per row (``cost_model``: from the last two measurements, else all per row,
+    which overcharges). A table whose probe would hold half its rows or more is not probed: its first fold, on
+    every row, is the measurement (``run_zoo`` caps from it when it projects past the share)."""
     n_train = len(order)
     fold_rows = sum(len(fit) + len(val) for fit, val in split.folds) / n_train  # each row's share of the fold fits
     train_rows = split.positions(data.X)
     size, spent = int(np.ceil(PROBE_ROWS * fold_rows / max(fold_rows - 1, 1e-9))), 0.0
+    measured: list[tuple[int, float]] = []
     while True:
-        if size >= n_train:
+        if 2 * size >= n_train:
             return None
         probe = np.sort(order[:size])
         fit_rows, val_rows = _restricted(split.folds[:1], probe, n_train)[0]
@@ -305,11 +316,26 @@ def _rows_within(model: str, seconds: float, data: BaselineData, split: Split, o
                 pass  # a class missing from the probe's fold: its time still measures the cost
         probed = time.perf_counter() - started
         spent += probed
-        per_row = probed / (len(fit_rows) + len(val_rows)) * fold_rows  # seconds per sample row, all folds
+        measured.append((len(fit_rows) + len(val_rows), probed))
+        fixed, per_row = cost_model(measured)
+        fixed *= len(split.folds)   # every fold pays it
+        per_row *= fold_rows        # seconds per sample row, all folds
         left = seconds - spent
-        if per_row * n_train <= left:
+        if fixed + per_row * n_train <= left:
             return None
         if 4 * probed > PROBE_SHARE * left:
             break
         size *= 4
-    return np.sort(order[:min(n_train, max(MIN_CAP_ROWS, int(left / per_row)))])
+    return np.sort(order[:min(n_train, max(MIN_CAP_ROWS, int((left - fixed) / per_row)))])
+
+
+def cost_model(measured: list[tuple[int, float]]) -> tuple[float, float]:
+    """A fold's fixed seconds and seconds per row from (rows, seconds) measurements of one fold: the line
+    through the last two (a per-row cost never below a quarter of the larger one's average, so timing noise
+    cannot make rows free), or all per row from a single one."""
+    rows, seconds = measured[-1]
+    if len(measured) < 2 or measured[-2][0] >= rows:
+        return 0.0, seconds / max(rows, 1)
+    smaller, before = measured[-2]
+    per_row = max((seconds - before) / (rows - smaller), 0.25 * seconds / rows)
+    return max(seconds - per_row * rows, 0.0), per_row

@@ -157,16 +157,22 @@ def families_to_tune(zoo: ZooResult) -> list[str]:
     family if its mean is within one fold standard deviation of the best (boosting's space holds what the others'
     cannot: shallow, slow trees; the selection still goes by CV). Empty when nothing is tunable."""
     metric = zoo.data.primary_metric
-    scored = sorted(((name, r) for name, r in zoo.results.items()
-                     if r.model in TUNABLE and not name.endswith(TUNED_SUFFIX) and np.isfinite(r.mean(metric))),
-                    key=lambda item: -_signed(metric, item[1].mean(metric)))
+    scored = [(name, r) for name, r in zoo.results.items()
+              if r.model in TUNABLE and not name.endswith(TUNED_SUFFIX) and np.isfinite(r.mean(metric))]
     if not scored:
         return []
+    # on the folds every family has: the first one alone when the zoo's race stopped some families after it
+    common = min(r.folds for _, r in scored)
+
+    def mean(result: ModelResult) -> float:
+        return _signed(metric, float(np.mean(result.fold_scores[metric][:common])))
+
+    scored.sort(key=lambda item: -mean(item[1]))
     best, result = scored[0]
     boosting = [name for name, _ in scored if name in BOOSTING]
     if best in BOOSTING or not boosting:
         return [best]
-    gap = _signed(metric, result.mean(metric)) - _signed(metric, zoo.results[boosting[0]].mean(metric))
+    gap = mean(result) - mean(zoo.results[boosting[0]])
     return [best, boosting[0]] if gap <= float(np.std(result.fold_scores[metric])) else [best]
 
 
@@ -261,9 +267,10 @@ def _tune_family(zoo: ZooResult, family: str | None, seconds: float, n_candidate
                 break
 
     table = _table(pool, fold_scores, metric)
-    base_score = float(np.mean(defaults.fold_scores[metric][:seen])) if seen else float("nan")
     if not seen:
         return _done(zoo, table, f"no candidate fitted within {seconds:g} s", started)
+    seen = min(seen, defaults.folds)  # the defaults' folds: the first alone when the zoo's race stopped them
+    base_score = float(np.mean(defaults.fold_scores[metric][:seen]))
     winner = alive[0]
     winner_score = _mean(fold_scores[winner], seen)
     if _signed(metric, winner_score) <= _signed(metric, base_score):

@@ -50,7 +50,7 @@ def test_leaderboard_columns_and_order(small, quick_zoo):
     zoo = quick_zoo(small)
     board = zoo.leaderboard
     metrics = ["roc_auc", "average_precision", "log_loss", "balanced_accuracy", "accuracy", "f1"]
-    assert list(board.columns) == ["model"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")] + ["train_rows"] + TIMING + ["selected"]
+    assert list(board.columns) == ["model"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")] + ["train_rows", "folds"] + TIMING + ["selected"]
     assert board["roc_auc_mean"].is_monotonic_decreasing and board["selected"].sum() == 1
     assert board.set_index("model").loc["dummy", "roc_auc_mean"] == 0.5
     assert zoo.selected != "dummy"
