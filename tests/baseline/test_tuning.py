@@ -86,7 +86,7 @@ def test_a_boosting_family_close_behind_a_leading_linear_model_or_forest_is_tune
     close = dataclasses.replace(hgb, fold_scores=hgb.fold_scores | {"roc_auc": [v - 0.01 for v in linear]})
     zoo = dataclasses.replace(credit_zoo, results=credit_zoo.results | {"hist_gradient_boosting": close})
     assert tuning.families_to_tune(zoo) == ["linear", "hist_gradient_boosting"]
-    both = tuning.tune_best(zoo, seconds=10)
+    both = tuning.tune_best(zoo, seconds=60)  # done in about 4 s; the headroom keeps a loaded CI runner from cutting it
     assert set(both.table["family"]) == {"linear", "hist_gradient_boosting"}, both.note
     assert (both.table.loc[both.table["family"] == "hist_gradient_boosting", "folds"] >= 1).any(), both.note
     assert "linear (tuned)" in both.zoo.leaderboard["model"].tolist() and "both tuned" in both.note
