@@ -208,7 +208,8 @@ def select(results: dict[str, ModelResult], metric: str) -> tuple[str, str]:
         covered = min((m for m in valid if rows(m) == most), key=lambda m: (better_first(m), ZOO.index(valid[m].model)))
         difference, spread = gap(covered, top)
         if difference <= spread:
-            best_text = (f"{covered} has the best {metric} on all {most:,.0f} rows ({valid[covered].mean(metric):.4f} ± "
+            best_text = (f"{covered} has the best {metric} on {most:,.0f} rows, the most any model had "
+                         f"({valid[covered].mean(metric):.4f} ± "
                          f"{valid[covered].std(metric):.4f}); {top} ({valid[top].mean(metric):.4f}, on {rows(top):,.0f} "
                          f"rows) is not better by more than one standard error (mean per-fold difference "
                          f"{difference:.4f}, standard error {spread:.4f})")

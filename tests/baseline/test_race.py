@@ -109,6 +109,7 @@ def test_a_leader_on_a_sample_must_beat_the_best_row_on_every_row_by_a_standard_
                                                       [0.8392, 0.8494, 0.8630, 0.8415, 0.8510], 5_634)}
     chosen, reason = selection.select(board, "roc_auc")
     assert chosen == "hist_gradient_boosting (tuned)" and "on 1,000 rows) is not better by more than one" in reason
+    assert "has the best roc_auc on 5,634 rows, the most any model had" in reason
     # far ahead on every fold, the sample's leader stays
     board["random_forest"] = result("random_forest", [0.90, 0.91, 0.93, 0.92, 0.90], 1_000)
     assert selection.select(board, "roc_auc")[0] == "random_forest"
