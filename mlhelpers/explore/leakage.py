@@ -207,6 +207,13 @@ def _missing_spread(frame: pd.DataFrame, name: str, target: str) -> str:
             f"{top.index[0]!r}, holds {top.iloc[0]:.0%})")
 
 
+def _purity(fine: np.ndarray, coarse: np.ndarray) -> float:
+    """Share of rows whose ``coarse`` code is the most frequent one among the rows with their ``fine`` code: 1.0
+    when ``coarse`` is a function of ``fine``."""
+    pairs = pd.Series(1, index=pd.MultiIndex.from_arrays([fine, coarse])).groupby(level=[0, 1]).size()
+    return float(pairs.groupby(level=0).max().sum() / len(fine))
+
+
 def target_copies(frame: pd.DataFrame, target: str, candidates: Iterable[str]) -> dict[str, str]:
     """Columns among ``candidates`` that the class determines (each class maps to one of the column's values for
     at least ``COARSE_PURITY`` of the rows): the target written another way or coarsened (a genus next to the
@@ -223,8 +230,7 @@ def target_copies(frame: pd.DataFrame, target: str, candidates: Iterable[str]) -
         n_values = int(values.max()) + 1
         if n_values < 2 or np.bincount(values).max() > COARSE_MAX_TOP * n:
             continue
-        pairs = pd.Series(1, index=pd.MultiIndex.from_arrays([classes, values])).groupby(level=[0, 1]).size()
-        consistent = pairs.groupby(level=0).max().sum() / n
+        consistent = _purity(classes, values)
         if consistent >= COARSE_PURITY:
             found[name] = (f"each of the target's {n_classes} classes maps to one of {n_values} values of {name!r} "
                            f"({consistent:.1%} of rows): a copy or coarsening of the target, recorded with the label")
@@ -256,8 +262,7 @@ def coarser_copies(frame: pd.DataFrame, leaks: Iterable[str], candidates: Iterab
             n_coarse = int(coarse.max()) + 1
             if not 2 <= n_coarse < n_fine or np.bincount(coarse).max() > COARSE_MAX_TOP * n:
                 continue
-            pairs = pd.Series(1, index=pd.MultiIndex.from_arrays([fine, coarse])).groupby(level=[0, 1]).size()
-            consistent = pairs.groupby(level=0).max().sum() / n
+            consistent = _purity(fine, coarse)
             if consistent >= COARSE_PURITY:
                 evidence = (f"a coarser copy of {leak!r}, dropped for predicting the target: each of its {n_fine} values "
                             f"maps to one of {n_coarse} values of {name!r} ({consistent:.1%} of rows)")
