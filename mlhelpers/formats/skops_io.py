@@ -60,19 +60,22 @@ def with_named_columns(pipeline: Any) -> Any:
     not load back (a user's forest on stevedata's TV16). Transforming uses the fitted ``transformers_``, unchanged."""
     import copy
 
-    from sklearn.compose import ColumnTransformer
-
-    steps = [step for _, step in pipeline.steps] if hasattr(pipeline, "steps") else [pipeline]
-    if not any(isinstance(step, ColumnTransformer) and any(callable(columns) for *_, columns in step.transformers)
-               for step in steps):
+    if not any(callable(columns) for step in _column_transformers(pipeline) for *_, columns in step.transformers):
         return pipeline
     pipeline = copy.deepcopy(pipeline)
-    for step in [step for _, step in pipeline.steps] if hasattr(pipeline, "steps") else [pipeline]:
-        if isinstance(step, ColumnTransformer) and hasattr(step, "transformers_"):
+    for step in _column_transformers(pipeline):
+        if hasattr(step, "transformers_"):
             fitted = {name: columns for name, _, columns in step.transformers_}
             step.transformers = [(name, transformer, fitted.get(name, columns) if callable(columns) else columns)
                                  for name, transformer, columns in step.transformers]
     return pipeline
+
+
+def _column_transformers(pipeline: Any) -> list:
+    from sklearn.compose import ColumnTransformer
+
+    steps = [step for _, step in pipeline.steps] if hasattr(pipeline, "steps") else [pipeline]
+    return [step for step in steps if isinstance(step, ColumnTransformer)]
 
 
 def save_skops(pipeline: Any, path: str | Path, compress: bool = False) -> Path:
