@@ -50,9 +50,9 @@ def _labels_and_proba(model, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarra
     classifier's labels come from its probabilities (its ``predict`` is ``P > 0.5``, or the arg max over classes,
     of the same booster output): on a 375k-row partition the two calls cost 2 x 11 s of transforms and
     2 x 14 s of trees."""
-    from sklearn.pipeline import Pipeline
-
-    if not isinstance(model, Pipeline):
+    # an ONNX graph's server never imports scikit-learn (1.5 s at every `mlh predict` and MLflow model load)
+    pipelines = sys.modules.get("sklearn.pipeline")  # not imported: the model cannot be a Pipeline
+    if pipelines is None or not isinstance(model, pipelines.Pipeline):
         return np.asarray(model.predict(frame), dtype=int), np.asarray(model.predict_proba(frame), dtype=float)
     features = model[:-1].transform(frame) if len(model) > 1 else frame
     final = model[-1]

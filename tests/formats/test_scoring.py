@@ -258,6 +258,34 @@ def test_files_are_scored_by_the_recommended_format(model, tmp_path):
         load_model_dir(folder)
 
 
+def test_an_onnx_served_folder_answers_without_importing_scikit_learn(model, tmp_path):
+    """`mlh predict` and the MLflow model load and answer an ONNX folder in a process that never imports
+    scikit-learn (it cost every start 1.5 s); the answers match the pipeline's."""
+    import shutil
+    import subprocess
+    import sys
+
+    model_dir, schema, data, pipeline = model
+    folder = shutil.copytree(model_dir, tmp_path / "model")
+    report = json.loads((folder / "serving_report.json").read_text())
+    (folder / "serving_report.json").write_text(json.dumps(report | {"recommended": "onnx"}))
+    rows = data.X_test.head(40)
+    rows.to_pickle(tmp_path / "rows.pkl")
+    code = (f"import sys, pandas as pd\n"
+            f"from mlhelpers.core.schema import check_rows\n"
+            f"from mlhelpers.formats.served import load_model_dir, predict_rows\n"
+            f"model, schema = load_model_dir({str(folder)!r})\n"
+            f"rows = check_rows(pd.read_pickle({str(tmp_path / 'rows.pkl')!r}), schema).valid\n"
+            f"predict_rows(model, rows, schema).to_pickle({str(tmp_path / 'answers.pkl')!r})\n"
+            f"print(type(model).__name__, sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["OnnxPredictor", "[]"]
+    answers = pd.read_pickle(tmp_path / "answers.pkl")
+    expected = predict_rows(pipeline, rows, schema)
+    assert (answers["prediction"] == expected["prediction"]).all()
+    np.testing.assert_allclose(answers.filter(like="proba_"), expected.filter(like="proba_"), atol=PROBA_ATOL)
+
+
 def test_tampered_model_file_is_refused(model, tmp_path):
     from mlhelpers.formats.skops_io import ModelFileError
 
