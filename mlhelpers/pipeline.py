@@ -5,6 +5,7 @@ Computation lives in the other modules; this one only sequences notebooks and re
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
@@ -24,6 +25,7 @@ from mlhelpers.lifecycle import Interrupted, check_based_on, process_record, run
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 KERNEL_NAME = "mlhelpers"
+KERNEL_MODULE = "mlhelpers.kernel"  # the kernel's entry point (python -m)
 
 
 @dataclass
@@ -80,18 +82,24 @@ def new_run_dir(runs_root: Path, name: str, prefix: str = "", what: str = "run")
 
 
 def ensure_kernel() -> str:
-    """Register this interpreter as the ``mlhelpers`` Jupyter kernel (inside its prefix) if needed."""
+    """Register this interpreter as the ``mlhelpers`` Jupyter kernel (inside its prefix) if needed: ipykernel's
+    kernel started through ``mlhelpers.kernel`` (a faster exit)."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     try:
         spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
-        if spec.argv and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve():
+        if (spec.argv and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve()
+                and KERNEL_MODULE in spec.argv):
             return KERNEL_NAME
     except NoSuchKernel:
         pass
     from ipykernel.kernelspec import install
 
-    install(kernel_name=KERNEL_NAME, display_name="Python (mlhelpers)", prefix=sys.prefix)
+    folder = Path(install(kernel_name=KERNEL_NAME, display_name="Python (mlhelpers)", prefix=sys.prefix))
+    spec_file = folder / "kernel.json"
+    spec = json.loads(spec_file.read_text(encoding="utf-8"))
+    spec["argv"] = [KERNEL_MODULE if part == "ipykernel_launcher" else part for part in spec["argv"]]
+    spec_file.write_text(json.dumps(spec, indent=1), encoding="utf-8")
     return KERNEL_NAME
 
 

@@ -87,3 +87,28 @@ def test_a_run_can_start_from_an_earlier_runs_results(tmp_path, tiny_notebooks):
 def test_git_state_reports_commit_and_dirty_flag():
     state = git_state()
     assert state["commit"] is None or len(state["commit"]) == 40
+
+
+def test_the_notebooks_kernel_starts_through_mlhelpers_kernel_runs_code_and_exits_cleanly(tmp_path):
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import start_new_kernel
+
+    from mlhelpers.pipeline import KERNEL_MODULE, ensure_kernel
+
+    outputs = []
+    name = ensure_kernel()
+    argv = KernelSpecManager().get_kernel_spec(name).argv
+    assert argv[argv.index("-m") + 1] == KERNEL_MODULE
+    manager, client = start_new_kernel(kernel_name=name, cwd=str(tmp_path))
+    process = manager.provisioner.process
+    try:
+        reply = client.execute_interactive("import gc, os, sys\n"
+                                           "print(os.getcwd() in sys.path or '' in sys.path, gc.isenabled())",
+                                           timeout=60, output_hook=lambda msg: outputs.append(msg))
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel()
+    assert reply["content"]["status"] == "ok"
+    printed = "".join(msg["content"].get("text", "") for msg in outputs if msg["msg_type"] == "stream")
+    assert printed.split() == ["True", "True"]  # the working folder importable, as under ipykernel_launcher
+    assert process.wait(timeout=30) == 0  # asked to shut down, it exits on its own, cleanly
