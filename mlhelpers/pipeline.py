@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlhelpers.cache import cached_explore, explore_key, restore_explore, store_explore
-from mlhelpers.core.artifacts import AFTER_STEPS, MANIFEST, SCHEMA_VERSION, STEPS, write_json
+from mlhelpers.core.artifacts import AFTER_STEPS, MANIFEST, SCHEMA_VERSION, STEPS, atomic_path, write_json
 from mlhelpers.core.engine import start_local_cluster
 from mlhelpers.core.environment import git_state, package_versions
 from mlhelpers.core.params import PROJECT_ROOT, Params, ParamsError
@@ -99,7 +99,8 @@ def ensure_kernel() -> str:
     spec_file = folder / "kernel.json"
     spec = json.loads(spec_file.read_text(encoding="utf-8"))
     spec["argv"] = [KERNEL_MODULE if part == "ipykernel_launcher" else part for part in spec["argv"]]
-    spec_file.write_text(json.dumps(spec, indent=1), encoding="utf-8")
+    with atomic_path(spec_file) as temp:  # a kernel starting meanwhile reads the old spec or the new, never half
+        temp.write_text(json.dumps(spec, indent=1), encoding="utf-8")
     return KERNEL_NAME
 
 
