@@ -365,3 +365,24 @@ def test_a_text_field_with_an_unquoted_carriage_return_is_read_as_written(tmp_pa
     assert frame.shape == (300, 3)
     assert frame.loc[10, "text"] == "first line\rsecond line" and frame.loc[150, "text"] == "ends with a return\r"
     assert frame["retweet_count"].tolist() == tweets["retweet_count"].tolist()
+
+
+def test_a_list_or_object_column_is_refused_naming_it(tmp_path, credit):
+    # Found by survey22 on Minneapolis use-of-force rows: validate said ok, explore failed with "unhashable type".
+    nested = credit.head(200).copy()
+    nested["Loans"] = [[int(age), 1] for age in nested["Age"]]                       # a Parquet list column
+    nested["Address"] = [{"city": home, "zip": i} for i, home in enumerate(nested["Home"].astype(str))]  # a struct
+    nested.to_parquet(tmp_path / "credit.parquet")
+    match = r"credit\.parquet: column\(s\) hold lists or objects.*'Loans' \(e\.g\. \[\d+, 1\]\); 'Address'.*flatten"
+    with pytest.raises(DataError, match=match):
+        load_table(tmp_path / "credit.parquet")
+    with pytest.raises(DataError, match=match):
+        list(iter_table(tmp_path / "credit.parquet", chunk_rows=50))
+    records = credit.head(60).to_dict("records")
+    records[33]["Income"] = {"value": records[33]["Income"], "unit": "EUR"}        # one JSON value is an object
+    (tmp_path / "credit.jsonl").write_text("\n".join(json.dumps(r, default=str) for r in records) + "\n")
+    with pytest.raises(DataError, match=r"credit\.jsonl: column\(s\) hold lists or objects.*'Income' \(e\.g\. \{'val"):
+        load_table(tmp_path / "credit.jsonl")
+    records[33]["Income"], records[5]["Job"] = 120, 3  # text and numbers mixed are single values: still read
+    (tmp_path / "credit.jsonl").write_text("\n".join(json.dumps(r, default=str) for r in records) + "\n")
+    assert load_table(tmp_path / "credit.jsonl")["Job"].iloc[5] == 3
