@@ -209,6 +209,13 @@ def _check_against_data(params: Params, source: str) -> None:
                     f"{_did_you_mean(name, columns)}. Columns: {', '.join(columns)}.")
     if params.target in params.drop_columns:
         raise ParamsError(f"{source}: key 'drop_columns' lists the target {params.target!r}; remove it.")
+    for key in ("group_column", "time_column"):  # both ran to the end: a time split ordered by the answer itself
+        if getattr(params, key) == params.target:
+            raise ParamsError(f"{source}: key {key!r} names the target {params.target!r}, so the answer would decide "
+                              f"the split; point {key} at another column, or remove it.")
+    if params.group_column and params.time_column:  # the baseline's time split would quietly ignore the groups
+        raise ParamsError(f"{source}: keys 'group_column' and 'time_column' are both set; a split follows either time "
+                          "or groups, not both; remove one.")
 
 
 def _check_engine(params: Params, source: str) -> None:
