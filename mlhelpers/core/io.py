@@ -147,10 +147,7 @@ def check_flat(path: Path, frame: pd.DataFrame) -> None:
         if len(hits):
             nested[name] = hits.iloc[0]
     if nested:  # no counts: read_columns sees only a table's first rows
-        listed = "; ".join(f"{name!r} (e.g. {_short(value)})" for name, value in nested.items())
-        raise DataError(f"{path}: column(s) hold lists or objects, not single values: {listed}. A model takes one "
-                        "number, text or date per cell; flatten each into plain columns (one per field or element, "
-                        "e.g. pandas.json_normalize or DataFrame.explode) or leave it out of the file.")
+        raise DataError(readers.nested_columns(path, {name: f"e.g. {_short(value)}" for name, value in nested.items()}))
 
 
 def _short(value: object) -> str:

@@ -373,11 +373,10 @@ def test_a_list_or_object_column_is_refused_naming_it(tmp_path, credit):
     nested["Loans"] = [[int(age), 1] for age in nested["Age"]]                       # a Parquet list column
     nested["Address"] = [{"city": home, "zip": i} for i, home in enumerate(nested["Home"].astype(str))]  # a struct
     nested.to_parquet(tmp_path / "credit.parquet")
-    match = r"credit\.parquet: column\(s\) hold lists or objects.*'Loans' \(e\.g\. \[\d+, 1\]\); 'Address'.*flatten"
-    with pytest.raises(DataError, match=match):
-        load_table(tmp_path / "credit.parquet")
-    with pytest.raises(DataError, match=match):
-        list(iter_table(tmp_path / "credit.parquet", chunk_rows=50))
+    match = r"credit\.parquet: column\(s\) hold lists or objects.*'Loans' \(type list<.*'Address' \(type struct<.*flatten"
+    for read in (load_table, read_columns, lambda path: list(iter_table(path, chunk_rows=50))):  # read_columns: the
+        with pytest.raises(DataError, match=match):                                             # footer only (dask)
+            read(tmp_path / "credit.parquet")
     records = credit.head(60).to_dict("records")
     records[33]["Income"] = {"value": records[33]["Income"], "unit": "EUR"}        # one JSON value is an object
     (tmp_path / "credit.jsonl").write_text("\n".join(json.dumps(r, default=str) for r in records) + "\n")
