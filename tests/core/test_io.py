@@ -125,7 +125,8 @@ def test_single_row_file_and_all_missing_column_load(tmp_path):
     (b"a,b\n1,2\n\x00\x01\x02\x03binary", r"empty\.csv: the file is binary"),
     (b"PAR1\x15\x04\x15\x10", r"empty\.csv: this is a Parquet file, not a text CSV"),
     (b"PK\x03\x04\x14\x00", r"empty\.csv: this is a zip archive"),
-    (b"a,b,a\n1,2,3\n", r"empty\.csv: duplicate column names \['a'\]"),
+    (b"a,b,a\n1,2,3\n", r"empty\.csv: duplicate column names \['a'\]; rename them"),
+    (b"age,b,age \n1,2,3\n", r"duplicate column names \['age'\]: 'age' and 'age ' \(the same without spaces\); rename"),
 ])
 def test_bad_csv_files_are_named_with_their_problem(tmp_path, content, match):
     path = tmp_path / "empty.csv"
