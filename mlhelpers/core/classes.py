@@ -133,12 +133,22 @@ def plan_rare_classes(y: pd.Series, *, policy: str = "merge", cv_folds: int = 5,
             f"classes with too few rows ({named}); merged they would make {merged_rows:,} of {int(counts.sum()):,} "
             "rows one class. Fix: set task: regression, or group the values into fewer labels in the data.")
     if not _fits(sizes, need, merge=True):
+        merged = (f"Merged they make {merged_rows:,} rows" if len(rare) > 1 else
+                  f"It has {merged_rows:,} row{'s' if merged_rows != 1 else ''}")
+        # removing the rows of a binary target's only rare class leaves one class: nothing left to predict
+        last = ("remove those rows from the data, or collect more rows of them." if kept >= 2 else
+                f"collect more rows of them, or point target at another column (without them only "
+                f"{_named_kept(counts, rare)} is left).")
         raise RareClassError(
-            f"classes with too few rows ({named}); {why}. Merged they make {merged_rows} rows, still "
+            f"classes with too few rows ({named}); {why}. {merged}, still "
             f"fewer than {need}" + ("" if kept >= 1 else " and no other class is left") + ". Fix: "
-            f"{as_amount}{_fewer_folds(sizes, cv_folds, test_size, merge=True)}remove those rows from the data, or "
-            "collect more rows of them.")
+            f"{as_amount}{_fewer_folds(sizes, cv_folds, test_size, merge=True)}{last}")
     return plan | {"merged_into": _merged_name(list(counts.index)), "merged_rows": merged_rows}
+
+
+def _named_kept(counts: pd.Series, rare: dict) -> str:
+    kept = [label for label in counts.index if label not in rare]
+    return repr(kept[0]) if kept else "no class"
 
 
 def merge_rare_classes(y: pd.Series, plan: dict[str, Any] | None) -> pd.Series:
