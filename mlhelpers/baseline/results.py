@@ -14,13 +14,10 @@ import pandas as pd
 from mlhelpers.baseline import BaselineError
 from mlhelpers.baseline.crossval import ZooResult
 from mlhelpers.core.artifacts import artifact_path, atomic_path, finite_or_none, relative_to_run, write_json
+from mlhelpers.core.metrics import SUSPICIOUS
 from mlhelpers.formats.skops_io import save_skops
 
 __all__ = ["LeakageWarning", "choose_threshold", "write_baseline_artifacts", "out_of_fold_table", "check_leakage"]
-
-
-# A cross-validated score this good is more often leakage than skill.
-SUSPICIOUS = {"roc_auc": 0.99, "balanced_accuracy": 0.98, "r2": 0.995}
 
 
 class LeakageWarning(UserWarning):

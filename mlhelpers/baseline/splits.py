@@ -22,7 +22,7 @@ import pandas as pd
 from mlhelpers.baseline import BaselineError
 from mlhelpers.baseline.inputs import BaselineData
 from mlhelpers.core.artifacts import artifact_path, write_json
-from mlhelpers.core.tables import DUPLICATE_SHARE, copied_rows, parse_times
+from mlhelpers.core.tables import DUPLICATE_SHARE, TIME_FIX, copied_rows, parse_times, unplaced_times
 
 __all__ = ["Split", "make_split", "write_split"]
 
@@ -97,10 +97,10 @@ def make_split(data: BaselineData, *, test_size: float = 0.2, cv_folds: int = 5,
     copies, duplicates = _duplicates(data, group_duplicates)
     if data.times is not None:
         strategy = "time"
+        problem = unplaced_times(data.times)
+        if problem:
+            raise BaselineError(f"time_column {problem}; {TIME_FIX}.")
         times = parse_times(data.times)
-        if pd.isna(times).any():
-            raise BaselineError(f"time_column {data.times.name!r} has {int(pd.isna(times).sum())} missing or "
-                                "unparseable values; fix them or drop those rows (data_query).")
         order = np.argsort(np.asarray(times), kind="stable")
         train_pos, test_pos = np.sort(order[: n - n_test]), np.sort(order[n - n_test:])
         train_order = np.argsort(np.asarray(times)[train_pos], kind="stable")

@@ -15,14 +15,36 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["RARE_CLASS_POLICIES", "RareClassError", "min_class_rows", "plan_rare_classes", "merge_rare_classes",
-           "describe_plan"]
+__all__ = ["RARE_CLASS_POLICIES", "MAX_CLASSES", "RareClassError", "auto_task", "min_class_rows", "plan_rare_classes",
+           "merge_rare_classes", "describe_plan"]
 
 RARE_CLASS_POLICIES = ("merge", "refuse")
 MERGED_NAME = "other"
 MIN_FIT_ROWS = 2        # rows of a class every CV training fold needs (the baseline checks its folds for it)
 SHOWN_CLASSES = 10      # a message names this many rare classes, then counts the rest
 MANY_CLASSES = 50       # beyond this many classes a target with rare ones is more likely a number than a label
+MAX_CLASSES = 20        # a numeric target with at most this many integer values is a class label
+
+
+def auto_task(y: pd.Series) -> tuple[str, str]:
+    """The task ``task: auto`` infers from the known target values ``y``, and why. One rule for ``mlh validate``
+    and the explore step: validate said ok to Bundesliga's home goals (0-12, read as 13 classes) and explore
+    then refused their rare classes."""
+    import numpy as np
+
+    n_unique = y.nunique()
+    if not _is_number(y):
+        kind = "true/false" if pd.api.types.is_bool_dtype(y.dtype) else "string"
+        return "classification", f"target has {n_unique} distinct {kind} values"
+    if n_unique == 2:
+        return "classification", "target has 2 distinct numeric values"
+    if n_unique <= MAX_CLASSES and bool(np.all(np.mod(y.dropna().to_numpy(dtype=float), 1) == 0)):
+        return "classification", f"target has {n_unique} distinct integer values (at most {MAX_CLASSES})"
+    return "regression", f"numeric target with {n_unique:,} distinct values"
+
+
+def _is_number(y: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(y.dtype) and not pd.api.types.is_bool_dtype(y.dtype)
 
 
 def _named(rare: dict[str, int]) -> str:
@@ -96,10 +118,12 @@ def plan_rare_classes(y: pd.Series, *, policy: str = "merge", cv_folds: int = 5,
     why = (f"a class needs at least {need} rows for one in the held-out test split (test_size={test_size}) "
            f"and one in every one of the {cv_folds} cross-validation folds")
     sizes = [int(n) for n in counts]
+    # a number read as classes (task auto: few whole numbers) may be an amount: goals, children, rooms
+    as_amount = "set task: regression (if the numbers are amounts, not labels), " if _is_number(y) else ""
     if policy == "refuse":
         raise RareClassError(
             f"classes with too few rows ({named}); {why}. Fix: set rare_classes: merge (they become one "
-            f"class {_merged_name(list(counts.index))!r}), {_fewer_folds(sizes, cv_folds, test_size, merge=False)}"
+            f"class {_merged_name(list(counts.index))!r}), {as_amount}{_fewer_folds(sizes, cv_folds, test_size, merge=False)}"
             "remove those rows from the data, or collect more rows of them.")
     merged_rows = sum(rare.values())
     kept = len(counts) - len(rare)
@@ -109,12 +133,22 @@ def plan_rare_classes(y: pd.Series, *, policy: str = "merge", cv_folds: int = 5,
             f"classes with too few rows ({named}); merged they would make {merged_rows:,} of {int(counts.sum()):,} "
             "rows one class. Fix: set task: regression, or group the values into fewer labels in the data.")
     if not _fits(sizes, need, merge=True):
+        merged = (f"Merged they make {merged_rows:,} rows" if len(rare) > 1 else
+                  f"It has {merged_rows:,} row{'s' if merged_rows != 1 else ''}")
+        # removing the rows of a binary target's only rare class leaves one class: nothing left to predict
+        last = ("remove those rows from the data, or collect more rows of them." if kept >= 2 else
+                f"collect more rows of them, or point target at another column (without them only "
+                f"{_named_kept(counts, rare)} is left).")
         raise RareClassError(
-            f"classes with too few rows ({named}); {why}. Merged they make {merged_rows} rows, still "
+            f"classes with too few rows ({named}); {why}. {merged}, still "
             f"fewer than {need}" + ("" if kept >= 1 else " and no other class is left") + ". Fix: "
-            f"{_fewer_folds(sizes, cv_folds, test_size, merge=True)}remove those rows from the data, or "
-            "collect more rows of them.")
+            f"{as_amount}{_fewer_folds(sizes, cv_folds, test_size, merge=True)}{last}")
     return plan | {"merged_into": _merged_name(list(counts.index)), "merged_rows": merged_rows}
+
+
+def _named_kept(counts: pd.Series, rare: dict) -> str:
+    kept = [label for label in counts.index if label not in rare]
+    return repr(kept[0]) if kept else "no class"
 
 
 def merge_rare_classes(y: pd.Series, plan: dict[str, Any] | None) -> pd.Series:

@@ -21,7 +21,7 @@ from mlhelpers.core.sniff import (COMPRESSION_SUFFIXES, MISSING_MARKERS, SQL_SUF
                                   check_unique_names, file_format, sniff_csv)
 
 __all__ = ["DataError", "CsvFormat", "MISSING_MARKERS", "COMPRESSION_SUFFIXES", "SQL_SUFFIXES", "file_format",
-           "sniff_csv", "check_data_file", "load_table", "iter_table", "read_columns", "missing_as_nan"]
+           "sniff_csv", "check_data_file", "check_flat", "load_table", "iter_table", "read_columns", "missing_as_nan"]
 
 _check_duplicate_names = check_unique_names
 
@@ -129,7 +129,35 @@ def missing_as_nan(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+_NESTED = (list, tuple, dict, set, np.ndarray)
+
+
+def check_flat(path: Path, frame: pd.DataFrame) -> None:
+    """Refuse columns holding lists, arrays or objects (a Parquet list or struct column, a JSON value that is an
+    array or object): no step can use one as a feature, and they failed deep inside explore (``unhashable type:
+    'dict'``, ``setting an array element with a sequence``) after ``mlh validate`` had said ok."""
+    from pandas.api.types import infer_dtype
+
+    nested = {}
+    for name in frame.columns[frame.dtypes == object]:
+        column = frame[name]
+        if infer_dtype(column, skipna=True) not in ("mixed", "mixed-integer", "unknown-array"):
+            continue  # C-level scan: flat text, numbers or dates; only mixed columns are checked value by value
+        hits = column[column.map(lambda value: isinstance(value, _NESTED))]
+        if len(hits):
+            nested[name] = hits.iloc[0]
+    if nested:  # no counts: read_columns sees only a table's first rows
+        raise DataError(readers.nested_columns(path, {name: f"e.g. {_short(value)}" for name, value in nested.items()}))
+
+
+def _short(value: object) -> str:
+    text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _finish(path: Path, frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    if kind not in ("csv", "excel"):  # CSV and Excel cells are single values; Parquet, JSON and SQL may nest
+        check_flat(path, frame)
     if kind != "csv":
         frame = _normalize_missing(frame)
     frame = missing_as_nan(frame)

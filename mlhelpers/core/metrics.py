@@ -20,6 +20,8 @@ CLASSIFICATION_METRICS = (
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
 OUTSIDE_CV_STDS = 3.0   # a test score beyond CV mean +- 3 std of the folds is flagged (export, model card)
+# A cross-validated score this good is more often leakage than skill (the baseline warns, the model card says so).
+SUSPICIOUS = {"roc_auc": 0.99, "balanced_accuracy": 0.98, "r2": 0.995}
 
 
 class MetricError(ValueError):

@@ -14,13 +14,14 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from mlhelpers.core import sources
-from mlhelpers.core.classes import RareClassError, plan_rare_classes
+from mlhelpers.core.classes import RareClassError, auto_task, plan_rare_classes
 from mlhelpers.core.engine import EngineError, check_engine_params
 from mlhelpers.core.io import check_data_file, file_format, load_table, read_columns
 from mlhelpers.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from mlhelpers.core.models import LEADERBOARD_MODELS, ZOO
 from mlhelpers.core.sniff import check_compressed
-from mlhelpers.core.tables import DUPLICATE_SHARE, MIN_KNOWN_TARGETS, drop_missing_target, parse_times
+from mlhelpers.core.tables import DUPLICATE_SHARE, MIN_KNOWN_TARGETS, TIME_FIX, drop_missing_target, unplaced_times
+from mlhelpers.core.values import convert_table
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MAX_SEED = 2**32 - 1          # numpy's and scikit-learn's limit for a seed
@@ -209,6 +210,13 @@ def _check_against_data(params: Params, source: str) -> None:
                     f"{_did_you_mean(name, columns)}. Columns: {', '.join(columns)}.")
     if params.target in params.drop_columns:
         raise ParamsError(f"{source}: key 'drop_columns' lists the target {params.target!r}; remove it.")
+    for key in ("group_column", "time_column"):  # both ran to the end: a time split ordered by the answer itself
+        if getattr(params, key) == params.target:
+            raise ParamsError(f"{source}: key {key!r} names the target {params.target!r}, so the answer would decide "
+                              f"the split; point {key} at another column, or remove it.")
+    if params.group_column and params.time_column:  # the baseline's time split would quietly ignore the groups
+        raise ParamsError(f"{source}: keys 'group_column' and 'time_column' are both set; a split follows either time "
+                          "or groups, not both; remove one.")
 
 
 def _check_engine(params: Params, source: str) -> None:
@@ -246,6 +254,7 @@ def check_table(params: Params, source: str = "params") -> dict[str, Any] | None
         frame = lazy.pandas_like(table.frame[[params.target]].compute(), table.object_bools)
     else:
         frame = load_table(params.data_file, query=params.data_query, sheet=params.data_sheet)
+    frame = _as_explore_reads(frame, params)
     frame, n_missing = drop_missing_target(frame, params.target)
     if params.time_column:
         _check_time_column(frame[params.time_column], params.data_file.name, source)
@@ -259,23 +268,28 @@ def check_table(params: Params, source: str = "params") -> dict[str, Any] | None
         raise ParamsError(f"{source}: key 'target': {params.target!r} holds a single value ({only}) "
                           f"in all {len(y):,} rows with a known target: there is nothing to predict. Point target "
                           "at the column to predict, or check the data selection.")
-    if params.task == "regression" or (params.task == "auto" and y.dtype.kind in "iuf"):
-        return None  # a number may be a class label or a value: the explore step infers the task, then checks
+    if params.task == "regression" or (params.task == "auto" and auto_task(y)[0] == "regression"):
+        return None
     try:
         return plan_rare_classes(y, policy=params.rare_classes, cv_folds=params.cv_folds, test_size=params.test_size)
     except RareClassError as exc:
         raise ParamsError(f"{source}: key 'rare_classes': {exc}") from None
 
 
+def _as_explore_reads(frame: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """The target and time columns with the explore step's value conversions (``core.values``): an age column with
+    a few 'n/a' and 'NULL' in it is a number there, and validate had called its 70 ages rare classes."""
+    names = [name for name in (params.target, params.time_column) if name and name in frame.columns]
+    files = sources.data_files(params.data_file) if sources.is_multi_file(params.data_file) else [params.data_file]
+    converted, _ = convert_table(frame[names], target=params.target, from_text=file_format(files[0]) == "csv")
+    return frame.assign(**{name: converted[name] for name in names})
+
+
 def _check_time_column(times: pd.Series, file_name: str, source: str) -> None:
     """The baseline orders rows by ``time_column`` (core.tables.parse_times) and refuses a row it cannot place."""
-    unplaced = parse_times(times).isna()
-    if unplaced.any():
-        examples = ", ".join(repr(value) for value in times[unplaced].dropna().astype(str).unique()[:3])
-        raise ParamsError(f"{source}: key 'time_column': {times.name!r} has {int(unplaced.sum()):,} of {len(times):,} "
-                          f"values in {file_name} that are missing or neither dates nor numbers"
-                          + (f" (e.g. {examples})" if examples else "") + "; point time_column at a date or number "
-                          "column, or leave those rows out (data_query).")
+    problem = unplaced_times(times, f" in {file_name}")
+    if problem:
+        raise ParamsError(f"{source}: key 'time_column': {problem}; {TIME_FIX}.")
 
 
 _NOTEBOOK_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "open"}

@@ -141,9 +141,21 @@ def parquet_columns(path: Path) -> list[str]:
     import pyarrow.parquet as pq
 
     try:
-        return list(pq.read_schema(path).names)
+        schema = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(unreadable_parquet(path, exc)) from None
+    nested = {field.name: str(field.type) for field in schema if pa.types.is_nested(field.type)}
+    if nested:  # refused from the footer: mlh validate under engine: dask reads no rows of a Parquet file
+        raise DataError(nested_columns(path, {name: f"type {kind}" for name, kind in nested.items()}))
+    return list(schema.names)
+
+
+def nested_columns(path: Path, examples: dict[str, str]) -> str:
+    """The message for columns holding lists or objects (``examples``: column -> an example or its type)."""
+    listed = "; ".join(f"{name!r} ({example})" for name, example in examples.items())
+    return (f"{path}: column(s) hold lists or objects, not single values: {listed}. A model takes one number, text "
+            "or date per cell; flatten each into plain columns (one per field or element, e.g. pandas.json_normalize "
+            "or DataFrame.explode) or leave it out of the file.")
 
 
 def read_parquet(path: Path) -> pd.DataFrame:
@@ -161,8 +173,8 @@ def iter_parquet(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
     try:
+        check_unique_names(path, parquet_columns(path))  # nested columns too: refused from the footer
         source = pq.ParquetFile(path)
-        check_unique_names(path, source.schema_arrow.names)
         empty = source.schema_arrow.empty_table().to_pandas()
         yielded = False
         for batch in source.iter_batches(batch_size=chunk_rows):

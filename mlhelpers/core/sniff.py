@@ -204,11 +204,17 @@ def _detect_decimal(lines: list[str], delimiter: str) -> tuple[str, str | None]:
 
 def check_unique_names(path: Path, names: list) -> None:
     """Refuse a table whose column names repeat (after stripping spaces), naming the repeated ones."""
-    names = [str(name).strip() for name in names]
+    written = [str(name) for name in names]
+    names = [name.strip() for name in written]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise DataError(f"{path}: duplicate column names {duplicates}; rename them so every column "
-                        "has a unique name.")
+        # 'age' and 'age ' are one name once stripped: show them as written, or the message names one column
+        spelled = {name: [w for w in written if w.strip() == name] for name in duplicates}
+        shown = "; ".join(name if len(set(ws)) == 1 else " and ".join(map(repr, ws)) + " (the same without spaces)"
+                          for name, ws in spelled.items())
+        raise DataError(f"{path}: duplicate column names {duplicates}"
+                        + (f": {shown}" if shown != "; ".join(duplicates) else "")
+                        + "; rename them so every column has a unique name.")
 
 
 def sniff_csv(path: str | Path) -> CsvFormat:

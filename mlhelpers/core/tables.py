@@ -128,6 +128,20 @@ def parse_times(times: pd.Series) -> pd.Series:
     return pd.to_datetime(times, errors="coerce", format="mixed")
 
 
+TIME_FIX = "point time_column at a date or number column, or fill in or remove those rows"
+
+
+def unplaced_times(times: pd.Series, where: str = "") -> str:
+    """What keeps ``times`` from ordering rows (``parse_times``): how many values are missing or neither dates nor
+    numbers, with examples; empty when every value has its place. ``where`` follows the count (" in x.csv")."""
+    unplaced = pd.isna(parse_times(times))
+    if not unplaced.any():
+        return ""
+    examples = ", ".join(repr(value) for value in times[unplaced].dropna().astype(str).unique()[:3])
+    return (f"{times.name!r} has {int(unplaced.sum()):,} of {len(times):,} values{where} that are missing or neither "
+            "dates nor numbers" + (f" (e.g. {examples})" if examples else ""))
+
+
 def drop_missing_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
     """Rows whose target is known, and how many were dropped."""
     known = frame[target].notna()

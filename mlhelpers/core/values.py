@@ -53,6 +53,12 @@ def _is_text_column(column: pd.Series) -> bool:
     return column.dtype == object or isinstance(column.dtype, pd.StringDtype)
 
 
+def _is_marker(texts: pd.Series) -> np.ndarray:
+    """Stripped texts that mean "no value": a missing-value word, or nothing but spaces (a cell of one space read
+    as an unreadable number, and a column with 1% of them stayed text)."""
+    return (texts.str.lower().isin(MISSING_WORDS) | (texts == "")).to_numpy()
+
+
 def _texts(values: pd.Index) -> pd.Series:
     """Each distinct value as stripped text, indexed by the value itself."""
     return pd.Series([str(value).strip() for value in values], index=values, dtype=object)
@@ -145,7 +151,7 @@ def infer_conversions(frame: pd.DataFrame, target: str | None = None,
         if counts.empty:
             continue
         texts = _texts(counts.index)
-        marker = texts.str.lower().isin(MISSING_WORDS).to_numpy()
+        marker = _is_marker(texts)
         known, known_texts = counts[~marker], texts[~marker]
         if known.empty:
             continue
@@ -190,7 +196,7 @@ def _convert_column(column: pd.Series, conversion: dict[str, Any], strict: bool)
     present = column.notna().to_numpy()
     text = pd.Series([str(value).strip() if keep else None for value, keep in zip(column.to_numpy(), present)],
                      index=column.index, dtype=object)
-    is_word = present & text.str.lower().isin(MISSING_WORDS).to_numpy()
+    is_word = present & _is_marker(text)
     made_missing = np.zeros(len(column), dtype=bool)
     note: dict[str, Any] = {}
     if kind == "number":

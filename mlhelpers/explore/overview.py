@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from mlhelpers.core import colstats, engine, io, lazy, sources, tables, values
+from mlhelpers.explore import EdaError
 from mlhelpers.explore.roles import IDENTIFIER_UNIQUE, MAX_CATEGORIES, MOSTLY_MISSING, NEAR_CONSTANT
 from mlhelpers.explore.targets import TargetSummary
 
@@ -188,6 +189,7 @@ def load_for_explore(params) -> tuple[pd.DataFrame, tables.LoadReport, TableOver
             frame, report = tables.load_compact(path, query=params.data_query, sheet=params.data_sheet,
                                                 target=params.target, frame=raw)
         del raw
+        _check_time_column(frame, params)
         return frame, report, TableOverview(engine="pandas", stats=stats)
     engine.current_client()
     table = lazy.read_lazy(path, query=params.data_query)
@@ -217,3 +219,13 @@ def _report(head: dict[str, str], frame: pd.DataFrame, per_column: pd.DataFrame)
                    "dtypes changed": ", ".join(f"{c}: {r.dtype_before}->{r.dtype_after}"
                                                for c, r in changed.iterrows()) or "none"}
     return pd.DataFrame({"value": rows})
+
+
+def _check_time_column(frame: pd.DataFrame, params) -> None:
+    """A time split cannot place a row with a known target and no time: refused now, as ``mlh validate`` does,
+    not by the baseline step after this one has run (a Bundesliga table with two kick-offs missing)."""
+    if params.time_column and params.time_column in frame.columns and params.target in frame.columns:
+        times = frame.loc[frame[params.target].notna(), params.time_column]
+        problem = tables.unplaced_times(times, f" in {params.data_file.name}")
+        if problem:
+            raise EdaError(f"time_column {problem}; {tables.TIME_FIX}.")

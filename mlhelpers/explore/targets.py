@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mlhelpers.core.classes import RareClassError, describe_plan, merge_rare_classes, plan_rare_classes
+from mlhelpers.core.classes import (MAX_CLASSES, RareClassError, auto_task, describe_plan, merge_rare_classes,
+                                    plan_rare_classes)
 from mlhelpers.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from mlhelpers.core.tables import MIN_KNOWN_TARGETS, drop_missing_target
 from mlhelpers.explore import EdaError
 from mlhelpers.explore.roles import show_value
-
-
-MAX_CLASSES = 20            # a numeric target with at most this many integer values is a class label
 
 
 
@@ -68,14 +66,7 @@ def _infer_task(y: pd.Series, task: str, target: str) -> tuple[str, str]:
         return task, "set by the task parameter"
     if task != "auto":
         raise EdaError(f"task {task!r} is unknown; use auto, classification or regression.")
-    if not numeric:
-        return "classification", f"target has {n_unique} distinct {'true/false' if pd.api.types.is_bool_dtype(y.dtype) else 'string'} values"
-    integral = _integral(y)
-    if n_unique == 2:
-        return "classification", "target has 2 distinct numeric values"
-    if integral and n_unique <= MAX_CLASSES:
-        return "classification", f"target has {n_unique} distinct integer values (at most {MAX_CLASSES})"
-    return "regression", f"numeric target with {n_unique:,} distinct values"
+    return auto_task(y)
 
 
 def _choose_metric(task: str, y: pd.Series, primary_metric: str, shares: pd.Series | None) -> tuple[str, str]:

@@ -14,6 +14,7 @@ import pandas as pd
 from mlhelpers.core.artifacts import MissingArtifactError, artifact_path, atomic_path, read_artifact
 from mlhelpers.core.classes import describe_plan
 from mlhelpers.core.environment import package_versions
+from mlhelpers.core.metrics import SUSPICIOUS
 from mlhelpers.export.refit import ExportData, all_features, describe_test_score, metrics_table
 
 __all__ = ["write_model_card"]
@@ -43,7 +44,7 @@ def write_model_card(run_dir: str | Path, data: ExportData, formats: pd.DataFram
     lines += _card_data(spec, schema, data, eda)
     lines += _card_use(spec, schema)
     lines += _card_metrics(metrics)
-    lines += _card_limits(spec, schema, eda)
+    lines += _card_limits(spec, schema, eda, metrics)
     if formats is not None and len(formats):
         lines += ["## Exported formats", "",
                   "Each file was reloaded and compared with the in-memory model on the test split and on "
@@ -111,7 +112,8 @@ def _card_metrics(metrics: dict[str, Any]) -> list[str]:
             _markdown_table(table), "", *([check, ""] if check else [])]
 
 
-def _card_limits(spec: dict[str, Any], schema: dict[str, Any], eda: dict[str, Any] | None) -> list[str]:
+def _card_limits(spec: dict[str, Any], schema: dict[str, Any], eda: dict[str, Any] | None,
+                 metrics: dict[str, Any]) -> list[str]:
     numeric = [f"`{n}` {info['min']}..{info['max']}" for n, info in schema["columns"].items()
                if "min" in info]
     lines = ["## Limits", "",
@@ -121,7 +123,18 @@ def _card_limits(spec: dict[str, Any], schema: dict[str, Any], eda: dict[str, An
              + ", ".join(numeric) if numeric else "- No numeric features."]
     lines.append("- The test score is one draw; the CV std shows how much it moves between samples.")
     suspects = (eda or {}).get("leakage_suspects") or []
-    lines += ["", "## Leakage notes (from explore)", ""]
+    lines += ["", "## Leakage notes", ""]
+    # The baseline's warning, repeated where a reader of the model alone looks: survey22's UCLA target is "any of six
+    # flags" and the freedom index the mean of two sub-scores; both scored perfectly and the card said no suspects.
+    too_good = [f"{metric} {metrics['cv'][metric]['mean']:.4f} (>= {limit})" for metric, limit in SUSPICIOUS.items()
+                if metrics.get("cv", {}).get(metric, {}).get("mean") is not None
+                and metrics["cv"][metric]["mean"] >= limit]
+    if too_good:
+        lines.append(f"- ⚠️ **Possible leakage**: cross-validated {', '.join(too_good)}, a score more often leakage "
+                     "than skill (the baseline step warned). A feature may be computed from the target or known only "
+                     "after it, or the target computed from features (a total of its parts, a flag set from "
+                     "others); check the permutation importances in 02_baseline and drop such columns "
+                     "(drop_columns).")
     if eda is None:
         lines.append("- The explore step's `eda.json` was not available: no leakage review recorded.")
     elif suspects:
@@ -130,7 +143,7 @@ def _card_limits(spec: dict[str, Any], schema: dict[str, Any], eda: dict[str, An
             status = "used by the model: check it is known at prediction time" if name in used else "not used"
             lines.append(f"- `{name}`: flagged as a leakage suspect; {status}.")
     else:
-        lines.append("- No leakage suspects were flagged.")
+        lines.append("- The explore step flagged no leakage suspects.")
     return lines + [""]
 
 

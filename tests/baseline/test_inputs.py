@@ -124,7 +124,8 @@ def test_time_split_tests_on_the_latest_rows_and_validates_forward(credit, prepa
     assert len(diagnostics.plot_diagnostics(zoo).axes) == 5
     plt.close("all")
     bad = frame.assign(when=frame["when"].where(frame.index != 5, "not a time"))
-    with pytest.raises(BaselineError, match="time_column 'when' has 1 missing or unparseable values"):
+    with pytest.raises(BaselineError, match=r"time_column 'when' has 1 of 4,454 values that are missing or neither dates "
+                                            r"nor numbers \(e\.g\. 'not a time'\); point time_column"):
         splits.make_split(prepared(bad, time_column="when"), cv_folds=3)
 
 

