@@ -16,7 +16,7 @@ $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	$(BIN)/python -c "from mlhelpers.pipeline import ensure_kernel; ensure_kernel()"  # the notebooks' kernel
+	$(BIN)/python -c "from mlhelpers.execution import ensure_kernel; ensure_kernel()"  # the notebooks' kernel
 	@touch $(INSTALLED)
 
 setup: $(INSTALLED) ## create or refresh .venv from pyproject.toml (run and test do this for you)

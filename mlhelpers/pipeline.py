@@ -5,9 +5,6 @@ Computation lives in the other modules; this one only sequences notebooks and re
 
 from __future__ import annotations
 
-import json
-import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,16 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from mlhelpers.cache import cached_explore, explore_key, restore_explore, store_explore
-from mlhelpers.core.artifacts import AFTER_STEPS, MANIFEST, SCHEMA_VERSION, STEPS, atomic_path, write_json
+from mlhelpers.core.artifacts import AFTER_STEPS, MANIFEST, SCHEMA_VERSION, STEPS, write_json
 from mlhelpers.core.engine import start_local_cluster
 from mlhelpers.core.environment import git_state, package_versions
+from mlhelpers.execution import ensure_kernel, execute_notebook
 from mlhelpers.core.params import PROJECT_ROOT, Params, ParamsError
 from mlhelpers.core.sources import data_fingerprint
 from mlhelpers.lifecycle import Interrupted, check_based_on, process_record, run_interruptibly, stop_signals
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
-KERNEL_NAME = "mlhelpers"
-KERNEL_MODULE = "mlhelpers.kernel"  # the kernel's entry point (python -m)
 
 
 @dataclass
@@ -79,29 +75,6 @@ def new_run_dir(runs_root: Path, name: str, prefix: str = "", what: str = "run")
         except FileExistsError:
             continue
     raise RuntimeError(f"could not create a new {what} folder under {parent}")
-
-
-def ensure_kernel() -> str:
-    """Register this interpreter as the ``mlhelpers`` Jupyter kernel (inside its prefix) if needed: ipykernel's
-    kernel started through ``mlhelpers.kernel`` (a faster exit)."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
-        if (spec.argv and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve()
-                and KERNEL_MODULE in spec.argv):
-            return KERNEL_NAME
-    except NoSuchKernel:
-        pass
-    from ipykernel.kernelspec import install
-
-    folder = Path(install(kernel_name=KERNEL_NAME, display_name="Python (mlhelpers)", prefix=sys.prefix))
-    spec_file = folder / "kernel.json"
-    spec = json.loads(spec_file.read_text(encoding="utf-8"))
-    spec["argv"] = [KERNEL_MODULE if part == "ipykernel_launcher" else part for part in spec["argv"]]
-    with atomic_path(spec_file) as temp:  # a kernel starting meanwhile reads the old spec or the new, never half
-        temp.write_text(json.dumps(spec, indent=1), encoding="utf-8")
-    return KERNEL_NAME
 
 
 def _now() -> str:
@@ -159,52 +132,6 @@ def _failure(exc: BaseException, step: str, notebook: Path) -> dict[str, Any]:
                 "message": f"{exc.ename}: {exc.evalue}", "notebook": str(notebook)}
     return {"step": step, "cell": None, "cell_index": None, "reason": "error",
             "message": f"{type(exc).__name__}: {exc}", "notebook": str(notebook)}
-
-
-@contextmanager
-def _local_kernel_sockets():
-    """Kernel config for a headless step: talk to the kernel over Unix sockets in a private temp folder.
-
-    The default TCP transport carries code and outputs unencrypted on a loopback port (ipykernel warns
-    about it in every step); IPC sockets are files only this user can reach, removed afterwards.
-    """
-    from traitlets.config import Config
-
-    with tempfile.TemporaryDirectory(prefix="mlh-kernel-") as folder:
-        yield Config({"KernelManager": {"transport": "ipc", "ip": str(Path(folder) / "kernel")}})
-
-
-def import_papermill():
-    """papermill, imported in a third of the time: without ``rfc3987_syntax``.
-
-    papermill imports nbformat, which imports jsonschema, whose format checker imports ``rfc3987_syntax``
-    when it is installed (jupyterlab brings it), and that module compiles a Lark grammar at import: 1-2 s of
-    CPU (measured: ``import papermill`` 14.8 s against 3.3 s on the loaded 2-core machine), for URI format
-    checks that notebook validation never makes. It is hidden only while jsonschema decides, then visible again.
-    """
-    hidden = "rfc3987_syntax" not in sys.modules and "jsonschema" not in sys.modules
-    if hidden:
-        sys.modules["rfc3987_syntax"] = None  # makes `import rfc3987_syntax` raise ImportError, which jsonschema expects
-    try:
-        import papermill
-    finally:
-        if hidden:
-            del sys.modules["rfc3987_syntax"]
-    return papermill
-
-
-def execute_notebook(source: Path, output: Path, values: dict[str, Any], progress: bool = False) -> None:
-    """Run the notebook ``source`` headless into ``output`` with the project's kernel, passing only the
-    ``values`` it declares (the others keep their defaults; papermill warns about every undeclared name).
-    Raises papermill's ``PapermillExecutionError`` when a cell fails."""
-    papermill = import_papermill()
-    declared = papermill.inspect_notebook(str(source))
-    parameters = {key: value for key, value in values.items() if key in declared}
-    with _local_kernel_sockets() as config:
-        papermill.execute_notebook(
-            str(source), str(output), parameters=parameters, kernel_name=ensure_kernel(),
-            cwd=str(PROJECT_ROOT), progress_bar=progress, log_output=False, config=config,
-        )
 
 
 def _reuse_explore(cache_root: Path | None, values: dict[str, Any], manifest: dict[str, Any], source: Path,

@@ -13,7 +13,7 @@ import pytest
 from mlhelpers.core.artifacts import STEPS
 from mlhelpers.core.params import PROJECT_ROOT
 from mlhelpers.core.tables import file_sha256
-from mlhelpers.pipeline import ensure_kernel
+from mlhelpers.execution import ensure_kernel
 
 MLH = [sys.executable, "-m", "mlhelpers.cli"]
 pytestmark = pytest.mark.slow  # whole runs with a real kernel

@@ -93,7 +93,7 @@ def test_the_notebooks_kernel_starts_through_mlhelpers_kernel_runs_code_and_exit
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import start_new_kernel
 
-    from mlhelpers.pipeline import KERNEL_MODULE, ensure_kernel
+    from mlhelpers.execution import KERNEL_MODULE, ensure_kernel
 
     outputs = []
     name = ensure_kernel()
@@ -112,3 +112,35 @@ def test_the_notebooks_kernel_starts_through_mlhelpers_kernel_runs_code_and_exit
     printed = "".join(msg["content"].get("text", "") for msg in outputs if msg["msg_type"] == "stream")
     assert printed.split() == ["True", "True"]  # the working folder importable, as under ipykernel_launcher
     assert process.wait(timeout=30) == 0  # asked to shut down, it exits on its own, cleanly
+
+
+def test_the_executed_notebook_is_written_at_most_once_a_second_but_always_first_and_last(tmp_path):
+    """papermill wrote the whole notebook before and after every cell (75 writes, 1 s of the demo's export step)."""
+    from datetime import timedelta
+
+    from papermill.engines import papermill_engines
+
+    from mlhelpers.execution import SAVE_EVERY_SECONDS, _throttled_engine, execute_notebook
+
+    manager_class = papermill_engines.get_engine(_throttled_engine()).manager
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    notebook.metadata["kernelspec"] = {"name": "mlhelpers", "display_name": "mlhelpers", "language": "python"}
+    output = tmp_path / "out.ipynb"
+    manager = manager_class(notebook, output_path=str(output), progress_bar=False)
+    manager.save()
+    assert output.exists()  # the first write is never skipped, however soon
+    output.unlink()
+    manager.save()
+    assert not output.exists()  # a second write within the second is skipped
+    manager.last_save_time = manager.now() - timedelta(seconds=SAVE_EVERY_SECONDS)
+    manager.save()
+    assert output.exists()
+    # a whole run still ends with every cell's output on disk
+    cells = [nbformat.v4.new_code_cell("n = 0")] + [nbformat.v4.new_code_cell("n += 1\nprint(n)") for _ in range(30)]
+    cells[0].metadata["tags"] = ["parameters"]
+    source = tmp_path / "many_cells.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=notebook.metadata), source)
+    execute_notebook(source, output, {})
+    executed = nbformat.read(output, as_version=4)
+    assert [c.outputs[0]["text"].strip() for c in executed.cells[-30:]] == [str(i) for i in range(1, 31)]
+    assert all(c.metadata.papermill["status"] == "completed" for c in executed.cells)

@@ -326,7 +326,7 @@ def test_export_notebook_writes_every_artifact(tmp_path, baseline_run):
     import mlflow
     import papermill
 
-    from mlhelpers.pipeline import ensure_kernel
+    from mlhelpers.execution import ensure_kernel
 
     run_dir = baseline_run(tmp_path / "run")
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
