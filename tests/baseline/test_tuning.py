@@ -158,3 +158,31 @@ def test_selected_model_takes_tuned_rows_but_not_made_up_ones():
     assert validate_params({"selected_model": "xgboost (tuned)"}).selected_model == "xgboost (tuned)"
     with pytest.raises(ParamsError, match=r"unknown model 'dummy \(tuned\)'"):
         validate_params({"selected_model": "dummy (tuned)"})
+
+
+def test_a_winner_whose_folds_on_every_row_do_not_fit_is_cross_validated_on_a_larger_sample(_credit_raw, quick_zoo):
+    from mlhelpers.baseline.budget import capped_rows
+
+    zoo = quick_zoo(_credit_raw, models=["dummy", "linear"])  # 4,454 real applications, 3 folds
+    n_train = len(zoo.split.train_index)
+    y = zoo.data.y[zoo.split.positions(zoo.data.X)]
+    order = capped_rows(y, n_train, zoo.seed, folds=zoo.split.folds)
+    # the defaults as the zoo cross-validates them when the budget caps them: on the first 1,000 rows of its order
+    capped = crossval.cross_validate_model("linear", zoo.data, zoo.split, seed=zoo.seed, n_jobs=1,
+                                           rows=np.sort(order[:1000]))
+    # a fold on every row takes 1 s: 3 folds on all rows need 3 s; 2 s pay for 0.7 x 2/3 of the rows
+    rows = tuning.sample_rows(zoo, capped, fold_seconds=1.0, seconds=2.0)
+    assert len(rows) == int(tuning.SAMPLE_MARGIN * n_train * 2.0 / 3) and 1000 < len(rows) < n_train
+    assert np.array_equal(rows, np.sort(order[:len(rows)]))  # seeded, and it holds the defaults' own rows
+    assert set(capped.rows) <= set(rows)
+    tuned = crossval.cross_validate_model("linear", zoo.data, zoo.split, seed=zoo.seed, n_jobs=1, rows=rows,
+                                          estimator_params={"C": 0.3})
+    assert tuned.train_rows == len(rows) and tuned.folds == 3  # every fold, on the sample: a row selection can use
+    assert len(np.unique(y[rows])) == 2
+    # no sample when every row fits, when it would hold no more rows than the defaults had, or below the floor
+    assert tuning.sample_rows(zoo, capped, fold_seconds=1.0, seconds=10.0) is None
+    assert tuning.sample_rows(zoo, capped, fold_seconds=1.0, seconds=1.0) is None  # about 830 rows: below 1,000
+    larger = crossval.cross_validate_model("linear", zoo.data, zoo.split, seed=zoo.seed, n_jobs=1,
+                                           rows=np.sort(order[:len(rows) + 1]))
+    assert tuning.sample_rows(zoo, larger, fold_seconds=1.0, seconds=2.0) is None  # no more rows than the defaults'
+    assert tuning.sample_rows(zoo, zoo.results["linear"], fold_seconds=1.0, seconds=2.0) is None  # defaults: all
