@@ -56,6 +56,9 @@ def test_the_race_keeps_the_leader_then_the_next_best_while_its_folds_fit():
     assert race.finishers(first, remaining, 19.0, "roc_auc") == ["random_forest", "xgboost"]
     assert race.finishers(first, remaining, 12.0, "roc_auc") == ["random_forest"]   # xgboost's folds do not fit
     assert race.finishers(first, remaining, 1.0, "roc_auc") == ["random_forest"]    # the leader always finishes
+    # a short budget (rows capped, a tuning stage to come) races even when every model's folds fit
+    assert race.finishers(first, remaining, 30.0, "roc_auc", short=True) == ["random_forest", "xgboost"]
+    assert race.finishers(first, remaining, 12.0, "roc_auc", short=True) == ["random_forest"]
     errors = {m: _result(m, [value], "rmse") for m, value in
               {"dummy": 3.0, "linear": 1.0, "random_forest": 1.2, "xgboost": 1.1}.items()}
     assert race.finishers(errors, remaining, 12.0, "rmse") == ["linear", "xgboost"]   # lower is better
