@@ -57,8 +57,8 @@ def race_note(first: dict[str, ModelResult], finished: list[str], metric: str, s
     """One sentence for the notebook's budget table: which models the race stopped after the first fold."""
     stopped = [m for m in first if m not in finished]
     scores = ", ".join(f"{m} {first[m].fold_scores[metric][0]:.4f}" for m in first)
-    why = ("could cross-validate them only on samples of the training rows, so the tuning stage gets the seconds of "
-           "the other models' folds" if short else "could not cross-validate all of them on every fold")
+    why = ("could cross-validate them only on samples of the training rows (the tuning stage gets the seconds of "
+           "the other models' folds)" if short else "could not cross-validate all of them on every fold")
     return (f"every model scored on fold 1 ({metric}: {scores}); the time budget {why}, "
             f"so {', '.join(finished)} went on to every fold and {', '.join(stopped)} kept "
             "the fold-1 score (folds 1 on the leaderboard; not selected: models are compared on the same folds). "
