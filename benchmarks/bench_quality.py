@@ -385,7 +385,8 @@ def bench_table(name: str, flaml_python: Path, out: Path, flaml_seconds: int, ov
     y = (y_raw.astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy() if classes
          else y_raw.to_numpy(dtype=float))
     accepted = ours_pred["prediction"].notna().to_numpy()
-    ours_matrix, flaml_matrix = _as_matrix(ours_pred, classes)[accepted], _as_matrix(flaml["predictions"], classes)[accepted]
+    ours_matrix = _as_matrix(ours_pred, classes)[accepted]
+    flaml_matrix = _as_matrix(flaml["predictions"], classes)[accepted]
     ours_score, flaml_score = score(metric, y[accepted], ours_matrix), score(metric, y[accepted], flaml_matrix)
     steps = run["manifest"]["steps"]
     selected = spec.get("leaderboard_row", spec["model"])  # "xgboost (tuned)" when the tuning stage's row won

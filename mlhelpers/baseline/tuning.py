@@ -4,12 +4,12 @@ After the zoo, ``tune_best`` takes the family with the best cross-validated prim
 forest, HistGradientBoosting or XGBoost) -- and, when that is the linear model or the forest and the better
 boosting family is within one fold standard deviation of it, that boosting family too (``families_to_tune``) --,
 draws a few seeded candidate parameter sets from a small space chosen for each family, and keeps the better third
-of them rung by rung on more and more of the SAME folds
-(rung 1: the first fold; rung 2: the next two); the last one standing is cross-validated on every fold (on every
-training row, or on the largest seeded sample the stage's seconds pay for when that is more rows than the family's
-defaults had: ``sample_rows``) and becomes the row "<family> (tuned)" when it beat the family's defaults on the folds it was compared on. The
-leaderboard and the selection are then recomputed (``crossval.rank``), so the tuned row wins only by its CV
-score, and export rebuilds exactly its ``estimator_params``.
+of them rung by rung on more and more of the SAME folds (rung 1: the first fold; rung 2: the next two); the last
+one standing is cross-validated on every fold (on every training row, or on the largest seeded sample the stage's
+seconds pay for when that is more rows than the family's defaults had: ``sample_rows``) and becomes the row
+"<family> (tuned)" when it beat the family's defaults on the folds it was compared on. The leaderboard and the
+selection are then recomputed (``crossval.rank``), so the tuned row wins only by its CV score, and export rebuilds
+exactly its ``estimator_params``.
 
 Hand-made rather than scikit-learn's ``HalvingRandomSearchCV``: the candidates must run through the zoo's own
 fold fits (preprocessing fitted once per fold and shared, early stopping on an inner split, the median number
@@ -184,8 +184,9 @@ def tune_best(zoo: ZooResult, *, seconds: float, n_candidates: int = N_CANDIDATE
     the stage off); see the module docstring.
 
     Returns a ``Tuning`` whose ``zoo`` holds the row "<family> (tuned)" (leaderboard, results and selection
-    recomputed) for each family where a candidate beat the defaults and its full cross-validation fitted in
-    time; else ``zoo`` unchanged, and ``note`` says why. ``table`` lists every candidate with its family.
+    recomputed) for each family where a candidate beat the defaults and its cross-validation on every fold fitted
+    in time (on every row, or on a larger sample than the defaults': ``sample_rows``); else ``zoo`` unchanged, and
+    ``note`` says why. ``table`` lists every candidate with its family.
     """
     started = time.perf_counter()
     metric = zoo.data.primary_metric
@@ -316,7 +317,8 @@ def sample_rows(zoo: ZooResult, defaults: ModelResult, fold_seconds: float, seco
     # a fold on a sample is taken to cost a fixed part of the fold on every row plus its rows' share of the rest:
     # hotel rates under load, XGBoost at rate 0.05: 5.5 s a fold on all 12,311 rows, 2.7 s on 4,116 (a third of
     # the rows, half the time); sized as all per row, the sample's folds used all that was left
-    share = (SAMPLE_MARGIN * seconds / (len(zoo.split.folds) * max(fold_seconds, 1e-9)) - FIXED_SHARE) / (1 - FIXED_SHARE)
+    affordable = SAMPLE_MARGIN * seconds / (len(zoo.split.folds) * max(fold_seconds, 1e-9))  # of a fold on every row
+    share = (affordable - FIXED_SHARE) / (1 - FIXED_SHARE)
     rows = int(share * n_train)
     if rows >= n_train or rows < MIN_CAP_ROWS or rows <= (defaults.train_rows or n_train):
         return None
