@@ -258,7 +258,10 @@ def run_zoo(data: BaselineData, split: Split, *, models: list[str] | tuple[str, 
         fold_seconds[model] = time.perf_counter() - started_model
         folds = split.folds if rows is None else _restricted(split.folds, rows, n_train)
         remaining[model] = projected_seconds(fold_seconds[model], folds) - fold_seconds[model]
-    finished = race.finishers(first, remaining, budget.available(), data.primary_metric)
+    # rows capped (the dummy aside) with a tuning stage to come: a short budget, raced even when the caps let
+    # every model finish (race.finishers)
+    short = "tuning" in budget.held and any(r.rows is not None for r in first.values() if r.model != "dummy")
+    finished = race.finishers(first, remaining, budget.available(), data.primary_metric, short=short)
     results: dict[str, ModelResult] = {}
     for model in ordered:
         result = first[model]
@@ -276,7 +279,8 @@ def run_zoo(data: BaselineData, split: Split, *, models: list[str] | tuple[str, 
                                         cache=cache, rows=result.rows, fold_numbers=list(range(1, len(split.folds))))
             result = joined(result, rest, keep_models)
         results[model] = result
-    notes = {} if len(finished) == len(first) else {"race": race.race_note(first, finished, data.primary_metric)}
+    notes = {} if len(finished) == len(first) else {"race": race.race_note(first, finished, data.primary_metric,
+                                                                           short)}
     cache.clear()
     leaderboard, selected, reason = rank(results, data.metrics)
     return ZooResult(leaderboard=leaderboard, results=results, selected=selected, reason=reason,

@@ -2,7 +2,8 @@
 
 ``crossval.run_zoo`` scores every model on the first fold, then asks ``finishers`` which go on to the other folds.
 When every model's remaining folds fit in what the budget leaves the zoo, all of them finish: the scores are then
-exactly those of a plain cross-validation. Otherwise it is successive halving across the families: the models
+exactly those of a plain cross-validation. Otherwise, or when the budget capped the models' rows (``short``: their
+folds fit only on samples) and a tuning stage follows, it is successive halving across the families: the models
 finish in the order of their first-fold score, the leader always, the next ones (at most ``RACE_KEEP`` in all)
 when their remaining folds still fit; the others keep their first-fold score (``folds`` 1 on the leaderboard) and
 are not selected (selection compares models on the same folds). What the race saves goes to the tuning stage,
@@ -26,13 +27,16 @@ RACE_KEEP = 2
 
 
 def finishers(first: dict[str, ModelResult], remaining: dict[str, float], available: float,
-              metric: str) -> list[str]:
+              metric: str, short: bool = False) -> list[str]:
     """The models of ``first`` (each scored on the first fold) that go on to the other folds, in zoo order.
 
     ``remaining``: each model's projected seconds for its other folds; ``available``: the zoo's seconds left.
-    All of them when their folds fit together; else the best first-fold scores: the leader always, then others
-    up to ``RACE_KEEP`` while their folds fit in what is left."""
-    if sum(remaining.values()) <= available:
+    All of them when their folds fit together and the budget is not ``short``; else the best first-fold scores:
+    the leader always, then others up to ``RACE_KEEP`` while their folds fit in what is left. ``short``: the
+    budget capped the models' rows (``run_zoo``), so every second the losers' folds would cost is better spent by
+    the tuning stage on more rows for the leading family (hotel rates at 48 s: five families on five folds of
+    1,000-4,100 rows, then no seconds to cross-validate the tuned winner on every row)."""
+    if not short and sum(remaining.values()) <= available:
         return list(first)
     sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
 
@@ -49,11 +53,13 @@ def finishers(first: dict[str, ModelResult], remaining: dict[str, float], availa
     return [m for m in first if m in chosen]
 
 
-def race_note(first: dict[str, ModelResult], finished: list[str], metric: str) -> str:
+def race_note(first: dict[str, ModelResult], finished: list[str], metric: str, short: bool = False) -> str:
     """One sentence for the notebook's budget table: which models the race stopped after the first fold."""
     stopped = [m for m in first if m not in finished]
     scores = ", ".join(f"{m} {first[m].fold_scores[metric][0]:.4f}" for m in first)
-    return (f"every model scored on fold 1 ({metric}: {scores}); the time budget could not cross-validate all of "
-            f"them on every fold, so {', '.join(finished)} went on to every fold and {', '.join(stopped)} kept "
+    why = ("could cross-validate them only on samples of the training rows (the tuning stage gets the seconds of "
+           "the other models' folds)" if short else "could not cross-validate all of them on every fold")
+    return (f"every model scored on fold 1 ({metric}: {scores}); the time budget {why}, "
+            f"so {', '.join(finished)} went on to every fold and {', '.join(stopped)} kept "
             "the fold-1 score (folds 1 on the leaderboard; not selected: models are compared on the same folds). "
             "Raise time_budget_seconds to cross-validate every model.")

@@ -56,6 +56,9 @@ def test_the_race_keeps_the_leader_then_the_next_best_while_its_folds_fit():
     assert race.finishers(first, remaining, 19.0, "roc_auc") == ["random_forest", "xgboost"]
     assert race.finishers(first, remaining, 12.0, "roc_auc") == ["random_forest"]   # xgboost's folds do not fit
     assert race.finishers(first, remaining, 1.0, "roc_auc") == ["random_forest"]    # the leader always finishes
+    # a short budget (rows capped, a tuning stage to come) races even when every model's folds fit
+    assert race.finishers(first, remaining, 30.0, "roc_auc", short=True) == ["random_forest", "xgboost"]
+    assert race.finishers(first, remaining, 12.0, "roc_auc", short=True) == ["random_forest"]
     errors = {m: _result(m, [value], "rmse") for m, value in
               {"dummy": 3.0, "linear": 1.0, "random_forest": 1.2, "xgboost": 1.1}.items()}
     assert race.finishers(errors, remaining, 12.0, "rmse") == ["linear", "xgboost"]   # lower is better
@@ -113,3 +116,20 @@ def test_a_leader_on_a_sample_must_beat_the_best_row_on_every_row_by_a_standard_
     # far ahead on every fold, the sample's leader stays
     board["random_forest"] = result("random_forest", [0.90, 0.91, 0.93, 0.92, 0.90], 1_000)
     assert selection.select(board, "roc_auc")[0] == "random_forest"
+
+
+def test_a_budget_that_caps_rows_before_a_tuning_stage_races_for_the_stage(credit, prepared):
+    from mlhelpers.baseline.budget import Budget
+
+    # 3,563 real credit applications; a budget too short for every row caps each family's sample (1,000 rows)
+    data = prepared(credit)
+    split = splits.make_split(data, cv_folds=3, seed=0)
+    models = ["dummy", "linear", "hist_gradient_boosting"]
+    tuned = crossval.run_zoo(data, split, models=models, seed=0, n_jobs=1,
+                             budget=Budget(0.01, parts=(), tune_seconds=30))
+    assert all(r.rows is not None for r in tuned.results.values())
+    assert "only on samples of the training rows (the tuning stage gets" in tuned.notes["race"]
+    assert sum(r.folds == 3 for r in tuned.results.values()) <= race.RACE_KEEP
+    # without a tuning stage to feed, the same caps say the budget could not pay for every fold
+    plain = crossval.run_zoo(data, split, models=models, seed=0, n_jobs=1, budget=Budget(0.01, parts=()))
+    assert "could not cross-validate all of them on every fold" in plain.notes["race"]

@@ -86,9 +86,16 @@ def test_a_family_the_budget_capped_is_tuned_on_the_same_sampled_rows(credit_zoo
     zoo = dataclasses.replace(credit_zoo, results=credit_zoo.results | {"linear": capped})
     tuned = tuning.tune_best(zoo, seconds=120)
     assert "linear (tuned)" in tuned.zoo.results, tuned.note
+    # the candidates were scored on the defaults' sample: the table's first candidate is its folds on those rows
+    first = tuned.table.iloc[0]
+    params = tuning.candidates("linear", "classification", 300, credit_zoo.seed)[0]
+    on_sample = crossval.cross_validate_model(
+        "linear", credit_zoo.data, dataclasses.replace(credit_zoo.split, folds=credit_zoo.split.folds[:first["folds"]]),
+        seed=credit_zoo.seed, n_jobs=1, rows=sample, estimator_params=params)
+    assert first["roc_auc_mean"] == pytest.approx(on_sample.mean("roc_auc"), abs=1e-12)
+    # the winner's five folds fit in the seconds left, so it is cross-validated on every row (helper-34's rule)
     row = tuned.zoo.results["linear (tuned)"]
-    assert row.train_rows == 300 and np.array_equal(row.rows, sample)
-    assert np.isnan(row.oof[:, 0]).sum() == len(credit_zoo.split.train_index) - 300  # validated on the sample only
+    assert row.rows is None and row.train_rows == len(credit_zoo.split.train_index), tuned.note
 
 
 def test_a_boosting_family_close_behind_a_leading_linear_model_or_forest_is_tuned_too(credit_zoo):
@@ -173,3 +180,49 @@ def test_selected_model_takes_tuned_rows_but_not_made_up_ones():
     assert validate_params({"selected_model": "xgboost (tuned)"}).selected_model == "xgboost (tuned)"
     with pytest.raises(ParamsError, match=r"unknown model 'dummy \(tuned\)'"):
         validate_params({"selected_model": "dummy (tuned)"})
+
+
+def test_a_winner_whose_folds_on_every_row_do_not_fit_is_cross_validated_on_a_larger_sample(_credit_raw, quick_zoo):
+    from mlhelpers.baseline.budget import capped_rows
+
+    zoo = quick_zoo(_credit_raw, models=["dummy", "linear"])  # 4,454 real applications, 3 folds
+    n_train = len(zoo.split.train_index)
+    y = zoo.data.y[zoo.split.positions(zoo.data.X)]
+    order = capped_rows(y, n_train, zoo.seed, folds=zoo.split.folds)
+    # the defaults as the zoo cross-validates them when the budget caps them: on the first 1,000 rows of its order
+    capped = crossval.cross_validate_model("linear", zoo.data, zoo.split, seed=zoo.seed, n_jobs=1,
+                                           rows=np.sort(order[:1000]))
+    # a fold on every row takes 1 s, 3 folds 3 s; 2 s pay for folds on (0.8 x 2/3 - 0.25) / 0.75 of the rows (a
+    # quarter of a fold's time is paid whatever the rows)
+    rows = tuning.sample_rows(zoo, capped, fold_seconds=1.0, seconds=2.0)
+    share = (tuning.SAMPLE_MARGIN * 2.0 / 3 - tuning.FIXED_SHARE) / (1 - tuning.FIXED_SHARE)
+    assert len(rows) == int(share * n_train) and 1000 < len(rows) < n_train
+    assert np.array_equal(rows, np.sort(order[:len(rows)]))  # seeded, and it holds the defaults' own rows
+    assert set(capped.rows) <= set(rows)
+    tuned = crossval.cross_validate_model("linear", zoo.data, zoo.split, seed=zoo.seed, n_jobs=1, rows=rows,
+                                          estimator_params={"C": 0.3})
+    assert tuned.train_rows == len(rows) and tuned.folds == 3  # every fold, on the sample: a row selection can use
+    assert len(np.unique(y[rows])) == 2
+    # no sample when every row fits, when it would hold no more rows than the defaults had, or below the floor
+    assert tuning.sample_rows(zoo, capped, fold_seconds=1.0, seconds=10.0) is None
+    assert tuning.sample_rows(zoo, capped, fold_seconds=1.0, seconds=1.0) is None  # about 80 rows: below 1,000
+    larger = crossval.cross_validate_model("linear", zoo.data, zoo.split, seed=zoo.seed, n_jobs=1,
+                                           rows=np.sort(order[:len(rows) + 1]))
+    assert tuning.sample_rows(zoo, larger, fold_seconds=1.0, seconds=2.0) is None  # no more rows than the defaults'
+    assert tuning.sample_rows(zoo, zoo.results["linear"], fold_seconds=1.0, seconds=2.0) is None  # defaults: all
+
+
+def test_the_winners_rows_every_row_else_a_larger_sample_else_the_candidates_rows_else_none(credit_zoo):
+    import dataclasses
+
+    sample = np.sort(np.random.default_rng(0).choice(len(credit_zoo.split.train_index), 300, replace=False))
+    capped = crossval.cross_validate_model("linear", credit_zoo.data, credit_zoo.split, seed=0, n_jobs=1, rows=sample)
+    zoo = dataclasses.replace(credit_zoo, results=credit_zoo.results | {"linear": capped})
+    # a fold on the 300-row sample took 1 s: on every row it is taken to cost 1 / (0.25 + 0.75 * 300 / n_train) s
+    n_train, n_folds = len(zoo.split.train_index), len(zoo.split.folds)
+    every_row = 1 / (tuning.FIXED_SHARE + (1 - tuning.FIXED_SHARE) * 300 / n_train)
+    assert tuning._final_rows(zoo, capped, sample, 1.0, seconds=n_folds * every_row + 0.1) is None  # every row fits
+    # too few rows for a larger sample (under MIN_CAP_ROWS): the candidates' own rows when their folds fit
+    assert tuning._final_rows(zoo, capped, sample, 1.0, seconds=n_folds * 1.0 + 0.1) is sample
+    assert tuning._final_rows(zoo, capped, sample, 1.0, seconds=n_folds * 1.0 - 0.1) is False  # nothing fits
+    assert tuning._final_rows(zoo, capped, None, 1.0, seconds=n_folds * 1.0 + 0.1) is None  # timed on every row
