@@ -247,6 +247,17 @@ class _Walks:
     walk_sum: object   # each row's sum of its trees' leaf values
 
 
+def describe_walk() -> str:
+    """Which walk a compact model takes in this process, for reports: where a model is served without the C module
+    (not built there), it walks the fallback, same leaves, slower batches."""
+    if c_walk() is not None:
+        return "c: mlhelpers.tools._forest_walk, every call"
+    if os.environ.get("MLH_COMPACT_NUMPY") == "1":
+        return "fallback: numpy only (MLH_COMPACT_NUMPY=1)"
+    return (f"fallback (the C walk is not built here): numpy, numba from {NUMBA_MIN_CELLS:,} (row, tree) cells "
+            "when installed; same leaves, slower batches")
+
+
 def compiled_walk() -> _Walks | None:
     """The tree walks compiled by numba (one loop per row and tree, no GIL), or None where numba is missing or
     ``MLH_COMPACT_NUMPY=1``. numba is imported on the first call, which ``predict_values`` makes only for a batch of

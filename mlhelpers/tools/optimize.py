@@ -48,7 +48,7 @@ from mlhelpers.formats.probe import edge_rows, probe_parity
 from mlhelpers.formats.serving import ONNX_RUNTIME, SKLEARN_RUNTIME, measure_serving
 from mlhelpers.tools.compact import (CompactModel, OptimizeError, compact_applies, compact_forest, load_compact,
                                      save_compact)
-from mlhelpers.tools.forest_walk import c_walk, compact_runtime, compiled_walk
+from mlhelpers.tools.forest_walk import c_walk, compact_runtime, compiled_walk, describe_walk
 from mlhelpers.tools.goals import choose_best, judge_goals
 
 
@@ -235,6 +235,8 @@ def _optimize(pipeline, model_path: Path, frame: pd.DataFrame, y: np.ndarray | N
     if "compact" in formats:
         if forest:
             path = save_compact(pipeline, frame, out_dir / f"{stem}.compact.npz")
+            notes.append(f"compact walk here: {describe_walk()}; a process without the C module (sources copied "
+                         "without building) walks the fallback, same predictions")
             built.append(("compact", path, "mlhelpers.tools.compact:load_compact",
                           {"extra_trusted": list(extra_trusted)}, load_compact(path, extra_trusted), True))
             if "compact-compiled" in formats and c_walk() is not None:
@@ -295,7 +297,7 @@ def _optimize(pipeline, model_path: Path, frame: pd.DataFrame, y: np.ndarray | N
     result = OptimizeResult(before, candidates, best, best_path, lossy, notes)
     write_json(out_dir / "optimize_report.json", {
         "model": str(model_path), "task": task, "sample_rows": len(frame), "n_single": n_single,
-        "probe_rows": probe.n_rows,
+        "probe_rows": probe.n_rows, "compact_walk": describe_walk() if forest else None,
         "best_lossless": best, "best_path": best_path, "lossy": lossy, "notes": notes,
         "before": before, "candidates": json.loads(candidates.to_json(orient="records")),
     })
