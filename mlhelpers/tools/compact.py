@@ -13,7 +13,8 @@ index into the forest's distinct thresholds (uint16; thresholds kept in float64,
 exactly as scikit-learn's, which compares float32 inputs with float64 thresholds), and for each child
 either the row of its value in the forest's distinct leaf values or, for an internal right child, its
 offset (an internal left child is the next split: the preorder scikit-learn builds). How rows walk them:
-``mlhelpers.tools.forest_walk`` (compiled by numba, each (tree, row) pair in one loop).
+``mlhelpers.tools.forest_walk`` (in C, built at install, each (tree, row) pair in one loop; numpy/numba
+without it).
 """
 
 from __future__ import annotations
@@ -256,9 +257,10 @@ WALKS = ("auto", "compiled")  # how a loaded file walks its trees (see ``save_co
 def save_compact(pipeline, sample: pd.DataFrame, path: str | Path, n_trees: int | None = None,
                  walk: str = "auto") -> Path:
     """Write the pipeline as a compact ``.npz``: numpy preprocessing when it covers the preprocessor exactly, else
-    ONNX when that converts exactly, else scikit-learn's in skops. ``walk``: "auto" walks in numpy until a batch of
+    ONNX when that converts exactly, else scikit-learn's in skops. ``walk`` matters only where the C walk is not
+    built (``forest_walk.c_walk``; with it every call walks in C): "auto" walks in numpy until a batch of
     ``forest_walk.NUMBA_MIN_CELLS`` cells (a small serving process), "compiled" loads numba with the model and walks
-    every call compiled (faster single rows and small batches, ~133 MB more; ``mlh optimize`` measures both)."""
+    every call compiled (faster single rows and small batches, ~133 MB more)."""
     if walk not in WALKS:
         raise ValueError(f"walk={walk!r}: expected one of {WALKS}")
     forest = compact_forest(pipeline[-1], n_trees)
@@ -326,6 +328,6 @@ def load_compact(path: str | Path, extra_trusted: list[str] | tuple[str, ...] = 
     classes = None if meta["classes"] is None else np.asarray(meta["classes"])
     if meta.get("walk") == "compiled":
         forest.compiled_always = True
-        # numba and the walk's cached machine code load now, with the model, not at the first request
+        # without the C walk, numba and its cached machine code load now, with the model, not at the first request
         forest.predict_values(np.zeros((2, forest.n_features)))  # two rows: both compiled functions
     return CompactModel(forest, preprocessor, classes)
