@@ -257,13 +257,22 @@ static PyObject *walk_sum(PyObject *self, PyObject *const *args, Py_ssize_t narg
     const int64_t *roots = (const int64_t *)f.roots.buf;
     double *sums = (double *)out.buf;
     Descend descend = pick_descend(&f);
+    /* rows in groups whose features fit in L2 (256 kB), each group walked tree by tree: narrow rows (hundreds of
+     * features) make one group of the whole block, so a tree's splits stay in cache while every row goes through
+     * it; wide one-hot rows (pizzaplace: 11k features, 44 kB a row) would otherwise miss the cache at every step
+     * reading a row's feature (2,000 rows walked at 0.4x the pickle on one core) */
+    Py_ssize_t group = n_cols > 0 ? (256 * 1024) / (n_cols * (Py_ssize_t)sizeof(float)) : n_rows;
+    if (group < 1) group = 1;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t t = 0; t < n_trees; t++)
-        for (Py_ssize_t r = 0; r < n_rows; r++) {
-            const double *leaf = v + descend(&f, x + r * n_cols, roots[t]) * n_outputs;
-            double *row = sums + r * n_outputs;
-            for (Py_ssize_t k = 0; k < n_outputs; k++) row[k] += leaf[k];
-        }
+    for (Py_ssize_t start = 0; start < n_rows; start += group) {
+        Py_ssize_t stop = start + group < n_rows ? start + group : n_rows;
+        for (Py_ssize_t t = 0; t < n_trees; t++)
+            for (Py_ssize_t r = start; r < stop; r++) {
+                const double *leaf = v + descend(&f, x + r * n_cols, roots[t]) * n_outputs;
+                double *row = sums + r * n_outputs;
+                for (Py_ssize_t k = 0; k < n_outputs; k++) row[k] += leaf[k];
+            }
+    }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&out); PyBuffer_Release(&values); release_forest(&f); PyBuffer_Release(&X);
     Py_RETURN_NONE;

@@ -51,6 +51,12 @@ READABLE_VERSIONS = (2, 3)
 _PREPROCESS_ROWS = 4_096  # rows preprocessed at once in batch prediction
 
 
+# and at most this many feature cells (16 MB of float64 features and their float32 copy): pizzaplace's one-hot of
+# 1,847 order times x ... gives 16k features, and a 2,000-row batch preprocessed at once peaked at 479 MB (the
+# pickle's bound: 430) and ran at 0.80x the pickle, moving dense zeros
+_PREPROCESS_CELLS = 1 << 21
+
+
 def compact_applies(estimator) -> bool:
     from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier,
                                   RandomForestRegressor)
@@ -187,11 +193,11 @@ class CompactModel:
         # preprocessed a slice at a time, so a large batch never holds all its features at once; the walk
         # (numpy or compiled) is chosen once for the whole batch
         compiled = self.forest.wants_compiled(len(frame))
-        if len(frame) <= _PREPROCESS_ROWS:
+        rows = max(1, min(_PREPROCESS_ROWS, _PREPROCESS_CELLS // max(self.forest.n_features, 1)))
+        if len(frame) <= rows:
             return self.forest.predict_values(self.features(frame), compiled)
-        return np.concatenate([self.forest.predict_values(self.features(frame.iloc[start:start + _PREPROCESS_ROWS]),
-                                                          compiled)
-                               for start in range(0, len(frame), _PREPROCESS_ROWS)])
+        return np.concatenate([self.forest.predict_values(self.features(frame.iloc[start:start + rows]), compiled)
+                               for start in range(0, len(frame), rows)])
 
 
 def _preprocessor_onnx(pipeline, sample: pd.DataFrame) -> tuple[bytes | None, str | None]:
