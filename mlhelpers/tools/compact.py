@@ -51,9 +51,8 @@ READABLE_VERSIONS = (2, 3)
 _PREPROCESS_ROWS = 4_096  # rows preprocessed at once in batch prediction
 
 
-# and at most this many feature cells (16 MB of float64 features and their float32 copy): pizzaplace's one-hot of
-# 1,847 order times x ... gives 16k features, and a 2,000-row batch preprocessed at once peaked at 479 MB (the
-# pickle's bound: 430) and ran at 0.80x the pickle, moving dense zeros
+# and at most this many feature cells (16 MB of float64 features, 8 MB as float32): pizzaplace's one-hot order times
+# give 11,176 features, and its 2,000-row batch preprocessed at once peaked at 479 MB (the memory goal: 430)
 _PREPROCESS_CELLS = 1 << 21
 
 
