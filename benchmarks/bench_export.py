@@ -28,8 +28,9 @@ run's and 2 more of the same files), every ratio against the pickle's medians fr
 on the sample and the probe, serving memory <= a third of the pickle's when the pickle is over 100 MB.
 Serving memory (``peak_memory_mb``) is the peak RSS of one fresh process per format that loads the model, answers
 100 one-row calls, then scores the whole sample as one batch (up to 3 times); ``single_rows_memory_mb`` is the
-same process's peak before the batch, what a server answering one-row requests holds. They differ for a compact
-model whose batch is large enough to load numba (``forest_walk.NUMBA_MIN_CELLS``): diamonds, not Ames or credit.
+same process's peak before the batch, what a server answering one-row requests holds. Compact models walk in C
+(``mlhelpers/tools/_forest_walk.c``, built at install); only without it (``MLH_COMPACT_WALK=fallback``) does a batch
+of ``forest_walk.NUMBA_MIN_CELLS`` cells load numba and make the two differ (diamonds, not Ames or credit).
 Run it under the shared lock, one shape per hold:
 `flock /tmp/heavy.lock nice -n 10 .venv/bin/python benchmarks/bench_export.py --part forests --shapes ames`
 (Ames ~10 minutes on 2 cores, credit ~3, diamonds ~15 and ~5 GB of RAM).

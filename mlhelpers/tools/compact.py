@@ -13,7 +13,8 @@ index into the forest's distinct thresholds (uint16; thresholds kept in float64,
 exactly as scikit-learn's, which compares float32 inputs with float64 thresholds), and for each child
 either the row of its value in the forest's distinct leaf values or, for an internal right child, its
 offset (an internal left child is the next split: the preorder scikit-learn builds). How rows walk them:
-``mlhelpers.tools.forest_walk`` (compiled by numba, each (tree, row) pair in one loop).
+``mlhelpers.tools.forest_walk`` (in C, built at install, each (tree, row) pair in one loop; numpy/numba
+without it).
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ READABLE_VERSIONS = (2, 3)
 
 
 _PREPROCESS_ROWS = 4_096  # rows preprocessed at once in batch prediction
+
+
+# and at most this many feature cells (16 MB of float64 features, 8 MB as float32): pizzaplace's one-hot order times
+# give 11,176 features, and its 2,000-row batch preprocessed at once peaked at 479 MB (the memory goal: 430)
+_PREPROCESS_CELLS = 1 << 21
 
 
 def compact_applies(estimator) -> bool:
@@ -186,11 +192,11 @@ class CompactModel:
         # preprocessed a slice at a time, so a large batch never holds all its features at once; the walk
         # (numpy or compiled) is chosen once for the whole batch
         compiled = self.forest.wants_compiled(len(frame))
-        if len(frame) <= _PREPROCESS_ROWS:
+        rows = max(1, min(_PREPROCESS_ROWS, _PREPROCESS_CELLS // max(self.forest.n_features, 1)))
+        if len(frame) <= rows:
             return self.forest.predict_values(self.features(frame), compiled)
-        return np.concatenate([self.forest.predict_values(self.features(frame.iloc[start:start + _PREPROCESS_ROWS]),
-                                                          compiled)
-                               for start in range(0, len(frame), _PREPROCESS_ROWS)])
+        return np.concatenate([self.forest.predict_values(self.features(frame.iloc[start:start + rows]), compiled)
+                               for start in range(0, len(frame), rows)])
 
 
 def _preprocessor_onnx(pipeline, sample: pd.DataFrame) -> tuple[bytes | None, str | None]:
@@ -256,9 +262,10 @@ WALKS = ("auto", "compiled")  # how a loaded file walks its trees (see ``save_co
 def save_compact(pipeline, sample: pd.DataFrame, path: str | Path, n_trees: int | None = None,
                  walk: str = "auto") -> Path:
     """Write the pipeline as a compact ``.npz``: numpy preprocessing when it covers the preprocessor exactly, else
-    ONNX when that converts exactly, else scikit-learn's in skops. ``walk``: "auto" walks in numpy until a batch of
+    ONNX when that converts exactly, else scikit-learn's in skops. ``walk`` matters only where the C walk is not
+    built (``forest_walk.c_walk``; with it every call walks in C): "auto" walks in numpy until a batch of
     ``forest_walk.NUMBA_MIN_CELLS`` cells (a small serving process), "compiled" loads numba with the model and walks
-    every call compiled (faster single rows and small batches, ~133 MB more; ``mlh optimize`` measures both)."""
+    every call compiled (faster single rows and small batches, ~133 MB more)."""
     if walk not in WALKS:
         raise ValueError(f"walk={walk!r}: expected one of {WALKS}")
     forest = compact_forest(pipeline[-1], n_trees)
@@ -326,6 +333,6 @@ def load_compact(path: str | Path, extra_trusted: list[str] | tuple[str, ...] = 
     classes = None if meta["classes"] is None else np.asarray(meta["classes"])
     if meta.get("walk") == "compiled":
         forest.compiled_always = True
-        # numba and the walk's cached machine code load now, with the model, not at the first request
+        # without the C walk, numba and its cached machine code load now, with the model, not at the first request
         forest.predict_values(np.zeros((2, forest.n_features)))  # two rows: both compiled functions
     return CompactModel(forest, preprocessor, classes)

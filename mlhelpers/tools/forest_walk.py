@@ -1,14 +1,17 @@
 """How rows walk a compact forest: the ``CompactForest`` arrays (one entry per split, see ``mlhelpers.tools.compact``
-for the layout) and the two walks: numpy's level-by-level one for single rows and small batches, and for large
-batches (``NUMBA_MIN_CELLS``) one compiled by numba, imported only then, when it is installed.
+for the layout) and its walks: compiled in C (``_forest_walk.c``, built at install: every call, no extra memory),
+and where that module is missing (sources copied without building) numpy's level-by-level walk for single rows and
+small batches and, for large batches (``NUMBA_MIN_CELLS``), one compiled by numba, imported only then.
 
-``CompactForest.predict_values(X)`` / ``leaf_values(X)`` take the preprocessed float matrix; ``compiled_walk()`` is
-the numba functions or None; ``compact_runtime()`` names the modules a compact serving process imports whatever
-the model (its memory floor).
+``CompactForest.predict_values(X)`` / ``leaf_values(X)`` take the preprocessed float matrix; ``c_walk()`` is the C
+module or None, ``compiled_walk()`` the numba functions or None; ``compact_runtime()`` names the modules a compact
+serving process imports whatever the model (its memory floor). ``MLH_COMPACT_WALK=fallback`` serves as if the C
+module were missing, ``MLH_COMPACT_NUMPY=1`` walks in numpy only.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,6 +50,7 @@ class CompactForest:
     # where the memory goal leaves room for numba, small batches and single rows are no longer walked in numpy)
     compiled_always: bool = False
     _layout: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    _c_checked: bool = field(default=False, init=False, repr=False, compare=False)
 
     @property
     def n_trees(self) -> int:
@@ -63,21 +67,21 @@ class CompactForest:
 
     def predict_values(self, X: np.ndarray, compiled: bool | None = None) -> np.ndarray:
         """Regression: the forest's mean prediction; classification: mean class probabilities. ``compiled``: walk
-        with numba (where installed); None: only when ``X`` has ``NUMBA_MIN_CELLS`` (row, tree) cells or more."""
+        compiled (in C where built, else with numba where installed), False: in numpy; None: ``wants_compiled``."""
         X = self._checked(X)
         if compiled is None:
             compiled = self.wants_compiled(len(X))
-        if compiled and compiled_walk() is not None:
+        if compiled and (c_walk() is not None or compiled_walk() is not None):
             return self._compiled_sums(X) / self.n_trees
         # summed chunk by chunk: the (rows, trees) leaf values never exist for the whole batch
         sums = self._chunks(X, lambda leaves: leaves.sum(axis=1))
         return (np.concatenate(sums) if sums else self.values[:0]) / self.n_trees
 
     def wants_compiled(self, n_rows: int) -> bool:
-        """Whether a batch of ``n_rows`` rows is large enough for the compiled walk (and loading numba), or numba
-        is loaded already (a process that has scored a large batch answers its single rows compiled too), or the
-        file asks for the compiled walk on every call (``compiled_always``)."""
-        return (self.compiled_always or n_rows * self.n_trees >= NUMBA_MIN_CELLS
+        """Whether ``n_rows`` rows walk compiled: always where the C walk is built; without it, when the batch is
+        large enough to load numba, or numba is loaded already (a process that has scored a large batch answers its
+        single rows compiled too), or the file asks for the compiled walk on every call (``compiled_always``)."""
+        return (c_walk() is not None or self.compiled_always or n_rows * self.n_trees >= NUMBA_MIN_CELLS
                 or bool(_WALK and _WALK[0] is not None))
 
     def _checked(self, X: np.ndarray) -> np.ndarray:
@@ -91,7 +95,7 @@ class CompactForest:
         rows_per_chunk = max(1, _BATCH_CELLS // max(self.n_trees, 1))
         chunks = [X[start:start + rows_per_chunk] for start in range(0, len(X), rows_per_chunk)]
 
-        compiled = len(X) * self.n_trees >= NUMBA_MIN_CELLS
+        compiled = c_walk() is not None or len(X) * self.n_trees >= NUMBA_MIN_CELLS
 
         def walk(chunk: np.ndarray) -> np.ndarray:
             return reduce(self.values[self.leaf_rows(np.ascontiguousarray(chunk), compiled)])
@@ -106,47 +110,60 @@ class CompactForest:
             return list(pool.map(walk, chunks))
 
     def _compiled_sums(self, X: np.ndarray) -> np.ndarray:
-        # one block of rows per core, each walked tree by tree (a tree's splits stay in cache while the block's
-        # rows go through it) and summed in the loop, so no (rows, trees) matrix is ever built
+        # a batch: one block of rows per core (the pickle's forest predicts on every core too), each walked tree by
+        # tree (a tree's splits stay in cache while the block's rows go through it) and summed in the loop, so no
+        # (rows, trees) matrix is ever built; one row stays on the calling thread
+        walk, walk_sum = self._walks()
         values = self.values.reshape(len(self.values), -1)
         sums = np.zeros((len(X), values.shape[1]), dtype=np.float64)
         order = None
+        X = np.ascontiguousarray(X)
         if len(X) > 1:
             # rows in the order of the first tree's prediction (leaf-value rows are sorted values): neighbours
             # then take the same ways down every tree, so branches are predicted and the splits they read are in
             # cache (15-25% faster on the diamonds forest); each row's sum is unchanged (still tree after tree)
             first = np.empty((len(X), 1), dtype=np.int64)
-            compiled_walk().walk(X, self.feature, self.split, self.left, self.right, self.roots[:1], self.thresholds,
-                                 self.feature.dtype.itemsize * 8 - 3, first)
+            walk(X, self.roots[:1], first)
             order = np.argsort(first[:, 0], kind="stable")
             X = X[order]
         size = -(-len(X) // _workers())
         blocks = [(start, min(start + size, len(X))) for start in range(0, len(X), size)]
-        walk_sum = compiled_walk().walk_sum
 
-        def walk(block: tuple[int, int]) -> None:
+        def walk_block(block: tuple[int, int]) -> None:
             start, stop = block
-            walk_sum(X[start:stop], self.feature, self.split, self.left, self.right, self.roots, self.thresholds,
-                     values, self.feature.dtype.itemsize * 8 - 3, sums[start:stop])
+            walk_sum(X[start:stop], values, sums[start:stop])
 
         if len(blocks) <= 1:
-            walk(blocks[0])
-        else:  # the compiled walk runs without the GIL (nogil): the threads walk in parallel
+            walk_block(blocks[0])
+        else:  # both compiled walks run without the GIL: the threads walk in parallel
             with ThreadPoolExecutor(max_workers=len(blocks)) as pool:
-                list(pool.map(walk, blocks))
+                list(pool.map(walk_block, blocks))
         if order is not None:
             sums[order] = sums.copy()
         return sums if self.values.ndim > 1 else sums[:, 0]
 
+    def _walks(self) -> tuple:
+        """(walk(X, roots, out), walk_sum(X, values, out)) in C where built, else numba's."""
+        arrays = (self.feature, self.split, self.left, self.right)
+        c = c_walk()
+        if c is not None:
+            if not self._c_checked:  # every index once, so the C loops index without bounds checks
+                c.check(*arrays, self.roots, self.thresholds, len(self.values), self.n_features)
+                self._c_checked = True
+            return (lambda X, roots, out: c.walk(X, *arrays, roots, self.thresholds, out),
+                    lambda X, values, out: c.walk_sum(X, *arrays, self.roots, self.thresholds, values, out))
+        numba_walks, shift = compiled_walk(), self.feature.dtype.itemsize * 8 - 3
+        return (lambda X, roots, out: numba_walks.walk(X, *arrays, roots, self.thresholds, shift, out),
+                lambda X, values, out: numba_walks.walk_sum(X, *arrays, self.roots, self.thresholds, values, shift,
+                                                            out))
+
     def leaf_rows(self, X: np.ndarray, compiled: bool = True) -> np.ndarray:
         """Row of ``values`` each tree's leaf holds, for every row of the float32 matrix ``X``: (rows, trees);
-        ``compiled=False`` walks in numpy even where numba is installed (and never loads numba)."""
-        walks = compiled_walk() if compiled else None
-        if walks is None:
+        ``compiled=False`` walks in numpy even where C or numba is there (and never loads numba)."""
+        if not compiled or (c_walk() is None and compiled_walk() is None):
             return self._leaf_rows_numpy(X)
         leaf_rows = np.empty((len(X), self.n_trees), dtype=np.int64)
-        walks.walk(np.ascontiguousarray(X, dtype=np.float32), self.feature, self.split, self.left, self.right,
-                   self.roots, self.thresholds, self.feature.dtype.itemsize * 8 - 3, leaf_rows)
+        self._walks()[0](np.ascontiguousarray(X, dtype=np.float32), self.roots, leaf_rows)
         return leaf_rows
 
     def _numpy_layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -207,12 +224,38 @@ class CompactForest:
 
 
 _WALK: list = []  # the compiled walks once built ([_Walks] or [None] without numba)
+_C: list = []     # the C module once imported ([module] or [None] where it was not built)
+
+
+def c_walk():
+    """The C walk (``mlhelpers.tools._forest_walk``, built at install), or None where it is missing (sources copied
+    without building, e.g. a model folder's code) or ``MLH_COMPACT_WALK=fallback`` / ``MLH_COMPACT_NUMPY=1`` asks
+    for the walks used without it (numpy, numba for large batches); read at each call, so a test can switch."""
+    if os.environ.get("MLH_COMPACT_WALK") == "fallback" or os.environ.get("MLH_COMPACT_NUMPY") == "1":
+        return None
+    if not _C:
+        try:
+            _C.append(importlib.import_module("mlhelpers.tools._forest_walk"))
+        except ImportError:
+            _C.append(None)
+    return _C[0]
 
 
 @dataclass
 class _Walks:
     walk: object       # leaf rows of every (row, tree)
     walk_sum: object   # each row's sum of its trees' leaf values
+
+
+def describe_walk() -> str:
+    """Which walk a compact model takes in this process, for reports: where a model is served without the C module
+    (not built there), it walks the fallback, same leaves, slower batches."""
+    if c_walk() is not None:
+        return "c: mlhelpers.tools._forest_walk, every call"
+    if os.environ.get("MLH_COMPACT_NUMPY") == "1":
+        return "fallback: numpy only (MLH_COMPACT_NUMPY=1)"
+    return (f"fallback (the C walk is not built here): numpy, numba from {NUMBA_MIN_CELLS:,} (row, tree) cells "
+            "when installed; same leaves, slower batches")
 
 
 def compiled_walk() -> _Walks | None:

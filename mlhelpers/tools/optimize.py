@@ -15,12 +15,13 @@ pipelines get an exact ``onnx`` candidate (our TreeEnsemble converters, see ``ml
 Lossless candidates:
 
 * ``compact`` (random forests, extra trees, decision trees): the preprocessing in numpy (one-hot, scaler, imputer,
-  passthrough; else a small ONNX graph) plus the trees as flat numpy arrays, exact (``mlhelpers.tools.compact``).
-  It wins on disk (~6 bytes a split against ~8 in gzip-compressed ONNX) and in memory (onnxruntime holds
-  ~150-180 bytes a split once loaded; a compact process imports neither onnxruntime nor, until a large batch,
-  numba). The report says which won where.
-* ``compact-compiled``: the same file asking for numba's compiled walk on every call (numba loaded with the model,
-  ~133 MB): faster single rows and small batches where the memory goal leaves room for it (where numba is installed).
+  passthrough; else a small ONNX graph) plus the trees as flat numpy arrays, exact (``mlhelpers.tools.compact``),
+  walked by the C extension built at install (``mlhelpers.tools.forest_walk``). It wins on disk (~6 bytes a split
+  against ~8 in gzip-compressed ONNX) and in memory (onnxruntime holds ~150-180 bytes a split once loaded; a compact
+  process imports neither onnxruntime nor numba). The report says which won where.
+* ``compact-compiled``: only where the C walk is not built: the same file asking for numba's compiled walk on every
+  call (numba loaded with the model, ~133 MB), faster than the numpy walk where the memory goal leaves room for it.
+  Where the C walk is built it walks as fast as numba with no extra memory, so this candidate would only add numba.
 * ``onnx``: the whole pipeline through ``mlhelpers.formats.onnx_io.to_onnx`` (double precision), saved
   gzip-compressed when large (``<stem>.onnx.gz``).
 * ``skops``: the same pipeline in the trusted format, deflate-compressed (smaller on disk only).
@@ -47,7 +48,7 @@ from mlhelpers.formats.probe import edge_rows, probe_parity
 from mlhelpers.formats.serving import ONNX_RUNTIME, SKLEARN_RUNTIME, measure_serving
 from mlhelpers.tools.compact import (CompactModel, OptimizeError, compact_applies, compact_forest, load_compact,
                                      save_compact)
-from mlhelpers.tools.forest_walk import compact_runtime, compiled_walk
+from mlhelpers.tools.forest_walk import c_walk, compact_runtime, compiled_walk, describe_walk
 from mlhelpers.tools.goals import choose_best, judge_goals
 
 
@@ -234,12 +235,16 @@ def _optimize(pipeline, model_path: Path, frame: pd.DataFrame, y: np.ndarray | N
     if "compact" in formats:
         if forest:
             path = save_compact(pipeline, frame, out_dir / f"{stem}.compact.npz")
+            notes.append(f"compact walk here: {describe_walk()}; a process without the C module (sources copied "
+                         "without building) walks the fallback, same predictions")
             built.append(("compact", path, "mlhelpers.tools.compact:load_compact",
                           {"extra_trusted": list(extra_trusted)}, load_compact(path, extra_trusted), True))
-            if "compact-compiled" in formats and compiled_walk() is not None:
-                # the same file walking every call compiled: numba's ~133 MB against the numpy walk's one-row and
-                # small-batch times (nass, 2,000 rows x 300 trees, stayed in numpy at 0.69x the pickle); measured,
-                # so the goals decide (the memory goal, when it applies, may leave no room for numba)
+            if "compact-compiled" in formats and c_walk() is not None:
+                notes.append("compact-compiled: not built, the C walk serves every call of `compact` as fast as "
+                             "numba would, without numba's ~133 MB")
+            elif "compact-compiled" in formats and compiled_walk() is not None:
+                # without the C walk: numba's ~133 MB against the numpy walk's one-row and small-batch times (nass,
+                # 2,000 rows x 300 trees, stayed in numpy at 0.69x the pickle); measured, so the goals decide
                 path = save_compact(pipeline, frame, out_dir / f"{stem}.compiled.compact.npz", walk="compiled")
                 built.append(("compact-compiled", path, "mlhelpers.tools.compact:load_compact",
                               {"extra_trusted": list(extra_trusted)}, load_compact(path, extra_trusted), True))
@@ -292,7 +297,7 @@ def _optimize(pipeline, model_path: Path, frame: pd.DataFrame, y: np.ndarray | N
     result = OptimizeResult(before, candidates, best, best_path, lossy, notes)
     write_json(out_dir / "optimize_report.json", {
         "model": str(model_path), "task": task, "sample_rows": len(frame), "n_single": n_single,
-        "probe_rows": probe.n_rows,
+        "probe_rows": probe.n_rows, "compact_walk": describe_walk() if forest else None,
         "best_lossless": best, "best_path": best_path, "lossy": lossy, "notes": notes,
         "before": before, "candidates": json.loads(candidates.to_json(orient="records")),
     })

@@ -72,19 +72,22 @@ def test_compact_trees_send_missing_values_where_scikit_learn_does(diamonds_8k):
     np.testing.assert_array_equal(compact_forest(constant).predict_values(X[:5]), np.ones(5))
 
 
-def test_compiled_and_numpy_walks_reach_the_same_leaves(diamonds_8k):
-    # numba compiles one walk per array type: 36 features widen the split codes to uint16, NaN takes learnt ways
+def test_compiled_and_numpy_walks_reach_the_same_leaves(diamonds_8k, monkeypatch):
+    # C and numba compile one walk per array type: 36 features widen the split codes to uint16, NaN takes learnt ways
     X = np.tile(diamonds_8k[NUMERIC].to_numpy(dtype=np.float32), 6)
     X[::5, 0] = np.nan
     X[2::9, 13] = np.nan
     model = RandomForestRegressor(n_estimators=5, random_state=0).fit(X[:2000], diamonds_8k["price"].iloc[:2000])
     compact = compact_forest(model)
     assert compact.feature.dtype == np.uint16
-    compiled = compact.leaf_rows(X)
+    compiled = compact.leaf_rows(X)  # in C
     np.testing.assert_array_equal(compiled, compact.leaf_rows(X, compiled=False))
     np.testing.assert_allclose(compact.predict_values(X, compiled=False), model.predict(X), rtol=1e-12)
-    np.testing.assert_allclose(compact.predict_values(X, compiled=True), model.predict(X), rtol=1e-12)  # numba's sums
-    assert compiled_walk() is not None  # numba is installed with ydata-profiling: the compiled walk is the one used
+    np.testing.assert_allclose(compact.predict_values(X, compiled=True), model.predict(X), rtol=1e-12)  # C's sums
+    monkeypatch.setenv("MLH_COMPACT_WALK", "fallback")  # where the C walk is not built: numba's
+    assert compiled_walk() is not None  # numba is installed with ydata-profiling: the fallback's compiled walk
+    np.testing.assert_array_equal(compact.leaf_rows(X), compiled)
+    np.testing.assert_allclose(compact.predict_values(X, compiled=True), model.predict(X), rtol=1e-12)
 
 
 def test_compact_refuses_boosting_and_arrays_of_the_wrong_width(diamonds_8k, forest):
@@ -279,11 +282,10 @@ def test_cli_optimize(tmp_path, diamonds_8k, forest, capsys):
     assert candidates["onnx"]["parity_ok"] and candidates["onnx"]["max_abs_diff"] < 1e-9
     assert candidates["onnx"]["probe_ok"] and candidates["compact"]["probe_ok"] and report["probe_rows"] > 40
     assert "compact vs onnx: compact wins on disk" in printed
-    assert report["best_lossless"] in ("compact", "compact-compiled", "onnx")
-    # the same compact file walked compiled on every call, measured as a candidate of its own (issue 15: nass)
-    compiled = candidates["compact-compiled"]
-    assert compiled["parity_ok"] and compiled["probe_ok"] and compiled["max_abs_diff"] < 1e-9
-    assert load_compact(compiled["path"]).forest.compiled_always
+    assert report["best_lossless"] in ("compact", "onnx")
+    # the C walk serves every call of `compact`: numba's compact-compiled would only add its memory
+    assert "compact-compiled" not in candidates and "compact-compiled: not built, the C walk" in printed
+    assert report["compact_walk"].startswith("c:")
     assert main(["optimize", str(model_path), "--sample", str(sample), "--tolerance", "0.01"]) == 2
     assert "needs --target" in capsys.readouterr().err
 
@@ -392,7 +394,9 @@ def test_compact_preprocessing_keeps_column_names_with_dots(tmp_path, diamonds_8
 
 
 def test_a_process_serving_single_rows_loads_neither_numba_nor_onnxruntime(tmp_path, diamonds_8k, forest):
-    # numba (~133 MB) comes with the first batch of NUMBA_MIN_CELLS cells, onnxruntime only with ONNX preprocessing
+    # the C walk serves every call; where it is missing (MLH_COMPACT_WALK=fallback) numba (~133 MB) comes with the
+    # first batch of NUMBA_MIN_CELLS cells; onnxruntime only with ONNX preprocessing
+    import os
     import subprocess
     import sys
 
@@ -405,14 +409,20 @@ def test_a_process_serving_single_rows_loads_neither_numba_nor_onnxruntime(tmp_p
               f"model.predict(pd.concat([rows] * (1 + {NUMBA_MIN_CELLS} // (200 * 20))))\n"
               f"print(sorted(m for m in ('numba', 'onnxruntime', 'sklearn') if m in sys.modules))\n"
               f"print(model.forest.wants_compiled(1), model.predict(rows.iloc[[7]])[0])")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split("\n")
-    assert out[:2] == ["[]", "['numba']"]
-    compiled, value = out[2].split()  # numba loaded: single rows are walked compiled from then on, same value
-    assert compiled == "True" and float(value) == pytest.approx(forest.predict(diamonds_8k.iloc[[7]])[0], rel=1e-12)
+    expected = forest.predict(diamonds_8k.iloc[[7]])[0]
+    for walk, modules in (("c", ["[]", "[]"]), ("fallback", ["[]", "['numba']"])):
+        env = os.environ | {"MLH_COMPACT_WALK": walk}
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                             env=env).stdout.split("\n")
+        assert out[:2] == modules, walk
+        compiled, value = out[2].split()  # C, or numba once loaded: single rows walk compiled, same value
+        assert compiled == "True" and float(value) == pytest.approx(expected, rel=1e-12)
 
 
 def test_a_compiled_compact_file_walks_compiled_from_its_first_row(tmp_path, diamonds_8k, forest):
-    # walk="compiled": numba loads with the model, and one row is walked compiled (no large batch needed)
+    # walk="compiled": in C where built (numba never loads); where not, numba loads with the model and one row is
+    # walked compiled (no large batch needed)
+    import os
     import subprocess
     import sys
 
@@ -421,9 +431,11 @@ def test_a_compiled_compact_file_walks_compiled_from_its_first_row(tmp_path, dia
     script = (f"import sys, pandas as pd; from mlhelpers.tools.compact import load_compact\n"
               f"model = load_compact({str(path)!r}); print('numba' in sys.modules, model.forest.wants_compiled(1))\n"
               f"print(model.predict(pd.read_pickle({str(tmp_path / 'rows.pkl')!r}).iloc[[7]])[0])")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split("\n")
-    assert out[0] == "True True"
-    assert float(out[1]) == pytest.approx(forest.predict(diamonds_8k.iloc[[7]])[0], rel=1e-12)
+    for walk, loaded in (("c", "False True"), ("fallback", "True True")):
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                             env=os.environ | {"MLH_COMPACT_WALK": walk}).stdout.split("\n")
+        assert out[0] == loaded, walk
+        assert float(out[1]) == pytest.approx(forest.predict(diamonds_8k.iloc[[7]])[0], rel=1e-12)
     assert not load_compact(save_compact(forest, diamonds_8k, tmp_path / "auto.npz")).forest.compiled_always
     with pytest.raises(ValueError, match="walk='numba': expected one of"):
         save_compact(forest, diamonds_8k, tmp_path / "bad.npz", walk="numba")
