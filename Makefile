@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make run` (the pipeline on the demo data) and `make test` (the whole suite).
-# Both create .venv from pyproject.toml first, and recreate it whenever pyproject.toml changes.
+# Both create .venv from pyproject.toml first, and refresh it whenever pyproject.toml, setup.py or the C walk changes.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,7 +12,7 @@ PARAMS ?= params/demo.yaml
 help: ## list the targets, one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-11s %s\n", $$1, $$2}'
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml setup.py mlhelpers/tools/_forest_walk.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
