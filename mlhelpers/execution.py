@@ -44,8 +44,6 @@ def ensure_kernel() -> str:
 
 
 @contextmanager
-
-
 def _local_kernel_sockets():
     """Kernel config for a headless step: talk to the kernel over Unix sockets in a private temp folder.
 
@@ -97,8 +95,6 @@ THROTTLED_ENGINE = "mlhelpers-throttled"
 
 
 @functools.cache
-
-
 def _throttled_engine() -> str:
     """Register (once) and name papermill's nbclient engine saving the executed notebook at most once a second.
 
