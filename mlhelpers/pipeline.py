@@ -16,9 +16,9 @@ from mlhelpers.cache import cached_explore, explore_key, restore_explore, store_
 from mlhelpers.core.artifacts import AFTER_STEPS, MANIFEST, SCHEMA_VERSION, STEPS, write_json
 from mlhelpers.core.engine import start_local_cluster
 from mlhelpers.core.environment import git_state, package_versions
-from mlhelpers.execution import ensure_kernel, execute_notebook
 from mlhelpers.core.params import PROJECT_ROOT, Params, ParamsError
 from mlhelpers.core.sources import data_fingerprint
+from mlhelpers.execution import ensure_kernel, execute_notebook
 from mlhelpers.lifecycle import Interrupted, check_based_on, process_record, run_interruptibly, stop_signals
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
