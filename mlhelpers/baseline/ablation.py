@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mlhelpers.baseline.crossval import ZooResult, cross_validate_model
-from mlhelpers.baseline.tuning import MAX_TREES
+from mlhelpers.baseline.search_space import MAX_TREES
 from mlhelpers.core.metrics import LOWER_IS_BETTER
 from mlhelpers.core.models import TUNED_SUFFIX
 

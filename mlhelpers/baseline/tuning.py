@@ -34,23 +34,22 @@ import pandas as pd
 
 from mlhelpers.baseline.budget import Budget, capped_rows
 from mlhelpers.baseline.crossval import MIN_CAP_ROWS, ModelResult, ZooResult, cross_validate_model, rank
+from mlhelpers.baseline.search_space import N_CANDIDATES, TUNABLE, candidates
 from mlhelpers.core.metrics import LOWER_IS_BETTER
-from mlhelpers.core.models import FAST_BOOSTING_ROWS, TUNED_SUFFIX
+from mlhelpers.core.models import TUNED_SUFFIX
 
 __all__ = ["TUNABLE", "Tuning", "candidates", "families_to_tune", "sample_rows", "seconds_left", "tune_best"]
 
-TUNABLE = ("linear", "random_forest", "hist_gradient_boosting", "xgboost")
-N_CANDIDATES = 9           # drawn per family (besides its defaults, already scored by the zoo)
 KEEP_SHARE = 1 / 3         # of each rung's candidates go on to the next
 RUNG_FOLDS = (1, 3)        # folds seen by the end of rung 1 and rung 2; the winner then sees all of them
-MAX_TREES = 2000           # boosting cap for candidates (early stopping picks the number)
 BOOSTING = ("hist_gradient_boosting", "xgboost")
 # When the linear model (or the forest) leads and a boosting family follows within one fold standard deviation,
 # both are tuned: the leader first, in at most this share of the stage's seconds (the linear model has one knob),
 # then the boosting family in the rest. Boosting rather than the forest: its space holds shallow, slow trees
-# (``_shallow``), near-additive models that can beat a linear model where it leads, which deep trees cannot. On
-# telecom churn (wa_churn) the linear model led XGBoost by 0.004 ROC AUC (fold std 0.008); tuned, XGBoost (depth 4,
-# rate 0.05) beat it (CV 0.8481 vs 0.8463, test 0.8469 vs 0.842). A one-off probe: 4-leaf HistGradientBoosting, 0.8488.
+# (``search_space``'s second candidate), near-additive models that can beat a linear model where it leads, which
+# deep trees cannot. On telecom churn (wa_churn) the linear model led XGBoost by 0.004 ROC AUC (fold std 0.008);
+# tuned, XGBoost (depth 4, rate 0.05) beat it (CV 0.8481 vs 0.8463, test 0.8469 vs 0.842). A one-off probe: 4-leaf
+# HistGradientBoosting, 0.8488.
 LEADER_SHARE = 0.35
 SAMPLE_MARGIN = 0.8  # of the stage's seconds left that the winner's cross-validation on a sample is sized to use
 FIXED_SHARE = 0.25   # of a fold's seconds on every row that a fold on a sample still pays (``sample_rows``)
@@ -76,78 +75,6 @@ def seconds_left(tune_seconds: float, budget: Budget) -> float:
     (``budget.available("tuning")``: what remains -- the stage's own hold included -- less what the diagnostics
     still hold)."""
     return max(0.0, min(float(tune_seconds), budget.available("tuning")))
-
-
-def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
-    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
-
-
-def _draw(family: str, task: str, n_rows: int, rng: np.random.Generator) -> dict[str, Any]:
-    """One candidate: the knobs that matter most for the family, in ranges around the zoo's defaults (wide
-    ranges waste a short stage: on diamonds, column subsampling of 0.5 cost 10-20% RMSE on 9 features)."""
-    # big tables keep the zoo's faster rate: a slow rate would not finish inside a short stage
-    rate = 0.05 if n_rows <= FAST_BOOSTING_ROWS else 0.15
-    if family == "xgboost":
-        params: dict[str, Any] = {"learning_rate": rate, "n_estimators": MAX_TREES,
-                                  "min_child_weight": round(_log_uniform(rng, 0.5, 10), 3),
-                                  "subsample": round(float(rng.uniform(0.7, 1.0)), 3),
-                                  "colsample_bytree": round(float(rng.uniform(0.7, 1.0)), 3),
-                                  "reg_lambda": round(_log_uniform(rng, 0.3, 10), 3)}
-        if rng.random() < 0.7:  # depth-wise trees, or leaf-wise ones (LightGBM's growth, which FLAML favours)
-            return params | {"max_depth": int(rng.choice([2, 3, 4, 5, 6, 7, 8, 10]))}
-        leaves = int(rng.choice([4, 7, 15, 31, 63, 127]))
-        return params | {"max_depth": 0, "grow_policy": "lossguide", "max_leaves": leaves}
-    if family == "hist_gradient_boosting":
-        return {"learning_rate": rate, "max_iter": MAX_TREES,
-                "max_leaf_nodes": int(rng.choice([4, 7, 15, 31, 63, 127])),
-                "min_samples_leaf": int(rng.choice([5, 10, 20, 40])),
-                "l2_regularization": round(_log_uniform(rng, 1e-3, 3), 4),
-                "max_features": round(float(rng.uniform(0.7, 1.0)), 3)}
-    if family == "random_forest":
-        shares: list[str | float] = ["sqrt", 0.33, 0.5, 0.8, 1.0]  # a numpy choice would turn 0.8 into "0.8"
-        return {"max_features": shares[int(rng.integers(len(shares)))],
-                "min_samples_leaf": int(rng.choice([1, 2, 3, 5, 10]))}
-    raise ValueError(f"no random space for {family!r}")
-
-
-def _slower(family: str, n_rows: int) -> dict[str, Any] | None:
-    """The zoo's defaults at the slower learning rate, with room for more trees: the first candidate
-    (alone it closed half the gap to FLAML on diamonds in the prototype's probe)."""
-    if n_rows > FAST_BOOSTING_ROWS or family not in ("xgboost", "hist_gradient_boosting"):
-        return None
-    return {"learning_rate": 0.05, ("n_estimators" if family == "xgboost" else "max_iter"): MAX_TREES}
-
-
-def _shallow(family: str, n_rows: int) -> dict[str, Any] | None:
-    """Shallow, slow boosting (4 leaves / depth 2, large leaves): the second candidate. Near-additive tables
-    (churn, credit scoring) want stumps-like trees that the zoo's 31-leaf / depth-6 defaults overfit; FLAML's
-    LightGBM often lands there (wa_churn: HistGradientBoosting with 4 leaves 0.8488 CV ROC AUC, defaults 0.8414)."""
-    rate = 0.05 if n_rows <= FAST_BOOSTING_ROWS else 0.15
-    if family == "hist_gradient_boosting":
-        return {"learning_rate": rate, "max_iter": MAX_TREES, "max_leaf_nodes": 4, "min_samples_leaf": 40}
-    if family == "xgboost":
-        return {"learning_rate": rate, "n_estimators": MAX_TREES, "max_depth": 2, "min_child_weight": 5.0}
-    return None
-
-
-def candidates(family: str, task: str, n_rows: int, seed: int, n: int = N_CANDIDATES) -> list[dict[str, Any]]:
-    """``n`` distinct candidate parameter sets for ``family``, the same for the same seed. The linear model
-    gets a grid of its regularization strength instead (one knob: a grid covers it better than draws)."""
-    if family == "linear":
-        key = "C" if task == "classification" else "alpha"
-        grid = [0.01, 0.03, 0.1, 0.3, 3.0, 10.0, 30.0, 100.0]  # around the zoo's 1.0
-        return [{key: value} for value in grid[:n]]
-    if family not in TUNABLE:
-        raise ValueError(f"cannot tune {family!r}; tunable: {', '.join(TUNABLE)}")
-    rng = np.random.default_rng(seed)
-    drawn: list[dict[str, Any]] = [first for first in (_slower(family, n_rows), _shallow(family, n_rows)) if first]
-    for _ in range(20 * n):  # a small discrete space (the forest's) may repeat draws
-        params = _draw(family, task, n_rows, rng)
-        if params not in drawn:
-            drawn.append(params)
-        if len(drawn) == n:
-            break
-    return drawn
 
 
 def _signed(metric: str, value: float) -> float:
@@ -301,8 +228,8 @@ def _tune_family(zoo: ZooResult, family: str | None, seconds: float, n_candidate
     seconds_spent = time.perf_counter() - started
     new_zoo = dataclasses.replace(zoo, leaderboard=leaderboard, results=results, selected=selected, reason=reason,
                                   seconds=zoo.seconds + seconds_spent)
-    sampled = "" if rows is None else (f" on a seeded sample of {len(rows):,} of the {len(zoo.split.train_index):,} training rows "
-                                       "(all of them would not end in time)")
+    sampled = "" if rows is None else (f" on a seeded sample of {len(rows):,} of the "
+                                       f"{len(zoo.split.train_index):,} training rows (all of them would not end in time)")
     note = (f"{name}: candidate {winner} of {len(pool)} ({metric} {tuned.mean(metric):.4f} over {len(folds)} folds"
             f"{sampled}; {family} defaults {defaults.mean(metric):.4f}){'; ' + stopped if stopped else ''}")
     return Tuning(new_zoo, table, note, seconds_spent)
@@ -332,8 +259,9 @@ def sample_rows(zoo: ZooResult, defaults: ModelResult, fold_seconds: float, seco
     """The training rows (sorted positions) the winner's cross-validation can have in ``seconds``, its fold on every
     row taking ``fold_seconds``: the first rows of the zoo's seeded order (``budget.capped_rows``: a sample that
     holds the zoo's own capped rows), or None when that is no more than ``defaults`` had. A short budget cannot
-    always pay five folds of the winner on every row: on hotel rates (12,311 rows, 48 s) the zoo cross-validated XGBoost on 3,345 rows (RMSE 17.4) and its tuned winner scored
-    13.1 on the first fold of all rows, then was dropped for want of seconds for the other four."""
+    always pay five folds of the winner on every row: on hotel rates (12,311 rows, 48 s) the zoo cross-validated
+    XGBoost on 3,345 rows (RMSE 17.4) and its tuned winner scored 13.1 on the first fold of all rows, then was
+    dropped for want of seconds for the other four."""
     n_train = len(zoo.split.train_index)
     # a fold on a sample is taken to cost a fixed part of the fold on every row plus its rows' share of the rest:
     # hotel rates under load, XGBoost at rate 0.05: 5.5 s a fold on all 12,311 rows, 2.7 s on 4,116 (a third of

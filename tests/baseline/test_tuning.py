@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from mlhelpers.baseline import crossval, results, tuning
+from mlhelpers.baseline import crossval, results, search_space, tuning
 from mlhelpers.core.artifacts import read_artifact
 from mlhelpers.core.models import build_pipeline, encode_target
 from mlhelpers.core.params import ParamsError, validate_params
@@ -45,9 +45,9 @@ def test_tuning_is_seeded(credit_zoo, credit_tuned):
     draws = tuning.candidates("xgboost", "regression", 5000, seed=3)
     assert draws == tuning.candidates("xgboost", "regression", 5000, seed=3)
     assert draws != tuning.candidates("xgboost", "regression", 5000, seed=4)
-    assert draws[0] == {"learning_rate": 0.05, "n_estimators": tuning.MAX_TREES}  # the defaults, slower, first
+    assert draws[0] == {"learning_rate": 0.05, "n_estimators": search_space.MAX_TREES}  # the defaults, slower, first
     # then shallow, slow boosting (near-additive tables), and shallow trees among the draws
-    assert draws[1] == {"learning_rate": 0.05, "n_estimators": tuning.MAX_TREES, "max_depth": 2,
+    assert draws[1] == {"learning_rate": 0.05, "n_estimators": search_space.MAX_TREES, "max_depth": 2,
                         "min_child_weight": 5.0}
     hgb = tuning.candidates("hist_gradient_boosting", "classification", 5000, seed=3, n=40)
     assert hgb[1]["max_leaf_nodes"] == 4 and hgb[1]["min_samples_leaf"] == 40
