@@ -19,8 +19,10 @@ import pandas as pd
 from mlhelpers.baseline import BaselineError, race
 from mlhelpers.baseline.budget import Budget, capped_rows
 from mlhelpers.baseline.inputs import BaselineData
-from mlhelpers.baseline.selection import ModelResult, ZooResult, joined, pipeline_spec, rank, with_trees
+from mlhelpers.baseline.selection import (ModelResult, ZooResult, joined, pipeline_spec, rank, trees_scale,
+                                          with_trees)
 from mlhelpers.baseline.splits import Split
+from mlhelpers.baseline.stopping import EARLY_STOPPING_SHARE, early_stopping_rows, fit_xgboost_early_stopping, patience
 from mlhelpers.core.metrics import scores
 from mlhelpers.core.models import (ZOO, build_pipeline, build_preprocessor, predict_on_one_thread, sample_weights,
                                    zoo_params)
@@ -28,7 +30,6 @@ from mlhelpers.core.models import (ZOO, build_pipeline, build_preprocessor, pred
 __all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "rank", "native_threads", "Budget"]
 
 XGB_MAX_TREES = 400       # boosting rounds cap (XGBoost, HistGradientBoosting); early stopping picks the number
-XGB_EARLY_STOPPING = 20   # rounds without improvement on the inner validation split
 # Below this many rows OpenMP models (HistGradientBoosting) and BLAS (the linear models' solvers) run on one
 # thread: thread start-up costs more than it saves, and busy waiting slows fits 10-50x when other processes
 # share the cores (measured: 0.7 s on one thread vs 10-50 s on two for 2,850 rows under load; a logistic
@@ -93,12 +94,13 @@ def _fit_fold_unlimited(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fo
     started = time.perf_counter()
     best_trees = None
     if spec["model"] == "xgboost":
-        best_trees = _fit_xgboost_early_stopping(model, Z_fit, y_fit, spec, sample_weights(spec, y_fit))
+        best_trees = fit_xgboost_early_stopping(model, Z_fit, y_fit, spec, XGB_MAX_TREES, sample_weights(spec, y_fit))
     elif spec["model"] == "hist_gradient_boosting":
         # early stopping on an inner 10% validation split; the refit takes the median iterations
-        model.set_params(early_stopping=True, max_iter=max(XGB_MAX_TREES, model.max_iter))
+        model.set_params(early_stopping=True, max_iter=max(XGB_MAX_TREES, model.max_iter),
+                         n_iter_no_change=patience(model.learning_rate), validation_fraction=EARLY_STOPPING_SHARE)
         if n_classes and np.bincount(y_fit, minlength=n_classes).min() < 2:  # its own stratified split would fail
-            inner_fit, inner_val = _early_stopping_rows(y_fit, model.validation_fraction, spec["seed"], True)
+            inner_fit, inner_val = early_stopping_rows(y_fit, model.validation_fraction, spec["seed"], True)
             model.fit(Z_fit[inner_fit], y_fit[inner_fit], X_val=Z_fit[inner_val], y_val=y_fit[inner_val])
         else:
             model.fit(Z_fit, y_fit)
@@ -116,42 +118,6 @@ def _fit_fold_unlimited(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fo
     fold_scores = scores(metrics_, y[val_rows], prediction, n_classes)
     pipeline = Pipeline([("preprocess", preprocess), ("model", model)])  # both fitted on the fold's rows only
     return pipeline, prediction, fold_scores, fit_seconds, predict_seconds, best_trees
-
-
-def _early_stopping_rows(y_fit: np.ndarray, share: float, seed: int,
-                         classification: bool) -> tuple[np.ndarray, np.ndarray]:
-    """A fold's inner (fit, validation) positions for early stopping: ``share`` of the rows validate, stratified by
-    class. A class with a single row stays in the fitting part: a budget-capped sample can hold one row of a rare
-    class, which stratifying cannot split and a model must see to predict it."""
-    from sklearn.model_selection import train_test_split
-
-    positions = np.arange(len(y_fit))
-    if not classification:
-        return train_test_split(positions, test_size=max(int(share * len(y_fit)), 1), random_state=seed)
-    labels, counts = np.unique(y_fit, return_counts=True)
-    single = np.isin(y_fit, labels[counts < 2])
-    if not single.any():
-        return train_test_split(positions, test_size=max(int(share * len(y_fit)), len(labels), 1), random_state=seed,
-                                stratify=y_fit)
-    stratified = positions[~single]
-    n_val = max(int(share * len(stratified)), int((counts >= 2).sum()), 1)
-    inner_fit, inner_val = train_test_split(stratified, test_size=n_val, random_state=seed, stratify=y_fit[~single])
-    return np.sort(np.concatenate([inner_fit, positions[single]])), inner_val
-
-
-def _fit_xgboost_early_stopping(model, Z_fit: np.ndarray, y_fit: np.ndarray, spec: dict[str, Any],
-                                weights: np.ndarray | None = None) -> int:
-    """Fit XGBoost on 90% of the fold's (preprocessed) rows; stop adding trees when the other 10%
-    stops improving. Returns the number of trees kept. ``weights`` (per fold row, or None) weight both the
-    fit and the stopping rounds' validation loss, so the weighted model stops where it is best."""
-    inner_fit, inner_val = _early_stopping_rows(y_fit, 0.1, spec["seed"], spec["task"] == "classification")
-    # a tuned candidate may raise the cap (a lower learning rate needs more trees); the zoo's own stays at 400
-    model.set_params(n_estimators=max(XGB_MAX_TREES, model.n_estimators), early_stopping_rounds=XGB_EARLY_STOPPING)
-    weighted = {} if weights is None else {"sample_weight": weights[inner_fit],
-                                           "sample_weight_eval_set": [weights[inner_val]]}
-    model.fit(Z_fit[inner_fit], y_fit[inner_fit], eval_set=[(Z_fit[inner_val], y_fit[inner_val])], verbose=False,
-              **weighted)
-    return int(model.best_iteration) + 1
 
 
 def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: int = 42, n_jobs: int = -1,
@@ -192,12 +158,15 @@ def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: 
         for metric, value in fold_score.items():
             fold_scores[metric].append(value)
     trees = [run[5] for run in runs if run[5] is not None]
-    return ModelResult(model=model, estimator_params=with_trees(model, estimator_params, trees),
+    # the export refits on every training row; a fold's early stopping fitted its rows less the inner validation
+    scale = trees_scale(len(train_rows), [round(len(folds[fold][0]) * (1 - EARLY_STOPPING_SHARE)) for fold in numbers])
+    return ModelResult(model=model, estimator_params=with_trees(model, estimator_params, trees, scale),
                        fold_scores=fold_scores, fit_seconds=[run[3] for run in runs],
                        predict_seconds=[run[4] for run in runs], oof=oof,
                        fold_models=[run[0] for run in runs] if keep_models else [runs[-1][0]],
                        last_fold=numbers[-1], train_rows=len(train_rows) if rows is None else len(rows),
-                       rows=rows, trees=trees or None, fold_numbers=None if fold_numbers is None else numbers)
+                       rows=rows, trees=trees or None, trees_scale=scale,
+                       fold_numbers=None if fold_numbers is None else numbers)
 
 
 def projected_seconds(first_fold_seconds: float, folds: list[tuple[np.ndarray, np.ndarray]]) -> float:
@@ -213,7 +182,6 @@ def _restricted(folds: list[tuple[np.ndarray, np.ndarray]], rows: np.ndarray, n_
     kept = np.zeros(n_rows, dtype=bool)
     kept[rows] = True
     return [(fit_rows[kept[fit_rows]], val_rows[kept[val_rows]]) for fit_rows, val_rows in folds]
-
 
 
 def run_zoo(data: BaselineData, split: Split, *, models: list[str] | tuple[str, ...] | None = None,

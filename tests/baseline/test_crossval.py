@@ -40,8 +40,10 @@ def test_preprocessing_never_sees_test_or_validation_rows(credit, prepared):
 
 def test_xgboost_records_its_early_stopped_tree_count(small, quick_zoo):
     zoo = quick_zoo(small, models=["xgboost"])
-    params = zoo.results["xgboost"].estimator_params
-    assert 1 <= params["n_estimators"] <= crossval.XGB_MAX_TREES
+    result = zoo.results["xgboost"]
+    params = result.estimator_params
+    assert all(1 <= trees <= crossval.XGB_MAX_TREES for trees in result.trees)
+    assert params["n_estimators"] == round(np.median(result.trees) * result.trees_scale)
     assert build_pipeline(zoo.spec()).named_steps["model"].n_estimators == params["n_estimators"]
 
 # --- zoo, leaderboard, selection, budget, reproducibility -----------------------------------------
