@@ -159,7 +159,8 @@ def cross_validate_model(model: str, data: BaselineData, split: Split, *, seed: 
             fold_scores[metric].append(value)
     trees = [run[5] for run in runs if run[5] is not None]
     # the export refits on every training row; a fold's early stopping fitted its rows less the inner validation
-    scale = trees_scale(len(train_rows), [round(len(folds[fold][0]) * (1 - EARLY_STOPPING_SHARE)) for fold in numbers])
+    scale = trees_scale(len(train_rows), [round(len(folds[fold][0]) * (1 - EARLY_STOPPING_SHARE)) for fold in numbers]
+                        ) if trees else 1.0
     return ModelResult(model=model, estimator_params=with_trees(model, estimator_params, trees, scale),
                        fold_scores=fold_scores, fit_seconds=[run[3] for run in runs],
                        predict_seconds=[run[4] for run in runs], oof=oof,

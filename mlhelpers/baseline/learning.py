@@ -59,7 +59,8 @@ def learning_curve_check(zoo: ZooResult, *, max_rows: int = 20_000, folds: int =
     seconds = diagnostic_seconds(zoo, seconds)
     if seconds is not None:
         fit_rows = sum(len(fit) for fit, _ in zoo.split.folds) * result.train_rows / len(train_rows)
-        per_row = (per_row_seconds(result.fit_seconds, fit_rows)
+        # the curve fits the refit's trees: trees_scale times the folds' median (crossval, selection.trees_scale)
+        per_row = (per_row_seconds(result.fit_seconds, fit_rows) * result.trees_scale
                    + per_row_seconds(result.predict_seconds, result.train_rows) * 2)  # training and validation scores
         shares = (0.1 + 0.25 + 0.5 + 1.0) * (folds - 1) / folds + 4 / folds  # rows fitted and scored per max_rows
         affordable = int((seconds / folds - 4 * 3 * CALL_SECONDS) / (per_row * shares))

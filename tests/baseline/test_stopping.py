@@ -50,6 +50,8 @@ def test_a_capped_sample_scales_its_trees_by_at_most_the_bound(diamonds, prepare
     assert result.estimator_params["n_estimators"] == round(np.median(result.trees) * 2.0)
     assert selection.trees_scale(500, [700, 720]) == 1.0  # never fewer trees than the folds stopped at
     assert selection.trees_scale(1000, []) == 1.0
+    forest = crossval.cross_validate_model("random_forest", data, split, seed=0, n_jobs=1, rows=rows)
+    assert forest.trees is None and forest.trees_scale == 1.0  # no early stopping, nothing to scale
 
 
 def test_the_race_joins_its_parts_with_the_same_scale(diamonds, prepared):
