@@ -21,7 +21,8 @@ def patience(learning_rate: float | None) -> int:
     """Boosting rounds without improvement on the inner validation split before a fit stops: ``XGB_EARLY_STOPPING``
     at the zoo's rate of 0.1 (XGBoost's default 0.3 when unset), proportionally more at a slower rate, so a fit
     waits for the same progress in the loss. scikit-learn's own 10 rounds stopped HistGradientBoosting on the noise
-    of a 10% split (hotel_rates: 181-413 trees, CV RMSE 14.06; with 30 rounds 351-789 trees, 13.78)."""
+    of a 10% split: on hotel rates its folds kept 181-400 trees (CV RMSE 14.06, test 13.45), with 20 rounds 265-400
+    (the zoo's cap; 13.92, test 13.18), while 1,000 trees without stopping scored 12.81 on the test rows."""
     rate = 0.3 if learning_rate is None else float(learning_rate)
     return max(XGB_EARLY_STOPPING, round(XGB_EARLY_STOPPING * 0.1 / rate))
 
