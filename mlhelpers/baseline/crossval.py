@@ -24,17 +24,12 @@ from mlhelpers.baseline.selection import (ModelResult, ZooResult, joined, pipeli
 from mlhelpers.baseline.splits import Split
 from mlhelpers.baseline.stopping import EARLY_STOPPING_SHARE, early_stopping_rows, fit_xgboost_early_stopping, patience
 from mlhelpers.core.metrics import scores
-from mlhelpers.core.models import (ZOO, build_pipeline, build_preprocessor, predict_on_one_thread, sample_weights,
-                                   zoo_params)
+from mlhelpers.core.models import (OPENMP_MIN_ROWS, ZOO, build_pipeline, build_preprocessor, native_threads,
+                                   predict_on_one_thread, sample_weights, zoo_params)
 
 __all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "rank", "native_threads", "Budget"]
 
 XGB_MAX_TREES = 400       # boosting rounds cap (XGBoost, HistGradientBoosting); early stopping picks the number
-# Below this many rows OpenMP models (HistGradientBoosting) and BLAS (the linear models' solvers) run on one
-# thread: thread start-up costs more than it saves, and busy waiting slows fits 10-50x when other processes
-# share the cores (measured: 0.7 s on one thread vs 10-50 s on two for 2,850 rows under load; a logistic
-# regression on 3,000 x 150, 0.14 s on one BLAS thread vs 0.7-0.9 s on two).
-OPENMP_MIN_ROWS = 50_000
 # The time budget: each model gets a share of what remains in proportion to its weight (the strongest families the
 # most; what a model leaves unspent goes to the next) and its cost is measured on one fold of PROBE_ROWS rows (more
 # while cheap: _rows_within). A model whose share cannot cover every training row is cross-validated on a seeded
@@ -44,13 +39,6 @@ PROBE_SHARE = 0.1
 MIN_CAP_ROWS = 1_000
 SHARE_WEIGHTS = {"dummy": 1, "linear": 4, "random_forest": 5, "hist_gradient_boosting": 8, "xgboost": 10}
 OVERRUN = 1.5  # a race's leader whose other folds project past this multiple of what is left is capped again
-
-
-def native_threads(n_rows: int, n_jobs: int):
-    """A context limiting OpenMP and BLAS threads: one for small data, else ``n_jobs`` (-1: all cores)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1 if n_rows < OPENMP_MIN_ROWS else (n_jobs if n_jobs > 0 else None))
 
 
 def _fit_fold(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fold: int, fit_rows: np.ndarray,

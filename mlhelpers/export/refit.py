@@ -21,7 +21,7 @@ from mlhelpers.core.artifacts import artifact_path, finite_or_none, read_artifac
 from mlhelpers.core.classes import describe_plan, merge_rare_classes
 from mlhelpers.core.metrics import absent_classes, cv_spread_check, scores, task_metrics
 from mlhelpers.core.models import (LEADERBOARD_MODELS, build_pipeline, encode_target, fit_params, model_family,
-                                   predict_on_one_thread)
+                                   native_threads, predict_on_one_thread)
 from mlhelpers.core.provenance import check_data
 from mlhelpers.core.tables import drop_missing_target, load_as_explored
 from mlhelpers.core.values import apply_conversions
@@ -224,7 +224,11 @@ def refit(data: ExportData):
     if data.prefit is not None:  # trained on the cluster over every training row: nothing to refit here
         pipeline = load_skops(data.prefit)
     else:
-        pipeline = build_pipeline(data.spec).fit(data.X_train, data.y_train, **fit_params(data.spec, data.y_train))
+        # on one thread below OPENMP_MIN_ROWS rows, as the zoo fitted it: the same model (the boosting fits give the
+        # same bytes on one and two threads), without busy-waiting threads when other processes share the cores
+        with native_threads(len(data.X_train), data.spec.get("n_jobs", -1)):
+            pipeline = build_pipeline(data.spec).fit(data.X_train, data.y_train,
+                                                     **fit_params(data.spec, data.y_train))
     return predict_on_one_thread(pipeline)
 
 

@@ -347,3 +347,20 @@ def test_export_notebook_writes_every_artifact(tmp_path, baseline_run):
     runs = mlflow.MlflowClient(tracking_uri=tracking_uri).search_runs(
         [mlflow.MlflowClient(tracking_uri=tracking_uri).get_experiment_by_name("mlhelpers").experiment_id])
     assert len(runs) == 1 and runs[0].data.metrics["test_roc_auc"] == pytest.approx(metrics["test"]["roc_auc"])
+
+
+def test_refit_on_one_thread_builds_the_same_boosting_model(exported):
+    """export refits a small table on one OpenMP thread (``native_threads``, as the zoo's folds); the model is the
+    one two threads build, to the byte: parity with the baseline holds, only busy-waiting threads are gone."""
+    from threadpoolctl import threadpool_limits
+
+    from mlhelpers.core.models import build_pipeline
+
+    run_dir, spec, *_ = exported
+    boosting = spec | {"model": "hist_gradient_boosting", "n_jobs": 2,
+                       "estimator_params": {"max_iter": 60, "early_stopping": False}}
+    data = prepare_export_data(load_table(CREDIT), boosting, read_artifact(run_dir, "split"))
+    pipeline = refit(data)
+    with threadpool_limits(2):
+        threaded = build_pipeline(boosting).fit(data.X_train, data.y_train)
+    np.testing.assert_array_equal(pipeline.predict_proba(data.X_test), threaded.predict_proba(data.X_test))
