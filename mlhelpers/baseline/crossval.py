@@ -27,7 +27,8 @@ from mlhelpers.core.metrics import scores
 from mlhelpers.core.models import (OPENMP_MIN_ROWS, ZOO, build_pipeline, build_preprocessor, native_threads,
                                    predict_on_one_thread, sample_weights, zoo_params)
 
-__all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "rank", "native_threads", "Budget"]
+__all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "rank", "native_threads", "Budget",
+           "OPENMP_MIN_ROWS"]
 
 XGB_MAX_TREES = 400       # boosting rounds cap (XGBoost, HistGradientBoosting); early stopping picks the number
 # The time budget: each model gets a share of what remains in proportion to its weight (the strongest families the
@@ -84,7 +85,7 @@ def _fit_fold_unlimited(spec: dict[str, Any], X: pd.DataFrame, y: np.ndarray, fo
     if spec["model"] == "xgboost":
         best_trees = fit_xgboost_early_stopping(model, Z_fit, y_fit, spec, XGB_MAX_TREES, sample_weights(spec, y_fit))
     elif spec["model"] == "hist_gradient_boosting":
-        # early stopping on an inner 10% validation split; the refit takes the median iterations
+        # early stopping on an inner 10% validation split; the refit takes the median iterations, scaled
         model.set_params(early_stopping=True, max_iter=max(XGB_MAX_TREES, model.max_iter),
                          n_iter_no_change=patience(model.learning_rate), validation_fraction=EARLY_STOPPING_SHARE)
         if n_classes and np.bincount(y_fit, minlength=n_classes).min() < 2:  # its own stratified split would fail

@@ -21,8 +21,8 @@ import pandas as pd
 
 from mlhelpers.baseline import BaselineError
 from mlhelpers.baseline.crossval import XGB_MAX_TREES, ZooResult
-from mlhelpers.baseline.stopping import XGB_EARLY_STOPPING
 from mlhelpers.baseline.inputs import BaselineData, load_baseline_data, prepare_baseline_data
+from mlhelpers.baseline.stopping import XGB_EARLY_STOPPING
 from mlhelpers.baseline.trainmemory import bytes_per_training_row, fit_partitions, worker_room
 from mlhelpers.core import engine, hashsample, lazy
 from mlhelpers.core.artifacts import read_artifact
