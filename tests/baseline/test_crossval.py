@@ -324,6 +324,7 @@ def test_a_many_class_logistic_regression_uses_lbfgs_and_converges(prepared, sma
         model = pipeline.named_steps["model"]
         assert model.solver == "lbfgs" and model.n_iter_.max() < model.max_iter
     assert result.mean("roc_auc") > 0.99 and result.mean("log_loss") < 0.5
-    binary = crossval.cross_validate_model("linear", prepared(small), split=splits.make_split(
-        prepared(small), test_size=0.2, cv_folds=3, seed=0), seed=0, n_jobs=1)
+    credit = prepared(small)
+    binary = crossval.cross_validate_model("linear", credit, splits.make_split(credit, test_size=0.2, cv_folds=3,
+                                                                                seed=0), seed=0, n_jobs=1)
     assert "solver" not in binary.estimator_params  # two classes keep the zoo's Newton-Cholesky
