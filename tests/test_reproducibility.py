@@ -12,7 +12,8 @@ import pytest
 from mlhelpers.baseline import crossval, results, splits
 from mlhelpers.baseline.inputs import load_baseline_data
 from mlhelpers.core.artifacts import artifact_path, write_json
-from mlhelpers.core.models import build_pipeline, predict_on_one_thread
+from mlhelpers.core.models import build_pipeline
+from mlhelpers.core.threads import predict_on_one_thread
 from mlhelpers.core.params import validate_params
 from mlhelpers.core.provenance import check_data
 from mlhelpers.export.refit import load_export_data, refit, write_metrics

@@ -24,11 +24,10 @@ from mlhelpers.baseline.selection import (ModelResult, ZooResult, joined, pipeli
 from mlhelpers.baseline.splits import Split
 from mlhelpers.baseline.stopping import EARLY_STOPPING_SHARE, early_stopping_rows, fit_xgboost_early_stopping, patience
 from mlhelpers.core.metrics import scores
-from mlhelpers.core.models import (OPENMP_MIN_ROWS, ZOO, build_pipeline, build_preprocessor, native_threads,
-                                   predict_on_one_thread, sample_weights, zoo_params)
+from mlhelpers.core.models import ZOO, build_pipeline, build_preprocessor, sample_weights, zoo_params
+from mlhelpers.core.threads import native_threads, predict_on_one_thread
 
-__all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "rank", "native_threads", "Budget",
-           "OPENMP_MIN_ROWS"]
+__all__ = ["ModelResult", "ZooResult", "cross_validate_model", "run_zoo", "rank", "Budget"]
 
 XGB_MAX_TREES = 400       # boosting rounds cap (XGBoost, HistGradientBoosting); early stopping picks the number
 # The time budget: each model gets a share of what remains in proportion to its weight (the strongest families the

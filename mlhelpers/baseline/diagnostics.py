@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from mlhelpers.baseline.results import choose_threshold
-from mlhelpers.baseline.crossval import ZooResult, native_threads
+from mlhelpers.baseline.crossval import ZooResult
 from mlhelpers.core.metrics import make_scorer_for
+from mlhelpers.core.threads import native_threads
 
 __all__ = ["threshold_table", "plot_diagnostics", "permutation_importances", "plot_importances",
            "diagnostic_seconds", "per_row_seconds", "CALL_SECONDS"]

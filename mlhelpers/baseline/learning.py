@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 
 from mlhelpers.baseline.budget import capped_rows
-from mlhelpers.baseline.crossval import ZooResult, native_threads
+from mlhelpers.baseline.crossval import ZooResult
 from mlhelpers.baseline.diagnostics import CALL_SECONDS, diagnostic_seconds, per_row_seconds
 from mlhelpers.core.metrics import LOWER_IS_BETTER, make_scorer_for
 from mlhelpers.core.models import build_pipeline, fit_params
+from mlhelpers.core.threads import native_threads
 
 __all__ = ["LearningCurveCheck", "learning_curve_check", "plot_learning_curve"]
 

@@ -20,10 +20,10 @@ from mlhelpers.core import schema as input_schema
 from mlhelpers.core.artifacts import artifact_path, finite_or_none, read_artifact, write_json
 from mlhelpers.core.classes import describe_plan, merge_rare_classes
 from mlhelpers.core.metrics import absent_classes, cv_spread_check, scores, task_metrics
-from mlhelpers.core.models import (LEADERBOARD_MODELS, build_pipeline, encode_target, fit_params, model_family,
-                                   native_threads, predict_on_one_thread)
+from mlhelpers.core.models import LEADERBOARD_MODELS, build_pipeline, encode_target, fit_params, model_family
 from mlhelpers.core.provenance import check_data
 from mlhelpers.core.tables import drop_missing_target, load_as_explored
+from mlhelpers.core.threads import native_threads, predict_on_one_thread
 from mlhelpers.core.values import apply_conversions
 from mlhelpers.export import ExportError
 from mlhelpers.formats.skops_io import load_skops

@@ -269,20 +269,6 @@ def test_a_first_fold_projects_by_rows_so_a_time_splits_growing_folds_are_not_un
     assert crossval.projected_seconds(2.0, growing) == pytest.approx(2.0 * 2000 / 200)   # 20 s, not 5 x 2 s
 
 
-def test_small_folds_run_blas_and_openmp_on_one_thread():
-    from threadpoolctl import threadpool_info
-
-    def threads():
-        return {pool["user_api"]: pool["num_threads"] for pool in threadpool_info()}
-
-    import sklearn.linear_model  # noqa: F401  (loads BLAS and OpenMP, as a fold does)
-
-    with crossval.native_threads(crossval.OPENMP_MIN_ROWS - 1, n_jobs=-1):
-        assert set(threads()) >= {"blas", "openmp"} and set(threads().values()) == {1}
-    with crossval.native_threads(crossval.OPENMP_MIN_ROWS, n_jobs=2):
-        assert threads()["blas"] == threads()["openmp"] == 2
-
-
 # --- multiclass XGBoost gets balanced class weights (it has no class_weight of its own) -------------
 
 @pytest.fixture(scope="module")
