@@ -1,6 +1,7 @@
 """Does the free text help? The selected model cross-validated again without its text columns, as a leaderboard row.
 
-A text column costs fit time and can add noise (30 numbers per column from its character n-grams);
+A text column costs fit time and can add noise (30 numbers per column from its character n-grams for the linear
+model, 5 for the trees);
 ``with_text_ablation`` puts "<model> without text" on the leaderboard, on the same split and folds,
 and ``text_verdict`` says whether the text earns its place. The variant is never selected: a model
 without the text is one line away (``drop_columns: [...]`` in the baseline's parameters).

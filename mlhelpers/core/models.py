@@ -40,6 +40,14 @@ DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "minute", "days_s
 # that code) from a category.
 ORDINAL_MAX_CATEGORIES = 255
 MIN_CATEGORY_ROWS = 5
+# Tree models see a free-text column as its first 5 SVD components, the linear model as 30 (the encoder's
+# default). Trees split greedily on whichever column fits the fold's noise best, and the later components carry
+# little signal: on typed job titles (openintro loans, interest rate, 5 folds) 30 components cost a default
+# forest 2% RMSE against the plain ordinal-code reference (3.926 vs 3.852; 3.877 with 10, 3.859 with 5,
+# 3.839 without the column) and HistGradientBoosting 1% (3.743 vs 3.703; 3.710 with 5), while on tweets,
+# where the text tells the phone, 5 components kept the trees' ROC AUC within 0.002 of 30 (0.940 vs 0.943,
+# fold std 0.005). The linear model weighs every component under one penalty: it keeps 30 (0.923 vs 0.921 with 5).
+TREE_TEXT_COMPONENTS = 5
 
 
 def model_family(name: str) -> str:
@@ -144,7 +152,8 @@ def build_preprocessor(features: dict[str, list[str]], model: str, seed: int = 0
     models, so their indices are known before fitting: HistGradientBoosting treats them as native
     categoricals), then high-cardinality codes, numbers (median-imputed with missing-value
     indicators; standardized for the linear model), datetime parts and free text (``TextEncoder``:
-    TF-IDF of character n-grams reduced by a ``seed``-ed SVD, standardized for the linear model).
+    TF-IDF of character n-grams reduced by a ``seed``-ed SVD to 30 numbers for the linear model, standardized,
+    and to ``TREE_TEXT_COMPONENTS`` for the trees).
     Unknown role keys are ignored; absent ones are empty.
     Every model but the linear one gets the same configuration (integer codes), so cross-validation
     can fit it once per fold for all of them.
@@ -154,9 +163,10 @@ def build_preprocessor(features: dict[str, list[str]], model: str, seed: int = 0
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from mlhelpers.core.text import TextEncoder  # scikit-learn at import: loaded only when building
+    from mlhelpers.core.text import TEXT_COMPONENTS, TextEncoder  # scikit-learn at import: only when building
 
     low, high, boolean = _encoders(model)
+    text_components = TEXT_COMPONENTS if model == "linear" else TREE_TEXT_COMPONENTS
 
     def numeric_steps():
         steps = [SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)]
@@ -169,7 +179,8 @@ def build_preprocessor(features: dict[str, list[str]], model: str, seed: int = 0
                 ("high_cardinality", high, list(features.get("high_cardinality", []))),
                 ("numeric", numeric_steps(), list(features.get("numeric", []))),
                 ("datetime", make_pipeline(DatetimeParts(), numeric_steps()), list(features.get("datetime", []))),
-                ("text", make_pipeline(TextEncoder(random_state=seed), *([StandardScaler()] if model == "linear" else [])),
+                ("text", make_pipeline(TextEncoder(n_components=text_components, random_state=seed),
+                                       *([StandardScaler()] if model == "linear" else [])),
                  list(features.get("text", [])))]
     branches = [branch for branch in branches if branch[2]]
     if not branches:

@@ -68,3 +68,24 @@ def test_no_text_no_budget_or_text_alone_leave_the_leaderboard_as_it_was(artwork
     plain = crossval.run_zoo(data, splits.make_split(data, cv_folds=3, seed=0), models=["linear"], seed=0, n_jobs=1)
     assert ablation.with_text_ablation(plain) is plain
     assert ablation.text_verdict(plain).loc[0, "verdict"] == "no free-text column among the features"
+
+
+LOAN_OUTCOMES = ["grade", "sub_grade", "installment", "balance", "paid_total", "paid_principal", "paid_interest",
+                 "paid_late_fees", "loan_status"]  # set from the interest rate, or known only after the loan
+
+
+def test_typed_job_titles_do_not_make_the_trees_worse_than_leaving_them_out(loans, eda_for):
+    """Job titles carry little of a loan's interest rate: the trees' few text components must not give them noise to
+    split on. HistGradientBoosting's CV RMSE without the titles is 3.726 (fold std 0.028); with them 3.752 at 30
+    components, 3.745 at 10, 3.726 at the trees' 5."""
+    frame = loans.drop(columns=LOAN_OUTCOMES)
+    eda = eda_for(frame, "interest_rate", task="regression", metric="rmse")
+    eda["columns"]["emp_title"]["role"] = "text"
+
+    def cv_rmse(eda):
+        data = prepare_baseline_data(frame, eda)
+        split = splits.make_split(data, cv_folds=5, seed=0)
+        return crossval.cross_validate_model("hist_gradient_boosting", data, split, seed=0, n_jobs=1).mean("rmse")
+
+    without = {**eda, "columns": eda["columns"] | {"emp_title": {"role": "text", "drop": True}}}
+    assert cv_rmse(eda) <= cv_rmse(without) + 0.01

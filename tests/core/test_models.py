@@ -178,3 +178,15 @@ def test_multiclass_xgboost_class_weight_becomes_sample_weights():
     assert list(fit_params(spec, y)) == ["model__sample_weight"]
     assert fit_params(spec | {"model": "linear"}, y) == {}
     assert sample_weights(spec | {"estimator_params": {}}, y) is None
+
+
+def test_the_trees_get_fewer_text_components_than_the_linear_model(tate):
+    from mlhelpers.core.models import TREE_TEXT_COMPONENTS, build_preprocessor
+    from mlhelpers.core.text import TEXT_COMPONENTS
+
+    titles = tate[["title"]].head(500)
+    widths = {model: build_preprocessor({"text": ["title"]}, model).fit_transform(titles).shape[1]
+              for model in ("linear", "random_forest", "hist_gradient_boosting", "xgboost")}
+    assert TREE_TEXT_COMPONENTS < TEXT_COMPONENTS
+    assert widths == {"linear": TEXT_COMPONENTS, "random_forest": TREE_TEXT_COMPONENTS,
+                      "hist_gradient_boosting": TREE_TEXT_COMPONENTS, "xgboost": TREE_TEXT_COMPONENTS}
