@@ -53,6 +53,13 @@ def test_tuning_is_seeded(credit_zoo, credit_tuned):
     assert hgb[1]["max_leaf_nodes"] == 4 and hgb[1]["min_samples_leaf"] == 40
     assert {4, 7} <= {c.get("max_leaf_nodes") for c in hgb[2:]}
     assert tuning.candidates("random_forest", "classification", 5000, seed=3)[0] != {}  # no shallow forest
+    # small tables draw no leaves they could not fill (the fixed shallow candidate aside); big ones keep big trees
+    small = tuning.candidates("hist_gradient_boosting", "regression", 2344, seed=42)
+    assert all(c["max_leaf_nodes"] * c["min_samples_leaf"] <= 2344 / 3 for c in small[2:])
+    assert len(small) == search_space.N_CANDIDATES and 15 in {c["max_leaf_nodes"] for c in small[2:]}
+    assert 127 in {c.get("max_leaf_nodes") for c in tuning.candidates("hist_gradient_boosting", "regression", 15000, seed=42)}
+    # fewer candidates than the fixed first ones: exactly that many, a prefix of the full list
+    assert [tuning.candidates("xgboost", "regression", 5000, seed=3, n=n) for n in (1, 2, 3)] == [draws[:n] for n in (1, 2, 3)]
 
 
 def test_tuning_respects_its_seconds_and_can_be_turned_off(credit_zoo):
