@@ -107,3 +107,20 @@ def test_threshold_curves_equal_scikit_learns_metrics(credit):
         assert curves["precision"][i] == pytest.approx(metrics.precision_score(y, predicted, zero_division=0))
         assert curves["recall"][i] == pytest.approx(metrics.recall_score(y, predicted))
         assert curves["balanced accuracy"][i] == pytest.approx(metrics.balanced_accuracy_score(y, predicted))
+
+
+def test_a_boosting_curve_pays_each_fits_trees_not_only_its_rows(small, quick_zoo):
+    import dataclasses
+
+    # every fit of the curve grows the refit's trees: with 2 s fold fits, 18 s cannot pay 12 fits of half that
+    # each (a cost in proportion to the rows alone afforded a 597-row curve: the step overran its budget on Ames)
+    zoo = quick_zoo(small, models=["hist_gradient_boosting"])
+    slow = dataclasses.replace(zoo.best, fit_seconds=[2.0] * zoo.best.folds, trees_scale=1.0,
+                               predict_seconds=[0.0] * zoo.best.folds)
+    assert slow.trees
+    slow_zoo = dataclasses.replace(zoo, results=zoo.results | {zoo.selected: slow}, seconds=400.0, notes={})
+    check = learning.learning_curve_check(slow_zoo, seconds=18.0)
+    assert check.table.empty and check.verdict.startswith("skipped: a learning curve on at least 500 rows")
+    check = learning.learning_curve_check(slow_zoo, seconds=60.0)
+    assert check.table["train_rows"].iloc[-1] == 533 and "sample" not in check.verdict  # every training row
+    plt.close("all")
