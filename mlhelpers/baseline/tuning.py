@@ -5,8 +5,9 @@ forest, HistGradientBoosting or XGBoost) -- and, when that is the linear model o
 boosting family is within one fold standard deviation of it, that boosting family too (``families_to_tune``) --,
 draws a few seeded candidate parameter sets from a small space chosen for each family, and keeps the better third
 of them rung by rung on more and more of the SAME folds (rung 1: the first fold; rung 2: the next two); the last
-one standing is cross-validated on every fold (on every training row, or on the largest seeded sample the stage's
-seconds pay for when that is more rows than the family's defaults had: ``sample_rows``) and becomes the row
+one standing is cross-validated on every fold (on every training row, where the folds it already ran count and only
+the others run, or on the largest seeded sample the stage's seconds pay for when that is more rows than the family's
+defaults had: ``sample_rows``) and becomes the row
 "<family> (tuned)" when it beat the family's defaults on the folds it was compared on. The leaderboard and the
 selection are then recomputed (``crossval.rank``), so the tuned row wins only by its CV score, and export rebuilds
 exactly its ``estimator_params``.
@@ -35,6 +36,7 @@ import pandas as pd
 from mlhelpers.baseline.budget import Budget, capped_rows
 from mlhelpers.baseline.crossval import MIN_CAP_ROWS, ModelResult, ZooResult, cross_validate_model, rank
 from mlhelpers.baseline.search_space import N_CANDIDATES, TUNABLE, candidates
+from mlhelpers.baseline.selection import joined
 from mlhelpers.core.metrics import LOWER_IS_BETTER
 from mlhelpers.core.models import TUNED_SUFFIX
 
@@ -161,6 +163,7 @@ def _tune_family(zoo: ZooResult, family: str | None, seconds: float, n_candidate
     stopped = ""
 
     timed: dict[int, list[float]] = {}  # each candidate's fold seconds
+    fold_results: dict[int, dict[int, ModelResult]] = {}  # each candidate's one-fold cross-validations, by fold
 
     def fits_in_time(n_fits: int, share: float, index: int | None = None) -> bool:
         per_fit = max(timed.get(index) or fold_seconds or [guess])  # the candidate's own, else the slowest seen
@@ -168,9 +171,9 @@ def _tune_family(zoo: ZooResult, family: str | None, seconds: float, n_candidate
 
     def evaluate(index: int, fold: int) -> None:
         mark = time.perf_counter()
-        result = cross_validate_model(family, zoo.data, dataclasses.replace(zoo.split, folds=[folds[fold]]),
-                                      seed=zoo.seed, n_jobs=zoo.n_jobs, cache=caches[fold], rows=rows,
-                                      estimator_params=pool[index])
+        result = cross_validate_model(family, zoo.data, zoo.split, seed=zoo.seed, n_jobs=zoo.n_jobs,
+                                      cache=caches[fold], rows=rows, estimator_params=pool[index], fold_numbers=[fold])
+        fold_results.setdefault(index, {})[fold] = result
         fold_seconds.append(time.perf_counter() - mark)
         timed.setdefault(index, []).append(fold_seconds[-1])
         fold_scores[index][fold] = result.fold_scores[metric][0]
@@ -211,17 +214,25 @@ def _tune_family(zoo: ZooResult, family: str | None, seconds: float, n_candidate
         return _done(zoo, table, f"{family}'s defaults stayed best ({metric} {base_score:.4f} on the first {seen} "
                      f"fold(s) vs {winner_score:.4f} for the best candidate){'; ' + stopped if stopped else ''}",
                      started)
-    final_rows = _final_rows(zoo, defaults, rows, max(timed[winner]), seconds - (time.perf_counter() - started))
+    # on the rows the candidates ran on, the winner's folds so far count: only the others are still to run
+    done = sorted(fold_results[winner])
+    final_rows = _final_rows(zoo, defaults, rows, max(timed[winner]), seconds - (time.perf_counter() - started),
+                             len(folds) - len(done))
     if final_rows is False:
         return _done(zoo, table, f"the best candidate's full cross-validation would not end within {seconds:g} s, "
                      f"not even on the rows {family}'s defaults had (candidate {winner}: {winner_score:.4f} "
                      f"vs defaults {base_score:.4f} on {seen} fold(s))", started)
+    same_rows = final_rows is None and rows is None
     rows = final_rows
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        shared = {(fold, "codes"): held[(0, "codes")] for fold, held in caches.items() if (0, "codes") in held}
-        tuned = cross_validate_model(family, zoo.data, zoo.split, seed=zoo.seed, n_jobs=zoo.n_jobs, cache=shared,
-                                     estimator_params=pool[winner], rows=rows)
+        remaining = [fold for fold in range(len(folds)) if fold not in done] if same_rows else list(range(len(folds)))
+        parts = [fold_results[winner][fold] for fold in done] if same_rows else []
+        if remaining:
+            parts.append(cross_validate_model(family, zoo.data, zoo.split, seed=zoo.seed, n_jobs=zoo.n_jobs,
+                                              estimator_params=pool[winner], rows=rows,
+                                              fold_numbers=None if len(remaining) == len(folds) else remaining))
+        tuned = _joined_folds(parts, len(folds))
     name = family + TUNED_SUFFIX
     results: dict[str, ModelResult] = dict(zoo.results) | {name: tuned}
     leaderboard, selected, reason = rank(results, zoo.data.metrics)
@@ -236,8 +247,9 @@ def _tune_family(zoo: ZooResult, family: str | None, seconds: float, n_candidate
 
 
 def _final_rows(zoo: ZooResult, defaults: ModelResult, tried_rows: np.ndarray | None, fold_seconds: float,
-                seconds: float) -> np.ndarray | None | bool:
-    """The rows the winner is cross-validated on: every row (None) when its five folds fit in ``seconds``, else the
+                seconds: float, folds_to_run: int | None = None) -> np.ndarray | None | bool:
+    """The rows the winner is cross-validated on: every row (None) when its folds still to run fit in ``seconds``
+    (``folds_to_run``: those it has not run, when it ran on every row; None: all), else the
     largest seeded sample they pay for (``sample_rows``), else the rows the candidates were tried on when those fit;
     False when nothing fits. ``fold_seconds`` is the winner's fold on ``tried_rows`` (None: every row), which are
     the defaults' rows: the zoo's sample when the budget capped them."""
@@ -245,7 +257,7 @@ def _final_rows(zoo: ZooResult, defaults: ModelResult, tried_rows: np.ndarray | 
     every_row = fold_seconds
     if tried_rows is not None:  # timed on a sample: a fold on every row costs the fixed part and the rest per row
         every_row = fold_seconds / (FIXED_SHARE + (1 - FIXED_SHARE) * len(tried_rows) / n_train)
-    if n_folds * every_row <= seconds:
+    if (n_folds if tried_rows is not None or folds_to_run is None else folds_to_run) * every_row <= seconds:
         return None
     larger = sample_rows(zoo, defaults, every_row, seconds)
     if larger is not None:
@@ -273,6 +285,17 @@ def sample_rows(zoo: ZooResult, defaults: ModelResult, fold_seconds: float, seco
         return None
     y = zoo.data.y[zoo.split.positions(zoo.data.X)] if zoo.data.n_classes else None
     return np.sort(capped_rows(y, n_train, zoo.seed, folds=zoo.split.folds)[:rows])
+
+
+def _joined_folds(parts: list[ModelResult], n_folds: int) -> ModelResult:
+    """One cross-validation from parts on the same rows, each on its own folds (``selection.joined`` two at a time,
+    keeping the fold numbers it would report as None for a first run of folds 0..k); equal to running them at once."""
+    whole = parts[0]
+    for part in parts[1:]:
+        numbers = whole.fold_numbers + part.fold_numbers  # every part but a lone full run names its folds
+        whole = dataclasses.replace(joined(whole, part), fold_numbers=numbers)
+    complete = whole.fold_numbers in (None, list(range(n_folds)))
+    return dataclasses.replace(whole, fold_numbers=None if complete else whole.fold_numbers)
 
 
 def _mean(scores: dict[int, float], folds: int) -> float:

@@ -38,6 +38,15 @@ def test_tuning_improves_the_best_family_on_the_same_folds_and_selection_stays_b
     assert (credit_tuned.table["folds"] == 3).sum() >= 1
 
 
+def test_the_tuned_row_joins_the_winners_folds_so_far_with_the_rest_as_one_cross_validation(credit_zoo, credit_tuned):
+    tuned = credit_tuned.zoo.results["linear (tuned)"]
+    params = {"C": tuned.estimator_params["C"]}
+    again = crossval.cross_validate_model("linear", credit_zoo.data, credit_zoo.split, seed=credit_zoo.seed, n_jobs=1,
+                                          estimator_params=params)
+    assert tuned.fold_numbers is None and tuned.fold_scores == again.fold_scores
+    assert np.array_equal(tuned.oof, again.oof) and len(tuned.fit_seconds) == len(credit_zoo.split.folds)
+
+
 def test_tuning_is_seeded(credit_zoo, credit_tuned):
     again = tuning.tune_best(credit_zoo, seconds=120)
     assert again.table.equals(credit_tuned.table)
@@ -233,3 +242,6 @@ def test_the_winners_rows_every_row_else_a_larger_sample_else_the_candidates_row
     assert tuning._final_rows(zoo, capped, sample, 1.0, seconds=n_folds * 1.0 + 0.1) is sample
     assert tuning._final_rows(zoo, capped, sample, 1.0, seconds=n_folds * 1.0 - 0.1) is False  # nothing fits
     assert tuning._final_rows(zoo, capped, None, 1.0, seconds=n_folds * 1.0 + 0.1) is None  # timed on every row
+    # on every row the winner's folds so far count: two folds still to run fit where five would not
+    assert tuning._final_rows(zoo, capped, None, 1.0, seconds=2.1, folds_to_run=2) is None
+    assert tuning._final_rows(zoo, capped, None, 1.0, seconds=2.1) is not None
