@@ -234,7 +234,7 @@ def run_zoo(data: BaselineData, split: Split, *, models: list[str] | tuple[str, 
                                               cache=cache, rows=np.sort(order[:fewer]), fold_numbers=[0])
             rest = cross_validate_model(model, data, split, seed=seed, n_jobs=n_jobs, keep_models=keep_models,
                                         cache=cache, rows=result.rows, fold_numbers=list(range(1, len(split.folds))))
-            result = joined(result, rest, keep_models)
+            result = joined(result, rest, keep_models, n_folds=len(split.folds))
         results[model] = result
     notes = {} if len(finished) == len(first) else {"race": race.race_note(first, finished, data.primary_metric,
                                                                            short)}

@@ -82,10 +82,11 @@ def trees_scale(refit_rows: int, fold_fit_rows: list[int]) -> float:
     return float(np.clip(refit_rows / float(np.median(fold_fit_rows)), 1.0, MAX_TREES_SCALE))
 
 
-def joined(first: ModelResult, rest: ModelResult, keep_models: bool = False) -> ModelResult:
-    """One model's cross-validation from two parts on the same rows (the race's fold 0, then the other folds):
-    the scores, timings and out-of-fold predictions of both, the median trees over all folds; equal to running
-    every fold at once."""
+def joined(first: ModelResult, rest: ModelResult, keep_models: bool = False, n_folds: int | None = None) -> ModelResult:
+    """One model's cross-validation from two parts on the same rows (the race's fold 0, then the other folds; the
+    tuning stage's winner, fold by fold): the scores, timings and out-of-fold predictions of both, the median trees
+    over all folds; equal to running those folds at once. ``n_folds`` (the split's folds) names the folds the result
+    holds unless they are all of them; None takes the two parts to cover every fold, as the race's do."""
     trees = (first.trees or []) + (rest.trees or [])
     numbers = (first.fold_numbers or []) + (rest.fold_numbers or [])
     return dataclasses.replace(
@@ -94,7 +95,7 @@ def joined(first: ModelResult, rest: ModelResult, keep_models: bool = False) -> 
         fit_seconds=first.fit_seconds + rest.fit_seconds, predict_seconds=first.predict_seconds + rest.predict_seconds,
         oof=np.where(np.isnan(rest.oof), first.oof, rest.oof), trees=trees or None,
         fold_models=(first.fold_models + rest.fold_models) if keep_models else rest.fold_models,
-        fold_numbers=None if numbers == list(range(len(numbers))) else numbers)
+        fold_numbers=None if numbers == list(range(len(numbers) if n_folds is None else n_folds)) else numbers)
 
 
 def pipeline_spec(data: BaselineData, model: str, seed: int, n_jobs: int,

@@ -24,6 +24,7 @@ with seconds to spare it evaluates every candidate, so two runs with the same se
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 import warnings
@@ -214,25 +215,25 @@ def _tune_family(zoo: ZooResult, family: str | None, seconds: float, n_candidate
         return _done(zoo, table, f"{family}'s defaults stayed best ({metric} {base_score:.4f} on the first {seen} "
                      f"fold(s) vs {winner_score:.4f} for the best candidate){'; ' + stopped if stopped else ''}",
                      started)
-    # on the rows the candidates ran on, the winner's folds so far count: only the others are still to run
-    done = sorted(fold_results[winner])
+    # on every row the winner's folds so far count: only the others are still to run
+    done = sorted(fold_results[winner]) if rows is None else []
     final_rows = _final_rows(zoo, defaults, rows, max(timed[winner]), seconds - (time.perf_counter() - started),
                              len(folds) - len(done))
     if final_rows is False:
         return _done(zoo, table, f"the best candidate's full cross-validation would not end within {seconds:g} s, "
                      f"not even on the rows {family}'s defaults had (candidate {winner}: {winner_score:.4f} "
                      f"vs defaults {base_score:.4f} on {seen} fold(s))", started)
-    same_rows = final_rows is None and rows is None
+    reused = done if final_rows is None else []  # a sample of other rows runs every fold again
     rows = final_rows
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        remaining = [fold for fold in range(len(folds)) if fold not in done] if same_rows else list(range(len(folds)))
-        parts = [fold_results[winner][fold] for fold in done] if same_rows else []
+        parts = [fold_results[winner][fold] for fold in reused]
+        remaining = [fold for fold in range(len(folds)) if fold not in reused]
         if remaining:
             parts.append(cross_validate_model(family, zoo.data, zoo.split, seed=zoo.seed, n_jobs=zoo.n_jobs,
                                               estimator_params=pool[winner], rows=rows,
-                                              fold_numbers=None if len(remaining) == len(folds) else remaining))
-        tuned = _joined_folds(parts, len(folds))
+                                              fold_numbers=remaining if reused else None))
+        tuned = functools.reduce(lambda whole, part: joined(whole, part, n_folds=len(folds)), parts)
     name = family + TUNED_SUFFIX
     results: dict[str, ModelResult] = dict(zoo.results) | {name: tuned}
     leaderboard, selected, reason = rank(results, zoo.data.metrics)
@@ -248,8 +249,8 @@ def _tune_family(zoo: ZooResult, family: str | None, seconds: float, n_candidate
 
 def _final_rows(zoo: ZooResult, defaults: ModelResult, tried_rows: np.ndarray | None, fold_seconds: float,
                 seconds: float, folds_to_run: int | None = None) -> np.ndarray | None | bool:
-    """The rows the winner is cross-validated on: every row (None) when its folds still to run fit in ``seconds``
-    (``folds_to_run``: those it has not run, when it ran on every row; None: all), else the
+    """The rows the winner is cross-validated on: every row (None) when its folds still to run (``folds_to_run``;
+    None: all) fit in ``seconds``, else the
     largest seeded sample they pay for (``sample_rows``), else the rows the candidates were tried on when those fit;
     False when nothing fits. ``fold_seconds`` is the winner's fold on ``tried_rows`` (None: every row), which are
     the defaults' rows: the zoo's sample when the budget capped them."""
@@ -257,7 +258,7 @@ def _final_rows(zoo: ZooResult, defaults: ModelResult, tried_rows: np.ndarray | 
     every_row = fold_seconds
     if tried_rows is not None:  # timed on a sample: a fold on every row costs the fixed part and the rest per row
         every_row = fold_seconds / (FIXED_SHARE + (1 - FIXED_SHARE) * len(tried_rows) / n_train)
-    if (n_folds if tried_rows is not None or folds_to_run is None else folds_to_run) * every_row <= seconds:
+    if (n_folds if folds_to_run is None else folds_to_run) * every_row <= seconds:
         return None
     larger = sample_rows(zoo, defaults, every_row, seconds)
     if larger is not None:
@@ -285,17 +286,6 @@ def sample_rows(zoo: ZooResult, defaults: ModelResult, fold_seconds: float, seco
         return None
     y = zoo.data.y[zoo.split.positions(zoo.data.X)] if zoo.data.n_classes else None
     return np.sort(capped_rows(y, n_train, zoo.seed, folds=zoo.split.folds)[:rows])
-
-
-def _joined_folds(parts: list[ModelResult], n_folds: int) -> ModelResult:
-    """One cross-validation from parts on the same rows, each on its own folds (``selection.joined`` two at a time,
-    keeping the fold numbers it would report as None for a first run of folds 0..k); equal to running them at once."""
-    whole = parts[0]
-    for part in parts[1:]:
-        numbers = whole.fold_numbers + part.fold_numbers  # every part but a lone full run names its folds
-        whole = dataclasses.replace(joined(whole, part), fold_numbers=numbers)
-    complete = whole.fold_numbers in (None, list(range(n_folds)))
-    return dataclasses.replace(whole, fold_numbers=None if complete else whole.fold_numbers)
 
 
 def _mean(scores: dict[int, float], folds: int) -> float:
