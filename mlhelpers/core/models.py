@@ -34,11 +34,12 @@ FOREST_MAX_SAMPLES = 15_000
 # scored within 0.003-0.007 ROC AUC of 0.1-0.2 at a third of the time; on small data 0.1 is better.
 FAST_BOOSTING_ROWS = 50_000
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "minute", "days_since_epoch")
-# Tree models see a categorical column as integer codes of its most frequent levels: at most 255
-# (HistGradientBoosting's native categorical limit), each seen in at least 5 rows; the rest share one
-# "infrequent" code. The explore step uses the same numbers to tell free text (most rows would share
+# Tree models see a categorical column as integer codes of its most frequent levels: at most 254 codes, the
+# last of them "infrequent" for the rest (levels outside the first 253, or seen in fewer than 5 rows), and -1 for
+# missing and unknown levels: 255 values, HistGradientBoosting's native categorical limit (with 255 codes a
+# column of hundreds of levels and missing values had 256, and native splits on it raised). The explore step uses the same numbers to tell free text (most rows would share
 # that code) from a category.
-ORDINAL_MAX_CATEGORIES = 255
+ORDINAL_MAX_CATEGORIES = 254
 MIN_CATEGORY_ROWS = 5
 # Tree models see a free-text column as its first 5 SVD components, the linear model as 30 (the encoder's
 # default). Trees split greedily on whichever column fits the fold's noise best, and the later components carry
@@ -136,7 +137,7 @@ def _encoders(model: str):
             return OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5,
                                  max_categories=max_categories, sparse_output=False)
         return one_hot(30), one_hot(50), one_hot(3)
-    # trees: integer codes; at most 255 levels (HistGradientBoosting's native categorical limit),
+    # trees: integer codes (``ORDINAL_MAX_CATEGORIES``: within HistGradientBoosting's native categorical limit),
     # the rest pooled as "infrequent"; unknown and missing levels become -1
     def ordinal():
         return OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
@@ -189,11 +190,13 @@ def build_preprocessor(features: dict[str, list[str]], model: str, seed: int = 0
     return ColumnTransformer(branches, remainder="drop", verbose_feature_names_out=False)
 
 
-def _categorical_indices(features: dict[str, list[str]]) -> list[int]:
-    # tree-model output columns 0..k-1 are the codes of the categorical and boolean columns. High-cardinality
-    # codes stay ordinal: native splits on hundreds of levels overfit (flights: ROC AUC 0.773 -> 0.793 without)
-    n_codes = sum(len(features.get(role, [])) for role in ("categorical", "boolean"))
-    return list(range(n_codes))
+def code_columns(features: dict[str, list[str]], high_cardinality: bool = False) -> list[int]:
+    """The tree models' output columns that hold category codes: 0..k-1, the categorical and boolean columns
+    (HistGradientBoosting's native categoricals by default), and with ``high_cardinality`` the high-cardinality
+    codes after them. Those stay ordinal by default: native splits on hundreds of levels overfit (flights: ROC AUC
+    0.773 -> 0.793 without); the tuning stage tries them as a candidate (``search_space``)."""
+    roles = ("categorical", "boolean") + (("high_cardinality",) if high_cardinality else ())
+    return list(range(sum(len(features.get(role, [])) for role in roles)))
 
 
 def make_estimator(model: str, task: str, seed: int, n_jobs: int = -1, **params: Any):
@@ -247,7 +250,7 @@ def build_pipeline(spec: dict[str, Any]):
 
     params = dict(spec.get("estimator_params", {}))
     if spec["model"] == "hist_gradient_boosting" and "categorical_features" not in params:
-        params["categorical_features"] = _categorical_indices(spec["features"]) or None
+        params["categorical_features"] = code_columns(spec["features"]) or None
     return Pipeline([
         ("preprocess", build_preprocessor(spec["features"], spec["model"], seed=spec["seed"])),
         ("model", make_estimator(spec["model"], spec["task"], spec["seed"],

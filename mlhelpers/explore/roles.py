@@ -31,7 +31,7 @@ _CAMEL_ID = re.compile(r"[a-z0-9](ID|Id)$")
 _PERSON_NAME = re.compile(r"(?i)^(first|last|full|customer|user|person|passenger|employee)?[_ ]?name$")
 # Free text versus categories and keys, from the numbers ``text_statistics`` computes:
 TEXT_TAIL_SHARE = 0.5       # share of rows a categorical encoding would pool as "infrequent" (values outside
-                            # the 255 most frequent, or seen in fewer than 5 rows), from which a column is text:
+                            # the most frequent the trees' codes keep, or seen in fewer than 5 rows), from which a column is text:
                             # a category keeps most rows in its frequent levels, text does not
 TEXT_WORDS = 3              # values of this many words on average are phrases (art media: "Oil paint on canvas") ...
 TEXT_WORDS_TAIL_SHARE = 0.1 # ... text once this share of rows is pooled: on Tate's 1,033 media (28% pooled) the
@@ -100,7 +100,7 @@ def text_statistics(counts: pd.Series) -> dict[str, Any]:
     (most frequent first, missing values left out).
 
     ``unique_share`` (distinct values per row), ``tail_share`` (rows whose value a categorical
-    encoding pools as "infrequent": outside the 255 most frequent values, or seen in fewer than 5
+    encoding pools as "infrequent": outside the ``ORDINAL_MAX_CATEGORIES`` most frequent values, or seen in fewer than 5
     rows), and, on a seeded sample of up to 2,000 distinct values: ``mean_words``, ``mean_length``,
     ``letter_share`` (letters among non-space characters) and ``shared_ngram_share`` (mean share of a
     value's lower-cased 3-character pieces that occur in another sampled value).

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mlhelpers.core.models import (FOREST_MAX_SAMPLES, ZOO, DatetimeParts, build_pipeline, build_preprocessor,
-                                   class_weighting, encode_target, feature_columns, make_estimator, zoo_params)
+                                   class_weighting, code_columns, encode_target, feature_columns, make_estimator, zoo_params)
 from mlhelpers.core.params import PROJECT_ROOT
 
 CREDIT_FEATURES = {
@@ -71,6 +71,29 @@ def test_hist_gradient_boosting_gets_the_categorical_columns_as_native_categoric
         .categorical_features == [0, 1]  # Home and Records; Job's codes stay ordinal
     numeric_only = build_pipeline(spec_for("hist_gradient_boosting", {"numeric": ["Age"]}))
     assert numeric_only.named_steps["model"].categorical_features is None
+    # the tuning stage's native-codes candidate names every code column, high-cardinality ones included
+    assert code_columns(with_many_levels) == [0, 1] and code_columns(with_many_levels, high_cardinality=True) == [0, 1, 2]
+    assert code_columns({"numeric": ["Age"]}, high_cardinality=True) == []
+    native = build_pipeline(spec_for("hist_gradient_boosting", with_many_levels, categorical_features=[0, 1, 2]))
+    codes = native.named_steps["preprocess"].fit_transform(small, y)
+    assert np.array_equal(codes[:, 2], native.named_steps["preprocess"].named_transformers_["high_cardinality"]
+                          .transform(small[["Job"]])[:, 0])  # output column 2 holds Job's codes
+    native.fit(small, y)
+    assert native.named_steps["model"].is_categorical_[:3].all() and not native.named_steps["model"].is_categorical_[3:].any()
+
+
+def test_native_splits_fit_a_code_column_with_more_levels_than_the_trees_take_and_missing_values(flights):
+    # 20,000 flights: 3,264 tail numbers, 1,566 of them on at least 5 flights, and 144 flights with no tail number.
+    # The codes (the most frequent levels, the rest "infrequent", missing -1) must stay within HistGradientBoosting's
+    # 255 native categories: at 255 codes plus the missing code the fit raised "cardinality of 256"
+    rows = flights.sample(20_000, random_state=0)
+    assert rows["tailnum"].isna().any() and (rows["tailnum"].value_counts() >= 5).sum() > 255
+    features = {"high_cardinality": ["tailnum"], "numeric": ["distance", "dep_time"]}
+    target = rows["arr_delay"].fillna(0).to_numpy(float)
+    pipeline = build_pipeline(spec_for("hist_gradient_boosting", features, task="regression", max_iter=20,
+                                       categorical_features=code_columns(features, high_cardinality=True)))
+    pipeline.fit(rows, target)
+    assert pipeline.named_steps["model"].is_categorical_[0] and np.isfinite(pipeline.predict(rows)).all()
 
 
 def test_preprocessing_handles_every_dtype_a_loader_may_give_and_missing_values():
