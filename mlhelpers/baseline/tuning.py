@@ -2,8 +2,9 @@
 
 After the zoo, ``tune_best`` takes the family with the best cross-validated primary metric (linear, random
 forest, HistGradientBoosting or XGBoost) -- and, when that is the linear model or the forest and the better
-boosting family is within one fold standard deviation of it, that boosting family too (``families_to_tune``) --,
-draws a few seeded candidate parameter sets from a small space chosen for each family, and keeps the better third
+boosting family is within one fold standard deviation of it, that boosting family too (``families_to_tune``) --;
+a boosting family is swapped for the other one when the budget scored that one on fewer rows and, rematched on the
+same rows and first fold, it scores better (``rematch``) --, draws a few seeded candidate parameter sets from a small space chosen for each family, and keeps the better third
 of them rung by rung on more and more of the SAME folds (rung 1: the first fold; rung 2: the next two); the last
 one standing is cross-validated on every fold (on every training row, where the folds it already ran count and only
 the others run, or on the largest seeded sample the stage's seconds pay for when that is more rows than the family's
@@ -39,9 +40,10 @@ from mlhelpers.baseline.crossval import MIN_CAP_ROWS, ModelResult, ZooResult, cr
 from mlhelpers.baseline.search_space import N_CANDIDATES, TUNABLE, candidates
 from mlhelpers.baseline.selection import joined
 from mlhelpers.core.metrics import LOWER_IS_BETTER
-from mlhelpers.core.models import TUNED_SUFFIX
+from mlhelpers.core.models import TUNED_SUFFIX, code_columns
 
-__all__ = ["TUNABLE", "Tuning", "candidates", "families_to_tune", "sample_rows", "seconds_left", "tune_best"]
+__all__ = ["TUNABLE", "Tuning", "candidates", "families_to_tune", "rematch", "sample_rows", "seconds_left",
+           "tune_best"]
 
 KEEP_SHARE = 1 / 3         # of each rung's candidates go on to the next
 RUNG_FOLDS = (1, 3)        # folds seen by the end of rung 1 and rung 2; the winner then sees all of them
@@ -54,6 +56,8 @@ BOOSTING = ("hist_gradient_boosting", "xgboost")
 # tuned, XGBoost (depth 4, rate 0.05) beat it (CV 0.8481 vs 0.8463, test 0.8469 vs 0.842). A one-off probe: 4-leaf
 # HistGradientBoosting, 0.8488.
 LEADER_SHARE = 0.35
+REMATCH_SHARE = 0.15  # of the stage's seconds that ``rematch`` may take
+REMATCH_ROWS = 0.75   # a trailing boosting family scored on at most this share of the leader's rows is rematched
 SAMPLE_MARGIN = 0.8  # of the stage's seconds left that the winner's cross-validation on a sample is sized to use
 FIXED_SHARE = 0.25   # of a fold's seconds on every row that a fold on a sample still pays (``sample_rows``)
 
@@ -66,6 +70,7 @@ class Tuning:
     table: pd.DataFrame     # one row per candidate: its parameters, folds it reached, mean score on them
     note: str
     seconds: float
+    family: str | None = None  # the family tuned (``rematch`` may have swapped the boosting family)
 
     def summary(self) -> pd.DataFrame:
         tried = int((self.table["folds"] > 0).sum()) if len(self.table) else 0
@@ -109,6 +114,39 @@ def families_to_tune(zoo: ZooResult) -> list[str]:
     return [best, boosting[0]] if gap <= float(np.std(result.fold_scores[metric])) else [best]
 
 
+def rematch(zoo: ZooResult, family: str, seconds: float) -> tuple[str, ModelResult, str]:
+    """The boosting family to tune in place of ``family`` (a boosting family), with the defaults' scores its
+    candidates must beat, and a note: ``family`` and its zoo row, unless the other boosting family was
+    cross-validated on fewer rows (the budget caps each family by its own speed) and, run on ``family``'s rows and
+    first fold, scores better there. Hotel rates at 48 s: XGBoost led on 7,432 rows (RMSE 15.2) and
+    HistGradientBoosting trailed on 2,860 (17.1), but cross-validated on every row (a probe) HistGradientBoosting
+    scored 13.9 against 14.3.
+    The rematch runs only when its estimated seconds fit in ``REMATCH_SHARE`` of ``seconds``."""
+    leader = zoo.results[family]
+    other = next((name for name in BOOSTING if name != family and name in zoo.results), None)
+    if family not in BOOSTING or other is None:
+        return family, leader, ""
+    trailer = zoo.results[other]
+    leader_rows = leader.train_rows or len(zoo.split.train_index)
+    if (trailer.train_rows or leader_rows) > REMATCH_ROWS * leader_rows:
+        return family, leader, ""
+    estimate = float(trailer.fit_seconds[0] + trailer.predict_seconds[0]) * leader_rows / trailer.train_rows
+    if estimate > REMATCH_SHARE * seconds:
+        return family, leader, ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        challenger = cross_validate_model(other, zoo.data, zoo.split, seed=zoo.seed, n_jobs=zoo.n_jobs,
+                                          rows=leader.rows, fold_numbers=[0])
+    metric = zoo.data.primary_metric
+    theirs, ours = challenger.fold_scores[metric][0], leader.fold_scores[metric][0]
+    rows = f"{leader_rows:,} rows ({other} had {trailer.train_rows:,})"
+    if not np.isfinite(theirs) or _signed(metric, theirs) <= _signed(metric, ours):
+        return family, leader, f"{other} rematched on {family}'s {rows}: {metric} {theirs:.4f} vs {ours:.4f} on fold 1"
+    # its candidates run on those rows and are compared with this first fold
+    return other, challenger, (f"{other} tuned instead of {family}: on {family}'s {rows} it scored {metric} "
+                               f"{theirs:.4f} vs {ours:.4f} on fold 1")
+
+
 def tune_best(zoo: ZooResult, *, seconds: float, n_candidates: int = N_CANDIDATES) -> Tuning:
     """Tune the zoo's best family (``families_to_tune``: sometimes two) for at most ``seconds`` in all (0 turns
     the stage off); see the module docstring.
@@ -130,11 +168,10 @@ def tune_best(zoo: ZooResult, *, seconds: float, n_candidates: int = N_CANDIDATE
         stage = _tune_family(zoo, family, min(share, left), n_candidates)
         zoo = stage.zoo
         stages.append(stage)
-    table = pd.concat([stage.table.assign(family=family) for stage, family in zip(stages, families)],
-                      ignore_index=True)
+    table = pd.concat([stage.table.assign(family=stage.family) for stage in stages], ignore_index=True)
     note = "; ".join(stage.note for stage in stages)
     note += f" (both tuned: {families[1]} within one fold std of {families[0]}'s {metric})"
-    return Tuning(zoo, table, note, time.perf_counter() - started)
+    return Tuning(zoo, table, note, time.perf_counter() - started, stages[-1].family)
 
 
 def _tune_family(zoo: ZooResult, family: str | None, seconds: float, n_candidates: int) -> Tuning:
@@ -146,14 +183,24 @@ def _tune_family(zoo: ZooResult, family: str | None, seconds: float, n_candidate
         return Tuning(zoo, empty, "off (tune_seconds: 0, or the step's time budget is spent)", 0.0)
     if family is None:
         return Tuning(zoo, empty, "nothing to tune: no linear or tree model on the leaderboard", 0.0)
+    family, defaults, rematched = rematch(zoo, family, seconds)
+    stage = _halving(zoo, family, defaults, seconds, n_candidates, started)
+    return dataclasses.replace(stage, note=f"{rematched}; {stage.note}" if rematched else stage.note, family=family)
 
-    defaults = zoo.results[family]
+
+def _halving(zoo: ZooResult, family: str, defaults: ModelResult, seconds: float, n_candidates: int,
+             started: float) -> Tuning:
+    """Successive halving of ``family``'s candidates against ``defaults`` (its zoo row, or ``rematch``'s), within
+    ``seconds`` from ``started`` (the stage's start, before any rematch)."""
+    metric = zoo.data.primary_metric
     folds = zoo.split.folds
-    # the rows the zoo cross-validated the defaults on (a seeded sample when the budget capped them): candidates on
+    # the rows the defaults were cross-validated on (the zoo's seeded sample when the budget capped them; after a
+    # rematch, the leading family's rows): candidates on
     # every row were timed by the defaults' 1,000-row folds, and babynames' first candidate (text, 1.5M rows) took
     # 301 s of a 30 s stage, then compared with defaults scored on other rows
     rows = defaults.rows
-    pool = candidates(family, zoo.data.task, defaults.train_rows, zoo.seed, n_candidates)
+    codes = code_columns(zoo.data.features, high_cardinality=True) if zoo.data.features.get("high_cardinality") else None
+    pool = candidates(family, zoo.data.task, defaults.train_rows, zoo.seed, n_candidates, native_codes=codes)
     # until a candidate is timed: one fold of the defaults, x2 for a candidate's slower rate or bigger trees
     guess = 2 * (float(np.mean(defaults.fit_seconds)) + float(np.mean(defaults.predict_seconds)))
     fold_seconds: list[float] = []
@@ -242,8 +289,10 @@ def _tune_family(zoo: ZooResult, family: str | None, seconds: float, n_candidate
                                   seconds=zoo.seconds + seconds_spent)
     sampled = "" if rows is None else (f" on a seeded sample of {len(rows):,} of the "
                                        f"{len(zoo.split.train_index):,} training rows (all of them would not end in time)")
+    compared = f"fold 1 on {defaults.train_rows:,} rows" if defaults.fold_numbers == [0] else ""
     note = (f"{name}: candidate {winner} of {len(pool)} ({metric} {tuned.mean(metric):.4f} over {len(folds)} folds"
-            f"{sampled}; {family} defaults {defaults.mean(metric):.4f}){'; ' + stopped if stopped else ''}")
+            f"{sampled}; {family} defaults {defaults.mean(metric):.4f}{' on ' + compared if compared else ''})"
+            f"{'; ' + stopped if stopped else ''}")
     return Tuning(new_zoo, table, note, seconds_spent)
 
 
@@ -253,7 +302,7 @@ def _final_rows(zoo: ZooResult, defaults: ModelResult, tried_rows: np.ndarray | 
     None: all) fit in ``seconds``, else the
     largest seeded sample they pay for (``sample_rows``), else the rows the candidates were tried on when those fit;
     False when nothing fits. ``fold_seconds`` is the winner's fold on ``tried_rows`` (None: every row), which are
-    the defaults' rows: the zoo's sample when the budget capped them."""
+    the defaults' rows: the zoo's sample when the budget capped them (after a rematch, the leading family's)."""
     n_train, n_folds = len(zoo.split.train_index), len(zoo.split.folds)
     every_row = fold_seconds
     if tried_rows is not None:  # timed on a sample: a fold on every row costs the fixed part and the rest per row

