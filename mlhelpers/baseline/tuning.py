@@ -2,16 +2,16 @@
 
 After the zoo, ``tune_best`` takes the family with the best cross-validated primary metric (linear, random
 forest, HistGradientBoosting or XGBoost) -- and, when that is the linear model or the forest and the better
-boosting family is within one fold standard deviation of it, that boosting family too (``families_to_tune``) --;
-a boosting family is swapped for the other one when the budget scored that one on fewer rows and, rematched on the
-same rows and first fold, it scores better (``rematch``) --, draws a few seeded candidate parameter sets from a small space chosen for each family, and keeps the better third
-of them rung by rung on more and more of the SAME folds (rung 1: the first fold; rung 2: the next two); the last
-one standing is cross-validated on every fold (on every training row, where the folds it already ran count and only
-the others run, or on the largest seeded sample the stage's seconds pay for when that is more rows than the family's
-defaults had: ``sample_rows``) and becomes the row
-"<family> (tuned)" when it beat the family's defaults on the folds it was compared on. The leaderboard and the
-selection are then recomputed (``crossval.rank``), so the tuned row wins only by its CV score, and export rebuilds
-exactly its ``estimator_params``.
+boosting family is within one fold standard deviation of it, that boosting family too (``families_to_tune``;
+a boosting family gives way to the other one when the budget scored that one on fewer rows and, rematched on the
+same rows and first fold, it scores better: ``rematch``) --, draws a few seeded candidate parameter sets from a
+small space chosen for each family, and keeps the better third of them rung by rung on more and more of the SAME
+folds (rung 1: the first fold; rung 2: the next two); the last one standing is cross-validated on every fold (on
+every training row, where the folds it already ran count and only the others run, or on the largest seeded sample
+the stage's seconds pay for when that is more rows than the family's defaults had: ``sample_rows``) and becomes
+the row "<family> (tuned)" when it beat the family's defaults on the folds it was compared on. The leaderboard and
+the selection are then recomputed (``crossval.rank``), so the tuned row wins only by its CV score, and export
+rebuilds exactly its ``estimator_params``.
 
 Hand-made rather than scikit-learn's ``HalvingRandomSearchCV``: the candidates must run through the zoo's own
 fold fits (preprocessing fitted once per fold and shared, early stopping on an inner split, the median number
@@ -115,13 +115,11 @@ def families_to_tune(zoo: ZooResult) -> list[str]:
 
 
 def rematch(zoo: ZooResult, family: str, seconds: float) -> tuple[str, ModelResult, str]:
-    """The boosting family to tune in place of ``family`` (a boosting family), with the defaults' scores its
-    candidates must beat, and a note: ``family`` and its zoo row, unless the other boosting family was
-    cross-validated on fewer rows (the budget caps each family by its own speed) and, run on ``family``'s rows and
-    first fold, scores better there. Hotel rates at 48 s: XGBoost led on 7,432 rows (RMSE 15.2) and
-    HistGradientBoosting trailed on 2,860 (17.1), but cross-validated on every row (a probe) HistGradientBoosting
-    scored 13.9 against 14.3.
-    The rematch runs only when its estimated seconds fit in ``REMATCH_SHARE`` of ``seconds``."""
+    """The family to tune for ``family``, the defaults' scores its candidates must beat, and a note: ``family`` and
+    its zoo row, unless the other boosting family had at most ``REMATCH_ROWS`` of its rows (the budget caps each
+    family by its own speed) and, run on ``family``'s rows and first fold within ``REMATCH_SHARE`` of ``seconds``,
+    scores better there. Hotel rates at 48 s: XGBoost led on 7,432 rows (RMSE 15.2), HistGradientBoosting trailed
+    on 2,860 (17.1); cross-validated on every row (a probe), HistGradientBoosting scored 13.9 against 14.3."""
     leader = zoo.results[family]
     other = next((name for name in BOOSTING if name != family and name in zoo.results), None)
     if family not in BOOSTING or other is None:
