@@ -193,11 +193,12 @@ def _halving(zoo: ZooResult, family: str, defaults: ModelResult, seconds: float,
     metric = zoo.data.primary_metric
     folds = zoo.split.folds
     # the rows the defaults were cross-validated on (the zoo's seeded sample when the budget capped them; after a
-    # rematch, the leading family's rows): candidates on
-    # every row were timed by the defaults' 1,000-row folds, and babynames' first candidate (text, 1.5M rows) took
-    # 301 s of a 30 s stage, then compared with defaults scored on other rows
+    # rematch, the leading family's rows): candidates on every row were timed by the defaults' 1,000-row folds, and
+    # babynames' first candidate (text, 1.5M rows) took 301 s of a 30 s stage, then compared with defaults scored
+    # on other rows
     rows = defaults.rows
-    codes = code_columns(zoo.data.features, high_cardinality=True) if zoo.data.features.get("high_cardinality") else None
+    features = zoo.data.features
+    codes = code_columns(features, high_cardinality=True) if features.get("high_cardinality") else None
     pool = candidates(family, zoo.data.task, defaults.train_rows, zoo.seed, n_candidates, native_codes=codes)
     # until a candidate is timed: one fold of the defaults, x2 for a candidate's slower rate or bigger trees
     guess = 2 * (float(np.mean(defaults.fit_seconds)) + float(np.mean(defaults.predict_seconds)))

@@ -37,8 +37,8 @@ DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "minute", "days_s
 # Tree models see a categorical column as integer codes of its most frequent levels: at most 254 codes, the
 # last of them "infrequent" for the rest (levels outside the first 253, or seen in fewer than 5 rows), and -1 for
 # missing and unknown levels: 255 values, HistGradientBoosting's native categorical limit (with 255 codes a
-# column of hundreds of levels and missing values had 256, and native splits on it raised). The explore step uses the same numbers to tell free text (most rows would share
-# that code) from a category.
+# column of hundreds of levels and missing values had 256, and native splits on it raised). The explore step
+# uses the same numbers to tell free text (most rows would share that code) from a category.
 ORDINAL_MAX_CATEGORIES = 254
 MIN_CATEGORY_ROWS = 5
 # Tree models see a free-text column as its first 5 SVD components, the linear model as 30 (the encoder's
