@@ -202,28 +202,26 @@ def _halving(zoo: ZooResult, family: str, defaults: ModelResult, seconds: float,
     pool = candidates(family, zoo.data.task, defaults.train_rows, zoo.seed, n_candidates, native_codes=codes)
     # until a candidate is timed: one fold of the defaults, x2 for a candidate's slower rate or bigger trees
     guess = 2 * (float(np.mean(defaults.fit_seconds)) + float(np.mean(defaults.predict_seconds)))
-    fold_seconds: list[float] = []
-    fold_scores: dict[int, dict[int, float]] = {i: {} for i in range(len(pool))}
     # per-fold preprocessing, fitted once and shared by every candidate as the zoo shares it (a one-fold split
     # caches under fold number 0, so each real fold gets its own dict)
     caches: dict[int, dict] = {fold: {} for fold in range(len(folds))}
     stopped = ""
-
     timed: dict[int, list[float]] = {}  # each candidate's fold seconds
-    fold_results: dict[int, dict[int, ModelResult]] = {}  # each candidate's one-fold cross-validations, by fold
+    fold_results: dict[int, dict[int, ModelResult]] = {i: {} for i in range(len(pool))}  # one-fold runs, by fold
+
+    def scores(index: int) -> dict[int, float]:
+        return {fold: result.fold_scores[metric][0] for fold, result in fold_results[index].items()}
 
     def fits_in_time(n_fits: int, share: float, index: int | None = None) -> bool:
-        per_fit = max(timed.get(index) or fold_seconds or [guess])  # the candidate's own, else the slowest seen
+        per_fit = max(timed.get(index) or [max(own) for own in timed.values()] or [guess])  # its own, else the slowest
         return time.perf_counter() - started + n_fits * per_fit <= share * seconds
 
     def evaluate(index: int, fold: int) -> None:
         mark = time.perf_counter()
         result = cross_validate_model(family, zoo.data, zoo.split, seed=zoo.seed, n_jobs=zoo.n_jobs,
                                       cache=caches[fold], rows=rows, estimator_params=pool[index], fold_numbers=[fold])
-        fold_results.setdefault(index, {})[fold] = result
-        fold_seconds.append(time.perf_counter() - mark)
-        timed.setdefault(index, []).append(fold_seconds[-1])
-        fold_scores[index][fold] = result.fold_scores[metric][0]
+        fold_results[index][fold] = result
+        timed.setdefault(index, []).append(time.perf_counter() - mark)
 
     alive = list(range(len(pool)))
     seen = 0
@@ -246,17 +244,17 @@ def _halving(zoo: ZooResult, family: str, defaults: ModelResult, seconds: float,
                 break
             seen = upto
             keep = max(1, math.ceil(KEEP_SHARE * len(evaluated))) if rung < len(RUNG_FOLDS) else 1
-            alive = sorted(evaluated, key=lambda i: -_signed(metric, _mean(fold_scores[i], seen)))[:keep]
+            alive = sorted(evaluated, key=lambda i: -_signed(metric, _mean(scores(i), seen)))[:keep]
             if stopped:
                 break
 
-    table = _table(pool, fold_scores, metric)
+    table = _table(pool, {i: scores(i) for i in fold_results}, metric)
     if not seen:
         return _done(zoo, table, f"no candidate fitted within {seconds:g} s", started)
     seen = min(seen, defaults.folds)  # the defaults' folds: the first alone when the zoo's race stopped them
     base_score = float(np.mean(defaults.fold_scores[metric][:seen]))
     winner = alive[0]
-    winner_score = _mean(fold_scores[winner], seen)
+    winner_score = _mean(scores(winner), seen)
     if _signed(metric, winner_score) <= _signed(metric, base_score):
         return _done(zoo, table, f"{family}'s defaults stayed best ({metric} {base_score:.4f} on the first {seen} "
                      f"fold(s) vs {winner_score:.4f} for the best candidate){'; ' + stopped if stopped else ''}",

@@ -31,7 +31,7 @@ _CAMEL_ID = re.compile(r"[a-z0-9](ID|Id)$")
 _PERSON_NAME = re.compile(r"(?i)^(first|last|full|customer|user|person|passenger|employee)?[_ ]?name$")
 # Free text versus categories and keys, from the numbers ``text_statistics`` computes:
 TEXT_TAIL_SHARE = 0.5       # share of rows a categorical encoding would pool as "infrequent" (values outside
-                            # the most frequent the trees' codes keep, or seen in fewer than 5 rows), from
+                            # the ``ORDINAL_MAX_CATEGORIES`` most frequent, or seen in fewer than 5 rows), from
                             # which a column is text: a category keeps most rows in its frequent levels, text
                             # does not
 TEXT_WORDS = 3              # values of this many words on average are phrases (art media: "Oil paint on canvas") ...
